@@ -1,0 +1,188 @@
+"""The inference runtime: one worker thread per (model, device) owns the model and runs every batch.
+
+Callers (DuckDB threads, the CLI, Ray actors) call :meth:`Runtime.submit` with a list of texts. The
+caller's own thread tokenizes (the Rust tokenizer releases the GIL, so DuckDB's threads tokenize in
+parallel); the worker then merges all requests waiting in its queue, sorts their rows by length, cuts
+them into batches bounded by ``batch_size`` rows and ``max_batch_tokens`` padded tokens, runs them, and
+hands every caller its rows back in the caller's order.
+
+On an out-of-memory error a batch is halved and retried (down to one row); no row is lost or
+reordered. An exception fails only the requests of that round; the worker lives on.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sqlml.engine.batching import pad, plan_batches
+
+if TYPE_CHECKING:
+    from sqlml.models.encoder import Encoder
+
+#: Requests merged into one round at most, so one round cannot starve new callers for long.
+MAX_MERGED_ROWS = 65_536
+
+
+@dataclass
+class RuntimeStats:
+    """Counters since the runtime started (read them with :meth:`Runtime.snapshot`)."""
+
+    requests: int = 0
+    rows: int = 0
+    batches: int = 0
+    tokens: int = 0
+    padded_tokens: int = 0
+    oom_splits: int = 0
+    failed_rounds: int = 0
+
+
+@dataclass
+class _Request:
+    token_ids: list[list[int]]
+    future: Future[np.ndarray] = field(default_factory=Future)
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """True for torch's CUDA/MPS out-of-memory errors (typed or by message, across torch versions)."""
+    import torch
+
+    oom_type = getattr(torch, "OutOfMemoryError", None) or getattr(torch.cuda, "OutOfMemoryError", ())
+    return isinstance(exc, oom_type) or (isinstance(exc, RuntimeError) and "out of memory" in str(exc))
+
+
+class Runtime:
+    """Batched, thread-safe embedding of texts on one encoder. Create it with :func:`get_runtime`."""
+
+    def __init__(self, encoder: Encoder, batch_size: int, max_batch_tokens: int) -> None:
+        self.encoder = encoder
+        self.batch_size = batch_size
+        self.max_batch_tokens = max_batch_tokens
+        self._queue: queue.SimpleQueue[_Request] = queue.SimpleQueue()
+        self._stats = RuntimeStats()
+        self._stats_lock = threading.Lock()
+        self._worker = threading.Thread(target=self._serve, name=f"sqlml-runtime-{encoder.device}", daemon=True)
+        self._worker.start()
+
+    def submit(self, texts: list[str]) -> Future[np.ndarray]:
+        """Queue ``texts`` for embedding; the future gives ``float32`` ``(len(texts), dimension)``.
+
+        Tokenization runs here, in the caller's thread. ``texts`` must not contain ``None``.
+        """
+        request = _Request(self.encoder.tokenize(texts))
+        if not texts:
+            request.future.set_result(np.empty((0, self.encoder.dimension), dtype=np.float32))
+            return request.future
+        self._queue.put(request)
+        return request.future
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Blocking form of :meth:`submit`."""
+        return self.submit(texts).result()
+
+    def snapshot(self) -> RuntimeStats:
+        """A copy of the counters."""
+        with self._stats_lock:
+            return RuntimeStats(**vars(self._stats))
+
+    def _serve(self) -> None:
+        while True:
+            requests = [self._queue.get()]
+            rows = len(requests[0].token_ids)
+            while rows < MAX_MERGED_ROWS:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                requests.append(nxt)
+                rows += len(nxt.token_ids)
+            try:
+                results = self._run(requests)
+            except BaseException as exc:  # noqa: BLE001 - the worker must survive anything a round raises
+                with self._stats_lock:
+                    self._stats.failed_rounds += 1
+                for request in requests:
+                    request.future.set_exception(exc)
+                continue
+            for request, result in zip(requests, results, strict=True):
+                request.future.set_result(result)
+
+    def _run(self, requests: list[_Request]) -> list[np.ndarray]:
+        token_ids = [ids for request in requests for ids in request.token_ids]
+        lengths = np.fromiter((len(t) for t in token_ids), dtype=np.int64, count=len(token_ids))
+        order = np.argsort(-lengths, kind="stable")
+        out = np.empty((len(token_ids), self.encoder.dimension), dtype=np.float32)
+        for part in plan_batches(lengths[order], self.batch_size, self.max_batch_tokens):
+            rows = order[part]
+            out[rows] = self._forward_rows(token_ids, rows)
+        with self._stats_lock:
+            self._stats.requests += len(requests)
+            self._stats.rows += len(token_ids)
+            self._stats.tokens += int(lengths.sum())
+        bounds = np.cumsum([0, *(len(r.token_ids) for r in requests)])
+        return [out[bounds[i] : bounds[i + 1]] for i in range(len(requests))]
+
+    def _forward_rows(self, token_ids: list[list[int]], rows: np.ndarray) -> np.ndarray:
+        input_ids, mask = pad([token_ids[r] for r in rows], self.encoder.pad_id)
+        try:
+            result = self.encoder.forward(input_ids, mask)
+        except Exception as exc:
+            if not is_out_of_memory(exc) or len(rows) == 1:
+                raise
+            self._release_cached_memory()
+            with self._stats_lock:
+                self._stats.oom_splits += 1
+            half = len(rows) // 2
+            return np.concatenate([self._forward_rows(token_ids, rows[:half]), self._forward_rows(token_ids, rows[half:])])
+        with self._stats_lock:
+            self._stats.batches += 1
+            self._stats.padded_tokens += int(input_ids.size)
+        return result
+
+    def _release_cached_memory(self) -> None:
+        if self.encoder.device.startswith("cuda"):
+            import torch
+
+            torch.cuda.empty_cache()
+
+
+_runtimes: dict[tuple[int, int, int], Runtime] = {}
+_runtimes_lock = threading.Lock()
+
+
+def get_runtime(
+    model: str | None = None,
+    device: str | None = None,
+    dtype: str | None = None,
+    batch_size: int | None = None,
+    max_batch_tokens: int | None = None,
+) -> Runtime:
+    """The process-wide runtime for this model/device/dtype and batch limits (created on first use).
+
+    Defaults: ``batch_size`` (rows) 256 on CPU and 4096 on GPU; ``max_batch_tokens`` 16,384 on CPU and
+    262,144 on GPU; each overridable by argument or ``SQLML_BATCH_SIZE`` / ``SQLML_MAX_BATCH_TOKENS``.
+    """
+    from sqlml import config
+    from sqlml.models.registry import load_encoder
+
+    encoder = load_encoder(model, device, dtype)
+    on_cpu = encoder.device == "cpu"
+    rows = config.resolve("batch_size", batch_size, 256 if on_cpu else 4096, config.parse_positive_int)
+    tokens = config.resolve("max_batch_tokens", max_batch_tokens, 16_384 if on_cpu else 262_144, config.parse_positive_int)
+    key = (id(encoder), rows, tokens)
+    with _runtimes_lock:
+        runtime = _runtimes.get(key)
+        if runtime is None:
+            runtime = _runtimes[key] = Runtime(encoder, rows, tokens)
+        return runtime
+
+
+def all_runtimes() -> list[Runtime]:
+    """Every runtime started in this process."""
+    with _runtimes_lock:
+        return list(_runtimes.values())

@@ -1,0 +1,150 @@
+"""A loaded text-embedding model split into its two halves: tokenize (any thread) and forward (one worker).
+
+The model folder is read with sentence-transformers, so its modules (transformer, pooling, dense,
+normalize) run exactly as ``SentenceTransformer.encode`` runs them. sqlml adds:
+
+* a private copy of the Rust tokenizer with truncation at ``max_seq_length`` and no padding, so that
+  DuckDB threads can tokenize their own chunks concurrently (``encode_batch`` is ``&self`` and releases
+  the GIL);
+* a forward pass on ready-padded ``int64`` arrays, returning L2-normalised ``float32`` rows.
+
+Embeddings are always L2-normalised: they equal ``SentenceTransformer(dir).encode(texts,
+normalize_embeddings=True)``, and cosine similarity is a dot product.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from sqlml.errors import ModelLoadError
+
+if TYPE_CHECKING:
+    import tokenizers
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from sqlml.models.registry import ModelRef
+
+
+@dataclass
+class Encoder:
+    """An embedding model on one device. ``forward`` must only be called from one thread at a time."""
+
+    ref: ModelRef
+    device: str
+    dtype: str
+    model: SentenceTransformer
+    tokenizer: tokenizers.Tokenizer
+    dimension: int
+    max_seq_length: int
+    pad_id: int
+    _extra_features: dict[str, Any] = field(default_factory=dict)
+    _uses_token_type_ids: bool = False
+    _fingerprint: str | None = None
+    _fingerprint_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def load(cls, ref: ModelRef, device: str, dtype: str) -> Encoder:
+        """Load ``ref`` onto ``device`` in ``dtype``; raise :class:`ModelLoadError` naming the fix."""
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        try:
+            model = SentenceTransformer(
+                ref.location, device=device, local_files_only=True, trust_remote_code=False
+            )
+        except Exception as exc:  # corrupt weights, missing config, unsupported architecture, ...
+            raise ModelLoadError(
+                f"could not load model {ref.name!r} from {ref.location!r}: {type(exc).__name__}: {exc}. "
+                "The folder must be a sentence-transformers or Hugging Face model with its config, tokenizer "
+                "and weights (safetensors)"
+            ) from exc
+        model.eval()
+        if dtype != "float32":
+            model.to(getattr(torch, dtype))
+        backend = getattr(model.tokenizer, "backend_tokenizer", None)
+        if backend is None:
+            raise ModelLoadError(f"model {ref.name!r} has no fast (Rust) tokenizer; sqlml needs tokenizer.json")
+        import tokenizers
+
+        tokenizer = tokenizers.Tokenizer.from_str(backend.to_str())
+        max_len = int(model.max_seq_length or model.tokenizer.model_max_length)
+        tokenizer.no_padding()
+        tokenizer.enable_truncation(max_len)
+        probe = model.tokenize([""]) if not hasattr(model, "preprocess") else model.preprocess([""])
+        extra = {k: v for k, v in probe.items() if not hasattr(v, "shape")}
+        dimension = model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension") else None
+        if dimension is None:
+            dimension = model.get_sentence_embedding_dimension()
+        return cls(
+            ref=ref,
+            device=device,
+            dtype=dtype,
+            model=model,
+            tokenizer=tokenizer,
+            dimension=int(dimension),
+            max_seq_length=max_len,
+            pad_id=int(model.tokenizer.pad_token_id or 0),
+            _extra_features=extra,
+            _uses_token_type_ids="token_type_ids" in probe,
+        )
+
+    def tokenize(self, texts: list[str]) -> list[list[int]]:
+        """Token ids per text, with special tokens, truncated to ``max_seq_length``; thread-safe."""
+        return [enc.ids for enc in self.tokenizer.encode_batch(texts, add_special_tokens=True)]
+
+    def forward(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        """Embed one padded batch.
+
+        ``input_ids``/``attention_mask``: ``int64`` arrays of shape ``(rows, length)``.
+        Returns ``float32`` ``(rows, dimension)``, each row L2-normalised.
+        """
+        import torch
+
+        with torch.inference_mode():
+            ids = torch.from_numpy(input_ids).to(self.device, non_blocking=True)
+            mask = torch.from_numpy(attention_mask).to(self.device, non_blocking=True)
+            features: dict[str, Any] = {"input_ids": ids, "attention_mask": mask, **self._extra_features}
+            if self._uses_token_type_ids:
+                features["token_type_ids"] = torch.zeros_like(ids)
+            out: torch.Tensor = self.model.forward(features)["sentence_embedding"]
+            out = torch.nn.functional.normalize(out.float(), p=2, dim=1)
+            return out.cpu().numpy()
+
+    @property
+    def fingerprint(self) -> str:
+        """A stable id of the model's files (names, sizes, config text, head of weights): cache keys use it."""
+        with self._fingerprint_lock:
+            if self._fingerprint is None:
+                self._fingerprint = fingerprint_directory(Path(self.ref.location))
+            return self._fingerprint
+
+    def info(self) -> dict[str, Any]:
+        """A row for model listings: name, id, dimension, device, dtype, max_seq_length."""
+        return {
+            "name": self.ref.name,
+            "id": self.ref.display_id,
+            "kind": "embedding",
+            "dimension": self.dimension,
+            "device": self.device,
+            "dtype": self.dtype,
+            "max_seq_length": self.max_seq_length,
+            "loaded": True,
+        }
+
+
+def fingerprint_directory(directory: Path) -> str:
+    """Hash file names, sizes, every small file's bytes and the first MiB of large ones (hex sha256)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        size = path.stat().st_size
+        digest.update(f"{path.relative_to(directory)}:{size}\n".encode())
+        with path.open("rb") as handle:
+            digest.update(handle.read(1 << 20))
+    return digest.hexdigest()[:16]

@@ -1,0 +1,97 @@
+"""Embedding: texts in, fixed-size float32 vectors out. Engine-agnostic (no DuckDB, no click, no Ray).
+
+NULL behaviour: a null text gives a null vector in Arrow/polars output and a row of NaN in numpy
+output. Empty and whitespace-only texts are embedded like any text (their tokens are only the model's
+special tokens), exactly as ``SentenceTransformer.encode`` does. Texts longer than the model's
+``max_seq_length`` (256 tokens for the default model) are truncated. Vectors are L2-normalised.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from concurrent.futures import Future
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+
+from sqlml import progress
+from sqlml.engine.runtime import Runtime, get_runtime
+from sqlml.errors import InvalidArgumentError
+from sqlml.ops.inputs import as_string_array, unique_index, valid_strings
+
+#: Rows handed to the runtime per request by the Python API and the CLI.
+CHUNK_ROWS = 8192
+#: Requests kept in flight: the caller tokenizes chunk i+1 while the worker runs chunk i.
+IN_FLIGHT = 4
+
+Output = Literal["numpy", "arrow", "polars"]
+
+
+def embed_strings(values: list[str], runtime: Runtime, bar: progress.Progress | None = None) -> np.ndarray:
+    """Embed non-null strings; duplicates are computed once. Returns ``float32 (len(values), d)``."""
+    uniques, index = unique_index(values)
+    vectors = np.empty((len(uniques), runtime.encoder.dimension), dtype=np.float32)
+    pending: deque[tuple[int, int, Future[np.ndarray]]] = deque()
+    for start in range(0, len(uniques), CHUNK_ROWS):
+        stop = min(start + CHUNK_ROWS, len(uniques))
+        pending.append((start, stop, runtime.submit(uniques[start:stop])))
+        if len(pending) >= IN_FLIGHT:
+            _collect(pending.popleft(), vectors, bar)
+    while pending:
+        _collect(pending.popleft(), vectors, bar)
+    return vectors[np.asarray(index, dtype=np.int64)] if len(uniques) != len(values) else vectors
+
+
+def _collect(item: tuple[int, int, Future[np.ndarray]], vectors: np.ndarray, bar: progress.Progress | None) -> None:
+    start, stop, future = item
+    vectors[start:stop] = future.result()
+    if bar is not None:
+        bar.update(stop - start)
+
+
+def embed_array(texts: pa.StringArray, runtime: Runtime, bar: progress.Progress | None = None) -> pa.FixedSizeListArray:
+    """Embed an Arrow string array into ``FixedSizeList<float32, d>``; null in → null out, order kept."""
+    values, nulls = valid_strings(texts)
+    dim = runtime.encoder.dimension
+    dense = embed_strings(values, runtime, bar)
+    if nulls is None:
+        return pa.FixedSizeListArray.from_arrays(pa.array(dense.reshape(-1)), dim)
+    full = np.zeros((len(texts), dim), dtype=np.float32)
+    full[~nulls.to_numpy(zero_copy_only=False)] = dense
+    return pa.FixedSizeListArray.from_arrays(pa.array(full.reshape(-1)), dim, mask=nulls)
+
+
+def embed(
+    texts: Any,
+    *,
+    model: str | None = None,
+    device: str | None = None,
+    dtype: str | None = None,
+    batch_size: int | None = None,
+    show_progress: bool | None = None,
+    output: Output = "numpy",
+) -> Any:
+    """Embed texts with ``model`` (default: the embedded all-MiniLM-L6-v2).
+
+    ``texts``: a list of ``str | None``, a pyarrow string array or a polars ``Series``.
+    Returns, by ``output``: ``"numpy"`` → ``float32 ndarray (n, d)`` (NaN rows for nulls);
+    ``"arrow"`` → ``pa.FixedSizeListArray``; ``"polars"`` → ``pl.Series`` of ``Array(Float32, d)``.
+    """
+    if output not in ("numpy", "arrow", "polars"):
+        raise InvalidArgumentError(f"output must be 'numpy', 'arrow' or 'polars', not {output!r}")
+    array = as_string_array(texts)
+    runtime = get_runtime(model, device, dtype, batch_size)
+    with progress.progress_bar(len(array), "embed", progress.enabled(show_progress, False)) as bar:
+        result = embed_array(array, runtime, bar)
+    if output == "arrow":
+        return result
+    if output == "polars":
+        import polars as pl
+
+        return pl.Series("embedding", result)
+    matrix = result.values.to_numpy(zero_copy_only=False).reshape(len(result), runtime.encoder.dimension)
+    if result.null_count:
+        matrix = matrix.copy()
+        matrix[result.is_null().to_numpy(zero_copy_only=False)] = np.nan
+    return matrix

@@ -1,0 +1,61 @@
+"""Coercion of user inputs to Arrow string arrays, and of Arrow results back to the caller's type."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sqlml.errors import InvalidArgumentError
+
+
+def as_string_array(texts: Any, what: str = "texts") -> pa.StringArray:
+    """Return ``texts`` as a single-chunk ``pa.string()`` array; ``None`` entries become nulls.
+
+    Accepts a list/tuple/iterable of ``str | None``, a pyarrow (chunked) string array, a polars
+    ``Series`` or a numpy array of strings. Raises :class:`InvalidArgumentError` for anything else,
+    including non-string elements, so a column of numbers is never embedded as their text.
+    """
+    if isinstance(texts, str):
+        raise InvalidArgumentError(f"{what} must be a list of strings, not one string; wrap it: [{texts[:30]!r}]")
+    if _is_polars_series(texts):
+        texts = texts.to_arrow()
+    if isinstance(texts, pa.ChunkedArray):
+        texts = texts.combine_chunks() if texts.num_chunks != 1 else texts.chunk(0)
+    if not isinstance(texts, pa.Array):
+        if not isinstance(texts, Iterable):
+            raise InvalidArgumentError(f"{what} must be a list, Arrow array or polars Series of strings, not {type(texts).__name__}")
+        items = list(texts)
+        bad = next((x for x in items if x is not None and not isinstance(x, str)), None)
+        if bad is not None:
+            raise InvalidArgumentError(f"{what} must contain strings or None; found {type(bad).__name__} {bad!r}")
+        texts = pa.array(items, type=pa.string())
+    if pa.types.is_large_string(texts.type) or pa.types.is_string_view(texts.type):
+        texts = texts.cast(pa.string())
+    if pa.types.is_null(texts.type):
+        texts = texts.cast(pa.string())
+    if not pa.types.is_string(texts.type):
+        raise InvalidArgumentError(f"{what} must be strings, got Arrow type {texts.type}; cast the column to VARCHAR")
+    return texts
+
+
+def _is_polars_series(obj: Any) -> bool:
+    module = type(obj).__module__
+    return module.startswith("polars") and type(obj).__name__ == "Series"
+
+
+def valid_strings(texts: pa.StringArray) -> tuple[list[str], pa.BooleanArray | None]:
+    """The non-null values as Python strings, and the null mask (``None`` when there are no nulls)."""
+    if texts.null_count == 0:
+        return texts.to_pylist(), None
+    mask = texts.is_null()
+    return texts.filter(pc.invert(mask)).to_pylist(), mask
+
+
+def unique_index(values: list[str]) -> tuple[list[str], list[int]]:
+    """Deduplicate: ``uniques[index[i]] == values[i]`` for every i; uniques keep first-seen order."""
+    positions: dict[str, int] = {}
+    index = [positions.setdefault(v, len(positions)) for v in values]
+    return list(positions), index

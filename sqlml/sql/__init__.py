@@ -1,0 +1,96 @@
+"""The DuckDB front door: register sqlml's UDFs and macros on a connection.
+
+Private Python UDFs (``_sqlml_*``, fixed signatures) are registered on the connection; the public
+functions are macros read from ``udfs/*.sql`` and created in an attached in-memory catalog named
+``sqlml``, which is appended to the connection's ``search_path``. So ``embed(x)``, ``x.embed()`` and
+``sqlml.summarize(x)`` all resolve (``SUMMARIZE`` alone is a DuckDB keyword), and nothing is ever
+written into the user's database file.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from sqlml.errors import SqlmlError
+from sqlml.sql.context import SqlContext
+
+CATALOG = "sqlml"
+#: Modules under ``sqlml.sql`` with a ``register_udfs(con, ctx)`` function, registered in this order.
+UDF_MODULES = ("embed_udfs", "models_udfs")
+
+
+def udfs_dir() -> Path:
+    """The folder of public macro files: inside the wheel, or the repository's top-level ``udfs/``."""
+    packaged = Path(__file__).resolve().parent.parent / "udfs"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parents[2] / "udfs"
+
+
+def connect(
+    database: str = ":memory:",
+    *,
+    model: str | None = None,
+    device: str | None = None,
+    dtype: str | None = None,
+    batch_size: int | None = None,
+    max_batch_tokens: int | None = None,
+    read_only: bool = False,
+    config: dict[str, Any] | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """Open a DuckDB connection with every sqlml function registered (see :func:`register`).
+
+    ``database``/``read_only``/``config`` go to :func:`duckdb.connect`; the rest to :func:`register`.
+    Close the connection when done (``with sqlml.connect() as con:`` does).
+    """
+    con = duckdb.connect(database, read_only=read_only, config=config or {})
+    try:
+        return register(con, model=model, device=device, dtype=dtype, batch_size=batch_size, max_batch_tokens=max_batch_tokens)
+    except BaseException:
+        con.close()
+        raise
+
+
+def register(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    model: str | None = None,
+    device: str | None = None,
+    dtype: str | None = None,
+    batch_size: int | None = None,
+    max_batch_tokens: int | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """Add sqlml's functions to an existing connection and return it.
+
+    ``model`` is the connection's default embedding model (its dimension fixes ``embed``'s
+    ``FLOAT[d]`` type); ``device``, ``dtype``, ``batch_size`` and ``max_batch_tokens`` apply to every
+    call made through this connection. Calling it twice on one connection is an error.
+    """
+    attached = {row[0] for row in con.execute("SELECT database_name FROM duckdb_databases()").fetchall()}
+    if CATALOG in attached:
+        raise SqlmlError(
+            f"this connection already has a database named {CATALOG!r} attached (sqlml was registered already, "
+            f"or a user database uses that name); detach it first: DETACH {CATALOG}"
+        )
+    ctx = SqlContext.create(model=model, device=device, dtype=dtype, batch_size=batch_size, max_batch_tokens=max_batch_tokens)
+    for name in UDF_MODULES:
+        importlib.import_module(f"sqlml.sql.{name}").register_udfs(con, ctx)
+    con.execute(f"ATTACH ':memory:' AS {CATALOG}")
+    for path in sorted(udfs_dir().glob("*.sql")):
+        con.execute(path.read_text(encoding="utf-8"))
+    _append_search_path(con)
+    return con
+
+
+def _append_search_path(con: duckdb.DuckDBPyConnection) -> None:
+    current = con.execute("SELECT current_setting('search_path')").fetchone()[0]
+    if not current:
+        db, schema = con.execute("SELECT current_database(), current_schema()").fetchone()
+        current = f"{_quote(db)}.{_quote(schema)}"
+    con.execute("SET search_path = ?", [f"{current},{CATALOG}.main"])
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
