@@ -53,8 +53,10 @@ class Encoder:
     def load(cls, ref: ModelRef, device: str, dtype: str) -> Encoder:
         """Load ``ref`` onto ``device`` in ``dtype``; raise :class:`ModelLoadError` naming the fix."""
         import torch
+        import transformers
         from sentence_transformers import SentenceTransformer
 
+        transformers.utils.logging.disable_progress_bar()  # the per-load "Loading weights" bar is noise in SQL output
         try:
             model = SentenceTransformer(
                 ref.location, device=device, local_files_only=True, trust_remote_code=False

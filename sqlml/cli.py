@@ -1,0 +1,144 @@
+"""The ``sqlml`` command: a thin shell over the Python API (``sqlml --help`` imports no model code)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from sqlml.errors import SqlmlError
+
+FORMAT_CHOICE = click.Choice(["table", "csv", "json", "jsonl", "parquet"])
+
+
+class SqlmlGroup(click.Group):
+    """Turns sqlml and DuckDB errors into one clean ``Error: ...`` line and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SqlmlError as exc:
+            raise click.ClickException(str(exc)) from exc
+        except Exception as exc:
+            if type(exc).__module__.startswith(("duckdb", "_duckdb")):
+                raise click.ClickException(str(exc)) from exc
+            raise
+
+
+def runtime_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The model/device/batch/progress flags shared by every command that runs a model."""
+    options = [
+        click.option("--model", default=None, metavar="NAME", help="Embedding model: 'default', a local directory or a cached hub id. [env: SQLML_MODEL]"),
+        click.option("--device", default=None, metavar="DEVICE", help="auto (cuda → mps → cpu), cpu, cuda, cuda:N or mps. [env: SQLML_DEVICE]"),
+        click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Rows per model batch (256 on CPU, 4096 on GPU). [env: SQLML_BATCH_SIZE]"),
+        click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar on stderr for long jobs."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@click.group(cls=SqlmlGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="sqlml")
+def main() -> None:
+    """sqlml: model inference as plain SQL over Parquet and DuckDB.
+
+    \b
+    Examples:
+      sqlml demo
+      sqlml query "SELECT id, embed(body)[1:3] AS head FROM 'examples/data/articles.parquet' LIMIT 5"
+      sqlml embed articles.parquet --column body -o embedded.parquet
+      sqlml models
+
+    Run `sqlml COMMAND --help` for each command's options. Settings also come from SQLML_* environment
+    variables (an explicit flag wins).
+    """
+
+
+@main.command()
+@click.argument("sql")
+@click.option("--format", "-f", "fmt", type=FORMAT_CHOICE, default="table", show_default=True, help="Output format.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write to this file (atomically) instead of stdout.")
+@runtime_options
+def query(sql: str, fmt: str, output: str | None, model: str | None, device: str | None, batch_size: int | None, progress: bool) -> None:
+    """Run SQL with every sqlml function available.
+
+    Files are queried by naming them in the SQL, e.g. FROM 'data/*.parquet'. Every sqlml function
+    (embed, sqlml.summarize, classify, relevance, ...) is available.
+
+    \b
+    Examples:
+      sqlml query "SELECT id, embed(body)[1:3] FROM 'articles.parquet' LIMIT 5"
+      sqlml query "SELECT * FROM sqlml_models()" --format json
+      sqlml query "SELECT id, embed(body) AS e FROM 'in.parquet'" -f parquet -o out.parquet
+    """
+    import sqlml
+    from sqlml.output import write_query
+
+    with sqlml.connect(model=model, device=device, batch_size=batch_size) as con:
+        con.execute(f"SET enable_progress_bar = {'true' if progress else 'false'}")
+        write_query(con, sql, fmt, output)
+    if fmt == "table" or output is None:
+        click.echo()
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--column", "-c", required=True, help="The text column to embed.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Output Parquet file (written atomically).")
+@click.option("--as", "new_column", default="embedding", show_default=True, help="Name of the added column.")
+@runtime_options
+def embed(inputs: tuple[str, ...], column: str, output: str, new_column: str, model: str | None, device: str | None, batch_size: int | None, progress: bool) -> None:
+    """Add an embedding column to Parquet files.
+
+    INPUTS are Parquet files or quoted glob patterns. Every input column is kept; the new column holds
+    FLOAT[d] vectors (L2-normalised; NULL text gives NULL).
+
+    \b
+    Example:
+      sqlml embed 'data/*.parquet' --column body -o embedded.parquet
+    """
+    from sqlml.parquet_jobs import embed_parquet
+
+    rows = embed_parquet(list(inputs), output, column, new_column=new_column, model=model, device=device, batch_size=batch_size, show_progress=progress)
+    click.echo(f"wrote {rows} rows to {output}", err=True)
+
+
+@main.command()
+@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True, help="Output format.")
+def models(fmt: str) -> None:
+    """List known and loaded models (name, id, kind, dimension, device, dtype).
+
+    The embedded default (all-MiniLM-L6-v2) is always listed; models appear with a device once loaded.
+    """
+    import json
+
+    from sqlml.models.catalog import list_models
+
+    listing = list_models()
+    click.echo(json.dumps([m.as_dict() for m in listing], indent=2) if fmt == "json" else str(listing))
+
+
+@main.command()
+@runtime_options
+def demo(model: str | None, device: str | None, batch_size: int | None, progress: bool) -> None:
+    """Run the main job on the bundled sample articles and print the results.
+
+    Uses the embedded default model; needs no network and no files of your own.
+    """
+    import sqlml
+    from sqlml.demo import demo_queries, sample_articles_path
+
+    articles = sample_articles_path()
+    click.echo(f"sqlml demo on {articles.name} (36 news-style articles written for sqlml)\n")
+    with sqlml.connect(model=model, device=device, batch_size=batch_size) as con:
+        for title, sql in demo_queries(articles):
+            click.echo(f"-- {title}")
+            click.echo(str(con.sql(sql)))
+    click.echo("Try your own: sqlml query \"SELECT ... FROM 'your.parquet'\"", err=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

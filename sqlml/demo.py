@@ -1,0 +1,29 @@
+"""The main job on the bundled sample articles, used by ``sqlml demo`` and the README."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlml.errors import InputFileError
+
+
+def sample_articles_path() -> Path:
+    """The bundled ``articles.parquet`` (36 short news-style articles written for sqlml)."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "data" / "articles.parquet", here.parent / "examples" / "data" / "articles.parquet"):
+        if candidate.is_file():
+            return candidate
+    raise InputFileError("the bundled sample articles are missing from this installation; reinstall sqlml")
+
+
+def demo_queries(articles: Path) -> list[tuple[str, str]]:
+    """(title, SQL) pairs the demo runs, in order, over ``articles``."""
+    source = "'" + str(articles).replace("'", "''") + "'"
+    return [
+        (
+            "Articles most similar to 'central bank raises interest rates' (embed + array_cosine_similarity)",
+            f"""SELECT id, category, title,
+                   round(array_cosine_similarity(embed(body), embed('central bank raises interest rates')), 3) AS score
+            FROM {source} ORDER BY score DESC LIMIT 5""",
+        ),
+    ]
