@@ -16,14 +16,29 @@ import queue
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from sqlml.engine.batching import pad, plan_batches
 
-if TYPE_CHECKING:
-    from sqlml.models.encoder import Encoder
+
+class BatchModel(Protocol):
+    """What the runtime needs of a model: :class:`sqlml.models.encoder.Encoder` is one, a sequence
+    classifier (rows → label probabilities) can be another."""
+
+    device: str
+    pad_id: int
+
+    @property
+    def dimension(self) -> int:
+        """Width of one output row."""
+
+    def tokenize(self, texts: list[str]) -> list[list[int]]:
+        """Token ids per text; called from many threads at once."""
+
+    def forward(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        """``(rows, length)`` int64 pair → ``float32 (rows, dimension)``; called from the worker only."""
 
 #: Requests merged into one round at most, so one round cannot starve new callers for long.
 MAX_MERGED_ROWS = 65_536
@@ -59,7 +74,7 @@ def is_out_of_memory(exc: BaseException) -> bool:
 class Runtime:
     """Batched, thread-safe embedding of texts on one encoder. Create it with :func:`get_runtime`."""
 
-    def __init__(self, encoder: Encoder, batch_size: int, max_batch_tokens: int) -> None:
+    def __init__(self, encoder: BatchModel, batch_size: int, max_batch_tokens: int) -> None:
         self.encoder = encoder
         self.batch_size = batch_size
         self.max_batch_tokens = max_batch_tokens
