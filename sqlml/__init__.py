@@ -2,7 +2,7 @@
 
 >>> import sqlml
 >>> con = sqlml.connect()                         # duckdb connection with every function registered
->>> con.sql("SELECT embed('hello world')").fetchone()
+>>> con.sql("SELECT embed('hello world')").fetchall()   # [([0.01, ...],)]: FLOAT[384]
 >>> sqlml.embed(["a text", "another"])            # numpy (2, 384)
 
 Heavy libraries (torch, sentence-transformers) load on first model use, never on import.
@@ -29,6 +29,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "connect": "sqlml.sql",
     "register": "sqlml.sql",
+    "cursor": "sqlml.sql",
     "embed": "sqlml.ops.embed",
     "list_models": "sqlml.models.catalog",
     "register_model": "sqlml.models.registry",

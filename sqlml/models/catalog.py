@@ -49,14 +49,18 @@ class ModelList(list[ModelInfo]):
 
 
 def list_models() -> ModelList:
-    """Known and loaded embedding models; a model loaded on several devices appears once per device."""
+    """The default and registered models (loaded or not), then other loaded models; one row per device."""
     found = ModelList()
     loaded = registry.loaded_encoders()
-    loaded_locations = {e.ref.location for e in loaded}
-    candidates = [registry.resolve(registry.DEFAULT_NAME)] + [registry.resolve(n) for n in sorted(registry.aliases())]
-    for ref in candidates:
-        if ref.location not in loaded_locations:
+    named = [registry.resolve(registry.DEFAULT_NAME)] + [registry.resolve(n) for n in sorted(registry.aliases())]
+    for ref in named:
+        on_devices = [e for e in loaded if e.ref.location == ref.location]
+        if not on_devices:
             found.append(ModelInfo(ref.name, ref.display_id, "embedding", read_dimension(ref.location), None, None, False))
+        for enc in on_devices:
+            found.append(ModelInfo(ref.name, ref.display_id, "embedding", enc.dimension, enc.device, enc.dtype, True))
+    named_locations = {ref.location for ref in named}
     for enc in loaded:
-        found.append(ModelInfo(enc.ref.name, enc.ref.display_id, "embedding", enc.dimension, enc.device, enc.dtype, True))
+        if enc.ref.location not in named_locations:
+            found.append(ModelInfo(enc.ref.name, enc.ref.display_id, "embedding", enc.dimension, enc.device, enc.dtype, True))
     return found

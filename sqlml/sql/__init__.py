@@ -84,10 +84,21 @@ def register(
     return con
 
 
+def cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """A new cursor of a registered connection, with sqlml's ``search_path`` (for use in another thread).
+
+    DuckDB cursors share the database, UDFs and the ``sqlml`` catalog but not session settings, so a
+    plain ``con.cursor()`` only resolves qualified names such as ``sqlml.embed(x)``.
+    """
+    new = con.cursor()
+    _append_search_path(new)  # a cursor starts with default settings; querying `con` here could race its owner
+    return new
+
+
 def _append_search_path(con: duckdb.DuckDBPyConnection) -> None:
-    current = con.execute("SELECT current_setting('search_path')").fetchone()[0]
+    current = con.execute("SELECT current_setting('search_path')").fetchall()[0][0]
     if not current:
-        db, schema = con.execute("SELECT current_database(), current_schema()").fetchone()
+        db, schema = con.execute("SELECT current_database(), current_schema()").fetchall()[0]
         current = f"{_quote(db)}.{_quote(schema)}"
     con.execute("SET search_path = ?", [f"{current},{CATALOG}.main"])
 

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sqlml.engine.runtime import Runtime, get_runtime
+from sqlml.models.registry import load_encoder
+
+
+@pytest.fixture
+def runtime(tiny_model_dir: Path) -> Runtime:
+    # A private runtime (not the process-wide one) so tests can patch its encoder freely.
+    return Runtime(load_encoder(str(tiny_model_dir), device="cpu"), batch_size=16, max_batch_tokens=256)
+
+
+def texts(n: int) -> list[str]:
+    return [f"sentence number {i} " + "word " * (i % 17) for i in range(n)]
+
+
+def test_rows_come_back_in_caller_order(runtime: Runtime) -> None:
+    batch = texts(300)
+    together = runtime.embed(batch)
+    one_by_one = np.stack([runtime.embed([t])[0] for t in batch[:40]])
+    np.testing.assert_allclose(together[:40], one_by_one, atol=1e-5)
+    assert together.shape == (300, 32) and together.dtype == np.float32
+
+
+def test_concurrent_callers_get_their_own_rows(runtime: Runtime) -> None:
+    expected = runtime.embed(texts(400))
+    chunks = [texts(400)[i : i + 50] for i in range(0, 400, 50)]
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(runtime.embed, chunks))
+    np.testing.assert_allclose(np.concatenate(results), expected, atol=1e-5)
+    assert runtime.snapshot().rows == 800
+
+
+def test_out_of_memory_halves_the_batch_and_loses_nothing(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    expected = runtime.embed(texts(64))
+    real_forward = runtime.encoder.forward
+
+    def forward_that_fits_four_rows(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        if len(ids) > 4:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real_forward(ids, mask)
+
+    monkeypatch.setattr(runtime.encoder, "forward", forward_that_fits_four_rows)
+    np.testing.assert_allclose(runtime.embed(texts(64)), expected, atol=1e-5)
+    assert runtime.snapshot().oom_splits > 0
+
+
+def test_one_row_that_does_not_fit_fails_only_its_request(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_forward = runtime.encoder.forward
+
+    def always_oom(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(runtime.encoder, "forward", always_oom)
+    with pytest.raises(torch.OutOfMemoryError):
+        runtime.embed(["a"])
+    monkeypatch.setattr(runtime.encoder, "forward", real_forward)
+    assert runtime.embed(["the worker is still alive"]).shape == (1, 32)
+
+
+def test_exception_in_worker_leaves_it_serving(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_forward = runtime.encoder.forward
+    monkeypatch.setattr(runtime.encoder, "forward", lambda ids, mask: (_ for _ in ()).throw(ValueError("boom")))
+    with pytest.raises(ValueError, match="boom"):
+        runtime.embed(["x"])
+    monkeypatch.setattr(runtime.encoder, "forward", real_forward)
+    assert runtime.embed(["y"]).shape == (1, 32)
+    assert runtime.snapshot().failed_rounds == 1
+
+
+def test_empty_request(runtime: Runtime) -> None:
+    assert runtime.embed([]).shape == (0, 32)
+
+
+def test_get_runtime_is_shared_per_settings(tiny_model_dir: Path) -> None:
+    a = get_runtime(str(tiny_model_dir), "cpu", batch_size=8)
+    assert get_runtime(str(tiny_model_dir), "cpu", batch_size=8) is a
+    assert get_runtime(str(tiny_model_dir), "cpu", batch_size=9) is not a

@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from sqlml.cli import main
+
+
+def every_command() -> list[str]:
+    return sorted(main.commands)
+
+
+@pytest.fixture
+def articles(tmp_path: Path) -> Path:
+    path = tmp_path / "articles.parquet"
+    pq.write_table(pa.table({"id": [1, 2, 3], "body": ["First text.", None, "Third text here."], "tag": ["a", "b", "c"]}), path)
+    return path
+
+
+def run(*args: str) -> "CliRunner.invoke":
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+@pytest.mark.parametrize("command", every_command())
+def test_every_command_has_teaching_help(command: str) -> None:
+    result = run(command, "--help")
+    assert result.exit_code == 0
+    text = result.output
+    assert len(main.commands[command].help or "") > 40
+    assert "Usage: main " in text or "Usage: sqlml " in text or "Usage:" in text
+
+
+def test_top_level_help_lists_examples() -> None:
+    result = run("--help")
+    assert result.exit_code == 0 and "sqlml demo" in result.output and "Examples" in result.output
+
+
+def test_help_is_instant_and_imports_no_model_code() -> None:
+    code = "import sys, time; t=time.time(); from sqlml.cli import main; print(time.time()-t); print('torch' in sys.modules, 'sentence_transformers' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out[1:] == ["False", "False"]
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "sqlml.cli", "--help"], capture_output=True, check=True)
+    assert time.perf_counter() - start < 2.0  # generous for a loaded CI machine; measured ~0.15 s
+
+
+def test_query_table_output(tiny_model_dir: Path, articles: Path) -> None:
+    result = run("query", f"SELECT id, len(embed(body)) AS d FROM '{articles}' ORDER BY id", "--model", str(tiny_model_dir), "--device", "cpu", "--no-progress")
+    assert result.exit_code == 0
+    assert "│     1 │    32 │" in result.output and "NULL" in result.output
+
+
+def test_query_jsonl_to_stdout(tiny_model_dir: Path, articles: Path) -> None:
+    result = run("query", f"SELECT id, tag FROM '{articles}' ORDER BY id", "-f", "jsonl", "--model", str(tiny_model_dir))
+    lines = [json.loads(x) for x in result.output.strip().splitlines()]
+    assert lines == [{"id": 1, "tag": "a"}, {"id": 2, "tag": "b"}, {"id": 3, "tag": "c"}]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "jsonl", "parquet"])
+def test_query_to_file(tmp_path: Path, tiny_model_dir: Path, articles: Path, fmt: str) -> None:
+    out = tmp_path / f"out.{fmt}"
+    result = run("query", f"SELECT id, embed(body) AS e FROM '{articles}'", "-f", fmt, "-o", str(out), "--model", str(tiny_model_dir))
+    assert result.exit_code == 0 and out.stat().st_size > 0
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")] == []
+
+
+def test_failed_query_leaves_no_output_file(tmp_path: Path, tiny_model_dir: Path) -> None:
+    out = tmp_path / "out.csv"
+    result = CliRunner().invoke(main, ["query", "SELECT * FROM no_such_table", "-f", "csv", "-o", str(out), "--model", str(tiny_model_dir)])
+    assert result.exit_code == 1 and "Error: Catalog Error: Table with name no_such_table does not exist" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_embed_command_keeps_columns_and_nulls(tmp_path: Path, tiny_model_dir: Path, articles: Path) -> None:
+    out = tmp_path / "embedded.parquet"
+    result = run("embed", str(articles), "--column", "body", "-o", str(out), "--model", str(tiny_model_dir), "--no-progress")
+    assert result.exit_code == 0
+    table = pq.read_table(out)
+    assert table.column_names == ["id", "body", "tag", "embedding"]
+    assert table.column("embedding").type == pa.list_(pa.float32(), 32)
+    assert table.column("embedding").null_count == 1
+
+
+def test_embed_missing_column_names_the_columns(tmp_path: Path, articles: Path) -> None:
+    result = CliRunner().invoke(main, ["embed", str(articles), "--column", "text", "-o", str(tmp_path / "o.parquet")])
+    assert result.exit_code == 1
+    assert "Error: column 'text' is not in the input; its columns are: id, body, tag" in result.output
+
+
+def test_embed_missing_input_file(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["embed", str(tmp_path / "none.parquet"), "--column", "body", "-o", str(tmp_path / "o.parquet")])
+    assert result.exit_code == 1 and "does not exist (no file matches)" in result.output
+
+
+def test_embed_wrong_column_type(tmp_path: Path, articles: Path) -> None:
+    result = CliRunner().invoke(main, ["embed", str(articles), "--column", "id", "-o", str(tmp_path / "o.parquet")])
+    assert result.exit_code == 1 and "column 'id' has type int64, not text" in result.output
+
+
+def test_models_command_lists_the_default() -> None:
+    result = run("models", "--format", "json")
+    rows = json.loads(result.output)
+    assert rows[0]["name"] == "default" and rows[0]["dimension"] == 384
+
+
+def test_demo_runs_on_bundled_articles(tiny_model_dir: Path) -> None:
+    result = run("demo", "--model", str(tiny_model_dir), "--device", "cpu", "--no-progress")
+    assert result.exit_code == 0 and "sqlml demo on articles.parquet" in result.output
