@@ -1,0 +1,122 @@
+"""Embedding throughput, side by side in one process on one device (prints JSON, then a table).
+
+Peers, on the same texts:
+  st          SentenceTransformer.encode(list) — what a user writes by hand; best of the batch sizes given
+  naive_udf   a DuckDB Arrow UDF that calls encode on each 2048-row chunk
+  sqlml       SELECT embed(s) FROM t through sqlml (full result materialised as Arrow)
+
+Usage:
+  python benchmarks/bench_embed.py --rows 20000                 # W1 prefix, default model, auto device
+  python benchmarks/bench_embed.py --random-weights --rows 200000 --device cuda   # GPU: same architecture, random weights
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa  # module level: DuckDB evaluates the UDF's annotations in this namespace
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from workloads import w1  # noqa: E402
+
+
+def best_of(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=20_000, help="W1 sentences (prefix of the 200,000)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--dtype", default=None, help="sqlml dtype (default: float16 on CUDA, float32 on CPU)")
+    parser.add_argument("--st-batch-sizes", default="256,1024")
+    parser.add_argument("--random-weights", action="store_true", help="default architecture and tokenizer, random weights")
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--skip-naive", action="store_true")
+    args = parser.parse_args()
+
+    import duckdb
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    import sqlml
+    from sqlml.models.device import resolve_device, resolve_dtype
+    from sqlml.models.random_init import build_random_model
+    from sqlml.models.registry import default_model_dir
+
+    device = resolve_device(args.device)
+    dtype = resolve_dtype(args.dtype, device)
+    model_dir = str(build_random_model(tempfile.mkdtemp(prefix="bench-model-"))) if args.random_weights else str(default_model_dir())
+    texts = w1(args.rows)
+    results: dict[str, Any] = {
+        "workload": "W1",
+        "rows": len(texts),
+        "device": torch.cuda.get_device_name() if device.startswith("cuda") else f"{platform.processor() or 'cpu'} x{os.cpu_count()}",
+        "torch": torch.__version__,
+        "duckdb": duckdb.__version__,
+        "model": "all-MiniLM-L6-v2" + (" (random weights)" if args.random_weights else ""),
+        "sqlml_dtype": dtype,
+    }
+
+    st = SentenceTransformer(model_dir, device=device)
+    st.encode(texts[:512], batch_size=256)  # warm-up
+    st_times = {}
+    for b in (int(x) for x in args.st_batch_sizes.split(",")):
+        st_times[b] = best_of(lambda: st.encode(texts, batch_size=b, normalize_embeddings=True), args.repeats)
+    best_b = min(st_times, key=st_times.get)
+    results["st"] = {"rows_per_s": len(texts) / st_times[best_b], "batch_size": best_b, "by_batch_size": {b: len(texts) / t for b, t in st_times.items()}}
+
+    table = pa.table({"s": texts})
+    if not args.skip_naive:
+        naive = duckdb.connect()
+        dim = st.get_embedding_dimension()
+
+        def encode_chunk(chunk: pa.ChunkedArray) -> pa.Array:
+            vectors = st.encode(chunk.to_pylist(), batch_size=best_b, normalize_embeddings=True)
+            return pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1).astype(np.float32)), dim)
+
+        naive.create_function("naive_embed", encode_chunk, ["VARCHAR"], duckdb.array_type(duckdb.sqltypes.FLOAT, dim), type="arrow")
+        naive.register("t", table)
+        seconds = best_of(lambda: naive.sql("SELECT naive_embed(s) FROM t").fetch_arrow_table(), args.repeats)
+        results["naive_udf"] = {"rows_per_s": len(texts) / seconds}
+        naive.close()
+
+    con = sqlml.connect(model=model_dir, device=device, dtype=dtype)
+    con.register("t", table)
+    con.sql("SELECT embed(s) FROM t LIMIT 2048").fetch_arrow_table()  # load + warm-up
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    seconds = best_of(lambda: con.sql("SELECT embed(s) FROM t").fetch_arrow_table(), args.repeats)
+    results["sqlml"] = {"rows_per_s": len(texts) / seconds}
+    con.close()
+
+    results["sqlml_over_st"] = results["sqlml"]["rows_per_s"] / results["st"]["rows_per_s"]
+    results["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if device.startswith("cuda"):
+        results["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    print(json.dumps(results, indent=2))
+    print(f"\n{'peer':<12}{'rows/s':>12}")
+    for peer in ("st", "naive_udf", "sqlml"):
+        if peer in results:
+            print(f"{peer:<12}{results[peer]['rows_per_s']:>12,.0f}")
+    print(f"sqlml / st = {results['sqlml_over_st']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
