@@ -6,6 +6,10 @@ parallel); the worker then merges all requests waiting in its queue, sorts their
 them into batches bounded by ``batch_size`` rows and ``max_batch_tokens`` padded tokens, runs them, and
 hands every caller its rows back in the caller's order.
 
+A round merges at most ``batch_size`` rows, so while one round runs on the device the callers of the
+previous round are already tokenizing their next chunks. Inside a round, a model that offers
+``launch`` (CUDA encoders do) gets batch i+1 padded and queued before batch i's result is awaited.
+
 On an out-of-memory error a batch is halved and retried (down to one row); no row is lost or
 reordered. An exception fails only the requests of that round; the worker lives on.
 """
@@ -21,6 +25,7 @@ from typing import Protocol
 import numpy as np
 
 from sqlml.engine.batching import pad, plan_batches
+from sqlml.models.encoder import Ready
 
 
 class BatchModel(Protocol):
@@ -40,8 +45,12 @@ class BatchModel(Protocol):
     def forward(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         """``(rows, length)`` int64 pair → ``float32 (rows, dimension)``; called from the worker only."""
 
-#: Requests merged into one round at most, so one round cannot starve new callers for long.
-MAX_MERGED_ROWS = 65_536
+
+class Pending(Protocol):
+    """A batch queued on a device; ``result`` waits for it."""
+
+    def result(self) -> np.ndarray: ...
+
 
 
 @dataclass
@@ -109,7 +118,7 @@ class Runtime:
         while True:
             requests = [self._queue.get()]
             rows = len(requests[0].token_ids)
-            while rows < MAX_MERGED_ROWS:
+            while rows < self.batch_size:
                 try:
                     nxt = self._queue.get_nowait()
                 except queue.Empty:
@@ -132,9 +141,15 @@ class Runtime:
         lengths = np.fromiter((len(t) for t in token_ids), dtype=np.int64, count=len(token_ids))
         order = np.argsort(-lengths, kind="stable")
         out = np.empty((len(token_ids), self.encoder.dimension), dtype=np.float32)
+        in_flight: list[tuple[np.ndarray, Pending]] = []
         for part in plan_batches(lengths[order], self.batch_size, self.max_batch_tokens):
             rows = order[part]
-            out[rows] = self._forward_rows(token_ids, rows)
+            in_flight.append((rows, self._launch_rows(token_ids, rows)))
+            if len(in_flight) > 1:  # batch i+1 is queued: now wait for batch i
+                done_rows, pending = in_flight.pop(0)
+                out[done_rows] = pending.result()
+        for done_rows, pending in in_flight:
+            out[done_rows] = pending.result()
         with self._stats_lock:
             self._stats.requests += len(requests)
             self._stats.rows += len(token_ids)
@@ -142,10 +157,11 @@ class Runtime:
         bounds = np.cumsum([0, *(len(r.token_ids) for r in requests)])
         return [out[bounds[i] : bounds[i + 1]] for i in range(len(requests))]
 
-    def _forward_rows(self, token_ids: list[list[int]], rows: np.ndarray) -> np.ndarray:
+    def _launch_rows(self, token_ids: list[list[int]], rows: np.ndarray) -> Pending:
         input_ids, mask = pad([token_ids[r] for r in rows], self.encoder.pad_id)
+        launch = getattr(self.encoder, "launch", None)
         try:
-            result = self.encoder.forward(input_ids, mask)
+            pending = launch(input_ids, mask) if launch is not None else Ready(self.encoder.forward(input_ids, mask))
         except Exception as exc:
             if not is_out_of_memory(exc) or len(rows) == 1:
                 raise
@@ -153,11 +169,12 @@ class Runtime:
             with self._stats_lock:
                 self._stats.oom_splits += 1
             half = len(rows) // 2
-            return np.concatenate([self._forward_rows(token_ids, rows[:half]), self._forward_rows(token_ids, rows[half:])])
+            first, second = self._launch_rows(token_ids, rows[:half]), self._launch_rows(token_ids, rows[half:])
+            return Ready(np.concatenate([first.result(), second.result()]))
         with self._stats_lock:
             self._stats.batches += 1
             self._stats.padded_tokens += int(input_ids.size)
-        return result
+        return pending
 
     def _release_cached_memory(self) -> None:
         if self.encoder.device.startswith("cuda"):
@@ -179,7 +196,7 @@ def get_runtime(
 ) -> Runtime:
     """The process-wide runtime for this model/device/dtype and batch limits (created on first use).
 
-    Defaults: ``batch_size`` (rows) 256 on CPU and 4096 on GPU; ``max_batch_tokens`` 16,384 on CPU and
+    Defaults: ``batch_size`` (rows) 256 on CPU and 16,384 on GPU; ``max_batch_tokens`` 16,384 on CPU and
     262,144 on GPU; each overridable by argument or ``SQLML_BATCH_SIZE`` / ``SQLML_MAX_BATCH_TOKENS``.
     """
     from sqlml import config
@@ -187,7 +204,7 @@ def get_runtime(
 
     encoder = load_encoder(model, device, dtype)
     on_cpu = encoder.device == "cpu"
-    rows = config.resolve("batch_size", batch_size, 256 if on_cpu else 4096, config.parse_positive_int)
+    rows = config.resolve("batch_size", batch_size, 256 if on_cpu else 16_384, config.parse_positive_int)
     tokens = config.resolve("max_batch_tokens", max_batch_tokens, 16_384 if on_cpu else 262_144, config.parse_positive_int)
     key = (id(encoder), rows, tokens)
     with _runtimes_lock:

@@ -107,17 +107,40 @@ class Encoder:
         ``input_ids``/``attention_mask``: ``int64`` arrays of shape ``(rows, length)``.
         Returns ``float32`` ``(rows, dimension)``, each row L2-normalised.
         """
+        return self._run(input_ids, attention_mask).cpu().numpy()
+
+    def launch(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> _Pending | Ready:
+        """Queue one batch and return at once; ``.result()`` waits for the ``float32 (rows, d)`` array.
+
+        On CUDA the inputs go through pinned memory and the result comes back with a non-blocking
+        copy, so the caller can pad the next batch while this one runs. Elsewhere it is :meth:`forward`.
+        """
+        if not self.device.startswith("cuda"):
+            return Ready(self.forward(input_ids, attention_mask))
+        import torch
+
+        result = self._run(input_ids, attention_mask, pinned=True)
+        host = torch.empty(result.shape, dtype=torch.float32, pin_memory=True)
+        host.copy_(result, non_blocking=True)
+        event = torch.cuda.Event()
+        event.record()
+        return _Pending(host, event)
+
+    def _run(self, input_ids: np.ndarray, attention_mask: np.ndarray, pinned: bool = False) -> torch.Tensor:
         import torch
 
         with torch.inference_mode():
-            ids = torch.from_numpy(input_ids).to(self.device, non_blocking=True)
-            mask = torch.from_numpy(attention_mask).to(self.device, non_blocking=True)
+            ids = torch.from_numpy(input_ids)
+            mask = torch.from_numpy(attention_mask)
+            if pinned:
+                ids, mask = ids.pin_memory(), mask.pin_memory()
+            ids = ids.to(self.device, non_blocking=True)
+            mask = mask.to(self.device, non_blocking=True)
             features: dict[str, Any] = {"input_ids": ids, "attention_mask": mask, **self._extra_features}
             if self._uses_token_type_ids:
                 features["token_type_ids"] = torch.zeros_like(ids)
             out: torch.Tensor = self.model.forward(features)["sentence_embedding"]
-            out = torch.nn.functional.normalize(out.float(), p=2, dim=1)
-            return out.cpu().numpy()
+            return torch.nn.functional.normalize(out.float(), p=2, dim=1)
 
     @property
     def fingerprint(self) -> str:
@@ -139,6 +162,28 @@ class Encoder:
             "max_seq_length": self.max_seq_length,
             "loaded": True,
         }
+
+
+class Ready:
+    """A batch result computed synchronously (the non-CUDA form of a pending launch)."""
+
+    def __init__(self, value: np.ndarray) -> None:
+        self.value = value
+
+    def result(self) -> np.ndarray:
+        return self.value
+
+
+class _Pending:
+    """A CUDA batch in flight: pinned host tensor filled once ``event`` completes."""
+
+    def __init__(self, host: torch.Tensor, event: torch.cuda.Event) -> None:
+        self.host = host
+        self.event = event
+
+    def result(self) -> np.ndarray:
+        self.event.synchronize()
+        return self.host.numpy()
 
 
 def fingerprint_directory(directory: Path) -> str:

@@ -1,0 +1,28 @@
+"""CUDA-only checks of the fast path (run on the GPU machine; skipped elsewhere)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sqlml.engine.runtime import Runtime
+from sqlml.models.registry import load_encoder
+
+pytestmark = pytest.mark.gpu
+
+TEXTS = [f"gpu sentence {i} " + "token " * (i % 40) for i in range(3000)]
+
+
+def test_cuda_fp16_pipelined_path_agrees_with_cpu_fp32(tiny_model_dir: Path) -> None:
+    cpu = Runtime(load_encoder(str(tiny_model_dir), device="cpu"), 256, 16_384).embed(TEXTS)
+    gpu = Runtime(load_encoder(str(tiny_model_dir), device="cuda", dtype="float16"), 512, 8_192).embed(TEXTS)
+    cosine = (cpu * gpu).sum(axis=1)
+    assert cosine.min() >= 0.999
+
+
+def test_cuda_fp32_is_close_to_cpu(tiny_model_dir: Path) -> None:
+    cpu = Runtime(load_encoder(str(tiny_model_dir), device="cpu"), 256, 16_384).embed(TEXTS)
+    gpu = Runtime(load_encoder(str(tiny_model_dir), device="cuda", dtype="float32"), 1024, 65_536).embed(TEXTS)
+    np.testing.assert_allclose(gpu, cpu, atol=2e-3)
