@@ -93,17 +93,23 @@ def main() -> None:
 
         naive.create_function("naive_embed", encode_chunk, ["VARCHAR"], duckdb.array_type(duckdb.sqltypes.FLOAT, dim), type="arrow")
         naive.register("t", table)
-        seconds = best_of(lambda: naive.sql("SELECT naive_embed(s) FROM t").fetch_arrow_table(), args.repeats)
+        seconds = best_of(lambda: naive.sql("SELECT naive_embed(s) FROM t").to_arrow_table(), args.repeats)
         results["naive_udf"] = {"rows_per_s": len(texts) / seconds}
         naive.close()
 
     con = sqlml.connect(model=model_dir, device=device, dtype=dtype)
     con.register("t", table)
-    con.sql("SELECT embed(s) FROM t LIMIT 2048").fetch_arrow_table()  # load + warm-up
+    con.sql("SELECT embed(s) FROM t LIMIT 2048").to_arrow_table()  # load + warm-up
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
-    seconds = best_of(lambda: con.sql("SELECT embed(s) FROM t").fetch_arrow_table(), args.repeats)
+    seconds = best_of(lambda: con.sql("SELECT embed(s) FROM t").to_arrow_table(), args.repeats)
     results["sqlml"] = {"rows_per_s": len(texts) / seconds}
+    # Agreement with the fp32 sentence-transformers reference on the same weights, row by row.
+    check = texts[: min(len(texts), 5000)]
+    ours = con.sql(f"SELECT embed(s) FROM (SELECT s, row_number() OVER () AS r FROM t) WHERE r <= {len(check)} ORDER BY r").to_arrow_table()
+    ours_matrix = ours.column(0).combine_chunks().values.to_numpy().reshape(len(check), -1)
+    reference = SentenceTransformer(model_dir, device=device).encode(check, batch_size=256, normalize_embeddings=True)
+    results["agreement_min_cosine_vs_st_fp32"] = float((ours_matrix * reference).sum(axis=1).min())
     con.close()
 
     results["sqlml_over_st"] = results["sqlml"]["rows_per_s"] / results["st"]["rows_per_s"]

@@ -1,0 +1,83 @@
+"""Where does embedding time go? Each stage of the sqlml path timed alone on W1 (prints JSON).
+
+Stages: tokenizer (one encode_batch call; and 2048-row chunks from N threads, as DuckDB calls it),
+device work alone on pre-tokenized rows at several token budgets, the Python API, and the SQL path at
+several batch sizes. Use it to find the bottleneck before changing the runtime (notes: benchmarks/NOTES.md).
+
+  python benchmarks/profile_embed.py --rows 200000 --random-weights --device cuda
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pyarrow as pa
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from workloads import w1  # noqa: E402
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--random-weights", action="store_true")
+    parser.add_argument("--threads", type=int, default=16)
+    parser.add_argument("--budgets", default="65536,262144,1048576")
+    parser.add_argument("--sql-batch-sizes", default="4096,16384,65536")
+    args = parser.parse_args()
+
+    import sqlml
+    from sqlml.engine.runtime import Runtime, _Request
+    from sqlml.models.random_init import build_random_model
+    from sqlml.models.registry import default_model_dir, load_encoder
+
+    model_dir = str(build_random_model(tempfile.mkdtemp())) if args.random_weights else str(default_model_dir())
+    texts = w1(args.rows)
+    encoder = load_encoder(model_dir, args.device)
+    out: dict[str, object] = {"rows": len(texts), "device": encoder.device, "dtype": encoder.dtype}
+
+    encoder.tokenize(texts[:1000])
+    out["tokenize_one_call_rows_per_s"] = len(texts) / timed(lambda: encoder.tokenize(texts))
+    chunks = [texts[i : i + 2048] for i in range(0, len(texts), 2048)]
+    with ThreadPoolExecutor(args.threads) as pool:
+        out["tokenize_2048_chunks_threads_rows_per_s"] = len(texts) / timed(lambda: list(pool.map(encoder.tokenize, chunks)))
+    tokens = encoder.tokenize(texts)
+    out["mean_tokens"] = sum(map(len, tokens)) / len(tokens)
+
+    device_only = {}
+    for budget in (int(b) for b in args.budgets.split(",")):
+        runtime = Runtime(encoder, batch_size=1 << 30, max_batch_tokens=budget)
+        runtime._run([_Request(tokens[:4096])])  # warm-up (allocator, kernels)
+        device_only[budget] = len(texts) / timed(lambda: runtime._run([_Request(tokens)]))
+    out["device_only_rows_per_s_by_token_budget"] = device_only
+
+    out["python_api_rows_per_s"] = len(texts) / timed(lambda: sqlml.embed(texts, model=model_dir, device=args.device))
+
+    table = pa.table({"s": texts})
+    sql = {}
+    for rows in (int(b) for b in args.sql_batch_sizes.split(",")):
+        con = sqlml.connect(model=model_dir, device=args.device, batch_size=rows)
+        con.register("t", table)
+        con.sql("SELECT embed(s) FROM t LIMIT 4096").to_arrow_table()
+        sql[rows] = len(texts) / timed(lambda: con.sql("SELECT embed(s) FROM t").to_arrow_table())
+        con.close()
+    out["sql_rows_per_s_by_batch_size"] = sql
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
