@@ -40,6 +40,20 @@ def runtime_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+def engine_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Flags choosing where a column job runs: this machine, or a Ray cluster."""
+    options = [
+        click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+                     help="local: this process, one output file. ray: Ray Data actors, -o names an output folder (needs sqlml[ray])."),
+        click.option("--address", default=None, metavar="ADDR", help="Ray cluster address ('auto' joins a running cluster); default: start a local one."),
+        click.option("--num-gpus", type=click.FloatRange(min=0), default=None, help="GPUs per Ray actor (fractions pack small models onto one GPU)."),
+        click.option("--concurrency", type=click.IntRange(min=1), default=None, help="Number of Ray actors (default 1)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 @click.group(cls=SqlmlGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="sqlml")
 def main() -> None:
@@ -87,22 +101,27 @@ def query(sql: str, fmt: str, output: str | None, model: str | None, device: str
 @main.command()
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--column", "-c", required=True, help="The text column to embed.")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Output Parquet file (written atomically).")
+@click.option("-o", "--output", required=True, type=click.Path(), help="Output Parquet file (written atomically), or folder with --engine ray.")
 @click.option("--as", "new_column", default="embedding", show_default=True, help="Name of the added column.")
 @runtime_options
-def embed(inputs: tuple[str, ...], column: str, output: str, new_column: str, model: str | None, device: str | None, batch_size: int | None, progress: bool) -> None:
+@engine_options
+def embed(inputs: tuple[str, ...], column: str, output: str, new_column: str, model: str | None, device: str | None,
+          batch_size: int | None, progress: bool, engine: str, address: str | None, num_gpus: float | None, concurrency: int | None) -> None:
     """Add an embedding column to Parquet files.
 
     INPUTS are Parquet files or quoted glob patterns. Every input column is kept; the new column holds
     FLOAT[d] vectors (L2-normalised; NULL text gives NULL).
 
     \b
-    Example:
+    Examples:
       sqlml embed 'data/*.parquet' --column body -o embedded.parquet
+      sqlml embed 'data/*.parquet' --column body --engine ray --num-gpus 1 -o embedded/
     """
-    from sqlml.parquet_jobs import embed_parquet
+    from sqlml.parquet_jobs import run_column_job
 
-    rows = embed_parquet(list(inputs), output, column, new_column=new_column, model=model, device=device, batch_size=batch_size, show_progress=progress)
+    options = {"model": model, "device": device, "batch_size": batch_size}
+    rows = run_column_job(list(inputs), output, "embed", column, new_column, options, engine=engine, show_progress=progress,
+                          address=address, num_gpus=num_gpus, concurrency=concurrency)
     click.echo(f"wrote {rows} rows to {output}", err=True)
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -114,6 +115,36 @@ def map_parquet(
     return written
 
 
+def run_column_job(
+    inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    output: str | os.PathLike[str],
+    op_name: str,
+    column: str,
+    new_column: str,
+    options: dict[str, Any] | None = None,
+    *,
+    engine: str = "local",
+    show_progress: bool | None = None,
+    address: str | None = None,
+    num_gpus: float | None = None,
+    concurrency: int | None = None,
+) -> int:
+    """Add ``new_column = op(column)`` to Parquet inputs on the local engine or on Ray; return rows written.
+
+    ``engine='local'`` writes one file atomically; ``engine='ray'`` writes a folder of Parquet files
+    (Ray Data's layout) through :func:`sqlml.ray.run_parquet_job`.
+    """
+    from sqlml.ops.column_ops import ColumnOp
+
+    if engine == "local":
+        return map_parquet(inputs, output, column, new_column, ColumnOp(op_name, dict(options or {})), show_progress=show_progress, desc=op_name)
+    if engine == "ray":
+        from sqlml.ray import run_parquet_job
+
+        return run_parquet_job(inputs, output, op_name, column, new_column, options, address=address, num_gpus=num_gpus, concurrency=concurrency)
+    raise InvalidArgumentError(f"unknown engine {engine!r}; use 'local' or 'ray'")
+
+
 def embed_parquet(
     inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     output: str | os.PathLike[str],
@@ -126,10 +157,5 @@ def embed_parquet(
     show_progress: bool | None = None,
 ) -> int:
     """Add an embedding column (``FixedSizeList<float32, d>``; null text → null) to Parquet files."""
-    from sqlml.engine.runtime import get_runtime
-    from sqlml.ops.embed import embed_array
-
-    runtime = get_runtime(model, device, None, batch_size)
-    return map_parquet(
-        inputs, output, column, new_column, lambda texts: embed_array(texts, runtime), show_progress=show_progress, desc="embed"
-    )
+    options = {"model": model, "device": device, "batch_size": batch_size}
+    return run_column_job(inputs, output, "embed", column, new_column, options, show_progress=show_progress)

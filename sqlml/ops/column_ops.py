@@ -1,0 +1,51 @@
+"""Operations bound to their options, as plain ``pa.StringArray -> pa.Array`` callables.
+
+The CLI's Parquet jobs and the Ray Data adapter both apply "one operation to one text column"; this is
+the one place that turns an operation name and its options into that callable. A :class:`ColumnOp` is
+built from picklable arguments, so a Ray actor can build it once and keep the model loaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from sqlml.errors import InvalidArgumentError
+
+
+def _embed(options: dict[str, Any]) -> Callable[[pa.StringArray], pa.Array]:
+    from sqlml.engine.runtime import get_runtime
+    from sqlml.ops.embed import embed_array
+
+    runtime = get_runtime(options.get("model"), options.get("device"), options.get("dtype"), options.get("batch_size"))
+    return lambda texts: embed_array(texts, runtime)
+
+
+#: operation name → builder taking the options dict.
+BUILDERS: dict[str, Callable[[dict[str, Any]], Callable[[pa.StringArray], pa.Array]]] = {
+    "embed": _embed,
+}
+
+
+@dataclass
+class ColumnOp:
+    """``ColumnOp('embed', {'model': 'default'})(texts)``: the operation applied to one text column.
+
+    The model is loaded on first call (lazily), once per instance. Null texts give null results.
+    """
+
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+    _fn: Callable[[pa.StringArray], pa.Array] | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.name not in BUILDERS:
+            raise InvalidArgumentError(f"unknown operation {self.name!r}; use one of {', '.join(sorted(BUILDERS))}")
+
+    def __call__(self, texts: pa.StringArray) -> pa.Array:
+        if self._fn is None:
+            self._fn = BUILDERS[self.name](self.options)
+        return self._fn(texts)
