@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Every GPU measurement of a session, in one call on the device machine (see benchmarks/NOTES.md).
+# Expects wheels for the packages that machine lacks in .whl/ (duckdb, blingfire), carried with the call.
+# Writes logs and JSON under $OUT (or ./gpu-out when OUT is unset).
+set -uo pipefail
+OUT=${OUT:-gpu-out}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD:/tmp/site TOKENIZERS_PARALLELISM=true
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
+python3 -c "import torch, transformers, sentence_transformers as st, duckdb; print('torch', torch.__version__, 'transformers', transformers.__version__, 'st', st.__version__, 'duckdb', duckdb.__version__, 'cpus', __import__('os').cpu_count())" | tee "$OUT/versions.txt"
+
+step() {  # step NAME COMMAND...: run, keep the log, never stop the session on one failure
+  local name=$1; shift
+  echo "=== $name"; local start=$SECONDS
+  "$@" > "$OUT/$name.log" 2>&1; local rc=$?
+  tail -n 25 "$OUT/$name.log"; echo "=== $name rc=$rc $((SECONDS - start))s"
+}
+
+step gpu_tests python3 -m pytest tests/engine/test_gpu.py -q -p no:cacheprovider
+step bench_embed python3 benchmarks/bench_embed.py --random-weights --rows 200000 --device cuda
+step profile_embed python3 benchmarks/profile_embed.py --random-weights --rows 200000 --device cuda
+if [ -f benchmarks/bench_summarize.py ]; then
+  step bench_summarize python3 benchmarks/bench_summarize.py --random-weights --articles 20000 --device cuda
+fi
