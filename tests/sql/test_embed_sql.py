@@ -108,3 +108,16 @@ def test_registering_twice_is_a_clear_error(tiny_con: duckdb.DuckDBPyConnection)
 def test_search_path_keeps_user_tables_first(tiny_con: duckdb.DuckDBPyConnection) -> None:
     tiny_con.execute("CREATE TABLE docs AS SELECT 1 AS id")
     assert tiny_con.sql("SELECT id FROM docs").fetchall() == [(1,)]
+
+
+def test_results_convert_to_polars(tiny_con: duckdb.DuckDBPyConnection) -> None:
+    import polars as pl
+
+    frame = tiny_con.sql("SELECT 1 AS id, embed('x') AS e").pl()
+    assert frame.schema["e"] == pl.Array(pl.Float32, 32)
+
+
+def test_text_past_max_sequence_length_is_truncated(tiny_con: duckdb.DuckDBPyConnection) -> None:
+    long = "word " * 600  # ~600 tokens, past the 256-token limit
+    (same,), = tiny_con.execute("SELECT embed(?) = embed(? || ' a different ending')", [long, long]).fetchall()
+    assert same
