@@ -183,8 +183,64 @@ class Runtime:
             torch.cuda.empty_cache()
 
 
-_runtimes: dict[tuple[int, int, int], Runtime] = {}
+class MultiDeviceRuntime:
+    """One :class:`Runtime` (one worker) per device behind the same ``submit``/``embed`` interface.
+
+    Each request goes whole to the device with the fewest rows outstanding, so rows of one request stay
+    together and in order; devices run in parallel.
+    """
+
+    def __init__(self, runtimes: list[Runtime]) -> None:
+        self.runtimes = runtimes
+        self.encoder = runtimes[0].encoder
+        self._outstanding = [0] * len(runtimes)
+        self._lock = threading.Lock()
+
+    def submit(self, texts: list[str]) -> Future[np.ndarray]:
+        """Queue ``texts`` on the least-loaded device; see :meth:`Runtime.submit`."""
+        with self._lock:
+            index = min(range(len(self.runtimes)), key=self._outstanding.__getitem__)
+            self._outstanding[index] += len(texts)
+        future = self.runtimes[index].submit(texts)
+        future.add_done_callback(lambda _: self._finished(index, len(texts)))
+        return future
+
+    def _finished(self, index: int, rows: int) -> None:
+        with self._lock:
+            self._outstanding[index] -= rows
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Blocking form of :meth:`submit`."""
+        return self.submit(texts).result()
+
+    def snapshot(self) -> RuntimeStats:
+        """The counters of all devices, summed."""
+        total = RuntimeStats()
+        for runtime in self.runtimes:
+            for name, value in vars(runtime.snapshot()).items():
+                setattr(total, name, getattr(total, name) + value)
+        return total
+
+
+AnyRuntime = Runtime | MultiDeviceRuntime
+
+_runtimes: dict[tuple[object, ...], AnyRuntime] = {}
 _runtimes_lock = threading.Lock()
+
+
+def split_devices(device: str | None) -> list[str | None]:
+    """``'cuda:0,cuda:1'`` → two devices; ``'cuda:all'`` → every visible GPU; anything else → one."""
+    from sqlml import config
+    from sqlml.errors import ConfigError
+
+    choice = config.resolve("device", device, "auto", str)
+    if choice.strip().lower() == "cuda:all":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError("device 'cuda:all' was asked for but torch sees no CUDA GPU; use device='cpu' or 'auto'")
+        return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    return [part.strip() for part in choice.split(",")] if "," in choice else [choice]
 
 
 def get_runtime(
@@ -193,28 +249,31 @@ def get_runtime(
     dtype: str | None = None,
     batch_size: int | None = None,
     max_batch_tokens: int | None = None,
-) -> Runtime:
-    """The process-wide runtime for this model/device/dtype and batch limits (created on first use).
+) -> AnyRuntime:
+    """The process-wide runtime for this model/device(s)/dtype and batch limits (created on first use).
 
+    ``device`` may list several devices (``'cuda:0,cuda:1'``, ``'cuda:all'``): one worker per device.
     Defaults: ``batch_size`` (rows) 256 on CPU and 16,384 on GPU; ``max_batch_tokens`` 16,384 on CPU and
     262,144 on GPU; each overridable by argument or ``SQLML_BATCH_SIZE`` / ``SQLML_MAX_BATCH_TOKENS``.
     """
     from sqlml import config
     from sqlml.models.registry import load_encoder
 
-    encoder = load_encoder(model, device, dtype)
-    on_cpu = encoder.device == "cpu"
+    devices = split_devices(device)
+    encoders = [load_encoder(model, d, dtype) for d in devices]
+    on_cpu = encoders[0].device == "cpu"
     rows = config.resolve("batch_size", batch_size, 256 if on_cpu else 16_384, config.parse_positive_int)
     tokens = config.resolve("max_batch_tokens", max_batch_tokens, 16_384 if on_cpu else 262_144, config.parse_positive_int)
-    key = (id(encoder), rows, tokens)
+    key = (tuple(id(e) for e in encoders), rows, tokens)
     with _runtimes_lock:
         runtime = _runtimes.get(key)
         if runtime is None:
-            runtime = _runtimes[key] = Runtime(encoder, rows, tokens)
+            singles = [Runtime(e, rows, tokens) for e in encoders]
+            runtime = _runtimes[key] = singles[0] if len(singles) == 1 else MultiDeviceRuntime(singles)
         return runtime
 
 
-def all_runtimes() -> list[Runtime]:
+def all_runtimes() -> list[AnyRuntime]:
     """Every runtime started in this process."""
     with _runtimes_lock:
         return list(_runtimes.values())

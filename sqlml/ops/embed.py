@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from sqlml import progress
-from sqlml.engine.runtime import Runtime, get_runtime
+from sqlml.engine.runtime import AnyRuntime, get_runtime
 from sqlml.errors import InvalidArgumentError
 from sqlml.ops.inputs import as_string_array, unique_index, valid_strings
 
@@ -28,7 +28,7 @@ IN_FLIGHT = 4
 Output = Literal["numpy", "arrow", "polars"]
 
 
-def embed_strings(values: list[str], runtime: Runtime, bar: progress.Progress | None = None) -> np.ndarray:
+def embed_strings(values: list[str], runtime: AnyRuntime, bar: progress.Progress | None = None) -> np.ndarray:
     """Embed non-null strings; duplicates are computed once. Returns ``float32 (len(values), d)``."""
     uniques, index = unique_index(values)
     vectors = np.empty((len(uniques), runtime.encoder.dimension), dtype=np.float32)
@@ -50,7 +50,7 @@ def _collect(item: tuple[int, int, Future[np.ndarray]], vectors: np.ndarray, bar
         bar.update(stop - start)
 
 
-def embed_array(texts: pa.StringArray, runtime: Runtime, bar: progress.Progress | None = None) -> pa.FixedSizeListArray:
+def embed_array(texts: pa.StringArray, runtime: AnyRuntime, bar: progress.Progress | None = None) -> pa.FixedSizeListArray:
     """Embed an Arrow string array into ``FixedSizeList<float32, d>``; null in → null out, order kept."""
     values, nulls = valid_strings(texts)
     dim = runtime.encoder.dimension

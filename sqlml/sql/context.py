@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlml import config
-from sqlml.engine.runtime import Runtime, get_runtime
+from sqlml.engine.runtime import AnyRuntime, get_runtime
 from sqlml.errors import InvalidArgumentError
 
 
@@ -40,11 +40,11 @@ class SqlContext:
             dimension = get_runtime(name, device, dtype, batch_size, max_batch_tokens).encoder.dimension
         return cls(name, device, dtype, batch_size, max_batch_tokens, dimension)
 
-    def runtime(self, model: str | None = None) -> Runtime:
+    def runtime(self, model: str | None = None) -> AnyRuntime:
         """The runtime for ``model`` (``None`` → the connection's default) with this connection's settings."""
         return get_runtime(model or self.model, self.device, self.dtype, self.batch_size, self.max_batch_tokens)
 
-    def embedding_runtime(self, model: str | None, function: str) -> Runtime:
+    def embedding_runtime(self, model: str | None, function: str) -> AnyRuntime:
         """Like :meth:`runtime`, but refuse a model whose width differs from the connection's ``FLOAT[d]``."""
         runtime = self.runtime(model)
         if runtime.encoder.dimension != self.dimension:

@@ -83,3 +83,24 @@ def test_get_runtime_is_shared_per_settings(tiny_model_dir: Path) -> None:
     a = get_runtime(str(tiny_model_dir), "cpu", batch_size=8)
     assert get_runtime(str(tiny_model_dir), "cpu", batch_size=8) is a
     assert get_runtime(str(tiny_model_dir), "cpu", batch_size=9) is not a
+
+
+def test_several_devices_share_the_work_and_keep_order(tiny_model_dir: Path) -> None:
+    single = get_runtime(str(tiny_model_dir), "cpu")
+    multi = get_runtime(str(tiny_model_dir), "cpu,cpu")
+    assert len(multi.runtimes) == 2
+    chunks = [texts(300)[i : i + 30] for i in range(0, 300, 30)]
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(multi.embed, chunks))
+    np.testing.assert_allclose(np.concatenate(results), single.embed(texts(300)), atol=1e-5)
+    assert all(r.snapshot().rows > 0 for r in multi.runtimes)
+    assert multi.snapshot().rows == 300
+
+
+def test_cuda_all_without_a_gpu_names_the_fix(tiny_model_dir: Path) -> None:
+    from sqlml.errors import ConfigError
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(ConfigError, match=r"device 'cuda:all' was asked for but torch sees no CUDA GPU"):
+        get_runtime(str(tiny_model_dir), "cuda:all")
