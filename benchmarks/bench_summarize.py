@@ -1,0 +1,104 @@
+"""Summarization throughput on W2 articles, sqlml's SQL path beside a naive peer, in one process (JSON + table).
+
+Peers:
+  naive   for each article: split (the project's splitter), SentenceTransformer.encode its sentences,
+          scikit-learn KMeans(k=min(n, sentences), random_state=0, n_init=1), pick the sentence nearest each
+          centroid, in original order — what a user writes by hand. Timed on --naive-articles (it is slow).
+  sqlml   SELECT sqlml.summarize(body, n := 3) FROM t (full result materialised).
+
+Also reports how often sqlml's picks equal the naive peer's on the naive subset (its selection rule is
+not plain nearest-to-centroid; see docs/summarize.md).
+
+  python benchmarks/bench_summarize.py --articles 2000                       # CPU, default model
+  python benchmarks/bench_summarize.py --random-weights --articles 20000 --device cuda
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from workloads import w2  # noqa: E402
+
+
+def naive_summary(text: str, n: int, st, KMeans) -> str:
+    from sqlml.ops.sentences import split_sentences
+
+    sentences = [s.text for s in split_sentences(text)]
+    if len(sentences) <= n:
+        return " ".join(sentences)
+    vectors = st.encode(sentences, normalize_embeddings=True)
+    km = KMeans(n_clusters=n, random_state=0, n_init=1).fit(vectors)
+    picks = sorted({int(np.argmin(((vectors - c) ** 2).sum(axis=1))) for c in km.cluster_centers_})
+    return " ".join(sentences[i] for i in picks)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--articles", type=int, default=2000)
+    parser.add_argument("--naive-articles", type=int, default=300)
+    parser.add_argument("--n", type=int, default=3)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--random-weights", action="store_true")
+    args = parser.parse_args()
+
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sklearn.cluster import KMeans
+
+    import sqlml
+    from sqlml.models.device import resolve_device
+    from sqlml.models.random_init import build_random_model
+    from sqlml.models.registry import default_model_dir
+
+    device = resolve_device(args.device)
+    model_dir = str(build_random_model(tempfile.mkdtemp(prefix="bench-model-"))) if args.random_weights else str(default_model_dir())
+    articles = w2(args.articles)
+    out: dict[str, object] = {
+        "workload": "W2",
+        "articles": len(articles),
+        "n": args.n,
+        "device": torch.cuda.get_device_name() if device.startswith("cuda") else "cpu",
+        "model": "all-MiniLM-L6-v2" + (" (random weights)" if args.random_weights else ""),
+    }
+
+    st = SentenceTransformer(model_dir, device=device)
+    subset = articles[: args.naive_articles]
+    naive_summary(subset[0], args.n, st, KMeans)  # warm-up
+    start = time.perf_counter()
+    naive = [naive_summary(a, args.n, st, KMeans) for a in subset]
+    out["naive"] = {"articles_per_s": len(subset) / (time.perf_counter() - start), "articles": len(subset)}
+
+    con = sqlml.connect(model=model_dir, device=device)
+    con.register("t", pa.table({"id": list(range(len(articles))), "body": articles}))
+    con.sql(f"SELECT sqlml.summarize(body, n := {args.n}) FROM t LIMIT 64").to_arrow_table()  # load + warm-up
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    ours = con.sql(f"SELECT id, sqlml.summarize(body, n := {args.n}) AS s FROM t").to_arrow_table()
+    out["sqlml"] = {"articles_per_s": len(articles) / (time.perf_counter() - start)}
+    by_id = dict(zip(ours.column("id").to_pylist(), ours.column("s").to_pylist(), strict=True))
+    con.close()
+
+    out["sqlml_over_naive"] = out["sqlml"]["articles_per_s"] / out["naive"]["articles_per_s"]
+    out["same_picks_as_naive"] = sum(by_id[i] == naive[i] for i in range(len(subset))) / len(subset)
+    out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if device.startswith("cuda"):
+        out["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    print(json.dumps(out, indent=2))
+    print(f"\n{'peer':<8}{'articles/s':>12}\nnaive   {out['naive']['articles_per_s']:>12,.0f}\nsqlml   {out['sqlml']['articles_per_s']:>12,.0f}")
+    print(f"sqlml / naive = {out['sqlml_over_naive']:.1f}x; same picks as naive: {out['same_picks_as_naive']:.0%}")
+
+
+if __name__ == "__main__":
+    main()
