@@ -48,6 +48,7 @@ def engine_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--address", default=None, metavar="ADDR", help="Ray cluster address ('auto' joins a running cluster); default: start a local one."),
         click.option("--num-gpus", type=click.FloatRange(min=0), default=None, help="GPUs per Ray actor (fractions pack small models onto one GPU)."),
         click.option("--concurrency", type=click.IntRange(min=1), default=None, help="Number of Ray actors (default 1)."),
+        click.option("--resume", is_flag=True, help="Continue an interrupted local job from its saved batches instead of starting over."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -106,11 +107,13 @@ def query(sql: str, fmt: str, output: str | None, model: str | None, device: str
 @runtime_options
 @engine_options
 def embed(inputs: tuple[str, ...], column: str, output: str, new_column: str, model: str | None, device: str | None,
-          batch_size: int | None, progress: bool, engine: str, address: str | None, num_gpus: float | None, concurrency: int | None) -> None:
+          batch_size: int | None, progress: bool, engine: str, address: str | None, num_gpus: float | None, concurrency: int | None,
+          resume: bool) -> None:
     """Add an embedding column to Parquet files.
 
     INPUTS are Parquet files or quoted glob patterns. Every input column is kept; the new column holds
-    FLOAT[d] vectors (L2-normalised; NULL text gives NULL).
+    FLOAT[d] vectors (L2-normalised; NULL text gives NULL). The output appears only when every row is
+    done; an interrupted run continues with --resume.
 
     \b
     Examples:
@@ -120,8 +123,8 @@ def embed(inputs: tuple[str, ...], column: str, output: str, new_column: str, mo
     from sqlml.parquet_jobs import run_column_job
 
     options = {"model": model, "device": device, "batch_size": batch_size}
-    rows = run_column_job(list(inputs), output, "embed", column, new_column, options, engine=engine, show_progress=progress,
-                          address=address, num_gpus=num_gpus, concurrency=concurrency)
+    rows = run_column_job(list(inputs), output, "embed", column, new_column, options, engine=engine, resume=resume,
+                          show_progress=progress, address=address, num_gpus=num_gpus, concurrency=concurrency)
     click.echo(f"wrote {rows} rows to {output}", err=True)
 
 

@@ -53,23 +53,31 @@ def open_dataset(files: list[str], column: str) -> ds.Dataset:
     return dataset
 
 
-@contextmanager
-def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; rename it to ``target`` only if the block succeeds."""
+def check_writable(target: str | os.PathLike[str]) -> Path:
+    """Fail early, with the fix, if ``target`` cannot be written as a file; return its folder."""
     final = Path(target)
     if final.is_dir():
         raise InvalidArgumentError(f"output {str(final)!r} is a directory; give a file name such as {str(final / 'out.parquet')!r}")
     parent = final.parent if str(final.parent) else Path(".")
     if not parent.is_dir():
         raise InvalidArgumentError(f"cannot write {str(final)!r}: folder {str(parent)!r} does not exist; create it first")
+    if not os.access(parent, os.W_OK):
+        raise InvalidArgumentError(f"cannot write {str(final)!r}: folder {str(parent)!r} is not writable; choose a writable folder")
+    return parent
+
+
+@contextmanager
+def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; rename it to ``target`` only if the block succeeds."""
+    parent = check_writable(target)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".partial", dir=parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{Path(target).name}.", suffix=".partial", dir=parent)
     except OSError as exc:
-        raise InvalidArgumentError(f"cannot write {str(final)!r}: {exc.strerror}; choose a writable folder") from exc
+        raise InvalidArgumentError(f"cannot write {str(target)!r}: {exc.strerror}; choose a writable folder") from exc
     os.close(fd)
     try:
         yield Path(tmp)
-        os.replace(tmp, final)
+        os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -82,36 +90,52 @@ def map_parquet(
     new_column: str,
     compute: Callable[[pa.Array], pa.Array],
     *,
+    resume: bool = False,
     show_progress: bool | None = None,
     desc: str = "rows",
 ) -> int:
     """Write ``inputs`` plus ``new_column = compute(column)`` to ``output`` (Parquet); return the row count.
 
     ``compute`` gets one record batch's column (``pa.StringArray``, nulls included) and must return an
-    array of the same length. All input columns are kept, in order; the new column comes last.
+    array of the same length. All input columns are kept, in order; the new column comes last. Finished
+    batches are checkpointed (:mod:`sqlml.checkpoint`): after a crash or Ctrl-C, ``resume=True``
+    continues without recomputing them. The output appears only when every row is done.
     """
-    dataset = open_dataset(expand_inputs(inputs), column)
+    from sqlml.checkpoint import PartCheckpoint
+
+    files = expand_inputs(inputs)
+    dataset = open_dataset(files, column)
     if new_column in dataset.schema.names:
         raise InvalidArgumentError(f"the input already has a column {new_column!r}; pick another name for the output column")
+    check_writable(output)
+    manifest = {"inputs": PartCheckpoint.describe_inputs(files), "column": column, "new_column": new_column,
+                "operation": repr(compute), "batch_rows": READ_BATCH_ROWS}
+    checkpoint = PartCheckpoint(output, manifest)
+    checkpoint.start(resume)
     total = dataset.count_rows()
-    written = 0
-    with atomic_path(output) as tmp, progress.progress_bar(total, desc, progress.enabled(show_progress, False)) as bar:
-        writer: pq.ParquetWriter | None = None
-        try:
-            for batch in dataset.to_batches(batch_size=READ_BATCH_ROWS):
+    with progress.progress_bar(total, desc, progress.enabled(show_progress, False)) as bar:
+        for index, batch in enumerate(dataset.to_batches(batch_size=READ_BATCH_ROWS)):
+            if not checkpoint.has(index, batch.num_rows):
                 texts = batch.column(column).cast(pa.string())
-                table = pa.Table.from_batches([batch]).append_column(new_column, compute(texts))
-                if writer is None:
-                    writer = pq.ParquetWriter(tmp, table.schema, compression="zstd")
+                checkpoint.save(index, pa.Table.from_batches([batch]).append_column(new_column, compute(texts)))
+            bar.update(batch.num_rows)
+    written = _concatenate(checkpoint.parts(), output, dataset.schema, new_column)
+    checkpoint.remove()
+    return written
+
+
+def _concatenate(parts: list[Path], output: str | os.PathLike[str], schema: pa.Schema, new_column: str) -> int:
+    """Join the parts, in order, into ``output`` (atomically); an empty input gives an empty file."""
+    written = 0
+    with atomic_path(output) as tmp:
+        if not parts:
+            pq.write_table(schema.empty_table().append_column(new_column, pa.array([], pa.null())), tmp)
+            return 0
+        with pq.ParquetWriter(tmp, pq.read_schema(parts[0]), compression="zstd") as writer:
+            for part in parts:
+                table = pq.read_table(part)
                 writer.write_table(table)
-                written += batch.num_rows
-                bar.update(batch.num_rows)
-            if writer is None:  # no rows: still write a file with the right schema
-                empty = dataset.schema.empty_table()
-                writer = pq.ParquetWriter(tmp, empty.schema.append(pa.field(new_column, pa.null())), compression="zstd")
-        finally:
-            if writer is not None:
-                writer.close()
+                written += table.num_rows
     return written
 
 
@@ -124,6 +148,7 @@ def run_column_job(
     options: dict[str, Any] | None = None,
     *,
     engine: str = "local",
+    resume: bool = False,
     show_progress: bool | None = None,
     address: str | None = None,
     num_gpus: float | None = None,
@@ -137,8 +162,11 @@ def run_column_job(
     from sqlml.ops.column_ops import ColumnOp
 
     if engine == "local":
-        return map_parquet(inputs, output, column, new_column, ColumnOp(op_name, dict(options or {})), show_progress=show_progress, desc=op_name)
+        op = ColumnOp(op_name, dict(options or {}))
+        return map_parquet(inputs, output, column, new_column, op, resume=resume, show_progress=show_progress, desc=op_name)
     if engine == "ray":
+        if resume:
+            raise InvalidArgumentError("--resume is for the local engine; Ray retries failed batches itself")
         from sqlml.ray import run_parquet_job
 
         return run_parquet_job(inputs, output, op_name, column, new_column, options, address=address, num_gpus=num_gpus, concurrency=concurrency)

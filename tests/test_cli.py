@@ -114,3 +114,53 @@ def test_models_command_lists_the_default() -> None:
 def test_demo_runs_on_bundled_articles(tiny_model_dir: Path) -> None:
     result = run("demo", "--model", str(tiny_model_dir), "--device", "cpu", "--no-progress")
     assert result.exit_code == 0 and "sqlml demo on articles.parquet" in result.output
+
+
+def test_interrupted_job_resumes_without_recomputing(tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlml import parquet_jobs
+    from sqlml.ops.column_ops import ColumnOp
+
+    monkeypatch.setattr(parquet_jobs, "READ_BATCH_ROWS", 100)
+    source = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"id": list(range(1000)), "body": [f"text {i}" for i in range(1000)]}), source, row_group_size=100)
+    out = tmp_path / "out.parquet"
+    op = ColumnOp("embed", {"model": str(tiny_model_dir), "device": "cpu"})
+    calls: list[int] = []
+    crashed: list[bool] = []
+
+    def crash_on_fifth_batch(texts: pa.Array) -> pa.Array:  # Ctrl-C arrives once, during the fifth batch
+        calls.append(len(texts))
+        if len(calls) == 5 and not crashed:
+            crashed.append(True)
+            raise KeyboardInterrupt
+        return op(texts)
+
+    with pytest.raises(KeyboardInterrupt):
+        parquet_jobs.map_parquet(source, out, "body", "embedding", crash_on_fifth_batch)
+    assert not out.exists()
+    calls.clear()
+    assert parquet_jobs.map_parquet(source, out, "body", "embedding", crash_on_fifth_batch, resume=True) == 1000
+    assert len(calls) == 6  # batches 5..10 only: the four finished ones were not recomputed
+    table = pq.read_table(out)
+    assert table.column("id").to_pylist() == list(range(1000))
+    expected = parquet_jobs.map_parquet(source, tmp_path / "fresh.parquet", "body", "embedding", op)
+    assert expected == 1000 and pq.read_table(tmp_path / "fresh.parquet").equals(table)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_resume_refuses_changed_inputs(tmp_path: Path, tiny_model_dir: Path) -> None:
+    from sqlml import parquet_jobs
+
+    source = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"body": ["a", "b"]}), source)
+    out = tmp_path / "out.parquet"
+    from sqlml.checkpoint import PartCheckpoint
+
+    PartCheckpoint(out, {"inputs": "something else"}).start(resume=False)
+    with pytest.raises(parquet_jobs.InvalidArgumentError, match=r"cannot resume: the inputs or options changed since the interrupted run"):
+        parquet_jobs.map_parquet(source, out, "body", "e", lambda t: t, resume=True)
+
+
+def test_unwritable_output_folder_fails_before_any_work(tmp_path: Path, articles: Path) -> None:
+    result = CliRunner().invoke(main, ["embed", str(articles), "--column", "body", "-o", str(tmp_path / "missing" / "o.parquet")])
+    assert result.exit_code == 1 and "folder" in result.output and "does not exist; create it first" in result.output

@@ -1,0 +1,78 @@
+"""Resumable column jobs: each finished record batch is saved as its own small Parquet part.
+
+Parts live in a hidden folder beside the output (``.OUT.parquet.parts/``), each written to a temporary
+name and renamed, so a killed job leaves only whole parts. A ``manifest.json`` records what the job was
+(input files with sizes and modification times, column, operation); ``--resume`` continues only when
+it matches, and skips every batch whose part is already there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from sqlml.errors import InvalidArgumentError
+
+
+class PartCheckpoint:
+    """The parts folder of one output file."""
+
+    def __init__(self, output: str | os.PathLike[str], manifest: dict[str, Any]) -> None:
+        target = Path(output)
+        self.folder = target.parent / f".{target.name}.parts"
+        self.manifest = manifest
+
+    @staticmethod
+    def describe_inputs(files: list[str]) -> list[dict[str, Any]]:
+        """Identity of the input files for the manifest: path, size, modification time."""
+        return [{"path": os.path.abspath(f), "size": os.stat(f).st_size, "mtime_ns": os.stat(f).st_mtime_ns} for f in files]
+
+    def start(self, resume: bool) -> int:
+        """Prepare the folder; with ``resume`` keep matching parts. Returns how many parts are kept."""
+        manifest_file = self.folder / "manifest.json"
+        if resume and manifest_file.exists():
+            saved = json.loads(manifest_file.read_text(encoding="utf-8"))
+            if saved != self.manifest:
+                raise InvalidArgumentError(
+                    "cannot resume: the inputs or options changed since the interrupted run "
+                    f"(see {manifest_file}); run again without --resume to start over"
+                )
+            return len(list(self.folder.glob("part-*.parquet")))
+        shutil.rmtree(self.folder, ignore_errors=True)
+        self.folder.mkdir(parents=True)
+        tmp = manifest_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.manifest, indent=2, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, manifest_file)
+        return 0
+
+    def _part(self, index: int) -> Path:
+        return self.folder / f"part-{index:08d}.parquet"
+
+    def has(self, index: int, rows: int) -> bool:
+        """Whether batch ``index`` is saved whole (``rows`` rows, readable footer)."""
+        path = self._part(index)
+        if not path.exists():
+            return False
+        try:
+            return pq.ParquetFile(path).metadata.num_rows == rows
+        except (pa.ArrowInvalid, OSError):
+            return False
+
+    def save(self, index: int, table: pa.Table) -> None:
+        """Write batch ``index`` atomically."""
+        tmp = self.folder / f".part-{index:08d}.tmp"
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, self._part(index))
+
+    def parts(self) -> list[Path]:
+        """Saved parts in batch order."""
+        return sorted(self.folder.glob("part-*.parquet"))
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
