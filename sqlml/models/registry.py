@@ -8,6 +8,10 @@ A name is resolved in this order:
 4. A Hugging Face hub id (``owner/name``), taken from the local Hugging Face cache. sqlml never downloads
    unless ``SQLML_LOCAL_FILES_ONLY=0`` is set.
 
+Shared deployments can confine directories (3): ``SQLML_ALLOW_PATHS`` lists the folders (separated by
+``os.pathsep``) model directories must lie in, after resolving symbolic links; ``none`` allows no
+directory at all, only ``default``, registered names and cached hub ids. Unset: any directory.
+
 Loading is lazy and cached per (resolved location, device, dtype); concurrent first calls load once.
 """
 
@@ -57,7 +61,10 @@ def default_model_dir() -> Path:
 
 
 def register_alias(name: str, directory: str | os.PathLike[str]) -> None:
-    """Make ``name`` resolve to a local model ``directory`` (a sentence-transformers or HF folder)."""
+    """Make ``name`` resolve to a local model ``directory`` (a sentence-transformers or HF folder).
+
+    Registration is a Python-side act of the deployment, so ``SQLML_ALLOW_PATHS`` does not apply to it.
+    """
     path = Path(directory).expanduser().resolve()
     if not path.is_dir():
         raise ModelNotFoundError(f"cannot register model {name!r}: directory {str(path)!r} does not exist")
@@ -89,7 +96,7 @@ def resolve(name: str | None) -> ModelRef:
         return ModelRef(name, "alias", str(alias))
     path = Path(name).expanduser()
     if path.is_dir():
-        return ModelRef(name, "path", str(path.resolve()))
+        return ModelRef(name, "path", str(_check_allowed(path.resolve())))
     if _looks_like_path(name):
         raise ModelNotFoundError(f"model directory {name!r} does not exist; check the path, or use {known_names_text()}")
     if _HUB_ID.match(name):
@@ -97,6 +104,20 @@ def resolve(name: str | None) -> ModelRef:
     raise ModelNotFoundError(
         f"model {name!r} not found; known models: {known_names_text()}. "
         "Pass a local model directory, or a Hugging Face id such as 'sentence-transformers/all-MiniLM-L6-v2'"
+    )
+
+
+def _check_allowed(directory: Path) -> Path:
+    """Apply ``SQLML_ALLOW_PATHS`` (see module doc) to a resolved model directory."""
+    allowed = os.environ.get("SQLML_ALLOW_PATHS")
+    if allowed is None or allowed.strip() == "":
+        return directory
+    roots = [] if allowed.strip().lower() == "none" else [Path(p).expanduser().resolve() for p in allowed.split(os.pathsep) if p]
+    if any(directory == root or root in directory.parents for root in roots):
+        return directory
+    raise ModelNotFoundError(
+        f"model directory {str(directory)!r} is outside the folders SQLML_ALLOW_PATHS permits ({allowed!r}); "
+        f"use {known_names_text()}, or ask an administrator to register the model or widen SQLML_ALLOW_PATHS"
     )
 
 
