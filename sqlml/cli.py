@@ -50,6 +50,7 @@ def main() -> None:
       sqlml demo
       sqlml query "SELECT id, embed(body)[1:3] AS head FROM 'examples/data/articles.parquet' LIMIT 5"
       sqlml embed articles.parquet --column body -o embedded.parquet
+      sqlml summarize articles.parquet --column body -n 3 -o summaries.parquet
       sqlml models
 
     Run `sqlml COMMAND --help` for each command's options. Settings also come from SQLML_* environment
@@ -103,6 +104,36 @@ def embed(inputs: tuple[str, ...], column: str, output: str, new_column: str, mo
     from sqlml.parquet_jobs import embed_parquet
 
     rows = embed_parquet(list(inputs), output, column, new_column=new_column, model=model, device=device, batch_size=batch_size, show_progress=progress)
+    click.echo(f"wrote {rows} rows to {output}", err=True)
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--column", "-c", required=True, help="The text column to summarize.")
+@click.option("-n", "n", type=click.IntRange(min=1), default=3, show_default=True, help="Sentences per summary.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Output Parquet file (written atomically).")
+@click.option("--as", "new_column", default="summary", show_default=True, help="Name of the added column.")
+@runtime_options
+def summarize(
+    inputs: tuple[str, ...], column: str, n: int, output: str, new_column: str, model: str | None, device: str | None, batch_size: int | None, progress: bool
+) -> None:
+    """Add an extractive summary column to Parquet files.
+
+    INPUTS are Parquet files or quoted glob patterns. Every input column is kept; the new column holds
+    the N most representative sentences of each text, verbatim, in their original order, joined by a
+    space (sentences are embedded and clustered with k-means; see `summarize_explain` in SQL for why a
+    sentence was picked). NULL or empty text gives NULL.
+
+    \b
+    Examples:
+      sqlml summarize articles.parquet --column body -n 3 -o summaries.parquet
+      sqlml summarize 'news/*.parquet' -c body -n 5 --as gist -o gists.parquet
+    """
+    from sqlml.parquet_jobs import summarize_parquet
+
+    rows = summarize_parquet(
+        list(inputs), output, column, n=n, new_column=new_column, model=model, device=device, batch_size=batch_size, show_progress=progress
+    )
     click.echo(f"wrote {rows} rows to {output}", err=True)
 
 

@@ -133,3 +133,29 @@ def embed_parquet(
     return map_parquet(
         inputs, output, column, new_column, lambda texts: embed_array(texts, runtime), show_progress=show_progress, desc="embed"
     )
+
+
+def summarize_parquet(
+    inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    output: str | os.PathLike[str],
+    column: str,
+    *,
+    n: int = 3,
+    new_column: str = "summary",
+    model: str | None = None,
+    device: str | None = None,
+    batch_size: int | None = None,
+    show_progress: bool | None = None,
+) -> int:
+    """Add an extractive summary column (``pa.string()``, ``n`` sentences; null/empty text → null)."""
+    from sqlml.engine.runtime import get_runtime
+    from sqlml.ops.summarize import CHUNK_TEXTS, check_n, summarize_array
+
+    check_n(n)
+    runtime = get_runtime(model, device, None, batch_size)
+
+    def compute(texts: pa.Array) -> pa.Array:
+        parts = [summarize_array(texts.slice(i, CHUNK_TEXTS), n, runtime) for i in range(0, len(texts), CHUNK_TEXTS)]
+        return pa.concat_arrays(parts) if parts else pa.array([], type=pa.string())
+
+    return map_parquet(inputs, output, column, new_column, compute, show_progress=show_progress, desc="summarize")
