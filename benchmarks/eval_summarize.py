@@ -19,7 +19,6 @@ import argparse
 import math
 import re
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -30,8 +29,6 @@ from sqlml.engine.runtime import get_runtime
 from sqlml.ops.kmeans import kmeans_batched, kmeans_sklearn
 from sqlml.ops.sentences import Sentence, split_sentences
 from sqlml.ops.summarize import DEFAULT_RULE, SEED, SelectionRule, cluster_count, distinct_count, embed_sentences, explain_vectors, summarize_array
-
-Picker = Callable[[int, int], list[int]]  # (article index, sentences wanted) -> positions
 
 ABLATIONS: list[tuple[str, SelectionRule]] = [
     ("naive k-means (k = n, nearest to centroid)", SelectionRule(1.0, 0.0, 0.0, True)),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sqlml.ops.sentences import Sentence, split_many, split_sentences
+from sqlml.ops.sentences import Sentence, split_sentences
 
 
 def texts(text: str) -> list[str]:
@@ -43,7 +43,6 @@ def test_positions_and_spans_are_verbatim() -> None:
 def test_empty_and_whitespace_give_no_sentences() -> None:
     assert split_sentences("") == []
     assert split_sentences(" \n\t ") == []
-    assert split_many(["One.", None, ""]) == [[Sentence(0, 0, 4, "One.")], None, []]
 
 
 def test_text_without_end_mark_is_one_sentence() -> None:

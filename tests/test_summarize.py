@@ -69,7 +69,6 @@ def test_summary_is_verbatim_ordered_and_has_n_sentences(tiny_runtime: Runtime) 
     assert len(picked) == 3
     assert all(p in SENTENCES for p in picked)
     assert [SENTENCES.index(p) for p in picked] == sorted(SENTENCES.index(p) for p in picked)
-    assert summary in ARTICLE or all(p in ARTICLE for p in picked)
 
 
 def test_fewer_sentences_than_n_returns_all_in_order(tiny_runtime: Runtime) -> None:

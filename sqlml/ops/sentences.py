@@ -57,11 +57,6 @@ def split_sentences(text: str) -> list[Sentence]:
     return [Sentence(i, start, end, text[start:end]) for i, (start, end) in enumerate(pieces)]
 
 
-def split_many(texts: list[str | None]) -> list[list[Sentence] | None]:
-    """:func:`split_sentences` for each text; ``None`` stays ``None``."""
-    return [None if t is None else split_sentences(t) for t in texts]
-
-
 def _unglue(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """Split the span ``[start, end)`` at glued sentence ends (no space after the period)."""
     pieces: list[tuple[int, int]] = []

@@ -291,8 +291,7 @@ def summarize(
     ``texts``: a list of ``str | None``, a pyarrow string array or a polars ``Series``; the result has
     the same kind (list of ``str | None``, ``pa.StringArray``, ``pl.Series`` of strings). NULL or empty
     text → ``None``. ``n <= 0`` raises :class:`InvalidArgumentError`.
-
-    >>> sqlml.summarize(["First point. Second point. Third point. Fourth."], n=2)
+    Example: ``sqlml.summarize(df["body"], n=2)`` on a polars column gives a ``Series`` named ``summary``.
     """
     return _run(texts, n, summarize_array, "summarize", model, device, batch_size, show_progress)
 
