@@ -11,6 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import sqlml
 from sqlml.cli import main
@@ -235,3 +237,26 @@ def test_default_model_summary_covers_both_topics(default_con: duckdb.DuckDBPyCo
     picked = [r[0]["sentence"] for r in rows if r[0]["selected"]]
     finance = {SENTENCES[i] for i in (0, 1, 4, 6)}
     assert len(picked) == 2 and len(finance & set(picked)) == 1, picked
+
+
+# --- properties on random texts ----------------------------------------------------------------------------
+
+WORDS = ["rates", "bank", "team", "cup", "fans", "profit", "sales", "vote", "film", "court"]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(st.lists(st.sampled_from(WORDS), min_size=1, max_size=5), min_size=1, max_size=12),
+    st.integers(min_value=1, max_value=6),
+)
+def test_summary_properties(tiny_runtime: Runtime, words: list[list[str]], n: int) -> None:
+    text = " ".join(" ".join(w).capitalize() + "." for w in words)
+    sentences = [s.text for s in split_sentences(text)]
+    (explained,) = explain_texts([text], [n], tiny_runtime)
+    assert explained is not None
+    chosen = [s.position for s, picked in zip(explained.sentences, explained.selected, strict=True) if picked]
+    assert len(chosen) == min(n, len(set(sentences)))
+    assert len({sentences[p] for p in chosen}) == len(chosen)  # a repeated sentence at most once
+    assert all(sentences.index(sentences[p]) == p for p in chosen)  # ... at its first position
+    assert explained.summary() == " ".join(sentences[p] for p in chosen)
+    assert summaries([text], n, tiny_runtime) == [explained.summary()]
