@@ -18,7 +18,8 @@ The selection rule (measured on BBC News, ``docs/summarize.md``):
 Edge cases: NULL text or NULL ``n`` → NULL; empty or whitespace-only text (no sentences) → NULL; fewer
 distinct sentences than ``n`` → every distinct sentence, in order (a repeated sentence is selected once,
 at its first position); ``n <= 0`` → :class:`InvalidArgumentError`. Deterministic: k-means uses a fixed
-seed (:data:`SEED`), and the result does not depend on the other texts of the call.
+seed (:data:`SEED`), and a text's summary does not depend on the other texts of the call (each text is
+clustered on its own inside the batch; only float rounding of the batched embedding could differ).
 """
 
 from __future__ import annotations
