@@ -6,8 +6,9 @@ sentence is ``text[start:end]`` verbatim, so output sentences are always substri
 The splitter is blingfire (a compiled finite-state model; chosen by measurement, see
 ``docs/summarize.md``) plus one repair pass: blingfire keeps sentences glued without a space after the
 period (``"$10.9bn.For the full-year"``, the BBC summaries' quirk) as one sentence, so such glue
-points are split again, unless the word before the period is a known abbreviation (``Mr.Benn``) or
-the word after it continues as a dotted name (``Halo.Bungie.Org``).
+points are split again, unless the period ends a title (``Mr.Benn``), an initial (``J.K.Rowling``) or
+a part of a dotted name (``Halo.Bungie.Org``). A double quote at a glue point goes with the sentence
+it opens (quote parity), so ``deficit."I think`` splits before the quote.
 
 No text is ever dropped: every non-whitespace character of the input lies inside exactly one
 sentence span (blingfire's spans are checked, and any character they miss is attached to a
