@@ -34,6 +34,9 @@ _LAZY = {
     "list_models": "sqlml.models.catalog",
     "register_model": "sqlml.models.registry",
     "embed_parquet": "sqlml.parquet_jobs",
+    "summarize": "sqlml.ops.summarize",
+    "summarize_explain": "sqlml.ops.summarize",
+    "summarize_parquet": "sqlml.parquet_jobs",
 }
 _RENAMED = {"register_model": "register_alias"}
 

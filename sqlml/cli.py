@@ -65,6 +65,7 @@ def main() -> None:
       sqlml demo
       sqlml query "SELECT id, embed(body)[1:3] AS head FROM 'examples/data/articles.parquet' LIMIT 5"
       sqlml embed articles.parquet --column body -o embedded.parquet
+      sqlml summarize articles.parquet --column body -n 3 -o summaries.parquet
       sqlml models
 
     Run `sqlml COMMAND --help` for each command's options. Settings also come from SQLML_* environment
@@ -124,6 +125,39 @@ def embed(inputs: tuple[str, ...], column: str, output: str, new_column: str, mo
 
     options = {"model": model, "device": device, "batch_size": batch_size}
     rows = run_column_job(list(inputs), output, "embed", column, new_column, options, engine=engine, resume=resume,
+                          show_progress=progress, address=address, num_gpus=num_gpus, concurrency=concurrency)
+    click.echo(f"wrote {rows} rows to {output}", err=True)
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--column", "-c", required=True, help="The text column to summarize.")
+@click.option("-n", "n", type=click.IntRange(min=1), default=3, show_default=True, help="Sentences per summary.")
+@click.option("-o", "--output", required=True, type=click.Path(), help="Output Parquet file (written atomically), or folder with --engine ray.")
+@click.option("--as", "new_column", default="summary", show_default=True, help="Name of the added column.")
+@runtime_options
+@engine_options
+def summarize(
+    inputs: tuple[str, ...], column: str, n: int, output: str, new_column: str, model: str | None, device: str | None, batch_size: int | None,
+    progress: bool, engine: str, address: str | None, num_gpus: float | None, concurrency: int | None, resume: bool,
+) -> None:
+    """Add an extractive summary column to Parquet files.
+
+    INPUTS are Parquet files or quoted glob patterns. Every input column is kept; the new column holds
+    the N most representative sentences of each text, verbatim, in their original order, joined by a
+    space (sentences are embedded and clustered with k-means; see `summarize_explain` in SQL for why a
+    sentence was picked). NULL or empty text gives NULL.
+
+    \b
+    Examples:
+      sqlml summarize articles.parquet --column body -n 3 -o summaries.parquet
+      sqlml summarize 'news/*.parquet' -c body -n 5 --as gist -o gists.parquet
+      sqlml summarize 'data/*.parquet' --column body --engine ray --num-gpus 1 -o out/
+    """
+    from sqlml.parquet_jobs import run_column_job
+
+    options = {"n": n, "model": model, "device": device, "batch_size": batch_size}
+    rows = run_column_job(list(inputs), output, "summarize", column, new_column, options, engine=engine, resume=resume,
                           show_progress=progress, address=address, num_gpus=num_gpus, concurrency=concurrency)
     click.echo(f"wrote {rows} rows to {output}", err=True)
 

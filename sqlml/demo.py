@@ -26,4 +26,9 @@ def demo_queries(articles: Path) -> list[tuple[str, str]]:
                    round(array_cosine_similarity(embed(body), embed('central bank raises interest rates')), 3) AS score
             FROM {source} ORDER BY score DESC LIMIT 5""",
         ),
+        (
+            "Two-sentence summaries of the science articles (sqlml.summarize: k-means over sentence embeddings)",
+            f"""SELECT id, title, sqlml.summarize(body, n := 2) AS gist
+            FROM {source} WHERE category = 'science' ORDER BY id LIMIT 3""",
+        ),
     ]

@@ -187,3 +187,20 @@ def embed_parquet(
     """Add an embedding column (``FixedSizeList<float32, d>``; null text → null) to Parquet files."""
     options = {"model": model, "device": device, "batch_size": batch_size}
     return run_column_job(inputs, output, "embed", column, new_column, options, show_progress=show_progress)
+
+
+def summarize_parquet(
+    inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    output: str | os.PathLike[str],
+    column: str,
+    *,
+    n: int = 3,
+    new_column: str = "summary",
+    model: str | None = None,
+    device: str | None = None,
+    batch_size: int | None = None,
+    show_progress: bool | None = None,
+) -> int:
+    """Add an extractive summary column (``pa.string()``, ``n`` sentences; null/empty text → null)."""
+    options = {"n": n, "model": model, "device": device, "batch_size": batch_size}
+    return run_column_job(inputs, output, "summarize", column, new_column, options, show_progress=show_progress)

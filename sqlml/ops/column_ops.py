@@ -24,9 +24,25 @@ def _embed(options: dict[str, Any]) -> Callable[[pa.StringArray], pa.Array]:
     return lambda texts: embed_array(texts, runtime)
 
 
+def _summarize(options: dict[str, Any]) -> Callable[[pa.StringArray], pa.Array]:
+    from sqlml.engine.runtime import get_runtime
+    from sqlml.ops.summarize import CHUNK_TEXTS, check_n, summarize_array
+
+    n = options.get("n", 3)
+    check_n(n)
+    runtime = get_runtime(options.get("model"), options.get("device"), options.get("dtype"), options.get("batch_size"))
+
+    def compute(texts: pa.StringArray) -> pa.Array:
+        parts = [summarize_array(texts.slice(i, CHUNK_TEXTS), n, runtime) for i in range(0, len(texts), CHUNK_TEXTS)]
+        return pa.concat_arrays(parts) if parts else pa.array([], type=pa.string())
+
+    return compute
+
+
 #: operation name → builder taking the options dict.
 BUILDERS: dict[str, Callable[[dict[str, Any]], Callable[[pa.StringArray], pa.Array]]] = {
     "embed": _embed,
+    "summarize": _summarize,
 }
 
 

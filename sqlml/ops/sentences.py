@@ -2,10 +2,22 @@
 
 Returns sentences with their position and character span in the original text; the text of a
 sentence is ``text[start:end]`` verbatim, so output sentences are always substrings of the input.
+
+The splitter is blingfire (a compiled finite-state model; chosen by measurement, see
+``docs/summarize.md``) plus one repair pass: blingfire keeps sentences glued without a space after the
+period (``"$10.9bn.For the full-year"``, the BBC summaries' quirk) as one sentence, so such glue
+points are split again, unless the period ends a title (``Mr.Benn``), an initial (``J.K.Rowling``) or
+a part of a dotted name (``Halo.Bungie.Org``). A double quote at a glue point goes with the sentence
+it opens (quote parity), so ``deficit."I think`` splits before the quote.
+
+No text is ever dropped: every non-whitespace character of the input lies inside exactly one
+sentence span (blingfire's spans are checked, and any character they miss is attached to a
+neighbouring sentence).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -19,11 +31,100 @@ class Sentence:
     text: str
 
 
-def split_sentences(text: str) -> list[Sentence]:
-    """Split ``text`` into sentences (blingfire). Empty or whitespace-only text gives ``[]``."""
-    import blingfire
+# A sentence end glued to the next sentence: a letter/digit/%/closing bracket or quote, the end mark, an
+# optional double quote, then a capital that starts a word ("For", "I think", "BA had").
+_GLUE = re.compile(r"""[A-Za-z0-9%)\]"'\u2019\u201d](?P<mark>[.!?])(?P<quote>["\u201c\u201d]?)(?P<next>[A-Z][A-Za-z0-9\s'&])""")
+# Words that take a period and are followed by a name, so "Mr.Benn" is not a sentence end.
+_ABBREVIATIONS = frozenset(
+    "mr mrs ms dr st jr sr prof gen col capt lt sgt rep sen gov rev hon messrs mt ft fig no vs etc inc ltd co corp".split()
+)
+_WORD_BEFORE = re.compile(r"[A-Za-z]+$")
+_DOTTED_NAME = re.compile(r"[A-Za-z]+\.[A-Za-z]")
 
+
+def split_sentences(text: str) -> list[Sentence]:
+    """Split ``text`` into sentences. Empty or whitespace-only text gives ``[]``.
+
+    Each sentence's ``text`` equals ``text[start:end]``, has no leading or trailing whitespace, and
+    positions count from 0 in reading order.
+    """
     if not text.strip():
         return []
+    import blingfire
+
     _, offsets = blingfire.text_to_sentences_and_offsets(text)
-    return [Sentence(i, start, end, text[start:end]) for i, (start, end) in enumerate(offsets)]
+    spans = _cover(text, [(int(a), int(b)) for a, b in offsets])
+    pieces = [piece for start, end in spans for piece in _unglue(text, start, end)]
+    return [Sentence(i, start, end, text[start:end]) for i, (start, end) in enumerate(pieces)]
+
+
+def _unglue(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Split the span ``[start, end)`` at glued sentence ends (no space after the period)."""
+    pieces: list[tuple[int, int]] = []
+    begin = start
+    for match in _GLUE.finditer(text, start, end):
+        if _is_abbreviation(text, begin, match.start("mark")):
+            continue
+        if _DOTTED_NAME.match(text, match.start("next"), end):  # "Halo.Bungie.Org": a name
+            continue
+        cut = match.start("next")
+        if match.group("quote") and _opens_quote(text, begin, match.start("quote")):
+            cut = match.start("quote")  # 'deficit."I think': the quote opens the next sentence
+        if cut - begin >= 2:
+            pieces.append((begin, cut))
+            begin = cut
+    pieces.append((begin, end))
+    return pieces
+
+
+def _is_abbreviation(text: str, begin: int, mark: int) -> bool:
+    """True if the period at ``mark`` ends an initial, a dotted name or a title ("Mr.Benn"), not a sentence."""
+    word = _WORD_BEFORE.search(text, begin, mark)
+    if word is None:
+        return False
+    before = text[word.start() - 1] if word.start() > begin else " "
+    if before.isdigit() or before == "&":  # "£250m.", "AT&T.": a unit or a name, the period ends a sentence
+        return False
+    if before == ".":  # "U.S.The", "J.K.Rowling", "Halo.Bungie.Org": initials or a dotted name
+        return True
+    return (len(word.group()) == 1 and before.isspace()) or word.group().lower() in _ABBREVIATIONS
+
+
+def _opens_quote(text: str, begin: int, at: int) -> bool:
+    """True if the double quote at ``at`` opens a quotation: the sentence so far has balanced quotes."""
+    return sum(text.count(q, begin, at) for q in '"\u201c\u201d') % 2 == 0
+
+
+def _cover(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Make ``spans`` cover every non-whitespace character, trimmed, sorted and non-overlapping.
+
+    blingfire's spans normally do; this guarantees it, so no text is ever dropped silently. A gap
+    holding text is joined to the sentence before it (or the first sentence, at the very start).
+    """
+    spans = sorted(s for s in spans if s[1] > s[0])
+    merged: list[list[int]] = []
+    cursor = 0
+    for start, end in spans:
+        start = max(start, cursor)
+        if end <= start:
+            continue
+        if text[cursor:start].strip():
+            if merged:
+                merged[-1][1] = start
+            else:
+                start = cursor
+        merged.append([start, end])
+        cursor = end
+    if text[cursor:].strip():
+        if merged:
+            merged[-1][1] = len(text)
+        else:
+            merged.append([cursor, len(text)])
+    out: list[tuple[int, int]] = []
+    for start, end in merged:
+        piece = text[start:end]
+        lead = len(piece) - len(piece.lstrip())
+        trail = len(piece) - len(piece.rstrip())
+        if end - trail > start + lead:
+            out.append((start + lead, end - trail))
+    return out

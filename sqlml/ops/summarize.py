@@ -1,0 +1,315 @@
+"""Clustering-based extractive summarization. Engine-agnostic (no DuckDB, no click, no Ray).
+
+For each text: split into sentences (:mod:`sqlml.ops.sentences`) → embed every sentence (all sentences
+of all texts of a call in one runtime request) → k-means on the sentence vectors (all texts of a call
+clustered together, :mod:`sqlml.ops.kmeans`) → one representative sentence per cluster → the
+representatives of the ``n`` largest clusters, output verbatim in their original order.
+
+The selection rule (measured on BBC News, ``docs/summarize.md``):
+
+* ``k = min(2·n, distinct sentences)`` clusters: over-clustering and keeping the ``n`` largest clusters
+  drops one-sentence outlier clusters (a quote, a by-line) that ``k = n`` has to summarise.
+* A sentence's ``score`` is its cosine similarity to its cluster's centroid plus its cosine similarity to
+  the whole text's centroid (document centrality). The representative of a cluster is its sentence with
+  the highest score; a tie goes to the earlier sentence.
+* Clusters are ranked by size, then by their representative's score, then by its position; the
+  representatives of the first ``n`` are selected.
+
+Edge cases: NULL text or NULL ``n`` → NULL; empty or whitespace-only text (no sentences) → NULL; fewer
+distinct sentences than ``n`` → every distinct sentence, in order (a repeated sentence is selected once,
+at its first position); ``n <= 0`` → :class:`InvalidArgumentError`. Deterministic: k-means uses a fixed
+seed (:data:`SEED`), and a text's summary does not depend on the other texts of the call (each text is
+clustered on its own inside the batch; only float rounding of the batched embedding could differ).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from sqlml import progress
+from sqlml.engine.runtime import AnyRuntime, get_runtime
+from sqlml.errors import InvalidArgumentError
+from sqlml.ops.embed import embed_strings
+from sqlml.ops.inputs import as_string_array
+from sqlml.ops.kmeans import kmeans_batched
+from sqlml.ops.sentences import Sentence, split_sentences
+
+#: k-means seed: the same input gives the same summary on every run.
+SEED = 0
+#: Texts per chunk in the Python API and the CLI (one runtime request and one k-means batch each).
+CHUNK_TEXTS = 2048
+
+#: Arrow type of one explained sentence (``summarize_explain`` returns a list of these per text).
+EXPLAIN_TYPE = pa.struct(
+    [
+        pa.field("position", pa.int32()),
+        pa.field("sentence", pa.string()),
+        pa.field("cluster", pa.int32()),
+        pa.field("cluster_size", pa.int32()),
+        pa.field("score", pa.float64()),
+        pa.field("selected", pa.bool_()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class SelectionRule:
+    """How representatives are chosen; the defaults are the measured best (``docs/summarize.md``).
+
+    ``clusters_per_sentence``: k-means clusters per requested sentence (k = that × n, at most the
+    number of distinct sentences). ``centrality_weight``: weight of the similarity to the text's
+    centroid in a sentence's score. ``position_weight``: score penalty per unit of relative position
+    (0 at the first sentence, ``position_weight`` at the end). ``rank_by_size``: keep the n largest
+    clusters (else the n clusters whose representatives come first).
+    """
+
+    clusters_per_sentence: float = 2.0
+    centrality_weight: float = 1.0
+    position_weight: float = 0.0
+    rank_by_size: bool = True
+
+
+DEFAULT_RULE = SelectionRule()
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why each sentence of one text was or was not selected; arrays are ``(sentences,)``.
+
+    ``cluster``: 0-based cluster id, numbered in order of each cluster's first sentence.
+    ``cluster_size``: sentences in that cluster. ``score``: cosine similarity to the cluster centroid
+    plus ``centrality_weight`` × cosine similarity to the text centroid (minus the position penalty).
+    ``selected``: the sentence is in the summary.
+    """
+
+    sentences: list[Sentence]
+    cluster: np.ndarray
+    cluster_size: np.ndarray
+    score: np.ndarray
+    selected: np.ndarray
+
+    def summary(self) -> str:
+        """The selected sentences, verbatim, in their original order, joined with one space."""
+        return " ".join(s.text for s, chosen in zip(self.sentences, self.selected, strict=True) if chosen)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One dict per sentence, with the fields of :data:`EXPLAIN_TYPE`."""
+        return [
+            {
+                "position": s.position,
+                "sentence": s.text,
+                "cluster": int(c),
+                "cluster_size": int(size),
+                "score": float(score),
+                "selected": bool(chosen),
+            }
+            for s, c, size, score, chosen in zip(self.sentences, self.cluster, self.cluster_size, self.score, self.selected, strict=True)
+        ]
+
+
+def check_n(n: int | None, function: str = "summarize") -> None:
+    """Raise :class:`InvalidArgumentError` unless ``n`` is ``None`` or a positive integer."""
+    if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0):
+        raise InvalidArgumentError(f"{function}: n must be a positive number of sentences, got {n!r}; pass n := 1 or more")
+
+
+def cluster_count(n: int, distinct: int, rule: SelectionRule = DEFAULT_RULE) -> int:
+    """Clusters for a text with ``distinct`` distinct sentences when ``n`` are requested (``>= 1``)."""
+    return max(1, min(math.ceil(rule.clusters_per_sentence * n), distinct))
+
+
+def distinct_count(vectors: np.ndarray) -> int:
+    """Distinct rows of ``vectors`` (repeated sentences embed to identical rows)."""
+    return len(np.unique(vectors, axis=0))
+
+
+def select(vectors: np.ndarray, labels: np.ndarray, n: int, rule: SelectionRule = DEFAULT_RULE) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Pick the summary of one text from its clustering. Pure; the heart of the method.
+
+    ``vectors``: ``float (m, d)`` L2-normalised sentence vectors in reading order; ``labels``: ``int (m,)``
+    k-means labels. Returns ``(cluster, cluster_size, score, selected)``, each ``(m,)``: clusters renumbered
+    by first appearance, ``int32``; ``score`` ``float64``; ``selected`` ``bool`` with
+    ``min(n, clusters)`` true entries, one per selected cluster.
+    """
+    m = len(vectors)
+    x = np.asarray(vectors, dtype=np.float64)
+    _, first, cluster = np.unique(labels, return_index=True, return_inverse=True)
+    renumber = np.argsort(np.argsort(first))  # cluster ids in order of their first sentence
+    cluster = renumber[cluster.reshape(-1)].astype(np.int32)
+    k = len(first)
+    sizes = np.bincount(cluster, minlength=k)
+    sums = np.zeros((k, x.shape[1]))
+    np.add.at(sums, cluster, x)
+    centroids = _unit(sums)
+    score = np.einsum("ij,ij->i", x, centroids[cluster])
+    if rule.centrality_weight:
+        score = score + rule.centrality_weight * (x @ _unit(x.sum(axis=0)))
+    if rule.position_weight:
+        score = score - rule.position_weight * np.arange(m) / m
+    # Representative: highest score in its cluster, the earlier sentence on a tie (lexsort is stable).
+    order = np.lexsort((np.arange(m), -score, cluster))
+    reps = order[np.r_[0, np.flatnonzero(np.diff(cluster[order])) + 1]]
+    if rule.rank_by_size:
+        ranked = reps[np.lexsort((reps, -score[reps], -sizes[cluster[reps]]))]
+    else:
+        ranked = np.sort(reps)
+    selected = np.zeros(m, dtype=bool)
+    selected[ranked[:n]] = True
+    return cluster, sizes[cluster].astype(np.int32), score, selected
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(v, axis=-1, keepdims=True)
+    return v / np.where(norms > 0, norms, 1.0)
+
+
+def explain_vectors(
+    split: list[list[Sentence] | None],
+    vectors: list[np.ndarray | None],
+    ns: list[int | None],
+    rule: SelectionRule = DEFAULT_RULE,
+    seed: int = SEED,
+    device: str = "cpu",
+) -> list[Explanation | None]:
+    """Cluster and select for many texts at once, given their sentences and sentence vectors.
+
+    ``split[i]``/``vectors[i]`` (``(m_i, d)``) are ``None`` or empty for a NULL/empty text; ``ns[i]`` is the
+    requested length (``None`` → no summary). The k-means of all texts run as one batch on ``device``.
+    Returns one :class:`Explanation` per text, ``None`` where there is no summary.
+    """
+    todo = [i for i, (s, n) in enumerate(zip(split, ns, strict=True)) if s and n is not None]
+    ks = [cluster_count(ns[i], distinct_count(vectors[i]), rule) for i in todo]  # type: ignore[arg-type]
+    labels = kmeans_batched([vectors[i] for i in todo], ks, seed, device)  # type: ignore[misc]
+    out: list[Explanation | None] = [None] * len(split)
+    for i, lab in zip(todo, labels, strict=True):
+        cluster, sizes, score, selected = select(vectors[i], lab, ns[i], rule)  # type: ignore[arg-type]
+        out[i] = Explanation(split[i], cluster, sizes, score, selected)  # type: ignore[arg-type]
+    return out
+
+
+def embed_sentences(split: list[list[Sentence] | None], runtime: AnyRuntime) -> list[np.ndarray | None]:
+    """Embed the sentences of every text in one runtime request; ``float32 (m_i, d)`` per text."""
+    flat = [s.text for sentences in split if sentences for s in sentences]
+    matrix = embed_strings(flat, runtime)
+    out: list[np.ndarray | None] = []
+    start = 0
+    for sentences in split:
+        if sentences is None:
+            out.append(None)
+            continue
+        out.append(matrix[start : start + len(sentences)])
+        start += len(sentences)
+    return out
+
+
+def explain_texts(
+    texts: list[str | None],
+    ns: list[int | None],
+    runtime: AnyRuntime,
+    rule: SelectionRule = DEFAULT_RULE,
+    seed: int = SEED,
+    function: str = "summarize",
+) -> list[Explanation | None]:
+    """Split, embed (one request), cluster (one batch) and select for every text of a call.
+
+    ``None`` for a NULL text, a text without sentences or a NULL ``n``. Raises
+    :class:`InvalidArgumentError` if any ``n`` is zero or negative.
+    """
+    for n in ns:
+        check_n(n, function)
+    split = [None if t is None or n is None else split_sentences(t) for t, n in zip(texts, ns, strict=True)]
+    vectors = embed_sentences(split, runtime)
+    return explain_vectors(split, vectors, ns, rule, seed, kmeans_device(runtime))
+
+
+def kmeans_device(runtime: AnyRuntime) -> str:
+    """Cluster on the model's CUDA device when it has one; else CPU (MPS lacks float64)."""
+    device = runtime.encoder.device
+    return device if device.startswith("cuda") else "cpu"
+
+
+def _ns(n: int | pa.Array | pa.ChunkedArray, length: int, function: str) -> list[int | None]:
+    if isinstance(n, (pa.Array, pa.ChunkedArray)):
+        if len(n) != length:
+            raise InvalidArgumentError(f"{function}: got {len(n)} values of n for {length} texts; give one n per text or a single n")
+        return n.to_pylist()
+    check_n(n, function)
+    return [n] * length
+
+
+def summarize_array(
+    texts: pa.StringArray, n: int | pa.Array, runtime: AnyRuntime, rule: SelectionRule = DEFAULT_RULE, function: str = "summarize"
+) -> pa.StringArray:
+    """Summaries of ``texts`` (``pa.string()``); ``n`` is one int or one per text. NULL/empty → NULL."""
+    explained = explain_texts(texts.to_pylist(), _ns(n, len(texts), function), runtime, rule, function=function)
+    return pa.array([None if e is None else e.summary() for e in explained], type=pa.string())
+
+
+def explain_array(
+    texts: pa.StringArray, n: int | pa.Array, runtime: AnyRuntime, rule: SelectionRule = DEFAULT_RULE, function: str = "summarize_explain"
+) -> pa.ListArray:
+    """``list<EXPLAIN_TYPE>`` per text, one struct per sentence in order; NULL/empty → NULL."""
+    explained = explain_texts(texts.to_pylist(), _ns(n, len(texts), function), runtime, rule, function=function)
+    return pa.array([None if e is None else e.rows() for e in explained], type=pa.list_(EXPLAIN_TYPE))
+
+
+def _run(texts: Any, n: int, compute: Any, desc: str, model: str | None, device: str | None, batch_size: int | None, show_progress: bool | None) -> Any:
+    check_n(n, desc)
+    array = as_string_array(texts)
+    runtime = get_runtime(model, device, None, batch_size)
+    parts = []
+    with progress.progress_bar(len(array), desc, progress.enabled(show_progress, False)) as bar:
+        for start in range(0, len(array), CHUNK_TEXTS):
+            chunk = array.slice(start, CHUNK_TEXTS)
+            parts.append(compute(chunk, n, runtime, function=desc))
+            bar.update(len(chunk))
+    result = pa.concat_arrays(parts) if parts else compute(array, n, runtime, function=desc)
+    if isinstance(texts, (pa.Array, pa.ChunkedArray)):
+        return result
+    if type(texts).__module__.startswith("polars"):
+        import polars as pl
+
+        return pl.Series("summary" if compute is summarize_array else "explanation", result)
+    return result.to_pylist()
+
+
+def summarize(
+    texts: Any,
+    n: int = 3,
+    *,
+    model: str | None = None,
+    device: str | None = None,
+    batch_size: int | None = None,
+    show_progress: bool | None = None,
+) -> Any:
+    """Extractive summaries of ``n`` sentences each (verbatim, in original order, joined by a space).
+
+    ``texts``: a list of ``str | None``, a pyarrow string array or a polars ``Series``; the result has
+    the same kind (list of ``str | None``, ``pa.StringArray``, ``pl.Series`` of strings). NULL or empty
+    text → ``None``. ``n <= 0`` raises :class:`InvalidArgumentError`.
+    Example: ``sqlml.summarize(df["body"], n=2)`` on a polars column gives a ``Series`` named ``summary``.
+    """
+    return _run(texts, n, summarize_array, "summarize", model, device, batch_size, show_progress)
+
+
+def summarize_explain(
+    texts: Any,
+    n: int = 3,
+    *,
+    model: str | None = None,
+    device: str | None = None,
+    batch_size: int | None = None,
+    show_progress: bool | None = None,
+) -> Any:
+    """For every sentence of every text: position, sentence, cluster, cluster_size, score, selected.
+
+    Same inputs as :func:`summarize`; a list in gives a list of ``list[dict] | None``, Arrow gives a
+    ``pa.ListArray`` of :data:`EXPLAIN_TYPE`, polars a ``pl.Series`` of lists of structs. The selected
+    sentences, joined by a space, are exactly :func:`summarize`'s result.
+    """
+    return _run(texts, n, explain_array, "summarize_explain", model, device, batch_size, show_progress)

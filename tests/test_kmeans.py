@@ -1,0 +1,59 @@
+"""Batched k-means: same labels as scikit-learn per set, deterministic, independent of the batch."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sqlml.ops import kmeans
+from sqlml.ops.kmeans import init_centers, kmeans_batched, kmeans_sklearn
+
+
+def unit_sets(count: int, seed: int, dim: int = 16) -> tuple[list[np.ndarray], list[int]]:
+    rng = np.random.default_rng(seed)
+    sets, ks = [], []
+    for _ in range(count):
+        m = int(rng.integers(1, 40))
+        x = rng.normal(size=(m, dim))
+        sets.append(x / np.linalg.norm(x, axis=1, keepdims=True))
+        ks.append(int(rng.integers(1, m + 1)))
+    return sets, ks
+
+
+def test_batched_equals_scikit_learn_on_cpu() -> None:
+    sets, ks = unit_sets(25, seed=3)
+    batched = kmeans_batched(sets, ks, seed=0)
+    for x, k, labels in zip(sets, ks, batched, strict=True):
+        np.testing.assert_array_equal(labels, kmeans_sklearn(x, k, seed=0))
+
+
+def test_deterministic_and_independent_of_the_other_sets(monkeypatch) -> None:
+    sets, ks = unit_sets(20, seed=5)
+    first = kmeans_batched(sets, ks, seed=0)
+    again = kmeans_batched(sets, ks, seed=0)
+    alone = [kmeans_batched([x], [k], seed=0)[0] for x, k in zip(sets, ks, strict=True)]
+    monkeypatch.setattr(kmeans, "STEP_ELEMENTS", 64)  # many small steps instead of one
+    stepped = kmeans_batched(sets, ks, seed=0)
+    for a, b, c, d in zip(first, again, alone, stepped, strict=True):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, c)
+        np.testing.assert_array_equal(a, d)
+
+
+def test_every_cluster_is_used_when_points_are_distinct() -> None:
+    sets, ks = unit_sets(30, seed=7)
+    for labels, k in zip(kmeans_batched(sets, ks), ks, strict=True):
+        assert sorted(set(labels.tolist())) == list(range(k))
+
+
+def test_init_centers_are_distinct_points_of_the_set() -> None:
+    x = np.eye(5)
+    centers = init_centers(x, 5, seed=0)
+    assert sorted(map(tuple, centers.tolist())) == sorted(map(tuple, x.tolist()))
+
+
+def test_large_set_and_empty_call() -> None:
+    rng = np.random.default_rng(0)
+    big = rng.normal(size=(3000, 8))
+    labels = kmeans_batched([big, big[:5]], [10, 2])
+    assert labels[0].shape == (3000,) and set(labels[0].tolist()) == set(range(10))
+    assert kmeans_batched([], []) == []

@@ -1,0 +1,59 @@
+"""The sentence splitter: real news text, glued sentences, spans verbatim, nothing dropped."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sqlml.ops.sentences import Sentence, split_sentences
+
+
+def texts(text: str) -> list[str]:
+    return [s.text for s in split_sentences(text)]
+
+
+def test_news_text_with_abbreviations_quotes_and_decimals() -> None:
+    text = 'Mr. Smith paid £1.5bn to the U.S. firm. "It\'s great," he said. Prices rose 2.5% in 2004.'
+    assert texts(text) == ['Mr. Smith paid £1.5bn to the U.S. firm.', '"It\'s great," he said.', "Prices rose 2.5% in 2004."]
+
+
+def test_glued_sentences_are_split() -> None:
+    text = "Sales rose 2% to $11.1bn from $10.9bn.For the full-year, profit was $3.36bn.It rose 27%.BA had a loss."
+    assert texts(text) == ["Sales rose 2% to $11.1bn from $10.9bn.", "For the full-year, profit was $3.36bn.", "It rose 27%.", "BA had a loss."]
+
+
+def test_glued_quote_goes_with_the_sentence_it_opens() -> None:
+    text = 'The deficit hit the dollar."I think it will fall," said Mr Sinche.'
+    assert texts(text) == ["The deficit hit the dollar.", '"I think it will fall," said Mr Sinche.']
+
+
+def test_glue_points_that_are_not_sentence_ends_stay_joined() -> None:
+    assert texts("Mr.Benn spoke to J.K.Rowling about Halo.Bungie.Org today.") == ["Mr.Benn spoke to J.K.Rowling about Halo.Bungie.Org today."]
+    assert texts("It bought a stake in AT&T.Buying MCI came later.") == ["It bought a stake in AT&T.", "Buying MCI came later."]
+
+
+def test_positions_and_spans_are_verbatim() -> None:
+    text = "  First one here.\n\nSecond one,  with spaces.   Third!  "
+    sentences = split_sentences(text)
+    assert [s.position for s in sentences] == [0, 1, 2]
+    assert all(text[s.start : s.end] == s.text for s in sentences)
+    assert sentences[0] == Sentence(0, 2, 17, "First one here.")
+
+
+def test_empty_and_whitespace_give_no_sentences() -> None:
+    assert split_sentences("") == []
+    assert split_sentences(" \n\t ") == []
+
+
+def test_text_without_end_mark_is_one_sentence() -> None:
+    assert texts("no punctuation at all") == ["no punctuation at all"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("aB .!?\"'\n%£1.Mr")), max_size=80))
+def test_no_text_is_ever_dropped(text: str) -> None:
+    sentences = split_sentences(text)
+    assert "".join("".join(s.text.split()) for s in sentences) == "".join(text.split())
+    assert all(text[s.start : s.end] == s.text and s.text == s.text.strip() and s.text for s in sentences)
+    assert all(a.end <= b.start for a, b in zip(sentences, sentences[1:]))
+    assert [s.position for s in sentences] == list(range(len(sentences)))

@@ -1,0 +1,262 @@
+"""summarize / summarize_explain: the selection rule, edge cases, and the SQL, Python and CLI doors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import sqlml
+from sqlml.cli import main
+from sqlml.engine.runtime import Runtime, get_runtime
+from sqlml.errors import InvalidArgumentError
+from sqlml.ops.sentences import split_sentences
+from sqlml.ops.summarize import SelectionRule, explain_texts, select, summarize_array
+
+ARTICLE = (
+    "The central bank raised interest rates by half a point on Thursday. "
+    "Markets had expected a smaller rise after weak retail figures. "
+    "The striker scored twice as the home side won the cup final. "
+    "Fans celebrated in the streets until late at night. "
+    "Inflation is running at its highest level for a decade, the bank said. "
+    "The coach praised his young team for their calm in the final minutes. "
+    "Mortgage lenders are expected to pass the rise on to borrowers. "
+    "It was the club's first trophy in twenty years."
+)
+SENTENCES = [s.text for s in split_sentences(ARTICLE)]
+
+
+@pytest.fixture
+def tiny_runtime(tiny_model_dir: Path) -> Runtime:
+    return get_runtime(str(tiny_model_dir), "cpu")
+
+
+def summaries(texts: list[str | None], n: int | list[int | None], runtime: Runtime) -> list[str | None]:
+    ns = pa.array(n, pa.int64()) if isinstance(n, list) else n
+    return summarize_array(pa.array(texts, pa.string()), ns, runtime).to_pylist()
+
+
+# --- the pure selection rule ---------------------------------------------------------------------------
+
+
+def test_select_numbers_clusters_by_first_sentence_and_picks_largest() -> None:
+    x = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [0.6, 0.8]])
+    cluster, size, score, selected = select(x, np.array([5, 2, 2, 2]), n=1, rule=SelectionRule(2.0, 0.0, 0.0, True))
+    assert cluster.tolist() == [0, 1, 1, 1]
+    assert size.tolist() == [1, 3, 3, 3]
+    assert selected.tolist() == [False, True, False, False]  # the largest cluster; the earlier of two equal best
+    assert score[1] == score[2] > score[3]
+
+
+def test_select_ties_go_to_the_earlier_sentence() -> None:
+    x = np.tile([[0.0, 1.0]], (4, 1))
+    _, _, _, selected = select(x, np.zeros(4, dtype=int), n=3)
+    assert selected.tolist() == [True, False, False, False]
+
+
+# --- edge cases through the op ---------------------------------------------------------------------------
+
+
+def test_summary_is_verbatim_ordered_and_has_n_sentences(tiny_runtime: Runtime) -> None:
+    (summary,) = summaries([ARTICLE], 3, tiny_runtime)
+    picked = [s.text for s in split_sentences(summary)]
+    assert len(picked) == 3
+    assert all(p in SENTENCES for p in picked)
+    assert [SENTENCES.index(p) for p in picked] == sorted(SENTENCES.index(p) for p in picked)
+
+
+def test_fewer_sentences_than_n_returns_all_in_order(tiny_runtime: Runtime) -> None:
+    text = "Only two here. And the second one."
+    assert summaries([text], 5, tiny_runtime) == ["Only two here. And the second one."]
+
+
+def test_one_sentence_and_no_end_mark(tiny_runtime: Runtime) -> None:
+    assert summaries(["Just one sentence.", "no end mark at all"], 3, tiny_runtime) == ["Just one sentence.", "no end mark at all"]
+
+
+def test_duplicate_sentences_are_selected_once(tiny_runtime: Runtime) -> None:
+    text = "Same words again. Same words again. Something else entirely. Same words again."
+    assert summaries([text], 3, tiny_runtime) == ["Same words again. Something else entirely."]
+    (explained,) = explain_texts([text], [3], tiny_runtime)
+    assert explained is not None and explained.selected.tolist() == [True, False, True, False]
+
+
+def test_null_empty_and_null_n_give_null(tiny_runtime: Runtime) -> None:
+    assert summaries([None, "", "   \n", ARTICLE], [3, 3, 3, None], tiny_runtime) == [None, None, None, None]
+
+
+@pytest.mark.parametrize("n", [0, -2])
+def test_n_must_be_positive(tiny_runtime: Runtime, n: int) -> None:
+    with pytest.raises(InvalidArgumentError, match=rf"^summarize: n must be a positive number of sentences, got {n}; pass n := 1 or more$"):
+        summaries([ARTICLE], n, tiny_runtime)
+
+
+def test_per_row_n(tiny_runtime: Runtime) -> None:
+    out = summaries([ARTICLE, ARTICLE, ARTICLE], [1, 2, 8], tiny_runtime)
+    assert [len(split_sentences(s)) for s in out] == [1, 2, 8]  # type: ignore[arg-type]
+    assert out[2] == " ".join(SENTENCES)
+
+
+def test_very_long_article(tiny_runtime: Runtime) -> None:
+    text = " ".join(f"Sentence number {i} talks about topic {i % 7} in detail." for i in range(2000))
+    (summary,) = summaries([text], 5, tiny_runtime)
+    picked = [s.text for s in split_sentences(summary)]  # type: ignore[arg-type]
+    assert len(picked) == 5 and all(p in text for p in picked)
+
+
+def test_deterministic_and_independent_of_the_batch(tiny_runtime: Runtime) -> None:
+    alone = summaries([ARTICLE], 3, tiny_runtime)[0]
+    batch = summaries(["Other text. With sentences. Three of them.", ARTICLE, None], 3, tiny_runtime)
+    assert summaries([ARTICLE], 3, tiny_runtime)[0] == alone == batch[1]
+
+
+def test_explanation_covers_every_sentence_and_matches_the_summary(tiny_runtime: Runtime) -> None:
+    (explained,) = explain_texts([ARTICLE], [3], tiny_runtime)
+    assert explained is not None
+    rows = explained.rows()
+    assert [r["position"] for r in rows] == list(range(len(SENTENCES)))
+    assert [r["sentence"] for r in rows] == SENTENCES
+    assert sum(r["selected"] for r in rows) == 3
+    assert " ".join(r["sentence"] for r in rows if r["selected"]) == summaries([ARTICLE], 3, tiny_runtime)[0]
+    for r in rows:  # cluster_size agrees with the cluster ids; the representative is the best of its cluster
+        members = [o for o in rows if o["cluster"] == r["cluster"]]
+        assert r["cluster_size"] == len(members)
+        if r["selected"]:
+            assert r["score"] == max(o["score"] for o in members)
+    assert len({r["cluster"] for r in rows}) == 6  # k = 2n
+
+
+# --- Python API --------------------------------------------------------------------------------------------
+
+
+def test_python_api_keeps_the_input_kind(tiny_model_dir: Path) -> None:
+    kw = {"model": str(tiny_model_dir), "device": "cpu"}
+    as_list = sqlml.summarize([ARTICLE, None, ""], n=2, **kw)
+    assert isinstance(as_list, list) and as_list[1:] == [None, None] and len(split_sentences(as_list[0])) == 2
+    as_arrow = sqlml.summarize(pa.array([ARTICLE, None]), n=2, **kw)
+    assert isinstance(as_arrow, pa.StringArray) and as_arrow.to_pylist() == as_list[:2]
+    as_polars = sqlml.summarize(pl.Series("body", [ARTICLE]), n=2, **kw)
+    assert isinstance(as_polars, pl.Series) and as_polars.name == "summary" and as_polars.to_list() == as_list[:1]
+    explained = sqlml.summarize_explain([ARTICLE, None], n=2, **kw)
+    assert explained[1] is None and [r["sentence"] for r in explained[0]] == SENTENCES
+    assert sqlml.summarize([], **kw) == []
+
+
+def test_python_api_rejects_bad_n(tiny_model_dir: Path) -> None:
+    with pytest.raises(InvalidArgumentError, match=r"^summarize_explain: n must be a positive number of sentences, got 0; pass n := 1 or more$"):
+        sqlml.summarize_explain([ARTICLE], n=0, model=str(tiny_model_dir), device="cpu")
+
+
+# --- SQL ---------------------------------------------------------------------------------------------------
+
+
+def test_sql_forms(tiny_con: duckdb.DuckDBPyConnection) -> None:
+    tiny_con.execute("CREATE TABLE news AS SELECT * FROM (VALUES (1, ?, 2), (2, NULL, 3), (3, '', 3), (4, ?, NULL)) t(id, body, k)", [ARTICLE, ARTICLE])
+    rows = tiny_con.execute(
+        "SELECT id, sqlml.summarize(body), body.summarize(n := 2), sqlml.summarize(body, n := k) FROM news ORDER BY id"
+    ).fetchall()
+    default3 = rows[0][1]
+    assert len(split_sentences(default3)) == 3 and len(split_sentences(rows[0][2])) == 2 and rows[0][3] == rows[0][2]
+    assert [r[1:] for r in rows[1:]] == [(None, None, None), (None, None, None), (default3, rows[0][2], None)]
+    assert tiny_con.execute("SELECT typeof(sqlml.summarize('A. B.'))").fetchall() == [("VARCHAR",)]
+
+
+def test_sql_explain(tiny_con: duckdb.DuckDBPyConnection) -> None:
+    rows = tiny_con.execute(
+        "SELECT s.position, s.sentence, s.cluster, s.cluster_size, s.score, s.selected "
+        "FROM (SELECT unnest(summarize_explain(?, n := 3)) AS s)",
+        [ARTICLE],
+    ).fetchall()
+    assert [r[0] for r in rows] == list(range(len(SENTENCES))) and [r[1] for r in rows] == SENTENCES
+    summary = tiny_con.execute("SELECT sqlml.summarize(?, n := 3)", [ARTICLE]).fetchall()[0][0]
+    assert " ".join(r[1] for r in rows if r[5]) == summary
+    kind = tiny_con.execute("SELECT typeof(summarize_explain('A. B.'))").fetchall()[0][0]
+    assert kind == "STRUCT(\"position\" INTEGER, sentence VARCHAR, \"cluster\" INTEGER, cluster_size INTEGER, score DOUBLE, selected BOOLEAN)[]"
+    assert tiny_con.execute("SELECT summarize_explain(NULL), summarize_explain('  ')").fetchall() == [(None, None)]
+
+
+def test_sql_group_summary_and_bad_n(tiny_con: duckdb.DuckDBPyConnection) -> None:
+    rows = tiny_con.execute(
+        "SELECT g, sqlml.summarize(string_agg(s, ' ' ORDER BY i), n := 2) FROM (VALUES (1, 'a', 'One here.'), "
+        "(2, 'a', 'Two here.'), (3, 'a', 'Three here.'), (4, 'b', 'Alone.')) t(i, g, s) GROUP BY g ORDER BY g"
+    ).fetchall()
+    assert rows[1] == ("b", "Alone.") and len(split_sentences(rows[0][1])) == 2
+    with pytest.raises(duckdb.Error, match=r"summarize: n must be a positive number of sentences, got 0; pass n := 1 or more"):
+        tiny_con.execute("SELECT sqlml.summarize('A. B.', n := 0)").fetchall()
+
+
+def test_sql_many_rows_keep_order(tiny_con: duckdb.DuckDBPyConnection) -> None:
+    texts = [f"Row {i} begins here. It has a middle part. Row {i} ends now." for i in range(3000)]
+    tiny_con.execute("CREATE TABLE t AS SELECT * FROM (SELECT unnest(?) AS body, generate_subscripts(?, 1) AS i)", [texts, texts])
+    out = tiny_con.execute("SELECT i, sqlml.summarize(body, n := 1) FROM t ORDER BY i").fetchall()
+    assert len(out) == 3000 and all(f"Row {i - 1} " in s for i, s in out)
+
+
+# --- CLI ---------------------------------------------------------------------------------------------------
+
+
+def test_cli_adds_a_summary_column(tiny_model_dir: Path, tmp_path: Path) -> None:
+    source = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"id": [1, 2, 3], "body": [ARTICLE, None, "Short one."]}), source)
+    out = tmp_path / "out.parquet"
+    result = CliRunner().invoke(
+        main, ["summarize", str(source), "--column", "body", "-n", "2", "-o", str(out), "--as", "gist", "--model", str(tiny_model_dir), "--device", "cpu", "--no-progress"]
+    )
+    assert result.exit_code == 0, result.output
+    table = pq.read_table(out)
+    assert table.column_names == ["id", "body", "gist"]
+    gist = table.column("gist").to_pylist()
+    assert gist[1:] == [None, "Short one."] and len(split_sentences(gist[0])) == 2
+
+
+def test_cli_errors(tiny_model_dir: Path, tmp_path: Path) -> None:
+    source = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"body": ["A. B."]}), source)
+    bad_n = CliRunner().invoke(main, ["summarize", str(source), "-c", "body", "-n", "0", "-o", str(tmp_path / "o.parquet")])
+    assert bad_n.exit_code == 2 and "Invalid value for '-n': 0 is not in the range x>=1." in bad_n.output
+    missing = CliRunner().invoke(main, ["summarize", str(source), "-c", "text", "-o", str(tmp_path / "o.parquet"), "--model", str(tiny_model_dir)])
+    assert missing.exit_code == 1 and "Error: column 'text' is not in the input; its columns are: body" in missing.output
+    assert not (tmp_path / "o.parquet").exists()
+    help_text = CliRunner().invoke(main, ["summarize", "--help"]).output
+    assert "sqlml summarize articles.parquet --column body -n 3 -o summaries.parquet" in help_text
+
+
+# --- quality (real default model) -------------------------------------------------------------------------
+
+
+def test_default_model_summary_covers_both_topics(default_con: duckdb.DuckDBPyConnection) -> None:
+    rows = default_con.execute("SELECT unnest(summarize_explain(?, n := 2)) AS s", [ARTICLE]).fetchall()
+    picked = [r[0]["sentence"] for r in rows if r[0]["selected"]]
+    finance = {SENTENCES[i] for i in (0, 1, 4, 6)}
+    assert len(picked) == 2 and len(finance & set(picked)) == 1, picked
+
+
+# --- properties on random texts ----------------------------------------------------------------------------
+
+WORDS = ["rates", "bank", "team", "cup", "fans", "profit", "sales", "vote", "film", "court"]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(st.lists(st.sampled_from(WORDS), min_size=1, max_size=5), min_size=1, max_size=12),
+    st.integers(min_value=1, max_value=6),
+)
+def test_summary_properties(tiny_runtime: Runtime, words: list[list[str]], n: int) -> None:
+    text = " ".join(" ".join(w).capitalize() + "." for w in words)
+    sentences = [s.text for s in split_sentences(text)]
+    (explained,) = explain_texts([text], [n], tiny_runtime)
+    assert explained is not None
+    chosen = [s.position for s, picked in zip(explained.sentences, explained.selected, strict=True) if picked]
+    assert len(chosen) == min(n, len(set(sentences)))
+    assert len({sentences[p] for p in chosen}) == len(chosen)  # a repeated sentence at most once
+    assert all(sentences.index(sentences[p]) == p for p in chosen)  # ... at its first position
+    assert explained.summary() == " ".join(sentences[p] for p in chosen)
+    assert summaries([text], n, tiny_runtime) == [explained.summary()]
