@@ -2,7 +2,7 @@
 
 >>> import ray, sqlml.ray as sr
 >>> ds = ray.data.read_parquet("data/")
->>> ds = sr.embed(ds, column="body", num_gpus=1)
+>>> ds = sr.summarize(ds, column="body", n=3, num_gpus=1)   # also sr.embed
 >>> ds.write_parquet("out/")
 
 Each function adds one column with ``Dataset.map_batches`` and a callable class: every actor builds
@@ -101,6 +101,22 @@ def embed(
 ) -> ray.data.Dataset:
     """Add an embedding column (``FixedSizeList<float32, d>``, null text → null)."""
     return map_column(ds, "embed", column, output_column, {"model": model}, num_gpus=num_gpus, concurrency=concurrency, batch_size=batch_size)
+
+
+def summarize(
+    ds: ray.data.Dataset,
+    column: str,
+    *,
+    n: int = 3,
+    output_column: str = "summary",
+    model: str | None = None,
+    num_gpus: float | None = None,
+    concurrency: int | tuple[int, int] | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> ray.data.Dataset:
+    """Add an extractive summary column (``n`` sentences, verbatim, original order; NULL/empty → NULL)."""
+    options = {"n": n, "model": model}
+    return map_column(ds, "summarize", column, output_column, options, num_gpus=num_gpus, concurrency=concurrency, batch_size=batch_size)
 
 
 def run_parquet_job(

@@ -42,6 +42,17 @@ def test_embed_equals_the_duckdb_path_row_for_row(local_ray: None, tiny_con: duc
     assert got.column("embedding").to_pylist() == expected.column("embedding").to_pylist()
 
 
+def test_summarize_equals_the_duckdb_path(local_ray: None, tiny_con: duckdb.DuckDBPyConnection, tiny_model_dir: Path) -> None:
+    import sqlml.ray as sr
+
+    bodies = [None, "One. Two is here. Three follows. Four ends it. Five more.", "Single sentence only.", ""]
+    table = pa.table({"id": list(range(len(bodies))), "body": bodies})
+    got = sr.summarize(ray.data.from_arrow(table), "body", n=2, model=str(tiny_model_dir)).take_all()
+    tiny_con.register("docs", table)
+    expected = tiny_con.sql("SELECT sqlml.summarize(body, n := 2) FROM docs ORDER BY id").fetchall()
+    assert [row["summary"] for row in got] == [row[0] for row in expected]
+
+
 def test_missing_column_is_a_clear_error(local_ray: None, tiny_model_dir: Path) -> None:
     import sqlml.ray as sr
 
