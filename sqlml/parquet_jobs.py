@@ -124,12 +124,15 @@ def embed_parquet(
     device: str | None = None,
     batch_size: int | None = None,
     show_progress: bool | None = None,
+    cache: bool | None = None,
 ) -> int:
     """Add an embedding column (``FixedSizeList<float32, d>``; null text → null) to Parquet files."""
+    from sqlml.engine.cache import get_cache
     from sqlml.engine.runtime import get_runtime
     from sqlml.ops.embed import embed_array
 
     runtime = get_runtime(model, device, None, batch_size)
+    store = get_cache(cache)
     return map_parquet(
-        inputs, output, column, new_column, lambda texts: embed_array(texts, runtime), show_progress=show_progress, desc="embed"
+        inputs, output, column, new_column, lambda texts: embed_array(texts, runtime, cache=store), show_progress=show_progress, desc="embed"
     )
