@@ -33,6 +33,11 @@ _LAZY = {
     "list_models": "sqlml.models.catalog",
     "register_model": "sqlml.models.registry",
     "embed_parquet": "sqlml.parquet_jobs",
+    "relevance": "sqlml.ops.relevance",
+    "top_k_sentences": "sqlml.ops.relevance",
+    "search": "sqlml.ops.relevance",
+    "cache_info": "sqlml.engine.cache",
+    "clear_cache": "sqlml.engine.cache",
 }
 _RENAMED = {"register_model": "register_alias"}
 

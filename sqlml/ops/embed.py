@@ -9,6 +9,7 @@ special tokens), exactly as ``SentenceTransformer.encode`` does. Texts longer th
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, Literal
 
@@ -53,28 +54,43 @@ def _embed_cached(uniques: list[str], runtime: Runtime, bar: progress.Progress |
     missing = np.flatnonzero(~found)
     if len(missing):
         texts = [uniques[i] for i in missing]
-        computed = _embed_uniques(texts, runtime, bar)
-        vectors[missing] = computed
-        cache.store(model, texts, computed)
+
+        def keep(start: int, stop: int, chunk: np.ndarray) -> None:
+            # stored chunk by chunk: a long run that dies halfway keeps what it computed
+            cache.store(model, texts[start:stop], chunk)
+
+        vectors[missing] = _embed_uniques(texts, runtime, bar, keep)
     return vectors
 
 
-def _embed_uniques(uniques: list[str], runtime: Runtime, bar: progress.Progress | None) -> np.ndarray:
+def _embed_uniques(
+    uniques: list[str],
+    runtime: Runtime,
+    bar: progress.Progress | None,
+    on_chunk: Callable[[int, int, np.ndarray], None] | None = None,
+) -> np.ndarray:
     vectors = np.empty((len(uniques), runtime.encoder.dimension), dtype=np.float32)
     pending: deque[tuple[int, int, Future[np.ndarray]]] = deque()
     for start in range(0, len(uniques), CHUNK_ROWS):
         stop = min(start + CHUNK_ROWS, len(uniques))
         pending.append((start, stop, runtime.submit(uniques[start:stop])))
         if len(pending) >= IN_FLIGHT:
-            _collect(pending.popleft(), vectors, bar)
+            _collect(pending.popleft(), vectors, bar, on_chunk)
     while pending:
-        _collect(pending.popleft(), vectors, bar)
+        _collect(pending.popleft(), vectors, bar, on_chunk)
     return vectors
 
 
-def _collect(item: tuple[int, int, Future[np.ndarray]], vectors: np.ndarray, bar: progress.Progress | None) -> None:
+def _collect(
+    item: tuple[int, int, Future[np.ndarray]],
+    vectors: np.ndarray,
+    bar: progress.Progress | None,
+    on_chunk: Callable[[int, int, np.ndarray], None] | None,
+) -> None:
     start, stop, future = item
     vectors[start:stop] = future.result()
+    if on_chunk is not None:
+        on_chunk(start, stop, vectors[start:stop])
     if bar is not None:
         bar.update(stop - start)
 
