@@ -25,6 +25,8 @@ import hashlib
 import os
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -144,7 +146,7 @@ class EmbeddingCache:
         rows = [(name, key, blobs[i].tobytes()) for i, key in enumerate(text_keys(texts))]
 
         def write(con: sqlite3.Connection) -> int:
-            with con:
+            with _transaction(con):
                 con.executemany("INSERT OR IGNORE INTO embeddings (model, key, vector) VALUES (?, ?, ?)", rows)
                 return self._evict(con)
 
@@ -170,7 +172,7 @@ class EmbeddingCache:
             return 0
 
         def wipe(con: sqlite3.Connection) -> int:
-            with con:
+            with _transaction(con):
                 removed = con.execute("DELETE FROM embeddings").rowcount
             con.execute("VACUUM")
             con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -252,6 +254,18 @@ class EmbeddingCache:
                 "DELETE FROM embeddings WHERE id <= (SELECT id FROM embeddings ORDER BY id LIMIT 1 OFFSET ?)", [drop - 1]
             ).rowcount
         )
+
+
+@contextmanager
+def _transaction(con: sqlite3.Connection) -> Iterator[None]:
+    """One atomic write transaction (the connection is in autocommit mode otherwise)."""
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
 
 
 def _live_bytes(con: sqlite3.Connection) -> int:
