@@ -149,3 +149,15 @@ def test_cache_cli_info_and_clear(tiny_model_dir: Path) -> None:
     assert cleared.exit_code == 0 and cleared.output.strip() == "removed 5 cached embeddings"
     assert sqlml.cache_info()["entries"] == 0
     assert "sqlml cache info" in runner.invoke(main, ["cache", "--help"]).output
+
+
+def test_many_duckdb_threads_share_the_cache(tiny_con: duckdb.DuckDBPyConnection, tiny_model_dir: Path) -> None:
+    # 3 chunks of up to 2048 rows reach the UDF from several DuckDB threads, writing the cache at once
+    tiny_con.execute("SET threads = 4")
+    tiny_con.execute("CREATE TABLE many AS SELECT 'text ' || i AS body FROM range(5000) t(i)")
+    query = "SELECT list(relevance(body, 'text 7') ORDER BY body) FROM many"
+    first = tiny_con.sql(query).fetchall()
+    before = rows_embedded(tiny_model_dir)
+    assert tiny_con.sql(query).fetchall() == first
+    assert rows_embedded(tiny_model_dir) == before
+    assert open_cache().stats.errors == 0
