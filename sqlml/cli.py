@@ -113,7 +113,7 @@ def embed(inputs: tuple[str, ...], column: str, output: str, new_column: str, mo
 @click.argument("query")
 @click.option("--column", "-c", required=True, help="The text column to search.")
 @click.option("-k", "k", type=int, default=10, show_default=True, help="How many rows to return (best first).")
-@click.option("--mode", type=click.Choice(["semantic", "lexical", "hybrid"]), default="hybrid", show_default=True, help="semantic (cosine), lexical (BM25) or hybrid (reciprocal-rank fusion of both).")
+@click.option("--mode", type=click.Choice(["semantic", "lexical", "hybrid"]), default="hybrid", show_default=True, help="semantic (cosine), lexical (BM25) or hybrid (equal-weight sum of both, each min-max normalised).")
 @click.option("--format", "-f", "fmt", type=FORMAT_CHOICE, default="table", show_default=True, help="Output format.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write to this file (atomically) instead of stdout.")
 @runtime_options

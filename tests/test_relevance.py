@@ -233,7 +233,7 @@ def test_bm25_equals_bm25s_library() -> None:
 
     corpus = [d or "" for d in DOCS] + ["rates rates rates", "the of and", "Interest-rate decisions and the rate outlook"]
     query = "central bank interest rates outlook"
-    retriever = bm25s.BM25(k1=1.2, b=0.75, method="lucene")
+    retriever = bm25s.BM25(k1=1.5, b=0.75, method="lucene")
     retriever.index(bm25s.tokenize(corpus, stopwords="en", stemmer=Stemmer.Stemmer("english"), show_progress=False), show_progress=False)
     expected = retriever.get_scores(tokenize([query])[0])
     np.testing.assert_allclose(bm25_scores(corpus, query), expected, rtol=1e-6)
@@ -265,3 +265,13 @@ def test_cli_search(tmp_path: Path, tiny_model_dir: Path) -> None:
 def test_cli_search_help_has_an_example() -> None:
     result = CliRunner().invoke(main, ["search", "--help"])
     assert result.exit_code == 0 and "sqlml search articles.parquet --column body" in result.output
+
+
+def test_hybrid_is_equal_weight_sum_of_minmax_scores() -> None:
+    from sqlml.ops.relevance import hybrid
+
+    semantic = np.array([0.2, 0.6, 0.4], dtype=np.float32)
+    lexical = np.array([3.0, 0.0, 1.5], dtype=np.float32)
+    np.testing.assert_allclose(hybrid(semantic, lexical), [0.5, 0.5, 0.5])
+    np.testing.assert_allclose(hybrid(semantic, np.zeros(3, dtype=np.float32)), [0.0, 0.5, 0.25])
+    assert hybrid(np.array([0.3]), np.array([1.0])).tolist() == [0.0]  # a single text: nothing to normalise against

@@ -13,7 +13,8 @@ CREATE OR REPLACE MACRO sqlml.main.relevance(text, query, model := NULL) AS _sql
 --   The k sentences of text most relevant to query, best first; ties keep text order. Sentences are
 --   verbatim substrings (the project's one sentence splitter). Fewer than k sentences -> all of them,
 --   ranked. mode: 'semantic' (cosine), 'lexical' (BM25 with the text's own sentences as the corpus;
---   sentences sharing no word with the query are left out) or 'hybrid' (reciprocal-rank fusion).
+--   sentences sharing no word with the query are left out) or 'hybrid' (0.5 × min-max-normalised
+--   cosine + 0.5 × min-max-normalised BM25 over the text's sentences).
 --   NULL text or NULL query -> NULL. Empty text -> []. Empty query, k <= 0 or another mode -> error.
 --   Example: SELECT id, top_k_sentences(body, 'interest rates', k := 3) AS evidence FROM news;
 CREATE OR REPLACE MACRO sqlml.main.top_k_sentences(text, query, k := 3, mode := 'semantic', model := NULL) AS
@@ -23,8 +24,9 @@ CREATE OR REPLACE MACRO sqlml.main.top_k_sentences(text, query, k := 3, mode := 
 --   -> TABLE(every column of table_name, score DOUBLE, rank BIGINT), best first (rank 1..k)
 --   Exact top-k rows of a table, view or file-backed relation named by a string, by the text in
 --   column_name. mode: 'semantic' (score = cosine), 'lexical' (score = BM25 over all rows of the
---   table; rows sharing no word with the query are not returned) or 'hybrid' (default; score =
---   reciprocal-rank fusion 1/(60 + semantic rank) + 1/(60 + BM25 rank)). Ties keep table order.
+--   table; rows sharing no word with the query are not returned) or 'hybrid' (default; score in
+--   [0, 1] = 0.5 × min-max-normalised cosine + 0.5 × min-max-normalised BM25, over all rows).
+--   Ties keep table order.
 --   Rows with NULL text never match; a NULL query or an empty table gives no rows. Empty query,
 --   k <= 0 or another mode -> error; an unknown column -> DuckDB's "Could not find key" error.
 --   Cost: every row's text is embedded (cached ones are read from the embedding cache) and BM25 reads
