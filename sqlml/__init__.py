@@ -37,6 +37,11 @@ _LAZY = {
     "summarize": "sqlml.ops.summarize",
     "summarize_explain": "sqlml.ops.summarize",
     "summarize_parquet": "sqlml.parquet_jobs",
+    "relevance": "sqlml.ops.relevance",
+    "top_k_sentences": "sqlml.ops.relevance",
+    "search": "sqlml.ops.relevance",
+    "cache_info": "sqlml.engine.cache",
+    "clear_cache": "sqlml.engine.cache",
 }
 _RENAMED = {"register_model": "register_alias"}
 

@@ -66,6 +66,8 @@ def main() -> None:
       sqlml query "SELECT id, embed(body)[1:3] AS head FROM 'examples/data/articles.parquet' LIMIT 5"
       sqlml embed articles.parquet --column body -o embedded.parquet
       sqlml summarize articles.parquet --column body -n 3 -o summaries.parquet
+      sqlml search articles.parquet --column body "interest rates" -k 5
+      sqlml cache info
       sqlml models
 
     Run `sqlml COMMAND --help` for each command's options. Settings also come from SQLML_* environment
@@ -160,6 +162,105 @@ def summarize(
     rows = run_column_job(list(inputs), output, "summarize", column, new_column, options, engine=engine, resume=resume,
                           show_progress=progress, address=address, num_gpus=num_gpus, concurrency=concurrency)
     click.echo(f"wrote {rows} rows to {output}", err=True)
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.argument("query")
+@click.option("--column", "-c", required=True, help="The text column to search.")
+@click.option("-k", "k", type=int, default=10, show_default=True, help="How many rows to return (best first).")
+@click.option("--mode", type=click.Choice(["semantic", "lexical", "hybrid"]), default="hybrid", show_default=True, help="semantic (cosine), lexical (BM25) or hybrid (equal-weight sum of both, each min-max normalised).")
+@click.option("--format", "-f", "fmt", type=FORMAT_CHOICE, default="table", show_default=True, help="Output format.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write to this file (atomically) instead of stdout.")
+@runtime_options
+def search(
+    inputs: tuple[str, ...], query: str, column: str, k: int, mode: str, fmt: str, output: str | None,
+    model: str | None, device: str | None, batch_size: int | None, progress: bool,
+) -> None:
+    """Find the K rows of Parquet files most relevant to QUERY.
+
+    INPUTS are Parquet files or quoted glob patterns; QUERY comes last. Prints every input column plus
+    score and rank, best first. Embeddings are cached (SQLML_CACHE=0 turns that off), so searching the
+    same files again only embeds the query.
+
+    \b
+    Examples:
+      sqlml search articles.parquet --column body "central bank raises interest rates" -k 5
+      sqlml search 'data/*.parquet' -c body "election results" --mode lexical -f json
+    """
+    import sqlml
+    from sqlml.output import write_query
+    from sqlml.parquet_jobs import expand_inputs, open_dataset
+
+    files = expand_inputs(list(inputs))
+    open_dataset(files, column)  # clear errors for a missing file or column before any model loads
+    listing = ", ".join(_sql_string(f) for f in files)
+    # SQL text, not parameters: write_query wraps the query in COPY for file formats
+    sql = f"SELECT * FROM sqlml_search('search_input', {_sql_string(column)}, {_sql_string(query)}, k := {k}, mode := {_sql_string(mode)})"
+    with sqlml.connect(model=model, device=device, batch_size=batch_size) as con:
+        con.execute(f"SET enable_progress_bar = {'true' if progress else 'false'}")
+        con.execute(f"CREATE TEMP VIEW search_input AS SELECT * FROM read_parquet([{listing}])")
+        write_query(con, sql, fmt, output)
+    if fmt == "table" or output is None:
+        click.echo()
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+@main.group()
+def cache() -> None:
+    """Inspect or empty the persistent embedding cache.
+
+    embed, relevance, top_k_sentences and sqlml_search keep every embedding they compute in
+    $SQLML_HOME/cache/embeddings.sqlite, keyed by model fingerprint and text hash, so repeated queries
+    over the same texts embed nothing. SQLML_CACHE=0 turns it off; SQLML_CACHE_MAX_MB bounds its size
+    (default 2048; the oldest entries go first).
+
+    \b
+    Examples:
+      sqlml cache info
+      sqlml cache clear
+    """
+
+
+@cache.command("info")
+@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True, help="Output format.")
+def cache_info_command(fmt: str) -> None:
+    """Show where the cache is, whether it is on, its entries and size, and entries per model.
+
+    \b
+    Example:
+      sqlml cache info --format json
+    """
+    import json
+
+    from sqlml.engine.cache import cache_info
+
+    info = cache_info()
+    if fmt == "json":
+        click.echo(json.dumps(info, indent=2))
+        return
+    click.echo(f"path:     {info['path']}")
+    click.echo(f"enabled:  {'yes' if info['enabled'] else 'no (SQLML_CACHE=0)'}")
+    click.echo(f"entries:  {info['entries']:,}")
+    click.echo(f"size:     {info['bytes_used'] / 2**20:,.1f} MiB used, {info['file_bytes'] / 2**20:,.1f} MiB on disk, bound {info['max_bytes'] / 2**20:,.0f} MiB")
+    for name, count in info["models"].items():
+        click.echo(f"model:    {name}  {count:,} entries")
+
+
+@cache.command("clear")
+def cache_clear_command() -> None:
+    """Delete every cached embedding (they are recomputed when next needed).
+
+    \b
+    Example:
+      sqlml cache clear
+    """
+    from sqlml.engine.cache import clear_cache
+
+    click.echo(f"removed {clear_cache():,} cached embeddings")
 
 
 @main.command()

@@ -31,4 +31,9 @@ def demo_queries(articles: Path) -> list[tuple[str, str]]:
             f"""SELECT id, title, sqlml.summarize(body, n := 2) AS gist
             FROM {source} WHERE category = 'science' ORDER BY id LIMIT 3""",
         ),
+        (
+            "Hybrid search (BM25 + semantic) for 'election campaign', with the best sentence of each hit (sqlml_search, top_k_sentences)",
+            f"""SELECT rank, id, category, round(score, 4) AS score, top_k_sentences(body, 'election campaign', k := 1)[1] AS evidence
+            FROM sqlml_search({source}, 'body', 'election campaign', k := 3) ORDER BY rank""",
+        ),
     ]

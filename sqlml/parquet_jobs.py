@@ -183,9 +183,10 @@ def embed_parquet(
     device: str | None = None,
     batch_size: int | None = None,
     show_progress: bool | None = None,
+    cache: bool | None = None,
 ) -> int:
     """Add an embedding column (``FixedSizeList<float32, d>``; null text → null) to Parquet files."""
-    options = {"model": model, "device": device, "batch_size": batch_size}
+    options = {"model": model, "device": device, "batch_size": batch_size, "cache": cache}
     return run_column_job(inputs, output, "embed", column, new_column, options, show_progress=show_progress)
 
 

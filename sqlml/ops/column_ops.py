@@ -17,11 +17,13 @@ from sqlml.errors import InvalidArgumentError
 
 
 def _embed(options: dict[str, Any]) -> Callable[[pa.StringArray], pa.Array]:
+    from sqlml.engine.cache import get_cache
     from sqlml.engine.runtime import get_runtime
     from sqlml.ops.embed import embed_array
 
     runtime = get_runtime(options.get("model"), options.get("device"), options.get("dtype"), options.get("batch_size"))
-    return lambda texts: embed_array(texts, runtime)
+    cache = get_cache(options.get("cache"))
+    return lambda texts: embed_array(texts, runtime, cache=cache)
 
 
 def _summarize(options: dict[str, Any]) -> Callable[[pa.StringArray], pa.Array]:

@@ -9,6 +9,7 @@ special tokens), exactly as ``SentenceTransformer.encode`` does. Texts longer th
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, Literal
 
@@ -16,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from sqlml import progress
+from sqlml.engine.cache import EmbeddingCache, get_cache
 from sqlml.engine.runtime import AnyRuntime, get_runtime
 from sqlml.errors import InvalidArgumentError
 from sqlml.ops.inputs import as_string_array, unique_index, valid_strings
@@ -28,33 +30,78 @@ IN_FLIGHT = 4
 Output = Literal["numpy", "arrow", "polars"]
 
 
-def embed_strings(values: list[str], runtime: AnyRuntime, bar: progress.Progress | None = None) -> np.ndarray:
-    """Embed non-null strings; duplicates are computed once. Returns ``float32 (len(values), d)``."""
+def embed_strings(
+    values: list[str], runtime: AnyRuntime, bar: progress.Progress | None = None, cache: EmbeddingCache | None = None
+) -> np.ndarray:
+    """Embed non-null strings; duplicates are computed once. Returns ``float32 (len(values), d)``.
+
+    With ``cache`` (see :mod:`sqlml.engine.cache`), texts already cached for this model are read from
+    it and only the rest go to the model; new vectors are written back.
+    """
     uniques, index = unique_index(values)
+    if cache is not None and hasattr(runtime.encoder, "fingerprint"):
+        vectors = _embed_cached(uniques, runtime, bar, cache)
+    else:
+        vectors = _embed_uniques(uniques, runtime, bar)
+    return vectors[np.asarray(index, dtype=np.int64)] if len(uniques) != len(values) else vectors
+
+
+def _embed_cached(uniques: list[str], runtime: AnyRuntime, bar: progress.Progress | None, cache: EmbeddingCache) -> np.ndarray:
+    model = runtime.encoder
+    found, vectors = cache.lookup(model, uniques, model.dimension)
+    if bar is not None:
+        bar.update(int(found.sum()))
+    missing = np.flatnonzero(~found)
+    if len(missing):
+        texts = [uniques[i] for i in missing]
+
+        def keep(start: int, stop: int, chunk: np.ndarray) -> None:
+            # stored chunk by chunk: a long run that dies halfway keeps what it computed
+            cache.store(model, texts[start:stop], chunk)
+
+        vectors[missing] = _embed_uniques(texts, runtime, bar, keep)
+    return vectors
+
+
+def _embed_uniques(
+    uniques: list[str],
+    runtime: AnyRuntime,
+    bar: progress.Progress | None,
+    on_chunk: Callable[[int, int, np.ndarray], None] | None = None,
+) -> np.ndarray:
     vectors = np.empty((len(uniques), runtime.encoder.dimension), dtype=np.float32)
     pending: deque[tuple[int, int, Future[np.ndarray]]] = deque()
     for start in range(0, len(uniques), CHUNK_ROWS):
         stop = min(start + CHUNK_ROWS, len(uniques))
         pending.append((start, stop, runtime.submit(uniques[start:stop])))
         if len(pending) >= IN_FLIGHT:
-            _collect(pending.popleft(), vectors, bar)
+            _collect(pending.popleft(), vectors, bar, on_chunk)
     while pending:
-        _collect(pending.popleft(), vectors, bar)
-    return vectors[np.asarray(index, dtype=np.int64)] if len(uniques) != len(values) else vectors
+        _collect(pending.popleft(), vectors, bar, on_chunk)
+    return vectors
 
 
-def _collect(item: tuple[int, int, Future[np.ndarray]], vectors: np.ndarray, bar: progress.Progress | None) -> None:
+def _collect(
+    item: tuple[int, int, Future[np.ndarray]],
+    vectors: np.ndarray,
+    bar: progress.Progress | None,
+    on_chunk: Callable[[int, int, np.ndarray], None] | None,
+) -> None:
     start, stop, future = item
     vectors[start:stop] = future.result()
+    if on_chunk is not None:
+        on_chunk(start, stop, vectors[start:stop])
     if bar is not None:
         bar.update(stop - start)
 
 
-def embed_array(texts: pa.StringArray, runtime: AnyRuntime, bar: progress.Progress | None = None) -> pa.FixedSizeListArray:
+def embed_array(
+    texts: pa.StringArray, runtime: AnyRuntime, bar: progress.Progress | None = None, cache: EmbeddingCache | None = None
+) -> pa.FixedSizeListArray:
     """Embed an Arrow string array into ``FixedSizeList<float32, d>``; null in → null out, order kept."""
     values, nulls = valid_strings(texts)
     dim = runtime.encoder.dimension
-    dense = embed_strings(values, runtime, bar)
+    dense = embed_strings(values, runtime, bar, cache)
     if nulls is None:
         return pa.FixedSizeListArray.from_arrays(pa.array(dense.reshape(-1)), dim)
     full = np.zeros((len(texts), dim), dtype=np.float32)
@@ -71,19 +118,21 @@ def embed(
     batch_size: int | None = None,
     show_progress: bool | None = None,
     output: Output = "numpy",
+    cache: bool | None = None,
 ) -> Any:
     """Embed texts with ``model`` (default: the embedded all-MiniLM-L6-v2).
 
     ``texts``: a list of ``str | None``, a pyarrow string array or a polars ``Series``.
     Returns, by ``output``: ``"numpy"`` → ``float32 ndarray (n, d)`` (NaN rows for nulls);
     ``"arrow"`` → ``pa.FixedSizeListArray``; ``"polars"`` → ``pl.Series`` of ``Array(Float32, d)``.
+    ``cache``: use the persistent embedding cache (default: ``SQLML_CACHE``, on).
     """
     if output not in ("numpy", "arrow", "polars"):
         raise InvalidArgumentError(f"output must be 'numpy', 'arrow' or 'polars', not {output!r}")
     array = as_string_array(texts)
     runtime = get_runtime(model, device, dtype, batch_size)
     with progress.progress_bar(len(array), "embed", progress.enabled(show_progress, False)) as bar:
-        result = embed_array(array, runtime, bar)
+        result = embed_array(array, runtime, bar, get_cache(cache))
     if output == "arrow":
         return result
     if output == "polars":

@@ -20,7 +20,7 @@ from sqlml.sql.context import SqlContext
 
 CATALOG = "sqlml"
 #: Modules under ``sqlml.sql`` with a ``register_udfs(con, ctx)`` function, registered in this order.
-UDF_MODULES = ("embed_udfs", "models_udfs", "summarize_udfs")
+UDF_MODULES = ("embed_udfs", "models_udfs", "summarize_udfs", "relevance_udfs")
 
 
 def udfs_dir() -> Path:
@@ -39,6 +39,7 @@ def connect(
     max_batch_tokens: int | None = None,
     read_only: bool = False,
     config: dict[str, Any] | None = None,
+    cache: bool | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Open a DuckDB connection with every sqlml function registered (see :func:`register`).
 
@@ -47,7 +48,9 @@ def connect(
     """
     con = duckdb.connect(database, read_only=read_only, config=config or {})
     try:
-        return register(con, model=model, device=device, dtype=dtype, batch_size=batch_size, max_batch_tokens=max_batch_tokens)
+        return register(
+            con, model=model, device=device, dtype=dtype, batch_size=batch_size, max_batch_tokens=max_batch_tokens, cache=cache
+        )
     except BaseException:
         con.close()
         raise
@@ -61,12 +64,15 @@ def register(
     dtype: str | None = None,
     batch_size: int | None = None,
     max_batch_tokens: int | None = None,
+    cache: bool | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Add sqlml's functions to an existing connection and return it.
 
     ``model`` is the connection's default embedding model (its dimension fixes ``embed``'s
     ``FLOAT[d]`` type); ``device``, ``dtype``, ``batch_size`` and ``max_batch_tokens`` apply to every
-    call made through this connection. Calling it twice on one connection is an error.
+    call made through this connection. ``cache`` switches the persistent embedding cache for this
+    connection (default: ``SQLML_CACHE``, on; see :mod:`sqlml.engine.cache`). Calling it twice on one
+    connection is an error.
     """
     attached = {row[0] for row in con.execute("SELECT database_name FROM duckdb_databases()").fetchall()}
     if CATALOG in attached:
@@ -74,7 +80,9 @@ def register(
             f"this connection already has a database named {CATALOG!r} attached (sqlml was registered already, "
             f"or a user database uses that name); detach it first: DETACH {CATALOG}"
         )
-    ctx = SqlContext.create(model=model, device=device, dtype=dtype, batch_size=batch_size, max_batch_tokens=max_batch_tokens)
+    ctx = SqlContext.create(
+        model=model, device=device, dtype=dtype, batch_size=batch_size, max_batch_tokens=max_batch_tokens, cache=cache
+    )
     for name in UDF_MODULES:
         importlib.import_module(f"sqlml.sql.{name}").register_udfs(con, ctx)
     con.execute(f"ATTACH ':memory:' AS {CATALOG}")

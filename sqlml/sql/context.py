@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlml import config
+from sqlml.engine.cache import EmbeddingCache, get_cache
 from sqlml.engine.runtime import AnyRuntime, get_runtime
 from sqlml.errors import InvalidArgumentError
 
@@ -19,6 +20,8 @@ class SqlContext:
     batch_size: int | None
     max_batch_tokens: int | None
     dimension: int
+    #: Persistent embedding cache switch for this connection (``None`` → ``SQLML_CACHE``, on).
+    cache: bool | None = None
 
     @classmethod
     def create(
@@ -29,6 +32,7 @@ class SqlContext:
         dtype: str | None,
         batch_size: int | None,
         max_batch_tokens: int | None,
+        cache: bool | None = None,
     ) -> SqlContext:
         """Resolve the default model and its dimension (read from its files; loaded only if they do not say)."""
         from sqlml.models.dimension import read_dimension
@@ -38,11 +42,15 @@ class SqlContext:
         dimension = read_dimension(resolve(name).location)
         if dimension is None:
             dimension = get_runtime(name, device, dtype, batch_size, max_batch_tokens).encoder.dimension
-        return cls(name, device, dtype, batch_size, max_batch_tokens, dimension)
+        return cls(name, device, dtype, batch_size, max_batch_tokens, dimension, cache)
 
     def runtime(self, model: str | None = None) -> AnyRuntime:
         """The runtime for ``model`` (``None`` → the connection's default) with this connection's settings."""
         return get_runtime(model or self.model, self.device, self.dtype, self.batch_size, self.max_batch_tokens)
+
+    def embedding_cache(self) -> EmbeddingCache | None:
+        """The embedding cache this connection uses, or ``None`` when caching is off."""
+        return get_cache(self.cache)
 
     def embedding_runtime(self, model: str | None, function: str) -> AnyRuntime:
         """Like :meth:`runtime`, but refuse a model whose width differs from the connection's ``FLOAT[d]``."""

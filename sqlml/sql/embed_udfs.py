@@ -16,11 +16,11 @@ def register_udfs(con: duckdb.DuckDBPyConnection, ctx: SqlContext) -> None:
 
     def embed_fixed(texts: pa.ChunkedArray, models: pa.ChunkedArray) -> pa.Array:
         runtime = ctx.embedding_runtime(constant(models, "embed", "model"), "embed")
-        return embed_array(as_string_array(single_chunk(texts)), runtime)
+        return embed_array(as_string_array(single_chunk(texts)), runtime, cache=ctx.embedding_cache())
 
     def embed_list(texts: pa.ChunkedArray, models: pa.ChunkedArray) -> pa.Array:
         runtime = ctx.runtime(constant(models, "embed_list", "model"))
-        vectors = embed_array(as_string_array(single_chunk(texts)), runtime)
+        vectors = embed_array(as_string_array(single_chunk(texts)), runtime, cache=ctx.embedding_cache())
         return pa.ListArray.from_arrays(
             pa.array(range(0, (len(vectors) + 1) * vectors.type.list_size, vectors.type.list_size), pa.int32()),
             vectors.values,
