@@ -11,7 +11,7 @@ max_batch_tokens           ``SQLML_MAX_BATCH_TOKENS``  16,384 on CPU, 262,144 on
 show_progress              ``SQLML_SHOW_PROGRESS``     on for the CLI, off for the library
 home                       ``SQLML_HOME``              the user data dir (``platformdirs``)
 local_files_only           ``SQLML_LOCAL_FILES_ONLY``  on: never reach the network for models
-cache                      ``SQLML_CACHE``             on: persistent embedding cache (engine/cache.py)
+cache                      ``SQLML_CACHE``             on for CPU models, off for CUDA ones (engine/cache.py)
 cache_max_mb               ``SQLML_CACHE_MAX_MB``      2048: cache size bound, oldest entries go first
 =========================  ==========================  =======================================
 """

@@ -22,7 +22,7 @@ def _embed(options: dict[str, Any]) -> Callable[[pa.StringArray], pa.Array]:
     from sqlml.ops.embed import embed_array
 
     runtime = get_runtime(options.get("model"), options.get("device"), options.get("dtype"), options.get("batch_size"))
-    cache = get_cache(options.get("cache"))
+    cache = get_cache(options.get("cache"), runtime.encoder.device)
     return lambda texts: embed_array(texts, runtime, cache=cache)
 
 

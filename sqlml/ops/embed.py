@@ -132,7 +132,7 @@ def embed(
     array = as_string_array(texts)
     runtime = get_runtime(model, device, dtype, batch_size)
     with progress.progress_bar(len(array), "embed", progress.enabled(show_progress, False)) as bar:
-        result = embed_array(array, runtime, bar, get_cache(cache))
+        result = embed_array(array, runtime, bar, get_cache(cache, runtime.encoder.device))
     if output == "arrow":
         return result
     if output == "polars":

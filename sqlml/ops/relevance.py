@@ -262,7 +262,8 @@ def relevance(
     query = check_query(query, "relevance")
     array = as_string_array(texts)
     queries = pa.array([query] * len(array), pa.string())
-    scores = relevance_array(array, queries, get_runtime(model, device, None, batch_size), get_cache(cache))
+    runtime = get_runtime(model, device, None, batch_size)
+    scores = relevance_array(array, queries, runtime, get_cache(cache, runtime.encoder.device))
     return scores.to_numpy(zero_copy_only=False).astype(np.float32)
 
 
@@ -282,7 +283,7 @@ def top_k_sentences(
     k = check_k(k, "top_k_sentences")
     mode = check_mode(mode, "top_k_sentences")
     runtime = None if mode == "lexical" else get_runtime(model, device, None, batch_size)
-    return top_k_sentences_array(as_string_array(texts), query, k, mode, runtime, get_cache(cache)).to_pylist()
+    return top_k_sentences_array(as_string_array(texts), query, k, mode, runtime, get_cache(cache, runtime.encoder.device)).to_pylist()
 
 
 def search(
@@ -310,7 +311,7 @@ def search(
     table, as_polars = _as_table(data, column)
     texts = as_string_array(table.column(column) if column is not None else data)
     runtime = None if mode == "lexical" else get_runtime(model, device, None, batch_size)
-    hits = search_array(texts, query, k, mode, runtime, get_cache(cache))
+    hits = search_array(texts, query, k, mode, runtime, get_cache(cache, runtime.encoder.device))
     extra = {"score": pa.array(hits.scores, pa.float64()), "rank": pa.array(np.arange(1, len(hits.rows) + 1), pa.int64())}
     if table is None:
         result = pa.table({"row": pa.array(hits.rows, pa.int64()), "text": texts.take(pa.array(hits.rows)), **extra})

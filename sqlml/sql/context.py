@@ -50,7 +50,7 @@ class SqlContext:
 
     def embedding_cache(self) -> EmbeddingCache | None:
         """The embedding cache this connection uses, or ``None`` when caching is off."""
-        return get_cache(self.cache)
+        return get_cache(self.cache, self.runtime().encoder.device)
 
     def embedding_runtime(self, model: str | None, function: str) -> AnyRuntime:
         """Like :meth:`runtime`, but refuse a model whose width differs from the connection's ``FLOAT[d]``."""
