@@ -65,12 +65,12 @@ def main() -> None:
         device_only[budget] = len(texts) / timed(lambda: runtime._run([_Request(tokens)]))
     out["device_only_rows_per_s_by_token_budget"] = device_only
 
-    out["python_api_rows_per_s"] = len(texts) / timed(lambda: sqlml.embed(texts, model=model_dir, device=args.device))
+    out["python_api_rows_per_s"] = len(texts) / timed(lambda: sqlml.embed(texts, model=model_dir, device=args.device, cache=False))
 
     table = pa.table({"s": texts})
     sql = {}
     for rows in (int(b) for b in args.sql_batch_sizes.split(",")):
-        con = sqlml.connect(model=model_dir, device=args.device, batch_size=rows)
+        con = sqlml.connect(model=model_dir, device=args.device, batch_size=rows, cache=False)
         con.register("t", table)
         con.sql("SELECT embed(s) FROM t LIMIT 4096").to_arrow_table()
         sql[rows] = len(texts) / timed(lambda: con.sql("SELECT embed(s) FROM t").to_arrow_table())

@@ -311,7 +311,7 @@ def search(
     table, as_polars = _as_table(data, column)
     texts = as_string_array(table.column(column) if column is not None else data)
     runtime = None if mode == "lexical" else get_runtime(model, device, None, batch_size)
-    hits = search_array(texts, query, k, mode, runtime, get_cache(cache, runtime.encoder.device))
+    hits = search_array(texts, query, k, mode, runtime, None if runtime is None else get_cache(cache, runtime.encoder.device))
     extra = {"score": pa.array(hits.scores, pa.float64()), "rank": pa.array(np.arange(1, len(hits.rows) + 1), pa.int64())}
     if table is None:
         result = pa.table({"row": pa.array(hits.rows, pa.int64()), "text": texts.take(pa.array(hits.rows)), **extra})
