@@ -13,7 +13,7 @@ python3 -c "import torch, transformers, sentence_transformers as st, duckdb; pri
 step() {  # step NAME COMMAND...: run, keep the log, never stop the session on one failure
   local name=$1; shift
   echo "=== $name"; local start=$SECONDS
-  "$@" > "$OUT/$name.log" 2>&1; local rc=$?
+  timeout -k 5 "${STEP_TIMEOUT:-200}" "$@" > "$OUT/$name.log" 2>&1; local rc=$?
   tail -n 25 "$OUT/$name.log"; echo "=== $name rc=$rc $((SECONDS - start))s"
 }
 
