@@ -33,6 +33,9 @@ _LAZY = {
     "list_models": "sqlml.models.catalog",
     "register_model": "sqlml.models.registry",
     "embed_parquet": "sqlml.parquet_jobs",
+    "classify": "sqlml.ops.classify",
+    "classify_scores": "sqlml.ops.classify",
+    "train_classifier": "sqlml.ops.classify",
 }
 _RENAMED = {"register_model": "register_alias"}
 

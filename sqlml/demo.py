@@ -26,4 +26,12 @@ def demo_queries(articles: Path) -> list[tuple[str, str]]:
                    round(array_cosine_similarity(embed(body), embed('central bank raises interest rates')), 3) AS score
             FROM {source} ORDER BY score DESC LIMIT 5""",
         ),
+        (
+            "Zero-shot topics with confidence margin (classify_scores; abstain = NULL below 0.5)",
+            f"""SELECT id, category, s[1].label AS predicted, round(s[1].score - s[2].score, 3) AS margin,
+                   CASE WHEN s[1].score >= 0.5 THEN s[1].label END AS confident
+            FROM (SELECT id, category, classify_scores(body, ['business', 'sport', 'politics', 'tech', 'entertainment', 'science']) AS s
+                  FROM {source})
+            ORDER BY id LIMIT 8""",
+        ),
     ]
