@@ -366,6 +366,13 @@ def test_head_on_another_embedding_model_is_refused(trained: ops.TrainResult, ot
         sqlml.classify(["x"], model="topics", embedding_model=str(other_model_dir), device="cpu")
 
 
+def test_sql_embedding_model_argument(trained: ops.TrainResult, tiny_con: duckdb.DuckDBPyConnection, other_model_dir: Path) -> None:
+    with pytest.raises(duckdb.Error, match=r"classifier 'topics@1' was trained on embeddings of .* \(embedding_model := '.*' in SQL"):
+        tiny_con.sql(f"SELECT classify('x', model := 'topics', embedding_model := '{other_model_dir}')").fetchall()
+    zero_shot = tiny_con.sql(f"SELECT classify_scores('x', ['a', 'b'], embedding_model := '{other_model_dir}')[1].score").fetchall()
+    assert zero_shot != tiny_con.sql("SELECT classify_scores('x', ['a', 'b'])[1].score").fetchall()
+
+
 def test_models_listing_shows_heads_with_metrics(trained: ops.TrainResult, tiny_con: duckdb.DuckDBPyConnection) -> None:
     rows = tiny_con.sql("SELECT name, kind, dimension, accuracy, macro_f1 FROM sqlml_models() WHERE kind = 'classifier-head'").fetchall()
     assert rows == [("topics@1", "classifier-head", 2, round(trained.accuracy, 4), round(trained.macro_f1, 4))]

@@ -248,7 +248,7 @@ def check_head_matches(head: Head, runtime: Runtime) -> None:
         raise InvalidArgumentError(
             f"classifier {head.ref!r} was trained on embeddings of {trained.get('id')!r} ({trained.get('dimension')}-d) but "
             f"this call embeds with {encoder.ref.display_id!r} ({encoder.dimension}-d); use the model it was trained on "  # type: ignore[attr-defined]
-            f"(sqlml.connect(model={trained.get('name')!r}) in SQL, embedding_model= in Python, --embedding-model in the CLI) "
+            f"(embedding_model := {trained.get('name')!r} in SQL, embedding_model= in Python, --embedding-model in the CLI) "
             "or re-train the classifier on this model"
         )
 
