@@ -130,6 +130,15 @@ def test_labels_can_differ_per_row(tiny_con: duckdb.DuckDBPyConnection) -> None:
     assert rows[0][0] in ("a", "b") and rows[1][0] in ("c", "d", "e") and rows[2][0] is None
 
 
+def test_descriptions_map_back_to_names_as_documented(tiny_con: duckdb.DuckDBPyConnection) -> None:
+    got = scalar(
+        tiny_con,
+        "SELECT (['business', 'sport'])[list_position(descs, classify(body, descs))] "
+        "FROM (SELECT 'a goal' AS body, ['business, economy and markets', 'sport, football and tennis'] AS descs)",
+    )
+    assert got in ("business", "sport")
+
+
 def test_label_embeddings_are_cached_per_label_set(tiny_model_dir: Path) -> None:
     from sqlml.engine.runtime import get_runtime
 

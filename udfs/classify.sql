@@ -8,7 +8,8 @@
 --                                          (labels from its config.json id2label).
 --   embedding_model := the embedding model for zero-shot and trained heads (default: the connection's model);
 --   a head trained on another embedding model is refused. temperature: see classify_scores.
---   Texts longer than the model window (256 tokens) are embedded as the mean of their sentence chunks.
+--   Zero-shot and trained heads embed a text longer than the model window (256 tokens) as the mean of its
+--   sentence chunks; a Hugging Face classifier truncates at its own maximum length.
 --   NULL text -> NULL. A NULL labels row (when other rows have labels) -> NULL. '' is classified like any text.
 --   Errors: an empty label list, a NULL label, duplicate labels, both labels and model, neither, an unknown model.
 --   Example: SELECT id, classify(body, ['business', 'sport', 'politics', 'tech', 'entertainment']) AS topic FROM news;
@@ -37,7 +38,8 @@ CREATE OR REPLACE MACRO sqlml.main.classify_scores(text, labels := NULL, model :
 --   Train a classifier head (logistic regression on the texts' embeddings) and store it as the next version
 --   of name in $SQLML_HOME/heads (safetensors + JSON, no pickle). texts and labels are LISTs: collect the rows
 --   with the list() aggregate, so the whole training set reaches one call. (A function cannot run a query on
---   its own connection, so "train on this SELECT" takes this aggregate form.) Rows where text or label is NULL
+--   its own connection, so "train on this SELECT" takes this aggregate form; list(text) and list(label) of one
+--   group hold the rows in the same order.) Rows where text or label is NULL
 --   are skipped (counted in skipped). A stratified test_size share is held out to report accuracy and macro_f1,
 --   then the stored head is refitted on all rows. Deterministic for a given seed. Use the result as
 --   classify(x, model := name) (latest) or model := 'name@version'. Training a name again stores a new

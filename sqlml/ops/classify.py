@@ -83,12 +83,16 @@ def text_vectors(values: list[str], runtime: Runtime) -> np.ndarray:
     :func:`embed_strings` call, so the runtime batches them together.
     """
     budget = int(getattr(runtime.encoder, "max_seq_length", 256))
-    token_ids = runtime.encoder.tokenize(values)
+    # A token covers at least one UTF-8 byte, so only texts with more bytes than the window can overflow it;
+    # tokenizing just those keeps the extra pass off short texts (if a tokenizer broke the rule, a text just
+    # over the window would be truncated, as embed() does).
+    maybe_long = [i for i, text in enumerate(values) if len(text.encode("utf-8")) > budget - 4]
+    # the runtime's tokenizer truncates at the window, so a full-length row is the sign of a longer text
+    long_rows = {i for i, ids in zip(maybe_long, runtime.encoder.tokenize([values[i] for i in maybe_long]), strict=True) if len(ids) >= budget}
     owners: list[int] = []
     pieces: list[str] = []
-    for row, (text, ids) in enumerate(zip(values, token_ids, strict=True)):
-        # the runtime's tokenizer truncates at the window, so a full-length row is the sign of a longer text
-        chunks = chunk_text(text, runtime, budget) if len(ids) >= budget else [text]
+    for row, text in enumerate(values):
+        chunks = chunk_text(text, runtime, budget) if row in long_rows else [text]
         pieces.extend(chunks)
         owners.extend([row] * len(chunks))
     vectors = embed_strings(pieces, runtime)
