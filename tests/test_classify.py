@@ -123,6 +123,14 @@ def test_zero_shot_probabilities_are_softmax_of_cosine_over_temperature(tiny_mod
     assert {s["label"]: s["score"] for s in scores} == pytest.approx({"sport": expected[0], "money": expected[1]})
 
 
+def test_many_chunks_from_several_threads_keep_order(tiny_con: duckdb.DuckDBPyConnection, tiny_model_dir: Path) -> None:
+    texts = [None if i % 97 == 0 else f"row {i} about {'sport' if i % 3 else 'money'}" for i in range(6000)]
+    tiny_con.execute("SET threads = 4")
+    tiny_con.execute("CREATE TABLE t AS SELECT * FROM (SELECT unnest(range(6000)) AS i, unnest(?) AS body)", [texts])
+    in_sql = [r[0] for r in tiny_con.sql("SELECT classify(body, ['sport', 'money']) FROM t ORDER BY i").fetchall()]
+    assert in_sql == sqlml.classify(texts, labels=["sport", "money"], embedding_model=str(tiny_model_dir), device="cpu")
+
+
 def test_labels_can_differ_per_row(tiny_con: duckdb.DuckDBPyConnection) -> None:
     rows = tiny_con.sql(
         "SELECT classify(t, l) FROM (VALUES ('x', ['a', 'b']), ('y', ['c', 'd', 'e']), ('z', NULL)) v(t, l)"

@@ -77,15 +77,16 @@ def list_models() -> ModelList:
 
 
 def _heads() -> list[ModelInfo]:
-    from sqlml.models.heads import list_heads
+    from sqlml.models.heads import cached_folders, list_heads
 
     rows = []
+    loaded = cached_folders()
     for meta in list_heads():
         labels = meta.get("labels")
         metrics = meta.get("metrics") or {}
         where = meta["path"] if "error" not in meta else f"{meta['path']} ({meta['error']})"
         rows.append(ModelInfo(f"{meta['name']}@{meta['version']}", where, "classifier-head",
-                              len(labels) if isinstance(labels, list) else None, None, None, False,
+                              len(labels) if isinstance(labels, list) else None, None, None, meta["path"] in loaded,
                               _rounded(metrics.get("accuracy")), _rounded(metrics.get("macro_f1"))))
     return rows
 

@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -178,6 +179,33 @@ def load(ref: str) -> Head:
     ):
         raise ModelLoadError(f"{where} has inconsistent files (labels, weight shapes and {META} disagree); {fix}")
     return Head(name, version, tuple(labels), coef.astype(np.float32), intercept.astype(np.float32), meta)
+
+
+_cache: dict[tuple[str, int], Head] = {}
+_cache_lock = threading.Lock()
+
+
+def load_cached(ref: str) -> Head:
+    """:func:`load`, cached per version folder and ``meta.json`` time (a version is immutable once written)."""
+    _, _, folder = version_dir(ref)
+    try:
+        stamp = (folder / META).stat().st_mtime_ns
+    except OSError:
+        stamp = -1  # missing meta.json: load() reports it
+    key = (str(folder), stamp)
+    with _cache_lock:
+        found = _cache.get(key)
+    if found is None:
+        found = load(ref)
+        with _cache_lock:
+            _cache[key] = found
+    return found
+
+
+def cached_folders() -> set[str]:
+    """The version folders loaded by :func:`load_cached` so far (listings show them as loaded)."""
+    with _cache_lock:
+        return {folder for folder, _ in _cache}
 
 
 def save(name: str, labels: list[str], coef: np.ndarray, intercept: np.ndarray, meta: dict[str, Any]) -> Head:

@@ -223,27 +223,6 @@ class RuntimeSettings:
         return get_runtime(model or self.embedding_model, self.device, self.dtype, self.batch_size, self.max_batch_tokens)
 
 
-_head_cache: dict[tuple[str, int], Head] = {}
-_head_cache_lock = threading.Lock()
-
-
-def load_head(ref: str) -> Head:
-    """Load a stored head, cached per version folder and file time (versions are immutable once written)."""
-    _, _, folder = heads.version_dir(ref)
-    try:
-        stamp = (folder / heads.META).stat().st_mtime_ns
-    except OSError:
-        stamp = -1  # missing meta.json: heads.load reports it
-    key = (str(folder), stamp)
-    with _head_cache_lock:
-        found = _head_cache.get(key)
-    if found is None:
-        found = heads.load(ref)
-        with _head_cache_lock:
-            _head_cache[key] = found
-    return found
-
-
 def check_head_matches(head: Head, runtime: Runtime) -> None:
     """Refuse a head trained on another embedding model than the one ``runtime`` runs."""
     trained = head.meta.get("embedding_model") or {}
@@ -280,7 +259,7 @@ def resolve_model(model: str, settings: RuntimeSettings) -> HeadModel | Sequence
         raise ModelNotFoundError(
             f"classifier directory {model!r} does not exist; check the path, or use a trained classifier: {heads.known_heads_text()}"
         )
-    head = load_head(model)
+    head = heads.load_cached(model)
     runtime = settings.embedding_runtime()
     check_head_matches(head, runtime)
     return HeadModel(head, runtime)
@@ -590,7 +569,7 @@ def train_classifier(
     digest = training_digest(values, y.tolist(), c, test_size, seed, runtime.encoder.fingerprint)  # type: ignore[attr-defined]
     latest = heads.versions(name)
     if latest:
-        previous = load_head(f"{name}@{latest[-1]}")
+        previous = heads.load_cached(f"{name}@{latest[-1]}")
         if previous.meta.get("training", {}).get("data_sha256") == digest:
             return result_of(previous)  # same data, settings and model give the same head: no new version
     with progress.progress_bar(len(values), "embed", progress.enabled(show_progress, False)) as bar:
