@@ -35,7 +35,7 @@ _LAZY = {
     "embed_parquet": "sqlml.parquet_jobs",
     "classify": "sqlml.ops.classify",
     "classify_scores": "sqlml.ops.classify",
-    "train_classifier": "sqlml.ops.classify",
+    "train_classifier": "sqlml.ops.train",
 }
 _RENAMED = {"register_model": "register_alias"}
 

@@ -148,7 +148,7 @@ def train(name: str, inputs: tuple[str, ...], text_column: str, label_column: st
     import pyarrow as pa
 
     from sqlml.errors import InputFileError
-    from sqlml.ops.classify import train_classifier
+    from sqlml.ops.train import train_classifier
     from sqlml.parquet_jobs import expand_inputs, open_dataset
 
     dataset = open_dataset(expand_inputs(list(inputs)), text_column)

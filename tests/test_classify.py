@@ -19,6 +19,7 @@ from sqlml.cli import main
 from sqlml.errors import InvalidArgumentError, ModelLoadError, ModelNotFoundError
 from sqlml.models import heads
 from sqlml.ops import classify as ops
+from sqlml.ops import long_text, train
 
 LABELS = ["sport", "money"]
 
@@ -65,7 +66,7 @@ def other_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def trained(tiny_model_dir: Path) -> ops.TrainResult:
+def trained(tiny_model_dir: Path) -> train.TrainResult:
     texts, labels = training_rows()
     return sqlml.train_classifier("topics", texts, labels, embedding_model=str(tiny_model_dir), device="cpu")
 
@@ -200,12 +201,12 @@ def test_long_texts_are_embedded_as_the_mean_of_sentence_chunks(tiny_model_dir: 
     from sqlml.ops.embed import embed_strings
 
     runtime = get_runtime(str(tiny_model_dir), "cpu")
-    long_text = " ".join(f"Sentence number {i} talks about the weather in town." for i in range(60))
-    chunks = ops.chunk_text(long_text, runtime, 256)
-    assert len(chunks) > 1 and all(c in long_text for c in chunks)
+    article = " ".join(f"Sentence number {i} talks about the weather in town." for i in range(60))
+    chunks = long_text.chunk_text(article, runtime, 256)
+    assert len(chunks) > 1 and all(c in article for c in chunks)
     assert all(len(ids) <= 256 for ids in runtime.encoder.tokenize(chunks))
     mean = embed_strings(chunks, runtime).mean(axis=0)
-    vectors = ops.text_vectors([long_text, "short text"], runtime)
+    vectors = long_text.text_vectors([article, "short text"], runtime)
     np.testing.assert_allclose(vectors[0], mean / np.linalg.norm(mean), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(vectors[1], embed_strings(["short text"], runtime)[0], rtol=1e-5, atol=1e-6)  # padding differs
 
@@ -213,7 +214,7 @@ def test_long_texts_are_embedded_as_the_mean_of_sentence_chunks(tiny_model_dir: 
 # ---------------------------------------------------------------------------------------------- trained heads
 
 
-def test_train_stores_safetensors_and_json_metadata(trained: ops.TrainResult, tiny_model_dir: Path) -> None:
+def test_train_stores_safetensors_and_json_metadata(trained: train.TrainResult, tiny_model_dir: Path) -> None:
     assert (trained.name, trained.version, trained.ref) == ("topics", 1, "topics@1")
     assert trained.labels == ("money", "sport") and trained.rows == 40 and trained.held_out == 8
     assert 0 <= trained.accuracy <= 1 and 0 <= trained.macro_f1 <= 1
@@ -332,7 +333,7 @@ def test_too_few_rows_for_a_held_out_split_still_trains(tiny_model_dir: Path) ->
     assert "no held-out metrics" in str(result)
 
 
-def test_unknown_classifier_lists_the_known_ones(trained: ops.TrainResult, tiny_con: duckdb.DuckDBPyConnection) -> None:
+def test_unknown_classifier_lists_the_known_ones(trained: train.TrainResult, tiny_con: duckdb.DuckDBPyConnection) -> None:
     with pytest.raises(duckdb.Error, match=r"classifier 'nope' not found in '.*heads'; known classifiers: 'topics' \(v1\)\. Give labels"):
         tiny_con.sql("SELECT classify('x', model := 'nope')").fetchall()
     with pytest.raises(ModelNotFoundError, match=r"classifier directory '/no/such/dir' does not exist; check the path, or use a trained classifier: 'topics' \(v1\)"):
@@ -355,7 +356,7 @@ def test_no_heads_yet_says_how_to_train_one() -> None:
          r"classifier topics@1 \('.*v1'\) has inconsistent files \(labels, weight shapes and meta\.json disagree\)"),
     ],
 )
-def test_damaged_store_files_give_clear_errors(trained: ops.TrainResult, damage, message: str) -> None:  # type: ignore[no-untyped-def]
+def test_damaged_store_files_give_clear_errors(trained: train.TrainResult, damage, message: str) -> None:  # type: ignore[no-untyped-def]
     damage(Path(trained.path))
     with pytest.raises(ModelLoadError, match=message):
         sqlml.classify(["x"], model="topics", device="cpu")
@@ -374,7 +375,7 @@ def test_a_failed_save_leaves_no_partial_version(monkeypatch: pytest.MonkeyPatch
     assert list((heads.heads_dir() / "crash").iterdir()) == [] and heads.versions("crash") == []
 
 
-def test_head_on_another_embedding_model_is_refused(trained: ops.TrainResult, other_model_dir: Path, tiny_model_dir: Path) -> None:
+def test_head_on_another_embedding_model_is_refused(trained: train.TrainResult, other_model_dir: Path, tiny_model_dir: Path) -> None:
     with pytest.raises(
         InvalidArgumentError,
         match=rf"classifier 'topics@1' was trained on embeddings of '{tiny_model_dir}' \(32-d\) but this call embeds with "
@@ -383,14 +384,14 @@ def test_head_on_another_embedding_model_is_refused(trained: ops.TrainResult, ot
         sqlml.classify(["x"], model="topics", embedding_model=str(other_model_dir), device="cpu")
 
 
-def test_sql_embedding_model_argument(trained: ops.TrainResult, tiny_con: duckdb.DuckDBPyConnection, other_model_dir: Path) -> None:
+def test_sql_embedding_model_argument(trained: train.TrainResult, tiny_con: duckdb.DuckDBPyConnection, other_model_dir: Path) -> None:
     with pytest.raises(duckdb.Error, match=r"classifier 'topics@1' was trained on embeddings of .* \(embedding_model := '.*' in SQL"):
         tiny_con.sql(f"SELECT classify('x', model := 'topics', embedding_model := '{other_model_dir}')").fetchall()
     zero_shot = tiny_con.sql(f"SELECT classify_scores('x', ['a', 'b'], embedding_model := '{other_model_dir}')[1].score").fetchall()
     assert zero_shot != tiny_con.sql("SELECT classify_scores('x', ['a', 'b'])[1].score").fetchall()
 
 
-def test_models_listing_shows_heads_with_metrics(trained: ops.TrainResult, tiny_con: duckdb.DuckDBPyConnection) -> None:
+def test_models_listing_shows_heads_with_metrics(trained: train.TrainResult, tiny_con: duckdb.DuckDBPyConnection) -> None:
     rows = tiny_con.sql("SELECT name, kind, dimension, accuracy, macro_f1 FROM sqlml_models() WHERE kind = 'classifier-head'").fetchall()
     assert rows == [("topics@1", "classifier-head", 2, round(trained.accuracy, 4), round(trained.macro_f1, 4))]
     out = CliRunner().invoke(main, ["models"])

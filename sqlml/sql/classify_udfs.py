@@ -25,9 +25,9 @@ from sqlml.ops.classify import (
     predict_model,
     predict_zero_shot,
     resolve_model,
-    train_classifier,
 )
 from sqlml.ops.inputs import as_string_array
+from sqlml.ops.train import DEFAULT_C, DEFAULT_TEST_SIZE, train_classifier
 from sqlml.sql.arrow_args import constant, single_chunk
 from sqlml.sql.context import SqlContext
 
@@ -96,7 +96,7 @@ def train_rows(ctx: SqlContext, args: list[pa.ChunkedArray]) -> pa.StructArray:
             continue
         result = train_classifier(
             name, texts, labels, embedding_model=embedding_model or ctx.model,
-            c=10.0 if c is None else c, test_size=0.2 if test_size is None else test_size, seed=0 if seed is None else seed,
+            c=DEFAULT_C if c is None else c, test_size=DEFAULT_TEST_SIZE if test_size is None else test_size, seed=0 if seed is None else seed,
             device=ctx.device, dtype=ctx.dtype, batch_size=ctx.batch_size, max_batch_tokens=ctx.max_batch_tokens,
         )
         rows.append({"name": result.name, "version": result.version, "model": result.ref, "labels": list(result.labels),
