@@ -33,7 +33,7 @@ from sqlml.engine.runtime import Runtime, get_runtime
 from sqlml.errors import InvalidArgumentError, ModelNotFoundError
 from sqlml.models import heads
 from sqlml.models.heads import Head, softmax
-from sqlml.ops.embed import embed_strings
+from sqlml.ops.embed import CHUNK_ROWS, embed_strings
 from sqlml.ops.inputs import as_string_array, valid_strings
 from sqlml.ops.long_text import text_vectors
 
@@ -307,16 +307,25 @@ def _run(
             f"{function}: give labels=[...] for zero-shot classification or model='name' for a trained classifier "
             f"(known: {heads.known_heads_text()}) or a sequence-classifier folder"
         )
+    if labels is not None:
+        checked, runtime = check_labels(labels, function), settings.embedding_runtime()
+        prompt, temp = check_template(template, function), check_temperature(temperature, function)
+
+        def predict(part: pa.StringArray) -> Prediction:
+            return predict_zero_shot(part, [checked] * len(part), runtime, prompt, temp)
+    else:
+        classifier = resolve_model(model, settings)  # type: ignore[arg-type]
+
+        def predict(part: pa.StringArray) -> Prediction:
+            return predict_model(part, classifier)
+
+    result = Prediction()
     with progress.progress_bar(len(array), function, progress.enabled(show_progress, False)) as bar:
-        if labels is not None:
-            checked = check_labels(labels, function)
-            result = predict_zero_shot(
-                array, [checked] * len(array), settings.embedding_runtime(), check_template(template, function),
-                check_temperature(temperature, function),
-            )
-        else:
-            result = predict_model(array, resolve_model(model, settings))  # type: ignore[arg-type]
-        bar.update(len(array))
+        for start in range(0, len(array), CHUNK_ROWS):  # chunks: the bar moves, and memory stays bounded per chunk
+            part = predict(array.slice(start, CHUNK_ROWS))
+            result.labels.extend(part.labels)
+            result.probs.extend(part.probs)
+            bar.update(len(part.labels))
     return result
 
 
