@@ -36,18 +36,20 @@ CREATE OR REPLACE MACRO sqlml.main.classify_scores(text, labels := NULL, model :
 -- sqlml_train(name, texts, labels, c := 10.0, test_size := 0.2, seed := 0, embedding_model := NULL)
 --   -> STRUCT(name, version, model, labels, rows, skipped, held_out, accuracy, macro_f1, note)
 --   Train a classifier head (logistic regression on the texts' embeddings) and store it as the next version
---   of name in $SQLML_HOME/heads (safetensors + JSON, no pickle). texts and labels are LISTs: collect the rows
---   with the list() aggregate, so the whole training set reaches one call. (A function cannot run a query on
---   its own connection, so "train on this SELECT" takes this aggregate form; list(text) and list(label) of one
---   group hold the rows in the same order.) Rows where text or label is NULL
---   are skipped (counted in skipped). A stratified test_size share is held out to report accuracy and macro_f1,
---   then the stored head is refitted on all rows. Deterministic for a given seed. Use the result as
---   classify(x, model := name) (latest) or model := 'name@version'. Training a name again stores a new
---   version, unless rows, settings and embedding model equal the latest version's (then that one is returned).
---   NULL name or lists -> NULL (nothing trained). Needs >= 2 distinct labels.
+--   of name in $SQLML_HOME/heads (safetensors + JSON, no pickle). texts and labels are LISTs collected with
+--   the list() aggregate, so the whole training set reaches one call: a function cannot run a query on its
+--   own connection, so "train on this SELECT" takes this aggregate form. list(text) and list(label) of one
+--   group hold the rows in the same order; one call per group.
+--   Rows where text or label is NULL are skipped (counted in skipped). A stratified test_size share is held
+--   out to report accuracy and macro_f1, then the stored head is refitted on all rows. Deterministic for a
+--   given seed. Use it as classify(x, model := name) (latest) or model := 'name@version'. Training a name
+--   again stores a new version, unless rows, settings and embedding model equal the latest version's (then
+--   that version is returned). embedding_model: default the connection's model.
+--   NULL name or lists -> NULL (nothing trained). Errors: fewer than 2 distinct labels, an invalid name.
 --   Example: SELECT sqlml_train('topics', list(body), list(category)) FROM train_news;
 --            SELECT r.* FROM (SELECT sqlml_train('topics', list(body), list(category)) AS r FROM train_news);  -- as columns
---   (Avoid unnest(sqlml_train(...)) directly: DuckDB evaluates the call once per struct field.)
 --            SELECT sqlml_train('topics_' || lang, list(body), list(category)) FROM news GROUP BY lang;  -- one per group
+--   Prefer r.* over unnest(sqlml_train(...)): DuckDB evaluates an unnested call once per struct field (slower;
+--   still one version stored).
 CREATE OR REPLACE MACRO sqlml.main.sqlml_train(name, texts, labels, c := 10.0, test_size := 0.2, seed := 0, embedding_model := NULL) AS
     _sqlml_train(name, texts::VARCHAR[], labels::VARCHAR[], c, test_size, seed, embedding_model);
