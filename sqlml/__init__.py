@@ -42,6 +42,9 @@ _LAZY = {
     "search": "sqlml.ops.relevance",
     "cache_info": "sqlml.engine.cache",
     "clear_cache": "sqlml.engine.cache",
+    "classify": "sqlml.ops.classify",
+    "classify_scores": "sqlml.ops.classify",
+    "train_classifier": "sqlml.ops.train",
 }
 _RENAMED = {"register_model": "register_alias"}
 

@@ -68,6 +68,8 @@ def main() -> None:
       sqlml summarize articles.parquet --column body -n 3 -o summaries.parquet
       sqlml search articles.parquet --column body "interest rates" -k 5
       sqlml cache info
+      sqlml classify articles.parquet --column body --labels business,sport,tech -o topics.parquet
+      sqlml train topics labelled.parquet --text body --label category
       sqlml models
 
     Run `sqlml COMMAND --help` for each command's options. Settings also come from SQLML_* environment
@@ -263,12 +265,115 @@ def cache_clear_command() -> None:
     click.echo(f"removed {clear_cache():,} cached embeddings")
 
 
+def classifier_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Like :func:`runtime_options`, but the embedding model is ``--embedding-model`` (``--model`` names a classifier)."""
+    options = [
+        click.option("--embedding-model", default=None, metavar="NAME", help="Embedding model under zero-shot labels and trained heads: 'default', a local directory or a cached hub id. [env: SQLML_MODEL]"),
+        click.option("--device", default=None, metavar="DEVICE", help="auto (cuda → mps → cpu), cpu, cuda, cuda:N or mps. [env: SQLML_DEVICE]"),
+        click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Rows per model batch (256 on CPU, 4096 on GPU). [env: SQLML_BATCH_SIZE]"),
+        click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar on stderr for long jobs."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@main.command()
+@click.argument("name")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--text", "text_column", required=True, help="The text column.")
+@click.option("--label", "label_column", required=True, help="The label column (cast to text).")
+@click.option("--c", "c", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True, help="Inverse regularisation strength of the logistic regression.")
+@click.option("--test-size", type=click.FloatRange(0, 1, max_open=True), default=0.2, show_default=True, help="Held-out share for the reported accuracy and macro-F1 (0: none).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the held-out split.")
+@classifier_options
+def train(name: str, inputs: tuple[str, ...], text_column: str, label_column: str, c: float, test_size: float, seed: int,
+          embedding_model: str | None, device: str | None, batch_size: int | None, progress: bool) -> None:
+    """Train a classifier head NAME on labelled rows of Parquet files and store it.
+
+    A logistic regression on the texts' embeddings. A stratified --test-size share is held out to
+    print accuracy and macro-F1, then the head is refitted on all rows and stored as the next version
+    of NAME (NAME@1, NAME@2, ...) under $SQLML_HOME/heads. Rows with an empty (NULL) text or label are
+    skipped. Use it with `sqlml classify --model NAME`, classify(x, model := 'NAME') in SQL, or
+    sqlml.classify(texts, model='NAME').
+
+    \b
+    Example:
+      sqlml train topics train_news.parquet --text body --label category
+      sqlml classify new_news.parquet --column body --model topics -o labelled.parquet
+    """
+    import pyarrow as pa
+
+    from sqlml.errors import InputFileError
+    from sqlml.ops.train import train_classifier
+    from sqlml.parquet_jobs import expand_inputs, open_dataset
+
+    dataset = open_dataset(expand_inputs(list(inputs)), text_column)
+    if label_column not in dataset.schema.names:
+        raise InputFileError(f"column {label_column!r} is not in the input; its columns are: {', '.join(dataset.schema.names)}")
+    table = dataset.to_table(columns=[text_column, label_column])
+    result = train_classifier(
+        name, table.column(text_column).cast(pa.string()), table.column(label_column).cast(pa.string()),
+        embedding_model=embedding_model, c=c, test_size=test_size, seed=seed, device=device, batch_size=batch_size,
+        show_progress=progress,
+    )
+    click.echo(str(result))
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--column", "-c", required=True, help="The text column to classify.")
+@click.option("--labels", default=None, metavar="A,B,C", help="Zero-shot: comma-separated label names (or descriptions).")
+@click.option("--model", default=None, metavar="NAME", help="A trained classifier (NAME or NAME@VERSION) or a Hugging Face sequence-classifier folder.")
+@click.option("-o", "--output", required=True, type=click.Path(), help="Output Parquet file (written atomically), or folder with --engine ray.")
+@click.option("--scores", is_flag=True, help="Add every label's probability (LIST<STRUCT<label, score>>, highest first) instead of the label.")
+@click.option("--as", "new_column", default=None, help="Name of the added column [default: label, or scores with --scores].")
+@click.option("--template", default=None, help="Zero-shot prompt with {label} [default: 'This text is about {label}.'].")
+@classifier_options
+@engine_options
+def classify(inputs: tuple[str, ...], column: str, labels: str | None, model: str | None, output: str, scores: bool,
+             new_column: str | None, template: str | None, embedding_model: str | None, device: str | None,
+             batch_size: int | None, progress: bool, engine: str, address: str | None, num_gpus: float | None,
+             concurrency: int | None, resume: bool) -> None:
+    """Add a predicted label column to Parquet files.
+
+    Give --labels for zero-shot classification (labels compared with the text in embedding space) or
+    --model for a classifier trained with `sqlml train` or a local Hugging Face sequence classifier.
+    INPUTS are Parquet files or quoted glob patterns; every input column is kept. NULL text gives NULL.
+
+    \b
+    Examples:
+      sqlml classify news.parquet --column body --labels business,sport,politics,tech -o topics.parquet
+      sqlml classify news.parquet --column body --model topics --scores -o scored.parquet
+      sqlml classify reviews.parquet --column text --model ./sentiment-model -o sentiment.parquet
+    """
+    from sqlml.errors import InvalidArgumentError
+    from sqlml.parquet_jobs import run_column_job
+
+    if (labels is None) == (model is None):
+        raise InvalidArgumentError("give --labels a,b,c (zero-shot) or --model NAME (a trained or Hugging Face classifier), exactly one")
+    options = {
+        "labels": None if labels is None else [x.strip() for x in labels.split(",")], "model": model, "scores": scores,
+        "template": template, "embedding_model": embedding_model, "device": device, "batch_size": batch_size,
+    }
+    name = new_column or ("scores" if scores else "label")
+    rows = run_column_job(list(inputs), output, "classify", column, name, options, engine=engine, resume=resume,
+                          show_progress=progress, address=address, num_gpus=num_gpus, concurrency=concurrency)
+    click.echo(f"wrote {rows} rows to {output}", err=True)
+
+
 @main.command()
 @click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True, help="Output format.")
 def models(fmt: str) -> None:
-    """List known and loaded models (name, id, kind, dimension, device, dtype).
+    """List known and loaded models (name, id, kind, dimension, device, dtype, accuracy, macro_f1).
 
     The embedded default (all-MiniLM-L6-v2) is always listed; models appear with a device once loaded.
+    Trained classifier heads are listed per version (NAME@VERSION, kind classifier-head, dimension =
+    number of labels) with their held-out accuracy and macro-F1.
+
+    \b
+    Example:
+      sqlml models --format json
     """
     import json
 

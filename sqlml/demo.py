@@ -36,4 +36,12 @@ def demo_queries(articles: Path) -> list[tuple[str, str]]:
             f"""SELECT rank, id, category, round(score, 4) AS score, top_k_sentences(body, 'election campaign', k := 1)[1] AS evidence
             FROM sqlml_search({source}, 'body', 'election campaign', k := 3) ORDER BY rank""",
         ),
+        (
+            "Zero-shot topics with confidence margin (classify_scores; abstain = NULL below 0.5)",
+            f"""SELECT id, category, s[1].label AS predicted, round(s[1].score - s[2].score, 3) AS margin,
+                   CASE WHEN s[1].score >= 0.5 THEN s[1].label END AS confident
+            FROM (SELECT id, category, classify_scores(body, ['business', 'sport', 'politics', 'tech', 'entertainment', 'science']) AS s
+                  FROM {source})
+            ORDER BY id LIMIT 8""",
+        ),
     ]

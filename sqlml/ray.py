@@ -2,7 +2,7 @@
 
 >>> import ray, sqlml.ray as sr
 >>> ds = ray.data.read_parquet("data/")
->>> ds = sr.summarize(ds, column="body", n=3, num_gpus=1)   # also sr.embed
+>>> ds = sr.summarize(ds, column="body", n=3, num_gpus=1)   # also sr.embed, sr.classify, sr.relevance
 >>> ds.write_parquet("out/")
 
 Each function adds one column with ``Dataset.map_batches`` and a callable class: every actor builds
@@ -117,6 +117,46 @@ def summarize(
     """Add an extractive summary column (``n`` sentences, verbatim, original order; NULL/empty → NULL)."""
     options = {"n": n, "model": model}
     return map_column(ds, "summarize", column, output_column, options, num_gpus=num_gpus, concurrency=concurrency, batch_size=batch_size)
+
+
+def classify(
+    ds: ray.data.Dataset,
+    column: str,
+    *,
+    labels: list[str] | None = None,
+    model: str | None = None,
+    scores: bool = False,
+    output_column: str | None = None,
+    template: str | None = None,
+    embedding_model: str | None = None,
+    num_gpus: float | None = None,
+    concurrency: int | tuple[int, int] | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> ray.data.Dataset:
+    """Add a label column (zero-shot ``labels`` or a classifier ``model``); ``scores=True`` adds every label's probability."""
+    options = {"labels": labels, "model": model, "scores": scores, "template": template, "embedding_model": embedding_model}
+    name = output_column or ("scores" if scores else "label")
+    return map_column(ds, "classify", column, name, options, num_gpus=num_gpus, concurrency=concurrency, batch_size=batch_size)
+
+
+def relevance(
+    ds: ray.data.Dataset,
+    column: str,
+    query: str,
+    *,
+    output_column: str = "relevance",
+    model: str | None = None,
+    num_gpus: float | None = None,
+    concurrency: int | tuple[int, int] | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> ray.data.Dataset:
+    """Add the semantic relevance (cosine, FLOAT) of each text to ``query``; NULL text → NULL.
+
+    Rank with Ray afterwards (``ds.sort(output_column, descending=True).limit(k)``): BM25 and hybrid
+    scores need the whole corpus at once, which is what ``sqlml_search`` does on one machine.
+    """
+    options = {"query": query, "model": model}
+    return map_column(ds, "relevance", column, output_column, options, num_gpus=num_gpus, concurrency=concurrency, batch_size=batch_size)
 
 
 def run_parquet_job(

@@ -53,6 +53,23 @@ def test_summarize_equals_the_duckdb_path(local_ray: None, tiny_con: duckdb.Duck
     assert [row["summary"] for row in got] == [row[0] for row in expected]
 
 
+def test_classify_and_relevance_equal_the_duckdb_path(local_ray: None, tiny_con: duckdb.DuckDBPyConnection, tiny_model_dir: Path) -> None:
+    import sqlml.ray as sr
+
+    table = corpus().slice(0, 500)
+    ds = ray.data.from_arrow(table)
+    ds = sr.classify(ds, "body", labels=["alpha", "beta", "gamma"], embedding_model=str(tiny_model_dir))
+    ds = sr.relevance(ds, "body", "document about 3", model=str(tiny_model_dir))
+    got = pa.concat_tables(ray.get(ds.to_arrow_refs()))
+    tiny_con.register("corpus", table)
+    expected = tiny_con.sql(
+        "SELECT classify(body, ['alpha', 'beta', 'gamma']) AS label, relevance(body, 'document about 3') AS relevance FROM corpus ORDER BY id"
+    ).to_arrow_table()
+    assert got.column("label").to_pylist() == expected.column("label").to_pylist()
+    # Floats agree to rounding: rows meet the model in differently composed batches on the two paths.
+    assert got.column("relevance").to_pylist() == pytest.approx(expected.column("relevance").to_pylist(), abs=1e-6, nan_ok=True)
+
+
 def test_missing_column_is_a_clear_error(local_ray: None, tiny_model_dir: Path) -> None:
     import sqlml.ray as sr
 

@@ -1,4 +1,5 @@
-"""What models exist for this process: the default, registered aliases, and everything loaded."""
+"""What models exist for this process: the default, registered aliases, everything loaded, and the
+trained classifier heads of the store (``$SQLML_HOME/heads``), with their held-out metrics."""
 
 from __future__ import annotations
 
@@ -11,7 +12,11 @@ from sqlml.models.dimension import read_dimension
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """One row of a model listing. ``device``/``dtype`` are ``None`` until the model is loaded."""
+    """One row of a model listing. ``device``/``dtype`` are ``None`` until the model is loaded.
+
+    ``dimension`` is the output width: the embedding size, or the number of labels of a classifier.
+    ``accuracy``/``macro_f1`` are a trained head's held-out metrics (``None`` for other kinds).
+    """
 
     name: str
     id: str
@@ -20,6 +25,8 @@ class ModelInfo:
     device: str | None
     dtype: str | None
     loaded: bool
+    accuracy: float | None = None
+    macro_f1: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -28,7 +35,7 @@ class ModelInfo:
 class ModelList(list[ModelInfo]):
     """A list of :class:`ModelInfo` that renders as a table in notebooks and terminals."""
 
-    COLUMNS = ("name", "id", "kind", "dimension", "device", "dtype", "loaded")
+    COLUMNS = ("name", "id", "kind", "dimension", "device", "dtype", "loaded", "accuracy", "macro_f1")
 
     def rows(self) -> list[tuple[Any, ...]]:
         return [tuple(getattr(m, c) for c in self.COLUMNS) for m in self]
@@ -49,7 +56,12 @@ class ModelList(list[ModelInfo]):
 
 
 def list_models() -> ModelList:
-    """The default and registered models (loaded or not), then other loaded models; one row per device."""
+    """Known and loaded models; a model loaded on several devices appears once per device.
+
+    Embedding models (kind ``'embedding'``), every stored version of every trained head (kind
+    ``'classifier-head'``, named ``'name@version'``) and loaded Hugging Face sequence classifiers
+    (kind ``'hf-classifier'``).
+    """
     found = ModelList()
     loaded = registry.loaded_encoders()
     named = [registry.resolve(registry.DEFAULT_NAME)] + [registry.resolve(n) for n in sorted(registry.aliases())]
@@ -63,4 +75,31 @@ def list_models() -> ModelList:
     for enc in loaded:
         if enc.ref.location not in named_locations:
             found.append(ModelInfo(enc.ref.name, enc.ref.display_id, "embedding", enc.dimension, enc.device, enc.dtype, True))
+    found.extend(_heads())
+    found.extend(_hf_classifiers())
     return found
+
+
+def _heads() -> list[ModelInfo]:
+    from sqlml.models.heads import cached_folders, list_heads
+
+    rows = []
+    loaded = cached_folders()
+    for meta in list_heads():
+        labels = meta.get("labels")
+        metrics = meta.get("metrics") or {}
+        where = meta["path"] if "error" not in meta else f"{meta['path']} ({meta['error']})"
+        rows.append(ModelInfo(f"{meta['name']}@{meta['version']}", where, "classifier-head",
+                              len(labels) if isinstance(labels, list) else None, None, None, meta["path"] in loaded,
+                              _rounded(metrics.get("accuracy")), _rounded(metrics.get("macro_f1"))))
+    return rows
+
+
+def _rounded(value: object) -> float | None:
+    return round(value, 4) if isinstance(value, float) else None
+
+
+def _hf_classifiers() -> list[ModelInfo]:
+    from sqlml.models.hf_classifier import loaded_classifiers
+
+    return [ModelInfo(c.path, c.path, "hf-classifier", c.dimension, c.device, c.dtype, True) for c in loaded_classifiers()]

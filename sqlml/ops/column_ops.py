@@ -41,10 +41,48 @@ def _summarize(options: dict[str, Any]) -> Callable[[pa.StringArray], pa.Array]:
     return compute
 
 
+def _classify(options: dict[str, Any]) -> Callable[[pa.StringArray], pa.Array]:
+    from sqlml.ops.classify import (
+        Prediction, RuntimeSettings, check_labels, check_template, predict_model, predict_zero_shot, resolve_model,
+    )
+
+    labels, model = options.get("labels"), options.get("model")
+    if (labels is None) == (model is None):
+        raise InvalidArgumentError("classify: give labels (zero-shot) or model (a trained head or a Hugging Face classifier), exactly one")
+    settings = RuntimeSettings(options.get("embedding_model"), options.get("device"), options.get("dtype"), options.get("batch_size"))
+    if labels is not None:
+        label_set = check_labels(list(labels), "classify")
+        prompt, runtime = check_template(options.get("template"), "classify"), settings.embedding_runtime()
+
+        def predict(texts: pa.StringArray) -> Prediction:
+            return predict_zero_shot(texts, [label_set] * len(texts), runtime, prompt)
+    else:
+        classifier = resolve_model(model, settings)
+
+        def predict(texts: pa.StringArray) -> Prediction:
+            return predict_model(texts, classifier)
+
+    scores = bool(options.get("scores"))
+    return lambda texts: predict(texts).score_array() if scores else predict(texts).label_array()
+
+
+def _relevance(options: dict[str, Any]) -> Callable[[pa.StringArray], pa.Array]:
+    from sqlml.engine.cache import get_cache
+    from sqlml.engine.runtime import get_runtime
+    from sqlml.ops.relevance import check_query, relevance_array
+
+    query = check_query(options.get("query"), "relevance")
+    runtime = get_runtime(options.get("model"), options.get("device"), options.get("dtype"), options.get("batch_size"))
+    cache = get_cache(options.get("cache"), runtime.encoder.device)
+    return lambda texts: relevance_array(texts, pa.array([query] * len(texts), pa.string()), runtime, cache)
+
+
 #: operation name → builder taking the options dict.
 BUILDERS: dict[str, Callable[[dict[str, Any]], Callable[[pa.StringArray], pa.Array]]] = {
     "embed": _embed,
     "summarize": _summarize,
+    "classify": _classify,
+    "relevance": _relevance,
 }
 
 

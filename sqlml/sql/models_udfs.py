@@ -9,7 +9,7 @@ import duckdb
 from sqlml.models.catalog import list_models
 from sqlml.sql.context import SqlContext
 
-MODEL_STRUCT = "STRUCT(name VARCHAR, id VARCHAR, kind VARCHAR, dimension INTEGER, device VARCHAR, dtype VARCHAR, loaded BOOLEAN)[]"
+MODEL_STRUCT = "STRUCT(name VARCHAR, id VARCHAR, kind VARCHAR, dimension INTEGER, device VARCHAR, dtype VARCHAR, loaded BOOLEAN, accuracy DOUBLE, macro_f1 DOUBLE)[]"
 
 
 def register_udfs(con: duckdb.DuckDBPyConnection, ctx: SqlContext) -> None:

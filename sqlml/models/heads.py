@@ -1,0 +1,255 @@
+"""The store of trained classifier heads: versioned, safe to share (safetensors + JSON, never pickle).
+
+Layout under :func:`sqlml.config.home_dir` (``SQLML_HOME``)::
+
+    heads/<name>/v<k>/weights.safetensors   coef float32 (labels, dim), intercept float32 (labels,)
+    heads/<name>/v<k>/meta.json             name, version, labels, embedding model, metrics, created_at, ...
+
+A head is referred to as ``'name'`` (latest version) or ``'name@k'``. Re-training a name writes
+``v<k+1>``; older versions stay selectable. A version is written in a temporary folder beside its
+final place and renamed into place, so a crash never leaves a half-written version.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sqlml import config
+from sqlml.errors import InvalidArgumentError, ModelLoadError, ModelNotFoundError
+
+WEIGHTS = "weights.safetensors"
+META = "meta.json"
+FORMAT_VERSION = 1
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+_VERSION_DIR = re.compile(r"^v([1-9][0-9]*)$")
+
+
+@dataclass(frozen=True)
+class Head:
+    """A loaded head: ``probabilities(x) = softmax(x @ coef.T + intercept)`` over ``labels``.
+
+    ``coef``: ``float32 (len(labels), dim)``; ``intercept``: ``float32 (len(labels),)``. ``meta`` is the
+    parsed ``meta.json`` (embedding model id/fingerprint/dimension, metrics, created_at, ...).
+    """
+
+    name: str
+    version: int
+    labels: tuple[str, ...]
+    coef: np.ndarray
+    intercept: np.ndarray
+    meta: dict[str, Any]
+
+    @property
+    def ref(self) -> str:
+        """``'name@version'``: the exact reference of this head."""
+        return f"{self.name}@{self.version}"
+
+    def probabilities(self, embeddings: np.ndarray) -> np.ndarray:
+        """``float32 (n, dim)`` embeddings → ``float64 (n, len(labels))`` rows summing to 1."""
+        logits = embeddings.astype(np.float64) @ self.coef.T.astype(np.float64) + self.intercept.astype(np.float64)
+        return softmax(logits)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of a ``(n, k)`` array, numerically stable; rows sum to 1."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def heads_dir() -> Path:
+    """``$SQLML_HOME/heads``: the folder that holds every trained head."""
+    return config.home_dir() / "heads"
+
+
+def check_name(name: str) -> str:
+    """Return ``name`` if it is a valid head name, else raise :class:`InvalidArgumentError`."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise InvalidArgumentError(
+            f"invalid classifier name {name!r}: use letters, digits, '_', '-' or '.', starting with a letter "
+            "or digit (at most 128 characters), e.g. 'topics' or 'support-intents'"
+        )
+    return name
+
+
+def split_ref(ref: str) -> tuple[str, int | None]:
+    """``'topics@3'`` → ``('topics', 3)``; ``'topics'`` → ``('topics', None)`` (latest)."""
+    name, sep, version = ref.partition("@")
+    check_name(name)
+    if not sep:
+        return name, None
+    if not version.isdigit() or int(version) < 1:
+        raise InvalidArgumentError(f"invalid version in {ref!r}: write 'name@N' with N a version number >= 1, e.g. '{name}@1'")
+    return name, int(version)
+
+
+def versions(name: str) -> list[int]:
+    """The stored versions of ``name``, ascending (``[]`` if none)."""
+    folder = heads_dir() / name
+    if not folder.is_dir():
+        return []
+    found = (_VERSION_DIR.match(p.name) for p in folder.iterdir() if p.is_dir())
+    return sorted(int(m.group(1)) for m in found if m)
+
+
+def names() -> list[str]:
+    """Every head name with at least one version, sorted."""
+    root = heads_dir()
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and _NAME.match(p.name) and versions(p.name))
+
+
+def exists(ref: str) -> bool:
+    """Whether ``ref`` (``name`` or ``name@k``) names a stored head; invalid names give ``False``."""
+    try:
+        name, version = split_ref(ref)
+    except InvalidArgumentError:
+        return False
+    stored = versions(name)
+    return bool(stored) if version is None else version in stored
+
+
+def known_heads_text() -> str:
+    """The stored heads with their versions, for error messages: ``'topics' (v1, v2), 'intents' (v1)``."""
+    listed = [f"{n!r} (" + ", ".join(f"v{v}" for v in versions(n)) + ")" for n in names()]
+    return ", ".join(listed) if listed else "none yet (train one with sqlml_train, `sqlml train` or sqlml.train_classifier)"
+
+
+def version_dir(ref: str) -> tuple[str, int, Path]:
+    """Resolve ``name`` or ``name@k`` to ``(name, k, folder)``; raise :class:`ModelNotFoundError` listing heads."""
+    name, version = split_ref(ref)
+    stored = versions(name)
+    if not stored:
+        raise ModelNotFoundError(
+            f"classifier {name!r} not found in {str(heads_dir())!r}; known classifiers: {known_heads_text()}. "
+            "Give labels for zero-shot classification, a trained classifier name, or a Hugging Face sequence-classifier directory"
+        )
+    if version is None:
+        version = stored[-1]
+    elif version not in stored:
+        raise ModelNotFoundError(
+            f"classifier {name!r} has no version {version}; its versions are "
+            + ", ".join(f"{name}@{v}" for v in stored)
+            + f" (plain {name!r} means the latest)"
+        )
+    return name, version, heads_dir() / name / f"v{version}"
+
+
+def load(ref: str) -> Head:
+    """Load a stored head by ``name`` or ``name@k``; raise :class:`ModelLoadError` for missing/corrupt files."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    name, version, folder = version_dir(ref)
+    where = f"classifier {name}@{version} ({str(folder)!r})"
+    fix = "re-train it, or delete the folder to drop this version"
+    try:
+        meta = json.loads((folder / META).read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ModelLoadError(f"{where} is missing {META}; {fix}") from exc
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"{where} has an unreadable {META} ({exc}); {fix}") from exc
+    try:
+        tensors = load_file(folder / WEIGHTS)
+    except FileNotFoundError as exc:
+        raise ModelLoadError(f"{where} is missing {WEIGHTS}; {fix}") from exc
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelLoadError(f"{where} has a corrupt {WEIGHTS} ({exc}); {fix}") from exc
+    labels = meta.get("labels") if isinstance(meta, dict) else None
+    coef, intercept = tensors.get("coef"), tensors.get("intercept")
+    dim = (meta.get("embedding_model") or {}).get("dimension") if isinstance(meta, dict) else None
+    if (
+        not isinstance(labels, list)
+        or not all(isinstance(x, str) for x in labels)
+        or coef is None
+        or intercept is None
+        or coef.shape != (len(labels), dim)
+        or intercept.shape != (len(labels),)
+    ):
+        raise ModelLoadError(f"{where} has inconsistent files (labels, weight shapes and {META} disagree); {fix}")
+    return Head(name, version, tuple(labels), coef.astype(np.float32), intercept.astype(np.float32), meta)
+
+
+_cache: dict[tuple[str, int], Head] = {}
+_cache_lock = threading.Lock()
+
+
+def load_cached(ref: str) -> Head:
+    """:func:`load`, cached per version folder and ``meta.json`` time (a version is immutable once written)."""
+    _, _, folder = version_dir(ref)
+    try:
+        stamp = (folder / META).stat().st_mtime_ns
+    except OSError:
+        stamp = -1  # missing meta.json: load() reports it
+    key = (str(folder), stamp)
+    with _cache_lock:
+        found = _cache.get(key)
+    if found is None:
+        found = load(ref)
+        with _cache_lock:
+            _cache[key] = found
+    return found
+
+
+def cached_folders() -> set[str]:
+    """The version folders loaded by :func:`load_cached` so far (listings show them as loaded)."""
+    with _cache_lock:
+        return {folder for folder, _ in _cache}
+
+
+def save(name: str, labels: list[str], coef: np.ndarray, intercept: np.ndarray, meta: dict[str, Any]) -> Head:
+    """Store a new version of ``name`` atomically and return it as loaded.
+
+    ``coef``: ``(len(labels), dim)``; ``intercept``: ``(len(labels),)``. ``meta`` gets ``name``,
+    ``version``, ``labels`` and ``format_version`` added. Concurrent writers each get their own version.
+    """
+    from safetensors.numpy import save_file
+
+    check_name(name)
+    folder = heads_dir() / name
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=folder))
+    try:
+        weights = {"coef": np.ascontiguousarray(coef, dtype=np.float32), "intercept": np.ascontiguousarray(intercept, dtype=np.float32)}
+        save_file(weights, tmp / WEIGHTS)
+        while True:
+            version = (versions(name) or [0])[-1] + 1
+            record = {"format_version": FORMAT_VERSION, "name": name, "version": version, "labels": list(labels), **meta}
+            (tmp / META).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+            try:
+                os.rename(tmp, folder / f"v{version}")  # atomic; fails if another writer took this version
+                break
+            except OSError:
+                if not (folder / f"v{version}").exists():
+                    raise
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return load(f"{name}@{version}")
+
+
+def list_heads() -> list[dict[str, Any]]:
+    """Every stored version's ``meta.json`` (plus ``path``), by name then version; unreadable ones get ``error``."""
+    rows: list[dict[str, Any]] = []
+    for name in names():
+        for version in versions(name):
+            folder = heads_dir() / name / f"v{version}"
+            try:
+                meta = json.loads((folder / META).read_text(encoding="utf-8"))
+                if not isinstance(meta, dict):
+                    raise ValueError("not a JSON object")
+            except (OSError, ValueError) as exc:
+                meta = {"name": name, "version": version, "error": f"unreadable {META}: {exc}"}
+            rows.append({**meta, "name": name, "version": version, "path": str(folder)})
+    return rows

@@ -1,0 +1,397 @@
+"""Classification: texts in, a label (or every label's probability) out. Engine-agnostic.
+
+Three kinds of classifier share one output shape:
+
+* **zero-shot** (``labels=[...]``): each label is put into a prompt template (default
+  :data:`DEFAULT_TEMPLATE`), embedded once per label set (cached), and compared with the text's embedding;
+  ``softmax(cosine / temperature)`` (default :data:`DEFAULT_TEMPERATURE`) gives probabilities summing to 1.
+* **trained head** (``model='name'`` or ``'name@k'``): a logistic regression on the embeddings, trained
+  with :func:`sqlml.ops.train.train_classifier` and stored by :mod:`sqlml.models.heads`.
+* **Hugging Face sequence classifier** (``model='/path/to/dir'``): an ``AutoModelForSequenceClassification``
+  folder; its ``id2label`` gives the labels; it runs batched through the runtime.
+
+Texts are embedded with :func:`sqlml.ops.long_text.text_vectors`: a text longer than the model's window
+(256 tokens for the default model) is embedded as the mean of its sentence chunks instead of being truncated.
+
+NULL text → NULL label / NULL scores; row count and order are kept. Empty text is embedded like any
+text (special tokens only) and gets the label closest to that, as ``embed('')`` does.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+
+from sqlml import progress
+from sqlml.engine.runtime import AnyRuntime, get_runtime
+from sqlml.errors import InvalidArgumentError, ModelNotFoundError
+from sqlml.models import heads
+from sqlml.models.heads import Head, softmax
+from sqlml.ops.embed import CHUNK_ROWS, embed_strings
+from sqlml.ops.inputs import as_string_array, valid_strings
+from sqlml.ops.long_text import text_vectors
+
+#: The zero-shot prompt; ``{label}`` is replaced by each label (measured in docs/classify.md).
+DEFAULT_TEMPLATE = "This text is about {label}."
+#: Zero-shot probabilities are ``softmax(cosine / DEFAULT_TEMPERATURE)`` over the labels.
+DEFAULT_TEMPERATURE = 0.05
+
+SCORE_TYPE = pa.list_(pa.struct([("label", pa.string()), ("score", pa.float64())]))
+Output = Literal["list", "arrow", "polars"]
+
+
+# --------------------------------------------------------------------------------------------------
+# Zero-shot
+
+
+def check_labels(labels: Any, function: str = "classify") -> tuple[str, ...]:
+    """Validate a zero-shot label list: non-empty, strings, no NULL, no duplicates. Returns it as a tuple."""
+    if isinstance(labels, str):
+        raise InvalidArgumentError(f"{function}: labels must be a list of strings, not one string; write [{labels!r}, ...]")
+    items = list(labels)
+    if not items:
+        raise InvalidArgumentError(f"{function}: labels must be a non-empty list, e.g. ['sport', 'politics']")
+    if any(x is None for x in items):
+        raise InvalidArgumentError(f"{function}: labels must not contain NULL; got {items!r}")
+    bad = next((x for x in items if not isinstance(x, str)), None)
+    if bad is not None:
+        raise InvalidArgumentError(f"{function}: labels must be strings; found {type(bad).__name__} {bad!r}")
+    seen: set[str] = set()
+    dups = [x for x in items if x in seen or seen.add(x)]  # type: ignore[func-returns-value]
+    if dups:
+        raise InvalidArgumentError(f"{function}: labels must be distinct; {sorted(set(dups))!r} appear more than once in {items!r}")
+    return tuple(items)
+
+
+def check_template(template: str | None, function: str = "classify") -> str:
+    """The template to use (``None`` → :data:`DEFAULT_TEMPLATE`); it must contain ``{label}`` once."""
+    if template is None:
+        return DEFAULT_TEMPLATE
+    if template.count("{label}") != 1:
+        raise InvalidArgumentError(
+            f"{function}: template must contain '{{label}}' exactly once, e.g. 'This article is about {{label}}.'; got {template!r}"
+        )
+    return template
+
+
+def check_temperature(temperature: float | None, function: str = "classify") -> float:
+    """The softmax temperature (``None`` → :data:`DEFAULT_TEMPERATURE`); must be > 0."""
+    if temperature is None:
+        return DEFAULT_TEMPERATURE
+    if not temperature > 0:
+        raise InvalidArgumentError(f"{function}: temperature must be > 0 (default {DEFAULT_TEMPERATURE}); got {temperature!r}")
+    return float(temperature)
+
+
+_label_cache: OrderedDict[tuple[int, str, tuple[str, ...]], np.ndarray] = OrderedDict()
+_label_cache_lock = threading.Lock()
+_LABEL_CACHE_SIZE = 256
+
+
+def label_vectors(labels: tuple[str, ...], template: str, runtime: AnyRuntime) -> np.ndarray:
+    """``float32 (len(labels), d)``: the embedding of each label put into ``template``.
+
+    Cached per (runtime, template, label tuple), so every 2048-row chunk of a query reuses them.
+    """
+    key = (id(runtime), template, labels)
+    with _label_cache_lock:
+        found = _label_cache.get(key)
+        if found is not None:
+            _label_cache.move_to_end(key)
+            return found
+    vectors = embed_strings([template.replace("{label}", label) for label in labels], runtime)
+    with _label_cache_lock:
+        _label_cache[key] = vectors
+        while len(_label_cache) > _LABEL_CACHE_SIZE:
+            _label_cache.popitem(last=False)
+    return vectors
+
+
+def zero_shot_probabilities(texts: np.ndarray, labels: np.ndarray, temperature: float = DEFAULT_TEMPERATURE) -> np.ndarray:
+    """``softmax(texts @ labels.T / temperature)``: ``(n, d)`` × ``(k, d)`` unit vectors → ``float64 (n, k)``."""
+    return softmax(texts.astype(np.float64) @ labels.T.astype(np.float64) / temperature)
+
+
+# --------------------------------------------------------------------------------------------------
+# Trained heads and Hugging Face classifiers: resolving ``model``
+
+
+@dataclass(frozen=True)
+class HeadModel:
+    """A stored head applied to the embeddings of ``runtime``."""
+
+    head: Head
+    runtime: AnyRuntime
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.head.labels
+
+    def probabilities(self, values: list[str]) -> np.ndarray:
+        return self.head.probabilities(text_vectors(values, self.runtime))
+
+
+@dataclass(frozen=True)
+class SequenceClassifierModel:
+    """A Hugging Face sequence classifier run by its own runtime (rows = label probabilities)."""
+
+    runtime: AnyRuntime
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.runtime.encoder.labels  # type: ignore[attr-defined, no-any-return]
+
+    def probabilities(self, values: list[str]) -> np.ndarray:
+        return embed_strings(values, self.runtime).astype(np.float64)
+
+
+@dataclass(frozen=True)
+class RuntimeSettings:
+    """Where models run: the embedding model name and runtime settings (``None`` → defaults)."""
+
+    embedding_model: str | None = None
+    device: str | None = None
+    dtype: str | None = None
+    batch_size: int | None = None
+    max_batch_tokens: int | None = None
+
+    def embedding_runtime(self, model: str | None = None) -> AnyRuntime:
+        return get_runtime(model or self.embedding_model, self.device, self.dtype, self.batch_size, self.max_batch_tokens)
+
+
+def check_head_matches(head: Head, runtime: AnyRuntime) -> None:
+    """Refuse a head trained on another embedding model than the one ``runtime`` runs."""
+    trained = head.meta.get("embedding_model") or {}
+    encoder = runtime.encoder
+    if trained.get("fingerprint") != encoder.fingerprint or trained.get("dimension") != encoder.dimension:  # type: ignore[attr-defined]
+        raise InvalidArgumentError(
+            f"classifier {head.ref!r} was trained on embeddings of {trained.get('id')!r} ({trained.get('dimension')}-d) but "
+            f"this call embeds with {encoder.ref.display_id!r} ({encoder.dimension}-d); use the model it was trained on "  # type: ignore[attr-defined]
+            f"(embedding_model := {trained.get('name')!r} in SQL, embedding_model= in Python, --embedding-model in the CLI) "
+            "or re-train the classifier on this model"
+        )
+
+
+def resolve_model(model: str, settings: RuntimeSettings) -> HeadModel | SequenceClassifierModel:
+    """Turn ``model`` into a classifier: a stored head (``name``/``name@k``) or a sequence-classifier folder.
+
+    Raises :class:`ModelNotFoundError` listing the stored heads when ``model`` is neither.
+    """
+    from pathlib import Path
+
+    from sqlml.models.hf_classifier import get_classifier_runtime, is_sequence_classifier_dir
+
+    path = Path(model).expanduser()
+    if "@" not in model and not heads.exists(model) and path.is_dir():
+        if not is_sequence_classifier_dir(path):
+            raise InvalidArgumentError(
+                f"{model!r} is not a sequence classifier (its config.json names no *ForSequenceClassification architecture). "
+                "For zero-shot classification with an embedding model, pass labels and give the model as the embedding model"
+            )
+        return SequenceClassifierModel(
+            get_classifier_runtime(str(path), settings.device, settings.dtype, settings.batch_size, settings.max_batch_tokens)
+        )
+    if "@" not in model and not heads.exists(model) and model.startswith(("/", ".", "~")):
+        raise ModelNotFoundError(
+            f"classifier directory {model!r} does not exist; check the path, or use a trained classifier: {heads.known_heads_text()}"
+        )
+    head = heads.load_cached(model)
+    runtime = settings.embedding_runtime()
+    check_head_matches(head, runtime)
+    return HeadModel(head, runtime)
+
+
+# --------------------------------------------------------------------------------------------------
+# Arrow in, Arrow out
+
+
+@dataclass
+class Prediction:
+    """Per-row results of one call: ``labels[i]`` and ``probs[i]`` (aligned, same order) or ``None`` for NULL rows."""
+
+    labels: list[tuple[str, ...] | None] = field(default_factory=list)
+    probs: list[np.ndarray | None] = field(default_factory=list)
+
+    def label_array(self) -> pa.StringArray:
+        """The most probable label per row (ties → the first label); NULL rows stay NULL."""
+        return pa.array(
+            [None if p is None else labels[int(np.argmax(p))] for labels, p in zip(self.labels, self.probs, strict=True)],  # type: ignore[index]
+            type=pa.string(),
+        )
+
+    def score_array(self) -> pa.ListArray:
+        """``LIST<STRUCT<label, score>>`` per row, every label, by descending score (ties keep label order)."""
+        offsets = [0]
+        names: list[str] = []
+        scores: list[float] = []
+        mask: list[bool] = []
+        for labels, p in zip(self.labels, self.probs, strict=True):
+            mask.append(p is None)
+            if p is not None and labels is not None:
+                order = np.argsort(-p, kind="stable")
+                names.extend(labels[i] for i in order)
+                scores.extend(p[order].tolist())
+            offsets.append(len(names))
+        values = pa.StructArray.from_arrays([pa.array(names, pa.string()), pa.array(scores, pa.float64())], names=["label", "score"])
+        return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values, type=SCORE_TYPE, mask=pa.array(mask, pa.bool_()))
+
+
+def predict_zero_shot(
+    texts: pa.StringArray,
+    label_sets: Sequence[tuple[str, ...] | None],
+    runtime: AnyRuntime,
+    template: str = DEFAULT_TEMPLATE,
+    temperature: float = DEFAULT_TEMPERATURE,
+) -> Prediction:
+    """Zero-shot per row: ``label_sets[i]`` (already checked) are row i's labels; a NULL text or label set → NULL.
+
+    All texts of the call are embedded together; each distinct label set is embedded once (cached).
+    """
+    rows = [i for i in range(len(texts)) if texts[i].is_valid and label_sets[i] is not None]
+    vectors = text_vectors([texts[i].as_py() for i in rows], runtime) if rows else None
+    out = Prediction([None] * len(texts), [None] * len(texts))
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for pos, i in enumerate(rows):
+        groups.setdefault(label_sets[i], []).append(pos)  # type: ignore[arg-type]
+    for labels, positions in groups.items():
+        probs = zero_shot_probabilities(vectors[positions], label_vectors(labels, template, runtime), temperature)  # type: ignore[index]
+        for pos, p in zip(positions, probs, strict=True):
+            out.labels[rows[pos]] = labels
+            out.probs[rows[pos]] = p
+    return out
+
+
+def predict_model(texts: pa.StringArray, classifier: HeadModel | SequenceClassifierModel) -> Prediction:
+    """Apply a trained head or sequence classifier to every non-null text; NULL text → NULL."""
+    values, nulls = valid_strings(texts)
+    probs = classifier.probabilities(values) if values else np.empty((0, len(classifier.labels)))
+    out = Prediction([None] * len(texts), [None] * len(texts))
+    valid = range(len(texts)) if nulls is None else [i for i, v in enumerate(nulls.to_pylist()) if not v]
+    for i, p in zip(valid, probs, strict=True):
+        out.labels[i] = classifier.labels
+        out.probs[i] = p
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Python API
+
+
+def _run(
+    texts: Any,
+    labels: Sequence[str] | None,
+    model: str | None,
+    embedding_model: str | None,
+    template: str | None,
+    temperature: float | None,
+    device: str | None,
+    batch_size: int | None,
+    show_progress: bool | None,
+    function: str,
+) -> Prediction:
+    array = as_string_array(texts)
+    settings = RuntimeSettings(embedding_model, device, None, batch_size)
+    if labels is not None and model is not None:
+        raise InvalidArgumentError(
+            f"{function}: give labels (zero-shot) or model (a trained classifier or sequence-classifier folder), not both; "
+            "to choose the embedding model of zero-shot classification use embedding_model="
+        )
+    if labels is None and model is None:
+        raise InvalidArgumentError(
+            f"{function}: give labels=[...] for zero-shot classification or model='name' for a trained classifier "
+            f"(known: {heads.known_heads_text()}) or a sequence-classifier folder"
+        )
+    if labels is not None:
+        checked, runtime = check_labels(labels, function), settings.embedding_runtime()
+        prompt, temp = check_template(template, function), check_temperature(temperature, function)
+
+        def predict(part: pa.StringArray) -> Prediction:
+            return predict_zero_shot(part, [checked] * len(part), runtime, prompt, temp)
+    else:
+        classifier = resolve_model(model, settings)  # type: ignore[arg-type]
+
+        def predict(part: pa.StringArray) -> Prediction:
+            return predict_model(part, classifier)
+
+    result = Prediction()
+    with progress.progress_bar(len(array), function, progress.enabled(show_progress, False)) as bar:
+        for start in range(0, len(array), CHUNK_ROWS):  # chunks: the bar moves, and memory stays bounded per chunk
+            part = predict(array.slice(start, CHUNK_ROWS))
+            result.labels.extend(part.labels)
+            result.probs.extend(part.probs)
+            bar.update(len(part.labels))
+    return result
+
+
+def _convert(array: pa.Array, output: Output, name: str) -> Any:
+    if output == "arrow":
+        return array
+    if output == "polars":
+        import polars as pl
+
+        return pl.Series(name, array)
+    if output == "list":
+        return array.to_pylist()
+    raise InvalidArgumentError(f"output must be 'list', 'arrow' or 'polars', not {output!r}")
+
+
+def classify(
+    texts: Any,
+    labels: Sequence[str] | None = None,
+    model: str | None = None,
+    *,
+    embedding_model: str | None = None,
+    template: str | None = None,
+    temperature: float | None = None,
+    device: str | None = None,
+    batch_size: int | None = None,
+    show_progress: bool | None = None,
+    output: Output = "list",
+) -> Any:
+    """The most probable label of each text.
+
+    ``texts``: a list of ``str | None``, a pyarrow string array or a polars ``Series``. Give either
+    ``labels`` (zero-shot: a non-empty list of distinct label names or descriptions, compared in
+    embedding space through ``template``) or ``model`` (a trained classifier ``'name'``/``'name@k'``, or
+    a Hugging Face sequence-classifier folder). ``embedding_model`` is the embedding model for zero-shot
+    and trained heads (default: ``SQLML_MODEL`` or the embedded all-MiniLM-L6-v2).
+
+    Returns ``list[str | None]`` (``output='list'``), a ``pa.StringArray`` or a polars ``Series``; NULL → NULL.
+    """
+    return _convert(
+        _run(texts, labels, model, embedding_model, template, temperature, device, batch_size, show_progress, "classify").label_array(),
+        output,
+        "label",
+    )
+
+
+def classify_scores(
+    texts: Any,
+    labels: Sequence[str] | None = None,
+    model: str | None = None,
+    *,
+    embedding_model: str | None = None,
+    template: str | None = None,
+    temperature: float | None = None,
+    device: str | None = None,
+    batch_size: int | None = None,
+    show_progress: bool | None = None,
+    output: Output = "list",
+) -> Any:
+    """Every label's probability per text, by descending probability (arguments as :func:`classify`).
+
+    Each row is ``[{'label': str, 'score': float}, ...]`` covering every label, scores summing to 1;
+    ``row[0]['label']`` equals :func:`classify`'s answer. NULL text → ``None``.
+    Returns a list of rows, a ``pa.ListArray`` of ``STRUCT<label, score>`` or a polars ``Series``.
+    """
+    return _convert(
+        _run(texts, labels, model, embedding_model, template, temperature, device, batch_size, show_progress, "classify_scores").score_array(),
+        output,
+        "scores",
+    )

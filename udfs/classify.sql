@@ -1,0 +1,55 @@
+-- classify(text, labels := NULL, model := NULL, embedding_model := NULL, template := NULL, temperature := NULL) -> VARCHAR
+--   The most probable label of text. Give exactly one of:
+--     labels := ['business', 'sport', ...]  zero-shot: each label (a name or a longer description) is put into
+--                                          template (default 'This text is about {label}.') and compared with
+--                                          the text in embedding space; the closest label wins.
+--     model := 'topics' | 'topics@2'       a classifier head trained with sqlml_train (latest version, or @version).
+--     model := '/path/to/dir'              a local Hugging Face AutoModelForSequenceClassification folder
+--                                          (labels from its config.json id2label).
+--   embedding_model := the embedding model for zero-shot and trained heads (default: the connection's model);
+--   a head trained on another embedding model is refused. temperature: see classify_scores.
+--   Zero-shot and trained heads embed a text longer than the model window (256 tokens) as the mean of its
+--   sentence chunks; a Hugging Face classifier truncates at its own maximum length.
+--   NULL text -> NULL. A NULL labels row (when other rows have labels) -> NULL. '' is classified like any text.
+--   Errors: an empty label list, a NULL label, duplicate labels, both labels and model, neither, an unknown model.
+--   Example: SELECT id, classify(body, ['business', 'sport', 'politics', 'tech', 'entertainment']) AS topic FROM news;
+--            SELECT id, classify(body, model := 'topics') AS topic FROM new_news;
+CREATE OR REPLACE MACRO sqlml.main.classify(text, labels := NULL, model := NULL, embedding_model := NULL, template := NULL, temperature := NULL) AS
+    _sqlml_classify(text, labels, model, embedding_model, template, temperature);
+
+-- classify_scores(text, labels := NULL, model := NULL, embedding_model := NULL, template := NULL, temperature := NULL)
+--   -> STRUCT(label VARCHAR, score DOUBLE)[]
+--   Every label with its probability, highest first; scores sum to 1, and [1].label is classify()'s answer.
+--   Arguments as classify. Zero-shot scores are softmax(cosine(text, label) / temperature), temperature 0.05
+--   by default (docs/classify.md measures it); trained heads give logistic-regression probabilities; Hugging
+--   Face classifiers give the softmax of their logits.
+--   NULL text -> NULL.
+--   Margin (confidence gap between the best two labels) and abstaining below a threshold:
+--     SELECT id, s[1].label AS label, s[1].score - s[2].score AS margin,
+--            CASE WHEN s[1].score >= 0.6 THEN s[1].label END AS label_or_null   -- NULL = abstain
+--     FROM (SELECT id, classify_scores(body, ['positive', 'negative']) AS s FROM reviews);
+--   One label's probability: list_filter(s, lambda x: x.label = 'sport')[1].score
+--   Example: SELECT classify_scores(body, ['positive', 'negative']) FROM reviews;
+CREATE OR REPLACE MACRO sqlml.main.classify_scores(text, labels := NULL, model := NULL, embedding_model := NULL, template := NULL, temperature := NULL) AS
+    _sqlml_classify_scores(text, labels, model, embedding_model, template, temperature);
+
+-- sqlml_train(name, texts, labels, c := 10.0, test_size := 0.2, seed := 0, embedding_model := NULL)
+--   -> STRUCT(name, version, model, labels, rows, skipped, held_out, accuracy, macro_f1, note)
+--   Train a classifier head (logistic regression on the texts' embeddings) and store it as the next version
+--   of name in $SQLML_HOME/heads (safetensors + JSON, no pickle). texts and labels are LISTs collected with
+--   the list() aggregate, so the whole training set reaches one call: a function cannot run a query on its
+--   own connection, so "train on this SELECT" takes this aggregate form. list(text) and list(label) of one
+--   group hold the rows in the same order; one call per group.
+--   Rows where text or label is NULL are skipped (counted in skipped). A stratified test_size share is held
+--   out to report accuracy and macro_f1, then the stored head is refitted on all rows. Deterministic for a
+--   given seed. Use it as classify(x, model := name) (latest) or model := 'name@version'. Training a name
+--   again stores a new version, unless rows, settings and embedding model equal the latest version's (then
+--   that version is returned). embedding_model: default the connection's model.
+--   NULL name or lists -> NULL (nothing trained). Errors: fewer than 2 distinct labels, an invalid name.
+--   Example: SELECT sqlml_train('topics', list(body), list(category)) FROM train_news;
+--            SELECT r.* FROM (SELECT sqlml_train('topics', list(body), list(category)) AS r FROM train_news);  -- as columns
+--            SELECT sqlml_train('topics_' || lang, list(body), list(category)) FROM news GROUP BY lang;  -- one per group
+--   Prefer r.* over unnest(sqlml_train(...)): DuckDB evaluates an unnested call once per struct field (slower;
+--   still one version stored).
+CREATE OR REPLACE MACRO sqlml.main.sqlml_train(name, texts, labels, c := 10.0, test_size := 0.2, seed := 0, embedding_model := NULL) AS
+    _sqlml_train(name, texts::VARCHAR[], labels::VARCHAR[], c, test_size, seed, embedding_model);
