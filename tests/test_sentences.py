@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -57,3 +58,21 @@ def test_no_text_is_ever_dropped(text: str) -> None:
     assert all(text[s.start : s.end] == s.text and s.text == s.text.strip() and s.text for s in sentences)
     assert all(a.end <= b.start for a, b in zip(sentences, sentences[1:]))
     assert [s.position for s in sentences] == list(range(len(sentences)))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Mr. Smith paid £1.5bn for U.S. assets. Revenue rose 2% to $11.1bn.For the year.  \"We are happy,\" he said. Next!",
+        "Ünïcödé 東京 🙂 first. Second sentence here! Third? مرحبا بك. done",
+        "Über. Ça va? Oui.\n\nÉté 🙂🙂. End",
+        "One.",
+        "no punctuation at all",
+    ],
+)
+def test_fast_spans_equal_blingfire_own_offsets(text: str) -> None:
+    import blingfire
+
+    from sqlml.ops.sentences import blingfire_spans
+
+    assert blingfire_spans(text) == [tuple(x) for x in blingfire.text_to_sentences_and_offsets(text)[1]]

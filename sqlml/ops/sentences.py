@@ -50,12 +50,42 @@ def split_sentences(text: str) -> list[Sentence]:
     """
     if not text.strip():
         return []
-    import blingfire
-
-    _, offsets = blingfire.text_to_sentences_and_offsets(text)
-    spans = _cover(text, [(int(a), int(b)) for a, b in offsets])
+    spans = _cover(text, blingfire_spans(text))
     pieces = [piece for start, end in spans for piece in _unglue(text, start, end)]
     return [Sentence(i, start, end, text[start:end]) for i, (start, end) in enumerate(pieces)]
+
+
+def blingfire_spans(text: str) -> list[tuple[int, int]]:
+    """blingfire's sentence spans as ``[start, end)`` character offsets of ``text``.
+
+    Equal to ``blingfire.text_to_sentences_and_offsets(text)[1]``, but the UTF-8 byte offsets the C
+    library returns are mapped to character offsets with numpy instead of that function's per-byte
+    Python loop, which took ~55% of summarization time (measured: 3.7 s of 6.9 s for 800 articles).
+    """
+    import ctypes
+
+    import blingfire
+    import numpy as np
+
+    data = text.encode("utf-8")
+    capacity = 2 * len(data) + 16
+    output = np.zeros(capacity, dtype=np.uint8)  # np.zeros maps fresh zero pages: far cheaper than a ctypes buffer
+    starts = np.empty(capacity, dtype=np.int32)
+    ends = np.empty(capacity, dtype=np.int32)
+    as_int_pointer = ctypes.POINTER(ctypes.c_int32)
+    written = blingfire.blingfire.TextToSentencesWithOffsets(
+        ctypes.c_char_p(data), ctypes.c_int(len(data)), output.ctypes.data_as(ctypes.c_char_p),
+        starts.ctypes.data_as(as_int_pointer), ends.ctypes.data_as(as_int_pointer), ctypes.c_int(capacity),
+    )
+    if written == -1 or written > capacity:
+        return []
+    text_end = int(np.argmin(output)) if not output.all() else capacity  # the output is NUL-terminated
+    count = int(np.count_nonzero(output[:text_end] == ord("\n"))) + 1
+    first, last = starts[:count].astype(np.int64), ends[:count].astype(np.int64)  # last byte, inclusive
+    if len(data) == len(text):  # ASCII: bytes are characters
+        return list(zip(first.tolist(), (last + 1).tolist(), strict=True))
+    char_of_byte = np.cumsum((np.frombuffer(data, dtype=np.uint8) & 0xC0) != 0x80) - 1
+    return list(zip(char_of_byte[first].tolist(), (char_of_byte[last] + 1).tolist(), strict=True))
 
 
 def _unglue(text: str, start: int, end: int) -> list[tuple[int, int]]:

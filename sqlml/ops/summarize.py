@@ -152,10 +152,12 @@ def select(vectors: np.ndarray, labels: np.ndarray, n: int, rule: SelectionRule 
     if rule.position_weight:
         score = score - rule.position_weight * np.arange(m) / m
     # Representative: highest score in its cluster, the earlier sentence on a tie (lexsort is stable).
-    order = np.lexsort((np.arange(m), -score, cluster))
+    # Ties compare rounded scores: BLAS may round identical rows (repeated sentences) differently.
+    tie_key = -np.round(score, 9)
+    order = np.lexsort((np.arange(m), tie_key, cluster))
     reps = order[np.r_[0, np.flatnonzero(np.diff(cluster[order])) + 1]]
     if rule.rank_by_size:
-        ranked = reps[np.lexsort((reps, -score[reps], -sizes[cluster[reps]]))]
+        ranked = reps[np.lexsort((reps, tie_key[reps], -sizes[cluster[reps]]))]
     else:
         ranked = np.sort(reps)
     selected = np.zeros(m, dtype=bool)
