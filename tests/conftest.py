@@ -7,11 +7,18 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from hypothesis import settings
+
 
 import sqlml
 from sqlml.models.random_init import build_random_model
 
 TINY_DIMENSION = 32
+
+# Property tests draw the same examples on every run and machine: CI stays reproducible, and a failure
+# found once is kept as an explicit @example.
+settings.register_profile("sqlml", derandomize=True, print_blob=True)
+settings.load_profile("sqlml")
 
 
 @pytest.fixture(scope="session")
