@@ -28,7 +28,7 @@ step profile_embed python3 benchmarks/profile_embed.py --random-weights --rows 2
 if [ -f benchmarks/bench_summarize.py ]; then
   step bench_summarize python3 benchmarks/bench_summarize.py --random-weights --articles 20000 --device cuda
 fi
-if [ -f .whl/ray-slim.tar.xz ]; then
+if [ -f .whl/ray-slim.tar.xz ] && [ -z "${SKIP_RAY:-}" ]; then
   tar -xJf .whl/ray-slim.tar.xz -C /tmp/site
   step bench_ray python3 benchmarks/bench_ray.py --random-weights --rows 200000 --num-gpus 1
 fi

@@ -30,6 +30,44 @@ def timed(fn) -> float:
     return time.perf_counter() - start
 
 
+def stage_times(encoder, tokens: list[list[int]], budget: int) -> dict[str, float]:
+    """Seconds spent per stage over all batches of one pass: sort, pad, forward (synchronised), copy out."""
+    import numpy as np
+    import torch
+
+    from sqlml.engine.batching import pad, plan_batches
+
+    cuda = encoder.device.startswith("cuda")
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    times = {"sort": 0.0, "pad": 0.0, "forward": 0.0, "to_host": 0.0, "batches": 0}
+    start = time.perf_counter()
+    lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
+    order = np.argsort(-lengths, kind="stable")
+    times["sort"] = time.perf_counter() - start
+    for part in plan_batches(lengths[order], 1 << 30, budget):
+        t0 = time.perf_counter()
+        ids, mask = pad([tokens[r] for r in order[part]], encoder.pad_id)
+        t1 = time.perf_counter()
+        result = encoder._run(ids, mask, pinned=cuda)
+        sync()
+        t2 = time.perf_counter()
+        result.cpu().numpy()
+        t3 = time.perf_counter()
+        times["pad"] += t1 - t0
+        times["forward"] += t2 - t1
+        times["to_host"] += t3 - t2
+        times["batches"] += 1
+    if cuda:
+        from torch.profiler import ProfilerActivity, profile
+
+        ids, mask = pad(tokens[:8192], encoder.pad_id)
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            encoder._run(ids, mask, pinned=True)
+            sync()
+        print(prof.key_averages().table(sort_by="cpu_time_total", row_limit=20), file=sys.stderr)
+    return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=20_000)
@@ -64,6 +102,7 @@ def main() -> None:
         runtime._run([_Request(tokens[:4096])])  # warm-up (allocator, kernels)
         device_only[budget] = len(texts) / timed(lambda: runtime._run([_Request(tokens)]))
     out["device_only_rows_per_s_by_token_budget"] = device_only
+    out["stage_seconds_at_262144"] = stage_times(encoder, tokens, 262_144)
 
     out["python_api_rows_per_s"] = len(texts) / timed(lambda: sqlml.embed(texts, model=model_dir, device=args.device, cache=False))
 
