@@ -129,7 +129,7 @@ class Encoder:
     def _run(self, input_ids: np.ndarray, attention_mask: np.ndarray, pinned: bool = False) -> torch.Tensor:
         import torch
 
-        with torch.inference_mode():
+        with torch.inference_mode(), _attention_backends(self.device):
             ids = torch.from_numpy(input_ids)
             mask = torch.from_numpy(attention_mask)
             if pinned:
@@ -142,26 +142,18 @@ class Encoder:
             out: torch.Tensor = self.model.forward(features)["sentence_embedding"]
             return torch.nn.functional.normalize(out.float(), p=2, dim=1)
 
-    @property
-    def fingerprint(self) -> str:
-        """A stable id of the model's files (names, sizes, config text, head of weights): cache keys use it."""
-        with self._fingerprint_lock:
-            if self._fingerprint is None:
-                self._fingerprint = fingerprint_directory(Path(self.ref.location))
-            return self._fingerprint
 
-    def info(self) -> dict[str, Any]:
-        """A row for model listings: name, id, dimension, device, dtype, max_seq_length."""
-        return {
-            "name": self.ref.name,
-            "id": self.ref.display_id,
-            "kind": "embedding",
-            "dimension": self.dimension,
-            "device": self.device,
-            "dtype": self.dtype,
-            "max_seq_length": self.max_seq_length,
-            "loaded": True,
-        }
+def _attention_backends(device: str) -> Any:
+    """On CUDA, attention kernels without cuDNN's: cuDNN builds an execution plan for every new batch
+    shape, and length-sorted token-budget batches are nearly all new shapes (H100 profile: 12 ms of
+    CPU per attention call, 72 ms per batch; see benchmarks/NOTES.md). Elsewhere: torch's choice."""
+    from contextlib import nullcontext
+
+    if not device.startswith("cuda"):
+        return nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH])
 
 
 class Ready:
