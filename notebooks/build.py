@@ -55,17 +55,12 @@ def execute(nb: nbformat.NotebookNode, home: str | None = None) -> nbformat.Note
         env = {**os.environ, "SQLML_HOME": home or tmp}
         client = NotebookClient(
             nb, timeout=CELL_TIMEOUT, kernel_name="python3", resources={"metadata": {"path": str(HERE)}},
+            record_timing=False,  # no timestamps in the saved notebooks: a rebuild diffs only where outputs changed
             # tqdm.auto (imported by transformers) warns "IProgress not found" in a kernel without ipywidgets:
             # noise about the build machine, not about sqlml, so it stays out of the saved outputs.
             extra_arguments=[f"--IPKernelApp.exec_lines={QUIET}"],
         )
-        old = os.environ.copy()
-        os.environ.update(env)  # the kernel inherits this process's environment
-        try:
-            client.execute()
-        finally:
-            os.environ.clear()
-            os.environ.update(old)
+        client.execute(env=env)  # the kernel's environment: this process's, with its own SQLML_HOME
     return nb
 
 

@@ -56,3 +56,10 @@ def test_explain_table_of_sql_result_and_of_text_agree(tiny_con: duckdb.DuckDBPy
     from_text = sqlml.explain_table(text, n=2, model=str(tiny_model_dir))
     assert from_sql == from_text
     assert from_sql.summary == tiny_con.execute("SELECT sqlml.summarize($t, n := 2)", {"t": text}).fetchall()[0][0]
+
+
+def test_model_listing_renders_as_a_table_in_text_and_html() -> None:
+    listing = sqlml.list_models()
+    assert repr(listing) == str(listing)
+    assert str(listing).splitlines()[0].split() == ["name", "id", "kind", "dimension", "device", "dtype", "loaded", "accuracy", "macro_f1"]
+    assert "<td>default</td>" in listing._repr_html_()
