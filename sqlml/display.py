@@ -38,6 +38,7 @@ class ExplanationTable(list[dict[str, Any]]):
 
     def __str__(self) -> str:
         cells = [list(COLUMNS), *[self._cells(row) for row in self]]
+        # Pad every column but the last: sentences stay unpadded so lines end where the text does.
         widths = [max(len(r[i]) for r in cells) for i in range(len(COLUMNS) - 1)]
         return "\n".join("  ".join([*(v.ljust(w) for v, w in zip(r, widths, strict=False)), r[-1]]).rstrip() for r in cells)
 

@@ -43,3 +43,11 @@ def test_every_example_is_indexed_and_tested() -> None:
     assert examples == ["cli_pipeline.sh", "news_triage.py", "news_triage.sql", "text_index.py"]
     assert [e for e in examples if e not in index] == []
     assert [e for e in examples if Path(e).stem not in tests and e not in runner] == []
+
+
+def test_readme_function_table_names_every_public_sql_function() -> None:
+    from sqlml.reference import sql_functions
+
+    table = [line for line in (ROOT / "README.md").read_text(encoding="utf-8").splitlines() if line.startswith("| `")]
+    missing = [f.name for f in sql_functions() if not any(re.search(rf"`(sqlml\.)?{f.name}\(", line) for line in table)]
+    assert missing == []
