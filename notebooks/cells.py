@@ -229,8 +229,12 @@ right.set_ylabel("articles")
 right.legend()
 fig.tight_layout()
 plt.show()"""),
-    ("md", """The least confident predictions are where a person should look first:"""),
-    ("code", """scored.filter(pl.col("predicted") != pl.col("category")).select("id", "category", "predicted", "margin", "title")"""),
+    ("md", """The disagreements, least confident first: a small margin is where a person should look first. DuckDB
+reads the polars DataFrame `scored` by its variable name, so SQL and polars mix freely."""),
+    ("code", """con.sql(\"\"\"
+    SELECT id, category, predicted, round(margin, 3) AS margin, margin < 0.2 AS review_first, title
+    FROM scored WHERE predicted <> category ORDER BY margin
+\"\"\").pl()"""),
     ("md", """## Relevance across groups
 
 How strongly each category responds to a few queries: the mean `relevance` (cosine) of its articles, as
