@@ -36,6 +36,7 @@ _LAZY = {
     "embed_parquet": "sqlml.parquet_jobs",
     "summarize": "sqlml.ops.summarize",
     "summarize_explain": "sqlml.ops.summarize",
+    "explain_table": "sqlml.display",
     "summarize_parquet": "sqlml.parquet_jobs",
     "relevance": "sqlml.ops.relevance",
     "top_k_sentences": "sqlml.ops.relevance",

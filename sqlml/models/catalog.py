@@ -45,6 +45,10 @@ class ModelList(list[ModelInfo]):
         widths = [max(len(r[i]) for r in cells) for i in range(len(self.COLUMNS))]
         return "\n".join("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in cells)
 
+    def __repr__(self) -> str:
+        # The aligned table, also at an IPython prompt and in a notebook's text/plain output.
+        return str(self)
+
     def _repr_html_(self) -> str:
         from html import escape
 
