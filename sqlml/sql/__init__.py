@@ -20,7 +20,7 @@ from sqlml.sql.context import SqlContext
 
 CATALOG = "sqlml"
 #: Modules under ``sqlml.sql`` with a ``register_udfs(con, ctx)`` function, registered in this order.
-UDF_MODULES = ("embed_udfs", "models_udfs", "summarize_udfs", "relevance_udfs", "classify_udfs")
+UDF_MODULES = ("embed_udfs", "models_udfs", "summarize_udfs", "relevance_udfs", "classify_udfs", "stats_udfs")
 
 
 def udfs_dir() -> Path:
