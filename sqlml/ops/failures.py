@@ -11,8 +11,9 @@ raises, :func:`run_rows` bisects the chunk to find the rows that fail on their o
   :func:`sqlml.stats`.
 
 Argument errors (an invalid ``n``/``k``/label list/mode, an unknown model, a model that cannot load, a
-bad setting) are mistakes of the query, not of a row: they raise under both policies, unbisected. A
-failure that no single row reproduces (e.g. memory for the whole chunk) is raised as it came.
+bad setting) are mistakes of the query, not of a row: they raise under both policies, unbisected. When
+no single row reproduces a failure (a transient device error, memory for the whole chunk), the chunk is
+run once more and a second failure is raised as it came.
 ``KeyboardInterrupt`` and other ``BaseException``\\ s are never caught.
 """
 
@@ -83,9 +84,9 @@ def run_rows(
     except ARGUMENT_ERRORS:
         raise
     except Exception as exc:
-        failing = _failing_rows(texts, compute, 0, len(texts), exc)
-        if not failing:
-            raise
+        failing = _failing_rows(texts, compute, 0, len(texts), exc, first_only=policy == "raise")
+        if not failing:  # no row fails alone (a transient fault, memory for the whole chunk): one more try
+            return compute(texts, 0, len(texts))
         if policy == "raise":
             row, error = failing[0]
             raise RowFailedError(
@@ -100,9 +101,18 @@ def run_rows(
 
 
 def _failing_rows(
-    texts: pa.StringArray, compute: Callable[[pa.StringArray, int, int], object], start: int, stop: int, error: Exception
+    texts: pa.StringArray,
+    compute: Callable[[pa.StringArray, int, int], object],
+    start: int,
+    stop: int,
+    error: Exception,
+    *,
+    first_only: bool,
 ) -> list[tuple[int, Exception]]:
-    """Rows in ``start:stop`` (known to fail with ``error``) that fail on their own, in order, by bisection."""
+    """Rows in ``start:stop`` (known to fail with ``error``) that fail on their own, in order, by bisection.
+
+    ``first_only`` stops at the first one (``'raise'`` reports one row: about 2·log2(n) calls, not up to 2n).
+    """
     if stop - start == 1:
         return [(start, error)]
     failing: list[tuple[int, Exception]] = []
@@ -113,7 +123,9 @@ def _failing_rows(
         except ARGUMENT_ERRORS:
             raise
         except Exception as exc:
-            failing.extend(_failing_rows(texts, compute, lo, hi, exc))
+            failing.extend(_failing_rows(texts, compute, lo, hi, exc, first_only=first_only))
+            if first_only:
+                return failing
     return failing
 
 
