@@ -40,6 +40,13 @@ def runtime_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+ON_ERROR_OPTION = click.option(
+    "--on-error", type=click.Choice(["raise", "null"]), default="raise", show_default=True,
+    help="raise: stop at the first row whose text makes the model fail, naming it. null: write NULL for such rows "
+         "(counted) and keep going. Invalid options raise either way.",
+)
+
+
 def engine_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Flags choosing where a column job runs: this machine, or a Ray cluster."""
     options = [
@@ -109,9 +116,10 @@ def query(sql: str, fmt: str, output: str | None, model: str | None, device: str
 @click.option("--column", "-c", required=True, help="The text column to embed.")
 @click.option("-o", "--output", required=True, type=click.Path(), help="Output Parquet file (written atomically), or folder with --engine ray.")
 @click.option("--as", "new_column", default="embedding", show_default=True, help="Name of the added column.")
+@ON_ERROR_OPTION
 @runtime_options
 @engine_options
-def embed(inputs: tuple[str, ...], column: str, output: str, new_column: str, model: str | None, device: str | None,
+def embed(inputs: tuple[str, ...], column: str, output: str, new_column: str, on_error: str, model: str | None, device: str | None,
           batch_size: int | None, progress: bool, engine: str, address: str | None, num_gpus: float | None, concurrency: int | None,
           resume: bool) -> None:
     """Add an embedding column to Parquet files.
@@ -124,10 +132,11 @@ def embed(inputs: tuple[str, ...], column: str, output: str, new_column: str, mo
     Examples:
       sqlml embed 'data/*.parquet' --column body -o embedded.parquet
       sqlml embed 'data/*.parquet' --column body --engine ray --num-gpus 1 -o embedded/
+      sqlml embed messy.parquet --column body --on-error null -o embedded.parquet
     """
     from sqlml.parquet_jobs import run_column_job
 
-    options = {"model": model, "device": device, "batch_size": batch_size}
+    options = {"model": model, "device": device, "batch_size": batch_size, "on_error": on_error}
     rows = run_column_job(list(inputs), output, "embed", column, new_column, options, engine=engine, resume=resume,
                           show_progress=progress, address=address, num_gpus=num_gpus, concurrency=concurrency)
     click.echo(f"wrote {rows} rows to {output}", err=True)
@@ -139,10 +148,11 @@ def embed(inputs: tuple[str, ...], column: str, output: str, new_column: str, mo
 @click.option("-n", "n", type=click.IntRange(min=1), default=3, show_default=True, help="Sentences per summary.")
 @click.option("-o", "--output", required=True, type=click.Path(), help="Output Parquet file (written atomically), or folder with --engine ray.")
 @click.option("--as", "new_column", default="summary", show_default=True, help="Name of the added column.")
+@ON_ERROR_OPTION
 @runtime_options
 @engine_options
 def summarize(
-    inputs: tuple[str, ...], column: str, n: int, output: str, new_column: str, model: str | None, device: str | None, batch_size: int | None,
+    inputs: tuple[str, ...], column: str, n: int, output: str, new_column: str, on_error: str, model: str | None, device: str | None, batch_size: int | None,
     progress: bool, engine: str, address: str | None, num_gpus: float | None, concurrency: int | None, resume: bool,
 ) -> None:
     """Add an extractive summary column to Parquet files.
@@ -160,7 +170,7 @@ def summarize(
     """
     from sqlml.parquet_jobs import run_column_job
 
-    options = {"n": n, "model": model, "device": device, "batch_size": batch_size}
+    options = {"n": n, "model": model, "device": device, "batch_size": batch_size, "on_error": on_error}
     rows = run_column_job(list(inputs), output, "summarize", column, new_column, options, engine=engine, resume=resume,
                           show_progress=progress, address=address, num_gpus=num_gpus, concurrency=concurrency)
     click.echo(f"wrote {rows} rows to {output}", err=True)
@@ -174,9 +184,10 @@ def summarize(
 @click.option("--mode", type=click.Choice(["semantic", "lexical", "hybrid"]), default="hybrid", show_default=True, help="semantic (cosine), lexical (BM25) or hybrid (equal-weight sum of both, each min-max normalised).")
 @click.option("--format", "-f", "fmt", type=FORMAT_CHOICE, default="table", show_default=True, help="Output format.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write to this file (atomically) instead of stdout.")
+@ON_ERROR_OPTION
 @runtime_options
 def search(
-    inputs: tuple[str, ...], query: str, column: str, k: int, mode: str, fmt: str, output: str | None,
+    inputs: tuple[str, ...], query: str, column: str, k: int, mode: str, fmt: str, output: str | None, on_error: str,
     model: str | None, device: str | None, batch_size: int | None, progress: bool,
 ) -> None:
     """Find the K rows of Parquet files most relevant to QUERY.
@@ -198,7 +209,7 @@ def search(
     open_dataset(files, column)  # clear errors for a missing file or column before any model loads
     listing = ", ".join(_sql_string(f) for f in files)
     # SQL text, not parameters: write_query wraps the query in COPY for file formats
-    sql = f"SELECT * FROM sqlml_search('search_input', {_sql_string(column)}, {_sql_string(query)}, k := {k}, mode := {_sql_string(mode)})"
+    sql = f"SELECT * FROM sqlml_search('search_input', {_sql_string(column)}, {_sql_string(query)}, k := {k}, mode := {_sql_string(mode)}, on_error := {_sql_string(on_error)})"
     with sqlml.connect(model=model, device=device, batch_size=batch_size) as con:
         con.execute(f"SET enable_progress_bar = {'true' if progress else 'false'}")
         con.execute(f"CREATE TEMP VIEW search_input AS SELECT * FROM read_parquet([{listing}])")
@@ -329,10 +340,11 @@ def train(name: str, inputs: tuple[str, ...], text_column: str, label_column: st
 @click.option("--scores", is_flag=True, help="Add every label's probability (LIST<STRUCT<label, score>>, highest first) instead of the label.")
 @click.option("--as", "new_column", default=None, help="Name of the added column [default: label, or scores with --scores].")
 @click.option("--template", default=None, help="Zero-shot prompt with {label} [default: 'This text is about {label}.'].")
+@ON_ERROR_OPTION
 @classifier_options
 @engine_options
 def classify(inputs: tuple[str, ...], column: str, labels: str | None, model: str | None, output: str, scores: bool,
-             new_column: str | None, template: str | None, embedding_model: str | None, device: str | None,
+             new_column: str | None, template: str | None, on_error: str, embedding_model: str | None, device: str | None,
              batch_size: int | None, progress: bool, engine: str, address: str | None, num_gpus: float | None,
              concurrency: int | None, resume: bool) -> None:
     """Add a predicted label column to Parquet files.
@@ -355,6 +367,7 @@ def classify(inputs: tuple[str, ...], column: str, labels: str | None, model: st
     options = {
         "labels": None if labels is None else [x.strip() for x in labels.split(",")], "model": model, "scores": scores,
         "template": template, "embedding_model": embedding_model, "device": device, "batch_size": batch_size,
+        "on_error": on_error,
     }
     name = new_column or ("scores" if scores else "label")
     rows = run_column_job(list(inputs), output, "classify", column, name, options, engine=engine, resume=resume,

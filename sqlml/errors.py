@@ -34,3 +34,7 @@ class MissingExtraError(SqlmlError, ImportError):
 
 class InputFileError(SqlmlError, FileNotFoundError):
     """An input file or column named by the user does not exist or has the wrong type."""
+
+
+class RowFailedError(SqlmlError, RuntimeError):
+    """One row's text made an operation fail under ``on_error='raise'``; the message names the row and the fix."""

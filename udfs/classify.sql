@@ -1,4 +1,5 @@
--- classify(text, labels := NULL, model := NULL, embedding_model := NULL, template := NULL, temperature := NULL) -> VARCHAR
+-- classify(text, labels := NULL, model := NULL, embedding_model := NULL, template := NULL, temperature := NULL, on_error := 'raise')
+--   -> VARCHAR
 --   The most probable label of text. Give exactly one of:
 --     labels := ['business', 'sport', ...]  zero-shot: each label (a name or a longer description) is put into
 --                                          template (default 'This text is about {label}.') and compared with
@@ -11,13 +12,15 @@
 --   Zero-shot and trained heads embed a text longer than the model window (256 tokens) as the mean of its
 --   sentence chunks; a Hugging Face classifier truncates at its own maximum length.
 --   NULL text -> NULL. A NULL labels row (when other rows have labels) -> NULL. '' is classified like any text.
---   Errors: an empty label list, a NULL label, duplicate labels, both labels and model, neither, an unknown model.
+--   Errors: an empty label list, a NULL label, duplicate labels, both labels and model, neither, an unknown model
+--   (under both on_error policies). on_error := 'null': a text that makes classification fail gives NULL
+--   (counted in sqlml_stats()) instead of an error.
 --   Example: SELECT id, classify(body, ['business', 'sport', 'politics', 'tech', 'entertainment']) AS topic FROM news;
 --            SELECT id, classify(body, model := 'topics') AS topic FROM new_news;
-CREATE OR REPLACE MACRO sqlml.main.classify(text, labels := NULL, model := NULL, embedding_model := NULL, template := NULL, temperature := NULL) AS
-    _sqlml_classify(text, labels, model, embedding_model, template, temperature);
+CREATE OR REPLACE MACRO sqlml.main.classify(text, labels := NULL, model := NULL, embedding_model := NULL, template := NULL, temperature := NULL, on_error := 'raise') AS
+    _sqlml_classify(text, labels, model, embedding_model, template, temperature, on_error);
 
--- classify_scores(text, labels := NULL, model := NULL, embedding_model := NULL, template := NULL, temperature := NULL)
+-- classify_scores(text, labels := NULL, model := NULL, embedding_model := NULL, template := NULL, temperature := NULL, on_error := 'raise')
 --   -> STRUCT(label VARCHAR, score DOUBLE)[]
 --   Every label with its probability, highest first; scores sum to 1, and [1].label is classify()'s answer.
 --   Arguments as classify. Zero-shot scores are softmax(cosine(text, label) / temperature), temperature 0.05
@@ -30,8 +33,8 @@ CREATE OR REPLACE MACRO sqlml.main.classify(text, labels := NULL, model := NULL,
 --     FROM (SELECT id, classify_scores(body, ['positive', 'negative']) AS s FROM reviews);
 --   One label's probability: list_filter(s, lambda x: x.label = 'sport')[1].score
 --   Example: SELECT classify_scores(body, ['positive', 'negative']) FROM reviews;
-CREATE OR REPLACE MACRO sqlml.main.classify_scores(text, labels := NULL, model := NULL, embedding_model := NULL, template := NULL, temperature := NULL) AS
-    _sqlml_classify_scores(text, labels, model, embedding_model, template, temperature);
+CREATE OR REPLACE MACRO sqlml.main.classify_scores(text, labels := NULL, model := NULL, embedding_model := NULL, template := NULL, temperature := NULL, on_error := 'raise') AS
+    _sqlml_classify_scores(text, labels, model, embedding_model, template, temperature, on_error);
 
 -- sqlml_train(name, texts, labels, c := 10.0, test_size := 0.2, seed := 0, embedding_model := NULL)
 --   -> STRUCT(name, version, model, labels, rows, skipped, held_out, accuracy, macro_f1, note)

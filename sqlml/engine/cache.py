@@ -305,6 +305,12 @@ def open_cache(home: str | os.PathLike[str] | None = None) -> EmbeddingCache:
         return cache
 
 
+def opened_caches() -> list[tuple[Path, EmbeddingCache]]:
+    """Every cache object this process has opened, with its file path (for :func:`sqlml.stats`)."""
+    with _caches_lock:
+        return list(_caches.items())
+
+
 def get_cache(explicit: bool | None = None, device: str = "cpu") -> EmbeddingCache | None:
     """The cache for a model on ``device``, or ``None`` when caching is off (see :func:`enabled`)."""
     return open_cache() if enabled(explicit, device) else None

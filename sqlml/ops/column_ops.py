@@ -91,6 +91,7 @@ class ColumnOp:
     """``ColumnOp('embed', {'model': 'default'})(texts)``: the operation applied to one text column.
 
     The model is loaded on first call (lazily), once per instance. Null texts give null results.
+    ``options['on_error']`` (``'raise'`` default, or ``'null'``) is the row policy of :mod:`sqlml.ops.failures`.
     """
 
     name: str
@@ -102,6 +103,9 @@ class ColumnOp:
             raise InvalidArgumentError(f"unknown operation {self.name!r}; use one of {', '.join(sorted(BUILDERS))}")
 
     def __call__(self, texts: pa.StringArray) -> pa.Array:
+        from sqlml.ops.failures import run_rows
+
         if self._fn is None:
             self._fn = BUILDERS[self.name](self.options)
-        return self._fn(texts)
+        fn = self._fn
+        return run_rows(self.name, texts, lambda part, _start, _stop: fn(part), self.options.get("on_error"))

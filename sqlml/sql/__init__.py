@@ -17,10 +17,11 @@ import duckdb
 
 from sqlml.errors import SqlmlError
 from sqlml.sql.context import SqlContext
+from sqlml.sql.interrupts import track
 
 CATALOG = "sqlml"
 #: Modules under ``sqlml.sql`` with a ``register_udfs(con, ctx)`` function, registered in this order.
-UDF_MODULES = ("embed_udfs", "models_udfs", "summarize_udfs", "relevance_udfs", "classify_udfs")
+UDF_MODULES = ("embed_udfs", "models_udfs", "summarize_udfs", "relevance_udfs", "classify_udfs", "stats_udfs")
 
 
 def udfs_dir() -> Path:
@@ -89,6 +90,7 @@ def register(
     for path in sorted(udfs_dir().glob("*.sql")):
         con.execute(path.read_text(encoding="utf-8"))
     _append_search_path(con)
+    track(con)  # Ctrl-C interrupts its queries promptly
     return con
 
 
@@ -100,6 +102,7 @@ def cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     """
     new = con.cursor()
     _append_search_path(new)  # a cursor starts with default settings; querying `con` here could race its owner
+    track(new)
     return new
 
 

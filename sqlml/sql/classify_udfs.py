@@ -26,6 +26,7 @@ from sqlml.ops.classify import (
     predict_zero_shot,
     resolve_model,
 )
+from sqlml.ops.failures import run_rows
 from sqlml.ops.inputs import as_string_array
 from sqlml.ops.train import DEFAULT_C, DEFAULT_TEST_SIZE, train_classifier
 from sqlml.sql.arrow_args import constant, single_chunk
@@ -50,8 +51,8 @@ def _settings(ctx: SqlContext, embedding_model: str | None) -> RuntimeSettings:
 def predict(
     ctx: SqlContext,
     function: str,
-    texts: pa.ChunkedArray,
-    labels: pa.ChunkedArray,
+    texts: pa.Array | pa.ChunkedArray,
+    labels: pa.Array | pa.ChunkedArray,
     models: pa.ChunkedArray,
     embedding_models: pa.ChunkedArray,
     templates: pa.ChunkedArray,
@@ -108,17 +109,27 @@ def train_rows(ctx: SqlContext, args: list[pa.ChunkedArray]) -> pa.StructArray:
 def register_udfs(con: duckdb.DuckDBPyConnection, ctx: SqlContext) -> None:
     """Register the classification UDFs; NULL text → NULL, NULL labels row (with labels given elsewhere) → NULL."""
 
+    def guarded(function: str, args: list[pa.ChunkedArray], scores: bool) -> pa.Array:
+        texts, labels, *rest, on_errors = args
+        label_array = single_chunk(labels)
+
+        def compute(part: pa.StringArray, start: int, stop: int) -> pa.Array:
+            prediction = predict(ctx, function, part, label_array.slice(start, stop - start), *rest)
+            return prediction.score_array() if scores else prediction.label_array()
+
+        return run_rows(function, as_string_array(single_chunk(texts)), compute, constant(on_errors, function, "on_error"))
+
     def classify(
         texts: pa.ChunkedArray, labels: pa.ChunkedArray, models: pa.ChunkedArray, embedding_models: pa.ChunkedArray,
-        templates: pa.ChunkedArray, temperatures: pa.ChunkedArray,
+        templates: pa.ChunkedArray, temperatures: pa.ChunkedArray, on_errors: pa.ChunkedArray,
     ) -> pa.Array:
-        return predict(ctx, "classify", texts, labels, models, embedding_models, templates, temperatures).label_array()
+        return guarded("classify", [texts, labels, models, embedding_models, templates, temperatures, on_errors], scores=False)
 
     def classify_scores(
         texts: pa.ChunkedArray, labels: pa.ChunkedArray, models: pa.ChunkedArray, embedding_models: pa.ChunkedArray,
-        templates: pa.ChunkedArray, temperatures: pa.ChunkedArray,
+        templates: pa.ChunkedArray, temperatures: pa.ChunkedArray, on_errors: pa.ChunkedArray,
     ) -> pa.Array:
-        return predict(ctx, "classify_scores", texts, labels, models, embedding_models, templates, temperatures).score_array()
+        return guarded("classify_scores", [texts, labels, models, embedding_models, templates, temperatures, on_errors], scores=True)
 
     def train(
         names: pa.ChunkedArray, texts: pa.ChunkedArray, labels: pa.ChunkedArray, cs: pa.ChunkedArray,
@@ -126,7 +137,7 @@ def register_udfs(con: duckdb.DuckDBPyConnection, ctx: SqlContext) -> None:
     ) -> pa.Array:
         return train_rows(ctx, [names, texts, labels, cs, test_sizes, seeds, embedding_models])
 
-    signature = ["VARCHAR", "VARCHAR[]", "VARCHAR", "VARCHAR", "VARCHAR", "DOUBLE"]
+    signature = ["VARCHAR", "VARCHAR[]", "VARCHAR", "VARCHAR", "VARCHAR", "DOUBLE", "VARCHAR"]
     common: dict[str, Any] = {"type": "arrow", "null_handling": "special"}
     con.create_function("_sqlml_classify", classify, signature, "VARCHAR", **common)
     con.create_function("_sqlml_classify_scores", classify_scores, signature, SCORES_SQL_TYPE, **common)

@@ -6,6 +6,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from sqlml.ops.failures import run_rows
 from sqlml.ops.inputs import as_string_array
 from sqlml.ops.relevance import check_k, check_mode, check_query, relevance_array, search_array, top_k_sentences_array
 from sqlml.sql.arrow_args import constant, single_chunk
@@ -18,16 +19,21 @@ HIT_FIELDS = {"row": pa.int64(), "score": pa.float64(), "rank": pa.int64()}
 def register_udfs(con: duckdb.DuckDBPyConnection, ctx: SqlContext) -> None:
     """Register the relevance UDFs (NULL text or query → NULL; k, mode and model must be constants)."""
 
-    def relevance(texts: pa.ChunkedArray, queries: pa.ChunkedArray, models: pa.ChunkedArray) -> pa.Array:
+    def relevance(texts: pa.ChunkedArray, queries: pa.ChunkedArray, models: pa.ChunkedArray, on_errors: pa.ChunkedArray) -> pa.Array:
         runtime = ctx.runtime(constant(models, "relevance", "model"))
-        return relevance_array(
-            as_string_array(single_chunk(texts)), as_string_array(single_chunk(queries)), runtime, ctx.embedding_cache()
+        query_array, cache = as_string_array(single_chunk(queries)), ctx.embedding_cache()
+        return run_rows(
+            "relevance", as_string_array(single_chunk(texts)),
+            lambda part, start, stop: relevance_array(part, query_array.slice(start, stop - start), runtime, cache),
+            constant(on_errors, "relevance", "on_error"),
         )
 
     def top_k_sentences(
-        texts: pa.ChunkedArray, queries: pa.ChunkedArray, ks: pa.ChunkedArray, modes: pa.ChunkedArray, models: pa.ChunkedArray
+        texts: pa.ChunkedArray, queries: pa.ChunkedArray, ks: pa.ChunkedArray, modes: pa.ChunkedArray, models: pa.ChunkedArray,
+        on_errors: pa.ChunkedArray,
     ) -> pa.Array:
         column = as_string_array(single_chunk(texts))
+        on_error = constant(on_errors, "top_k_sentences", "on_error")
         query = constant(queries, "top_k_sentences", "query")
         if query is None:
             return pa.nulls(len(column), pa.list_(pa.string()))
@@ -35,11 +41,16 @@ def register_udfs(con: duckdb.DuckDBPyConnection, ctx: SqlContext) -> None:
         k = check_k(constant(ks, "top_k_sentences", "k"), "top_k_sentences")
         mode = check_mode(constant(modes, "top_k_sentences", "mode"), "top_k_sentences")
         runtime = None if mode == "lexical" else ctx.runtime(constant(models, "top_k_sentences", "model"))
-        return top_k_sentences_array(column, query, k, mode, runtime, ctx.embedding_cache())
+        cache = ctx.embedding_cache()
+        return run_rows(
+            "top_k_sentences", column, lambda part, _s, _e: top_k_sentences_array(part, query, k, mode, runtime, cache), on_error
+        )
 
     def search(
-        corpora: pa.ChunkedArray, queries: pa.ChunkedArray, ks: pa.ChunkedArray, modes: pa.ChunkedArray, models: pa.ChunkedArray
+        corpora: pa.ChunkedArray, queries: pa.ChunkedArray, ks: pa.ChunkedArray, modes: pa.ChunkedArray, models: pa.ChunkedArray,
+        on_errors: pa.ChunkedArray,
     ) -> pa.Array:
+        on_error = constant(on_errors, "sqlml_search", "on_error")
         lists = single_chunk(corpora)
         query_values = single_chunk(queries).to_pylist()
         k = check_k(constant(ks, "sqlml_search", "k"), "sqlml_search")
@@ -51,7 +62,12 @@ def register_udfs(con: duckdb.DuckDBPyConnection, ctx: SqlContext) -> None:
                 out.append(None)
                 continue
             query = check_query(query_values[i], "sqlml_search")
-            hits = search_array(as_string_array(lists[i].values), query, k, mode, runtime, ctx.embedding_cache())
+            cache = ctx.embedding_cache()
+            # the rows of the corpus are the rows on_error isolates: a failing text becomes NULL (never matches)
+            hits = run_rows(
+                "sqlml_search", as_string_array(lists[i].values),
+                lambda part, _s, _e: search_array(part, query, k, mode, runtime, cache), on_error,  # noqa: B023 - called at once
+            )
             ranks = np.arange(1, len(hits.rows) + 1)
             out.append([{"row": int(r), "score": float(s), "rank": int(n)} for r, s, n in zip(hits.rows, hits.scores, ranks)])
         return pa.array(out, type=pa.list_(pa.struct(HIT_FIELDS)))
@@ -59,14 +75,14 @@ def register_udfs(con: duckdb.DuckDBPyConnection, ctx: SqlContext) -> None:
     common = {"type": "arrow", "null_handling": "special"}
     types = duckdb.sqltypes
     hit = duckdb.struct_type({"row": types.BIGINT, "score": types.DOUBLE, "rank": types.BIGINT})
-    con.create_function("_sqlml_relevance", relevance, ["VARCHAR", "VARCHAR", "VARCHAR"], types.FLOAT, **common)
+    con.create_function("_sqlml_relevance", relevance, ["VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR"], types.FLOAT, **common)
     con.create_function(
         "_sqlml_top_k_sentences",
         top_k_sentences,
-        ["VARCHAR", "VARCHAR", "BIGINT", "VARCHAR", "VARCHAR"],
+        ["VARCHAR", "VARCHAR", "BIGINT", "VARCHAR", "VARCHAR", "VARCHAR"],
         duckdb.list_type(types.VARCHAR),
         **common,
     )
     con.create_function(
-        "_sqlml_search", search, ["VARCHAR[]", "VARCHAR", "BIGINT", "VARCHAR", "VARCHAR"], duckdb.list_type(hit), **common
+        "_sqlml_search", search, ["VARCHAR[]", "VARCHAR", "BIGINT", "VARCHAR", "VARCHAR", "VARCHAR"], duckdb.list_type(hit), **common
     )

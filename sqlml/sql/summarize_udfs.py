@@ -9,6 +9,7 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 
+from sqlml.ops.failures import run_rows
 from sqlml.ops.inputs import as_string_array
 from sqlml.ops.summarize import explain_array, summarize_array
 from sqlml.sql.arrow_args import constant, single_chunk
@@ -20,15 +21,25 @@ EXPLAIN_SQL_TYPE = "STRUCT(position INTEGER, sentence VARCHAR, cluster INTEGER, 
 def register_udfs(con: duckdb.DuckDBPyConnection, ctx: SqlContext) -> None:
     """Register the summarization UDFs; NULL or empty text → NULL, NULL model → the connection's default."""
 
-    def summarize(texts: pa.ChunkedArray, ns: pa.ChunkedArray, models: pa.ChunkedArray) -> pa.Array:
+    def summarize(texts: pa.ChunkedArray, ns: pa.ChunkedArray, models: pa.ChunkedArray, on_errors: pa.ChunkedArray) -> pa.Array:
         runtime = ctx.runtime(constant(models, "summarize", "model"))
-        return summarize_array(as_string_array(single_chunk(texts)), single_chunk(ns), runtime)
+        n = single_chunk(ns)
+        return run_rows(
+            "summarize", as_string_array(single_chunk(texts)),
+            lambda part, start, stop: summarize_array(part, n.slice(start, stop - start), runtime),
+            constant(on_errors, "summarize", "on_error"),
+        )
 
-    def explain(texts: pa.ChunkedArray, ns: pa.ChunkedArray, models: pa.ChunkedArray) -> pa.Array:
+    def explain(texts: pa.ChunkedArray, ns: pa.ChunkedArray, models: pa.ChunkedArray, on_errors: pa.ChunkedArray) -> pa.Array:
         runtime = ctx.runtime(constant(models, "summarize_explain", "model"))
-        return explain_array(as_string_array(single_chunk(texts)), single_chunk(ns), runtime, function="summarize_explain")
+        n = single_chunk(ns)
+        return run_rows(
+            "summarize_explain", as_string_array(single_chunk(texts)),
+            lambda part, start, stop: explain_array(part, n.slice(start, stop - start), runtime, function="summarize_explain"),
+            constant(on_errors, "summarize_explain", "on_error"),
+        )
 
     common = {"type": "arrow", "null_handling": "special"}
-    args = ["VARCHAR", "BIGINT", "VARCHAR"]
+    args = ["VARCHAR", "BIGINT", "VARCHAR", "VARCHAR"]
     con.create_function("_sqlml_summarize", summarize, args, "VARCHAR", **common)
     con.create_function("_sqlml_summarize_explain", explain, args, EXPLAIN_SQL_TYPE, **common)
