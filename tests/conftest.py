@@ -45,6 +45,18 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 
+@pytest.fixture(autouse=True)
+def _isolated_model_aliases() -> Iterator[None]:
+    """Names registered by a test (sqlml.register_model) are forgotten after it."""
+    from sqlml.models import registry
+
+    saved = registry.aliases()
+    yield
+    with registry._lock:
+        registry._aliases.clear()
+        registry._aliases.update(saved)
+
+
 @pytest.fixture
 def tiny_con(tiny_model_dir: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """A sqlml connection whose default model is the tiny random model, on CPU."""

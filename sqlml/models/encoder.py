@@ -142,6 +142,27 @@ class Encoder:
             out: torch.Tensor = self.model.forward(features)["sentence_embedding"]
             return torch.nn.functional.normalize(out.float(), p=2, dim=1)
 
+    @property
+    def fingerprint(self) -> str:
+        """A stable id of the model's files (names, sizes, config text, head of weights): cache keys use it."""
+        with self._fingerprint_lock:
+            if self._fingerprint is None:
+                self._fingerprint = fingerprint_directory(Path(self.ref.location))
+            return self._fingerprint
+
+    def info(self) -> dict[str, Any]:
+        """A row for model listings: name, id, dimension, device, dtype, max_seq_length."""
+        return {
+            "name": self.ref.name,
+            "id": self.ref.display_id,
+            "kind": "embedding",
+            "dimension": self.dimension,
+            "device": self.device,
+            "dtype": self.dtype,
+            "max_seq_length": self.max_seq_length,
+            "loaded": True,
+        }
+
 
 def _attention_backends(device: str) -> Any:
     """On CUDA, attention kernels without cuDNN's: cuDNN builds an execution plan for every new batch

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -13,8 +14,9 @@ from sqlml.models.registry import load_encoder
 
 @pytest.fixture
 def runtime(tiny_model_dir: Path) -> Runtime:
-    # A private runtime (not the process-wide one) so tests can patch its encoder freely.
-    return Runtime(load_encoder(str(tiny_model_dir), device="cpu"), batch_size=16, max_batch_tokens=256)
+    # A private runtime on a private copy of the encoder (sharing the loaded model), so tests can patch
+    # its methods without leaving anything behind on the process-wide encoder other tests use.
+    return Runtime(dataclasses.replace(load_encoder(str(tiny_model_dir), device="cpu")), batch_size=16, max_batch_tokens=256)
 
 
 def texts(n: int) -> list[str]:
