@@ -27,17 +27,27 @@ class SqlmlGroup(click.Group):
             raise
 
 
-def runtime_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """The model/device/batch/progress flags shared by every command that runs a model."""
+def _model_flags(model_option: Callable[..., Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator adding ``model_option`` and the device/batch/progress flags every model command shares."""
     options = [
-        click.option("--model", default=None, metavar="NAME", help="Embedding model: 'default', a local directory or a cached hub id. [env: SQLML_MODEL]"),
+        model_option,
         click.option("--device", default=None, metavar="DEVICE", help="auto (cuda → mps → cpu), cpu, cuda, cuda:N or mps. [env: SQLML_DEVICE]"),
-        click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Rows per model batch (256 on CPU, 4096 on GPU). [env: SQLML_BATCH_SIZE]"),
+        click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Rows per model batch (256 on CPU, 16,384 on GPU). [env: SQLML_BATCH_SIZE]"),
         click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar on stderr for long jobs."),
     ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate
+
+
+#: The model/device/batch/progress flags shared by every command that runs a model.
+runtime_options = _model_flags(
+    click.option("--model", default=None, metavar="NAME", help="Embedding model: 'default', a local directory or a cached hub id. [env: SQLML_MODEL]")
+)
 
 
 ON_ERROR_OPTION = click.option(
@@ -276,17 +286,10 @@ def cache_clear_command() -> None:
     click.echo(f"removed {clear_cache():,} cached embeddings")
 
 
-def classifier_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Like :func:`runtime_options`, but the embedding model is ``--embedding-model`` (``--model`` names a classifier)."""
-    options = [
-        click.option("--embedding-model", default=None, metavar="NAME", help="Embedding model under zero-shot labels and trained heads: 'default', a local directory or a cached hub id. [env: SQLML_MODEL]"),
-        click.option("--device", default=None, metavar="DEVICE", help="auto (cuda → mps → cpu), cpu, cuda, cuda:N or mps. [env: SQLML_DEVICE]"),
-        click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Rows per model batch (256 on CPU, 4096 on GPU). [env: SQLML_BATCH_SIZE]"),
-        click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar on stderr for long jobs."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+#: Like :data:`runtime_options`, but the embedding model is ``--embedding-model`` (``--model`` names a classifier).
+classifier_options = _model_flags(
+    click.option("--embedding-model", default=None, metavar="NAME", help="Embedding model under zero-shot labels and trained heads: 'default', a local directory or a cached hub id. [env: SQLML_MODEL]")
+)
 
 
 @main.command()

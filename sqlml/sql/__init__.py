@@ -86,7 +86,7 @@ def register(
     )
     for name in UDF_MODULES:
         importlib.import_module(f"sqlml.sql.{name}").register_udfs(con, ctx)
-    con.execute(f"ATTACH ':memory:' AS {CATALOG}")
+    con.execute(f"ATTACH ':memory:' AS {CATALOG} (READ_WRITE)")  # READ_WRITE: also on read-only connections
     for path in sorted(udfs_dir().glob("*.sql")):
         con.execute(path.read_text(encoding="utf-8"))
     _append_search_path(con)

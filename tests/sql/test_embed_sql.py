@@ -121,3 +121,15 @@ def test_text_past_max_sequence_length_is_truncated(tiny_con: duckdb.DuckDBPyCon
     long = "word " * 600  # ~600 tokens, past the 256-token limit
     (same,), = tiny_con.execute("SELECT embed(?) = embed(? || ' a different ending')", [long, long]).fetchall()
     assert same
+
+
+def test_read_only_database_connects(tmp_path: Path, tiny_model_dir: Path) -> None:
+    path = str(tmp_path / "ro.duckdb")
+    setup = duckdb.connect(path)
+    setup.execute("CREATE TABLE notes AS SELECT 'hello' AS body")
+    setup.close()
+    con = sqlml.connect(path, read_only=True, model=str(tiny_model_dir), device="cpu")
+    try:
+        assert con.sql("SELECT len(embed(body)) FROM notes").fetchall() == [(32,)]
+    finally:
+        con.close()
