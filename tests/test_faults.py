@@ -19,6 +19,7 @@ import pytest
 import torch
 
 import sqlml
+from helpers import close
 from sqlml.models.encoder import Encoder
 from sqlml.sql import interrupts
 
@@ -42,14 +43,6 @@ def runtime_total(metric: str) -> int:
     return sum(s["value"] for s in sqlml.stats() if s["component"] == "runtime" and s["metric"] == metric)
 
 
-def close(a: object, b: object) -> bool:
-    if isinstance(a, float):
-        return isinstance(b, float) and abs(a - b) <= 1e-5
-    if isinstance(a, (list, tuple)):
-        return isinstance(b, (list, tuple)) and len(a) == len(b) and all(close(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(close(a[k], b[k]) for k in a)
-    return a == b
 
 
 def test_injected_cuda_oom_splits_batches_and_gives_identical_results(con: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch) -> None:
