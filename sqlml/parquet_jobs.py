@@ -184,9 +184,13 @@ def embed_parquet(
     batch_size: int | None = None,
     show_progress: bool | None = None,
     cache: bool | None = None,
+    on_error: str = "raise",
 ) -> int:
-    """Add an embedding column (``FixedSizeList<float32, d>``; null text → null) to Parquet files."""
-    options = {"model": model, "device": device, "batch_size": batch_size, "cache": cache}
+    """Add an embedding column (``FixedSizeList<float32, d>``; null text → null) to Parquet files.
+
+    ``on_error='null'`` writes NULL for rows whose text makes the model fail (see docs/reliability.md).
+    """
+    options = {"model": model, "device": device, "batch_size": batch_size, "cache": cache, "on_error": on_error}
     return run_column_job(inputs, output, "embed", column, new_column, options, show_progress=show_progress)
 
 
@@ -201,7 +205,11 @@ def summarize_parquet(
     device: str | None = None,
     batch_size: int | None = None,
     show_progress: bool | None = None,
+    on_error: str = "raise",
 ) -> int:
-    """Add an extractive summary column (``pa.string()``, ``n`` sentences; null/empty text → null)."""
-    options = {"n": n, "model": model, "device": device, "batch_size": batch_size}
+    """Add an extractive summary column (``pa.string()``, ``n`` sentences; null/empty text → null).
+
+    ``on_error='null'`` writes NULL for rows whose text makes the model fail (see docs/reliability.md).
+    """
+    options = {"n": n, "model": model, "device": device, "batch_size": batch_size, "on_error": on_error}
     return run_column_job(inputs, output, "summarize", column, new_column, options, show_progress=show_progress)

@@ -167,3 +167,16 @@ def test_stats_lists_runtime_and_cache_counters(tiny_con: duckdb.DuckDBPyConnect
         assert ("runtime", metric) in by
     assert by[("cache", "hits")] >= 300 and by[("cache", "misses")] >= 300
     assert tiny_con.sql("SELECT value >= 600 FROM sqlml_stats() WHERE name = 'embed' AND metric = 'rows'").fetchall() == [(True,)]
+
+
+def test_parquet_jobs_take_the_policy(tmp_path, tiny_model_dir, poisoned: None) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    source = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"body": texts(10, {2, 4})}), source)  # row 7 is NULL text already
+    sqlml.embed_parquet(source, tmp_path / "e.parquet", "body", model=str(tiny_model_dir), device="cpu", on_error="null")
+    sqlml.summarize_parquet(source, tmp_path / "s.parquet", "body", n=1, model=str(tiny_model_dir), device="cpu", on_error="null")
+    for name, column in (("e.parquet", "embedding"), ("s.parquet", "summary")):
+        nulls = pq.read_table(tmp_path / name).column(column).is_null().to_pylist()
+        assert [i for i, missing in enumerate(nulls) if missing] == [2, 4, 7]
