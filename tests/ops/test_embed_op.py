@@ -10,7 +10,7 @@ import pytest
 import sqlml
 from sqlml.errors import InvalidArgumentError
 
-EDGE_TEXTS = ["hello world", "", "   ", "Ünïcödé 東京 🙂 مرحبا", "A long text. " * 300, "  leading space", "tab\tand\nnewline"]
+EDGE_TEXTS = ["hello world", "", "   ", "Ünïcödé 東京 🙂 مرحبا", "A long text. " * 300, "Past the prefix cut. " * 2000, "  leading space", "tab\tand\nnewline"]
 
 
 def test_matches_sentence_transformers_on_the_default_model() -> None:
@@ -62,3 +62,15 @@ def test_rejects_non_text_input() -> None:
         sqlml.embed("abc")
     with pytest.raises(InvalidArgumentError, match=r"output must be 'numpy', 'arrow' or 'polars', not 'pandas'"):
         sqlml.embed(["a"], output="pandas")
+
+
+def test_long_texts_tokenize_from_a_prefix_with_the_same_tokens(tiny_model_dir: Path) -> None:
+    from sqlml.models.registry import load_encoder
+
+    encoder = load_encoder(str(tiny_model_dir), device="cpu")
+    long_text = "Markets rallied today, and the café owner said “prices rose 3.5%”. " * 20_000  # ~1.3 MB
+    one_word = "x" * 100_000 + " end"  # no whitespace in the window: the whole text is tokenized
+    spaces = " " * 50_000 + "few words"  # the prefix holds no tokens: the whole text is tokenized
+    full = [e.ids for e in encoder.tokenizer.encode_batch([long_text, one_word, spaces], add_special_tokens=True)]
+    assert encoder.tokenize([long_text, one_word, spaces]) == full
+    assert len(full[0]) == encoder.max_seq_length
