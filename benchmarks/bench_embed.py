@@ -43,7 +43,7 @@ def best_of(fn, repeats: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=20_000, help="W1 sentences (prefix of the 200,000)")
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, or several: cuda:0,cuda:1 / cuda:all")
     parser.add_argument("--dtype", default=None, help="sqlml dtype (default: float16 on CUDA, float32 on CPU)")
     parser.add_argument("--st-batch-sizes", default="256,1024")
     parser.add_argument("--random-weights", action="store_true", help="default architecture and tokenizer, random weights")
@@ -60,7 +60,11 @@ def main() -> None:
     from sqlml.models.random_init import build_random_model
     from sqlml.models.registry import default_model_dir
 
-    device = resolve_device(args.device)
+    from sqlml.engine.runtime import split_devices
+
+    devices = split_devices(args.device)  # 'cuda:all' / 'cuda:0,cuda:1': sqlml runs one worker per device
+    device = resolve_device(devices[0])  # the peers (one process, one device) run on the first
+    sqlml_device = args.device if len(devices) > 1 else device
     dtype = resolve_dtype(args.dtype, device)
     model_dir = str(build_random_model(tempfile.mkdtemp(prefix="bench-model-"))) if args.random_weights else str(default_model_dir())
     texts = w1(args.rows)
@@ -97,7 +101,7 @@ def main() -> None:
         results["naive_udf"] = {"rows_per_s": len(texts) / seconds}
         naive.close()
 
-    con = sqlml.connect(model=model_dir, device=device, dtype=dtype, cache=False)  # measure the engine, not the cache
+    con = sqlml.connect(model=model_dir, device=sqlml_device, dtype=dtype, cache=False)  # measure the engine, not the cache
     con.register("t", table)
     con.sql("SELECT embed(s) FROM t LIMIT 2048").to_arrow_table()  # load + warm-up
     if device.startswith("cuda"):

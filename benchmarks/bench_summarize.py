@@ -48,7 +48,7 @@ def main() -> None:
     parser.add_argument("--articles", type=int, default=2000)
     parser.add_argument("--naive-articles", type=int, default=300)
     parser.add_argument("--n", type=int, default=3)
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, or several: cuda:0,cuda:1 / cuda:all")
     parser.add_argument("--random-weights", action="store_true")
     args = parser.parse_args()
 
@@ -61,7 +61,11 @@ def main() -> None:
     from sqlml.models.random_init import build_random_model
     from sqlml.models.registry import default_model_dir
 
-    device = resolve_device(args.device)
+    from sqlml.engine.runtime import split_devices
+
+    devices = split_devices(args.device)  # 'cuda:all' / 'cuda:0,cuda:1': sqlml runs one worker per device
+    device = resolve_device(devices[0])  # the peers (one process, one device) run on the first
+    sqlml_device = args.device if len(devices) > 1 else device
     model_dir = str(build_random_model(tempfile.mkdtemp(prefix="bench-model-"))) if args.random_weights else str(default_model_dir())
     articles = w2(args.articles)
     out: dict[str, object] = {
@@ -79,7 +83,7 @@ def main() -> None:
     naive = [naive_summary(a, args.n, st, KMeans) for a in subset]
     out["naive"] = {"articles_per_s": len(subset) / (time.perf_counter() - start), "articles": len(subset)}
 
-    con = sqlml.connect(model=model_dir, device=device, cache=False)  # measure the engine, not the cache
+    con = sqlml.connect(model=model_dir, device=sqlml_device, cache=False)  # measure the engine, not the cache
     con.register("t", pa.table({"id": list(range(len(articles))), "body": articles}))
     con.sql(f"SELECT sqlml.summarize(body, n := {args.n}) FROM t LIMIT 64").to_arrow_table()  # load + warm-up
     if device.startswith("cuda"):
