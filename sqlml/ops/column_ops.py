@@ -9,30 +9,38 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from sqlml.errors import InvalidArgumentError
 
+if TYPE_CHECKING:
+    from sqlml.engine.runtime import AnyRuntime
+
+
+def _runtime(options: dict[str, Any]) -> AnyRuntime:
+    """The embedding runtime an operation's options name (model, device, dtype, batch_size)."""
+    from sqlml.engine.runtime import get_runtime
+
+    return get_runtime(options.get("model"), options.get("device"), options.get("dtype"), options.get("batch_size"))
+
 
 def _embed(options: dict[str, Any]) -> Callable[[pa.StringArray], pa.Array]:
     from sqlml.engine.cache import get_cache
-    from sqlml.engine.runtime import get_runtime
     from sqlml.ops.embed import embed_array
 
-    runtime = get_runtime(options.get("model"), options.get("device"), options.get("dtype"), options.get("batch_size"))
+    runtime = _runtime(options)
     cache = get_cache(options.get("cache"), runtime.encoder.device)
     return lambda texts: embed_array(texts, runtime, cache=cache)
 
 
 def _summarize(options: dict[str, Any]) -> Callable[[pa.StringArray], pa.Array]:
-    from sqlml.engine.runtime import get_runtime
     from sqlml.ops.summarize import CHUNK_TEXTS, check_n, summarize_array
 
     n = options.get("n", 3)
     check_n(n)
-    runtime = get_runtime(options.get("model"), options.get("device"), options.get("dtype"), options.get("batch_size"))
+    runtime = _runtime(options)
 
     def compute(texts: pa.StringArray) -> pa.Array:
         parts = [summarize_array(texts.slice(i, CHUNK_TEXTS), n, runtime) for i in range(0, len(texts), CHUNK_TEXTS)]
@@ -68,11 +76,10 @@ def _classify(options: dict[str, Any]) -> Callable[[pa.StringArray], pa.Array]:
 
 def _relevance(options: dict[str, Any]) -> Callable[[pa.StringArray], pa.Array]:
     from sqlml.engine.cache import get_cache
-    from sqlml.engine.runtime import get_runtime
     from sqlml.ops.relevance import check_query, relevance_array
 
     query = check_query(options.get("query"), "relevance")
-    runtime = get_runtime(options.get("model"), options.get("device"), options.get("dtype"), options.get("batch_size"))
+    runtime = _runtime(options)
     cache = get_cache(options.get("cache"), runtime.encoder.device)
     return lambda texts: relevance_array(texts, pa.array([query] * len(texts), pa.string()), runtime, cache)
 
