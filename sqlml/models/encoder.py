@@ -160,19 +160,6 @@ class Encoder:
                 self._fingerprint = fingerprint_directory(Path(self.ref.location))
             return self._fingerprint
 
-    def info(self) -> dict[str, Any]:
-        """A row for model listings: name, id, dimension, device, dtype, max_seq_length."""
-        return {
-            "name": self.ref.name,
-            "id": self.ref.display_id,
-            "kind": "embedding",
-            "dimension": self.dimension,
-            "device": self.device,
-            "dtype": self.dtype,
-            "max_seq_length": self.max_seq_length,
-            "loaded": True,
-        }
-
 
 def _attention_backends(device: str) -> Any:
     """On CUDA, attention kernels without cuDNN's: cuDNN builds an execution plan for every new batch

@@ -59,7 +59,7 @@ def test_corrupt_model_directory_gives_load_error(tmp_path: Path) -> None:
 def test_models_load_once_per_process(tiny_model_dir: Path) -> None:
     first = registry.load_encoder(str(tiny_model_dir), device="cpu")
     assert registry.load_encoder(str(tiny_model_dir), device="cpu") is first
-    assert first.info()["dimension"] == 32
+    assert first.dimension == 32
 
 
 def test_dimension_is_read_from_files(tiny_model_dir: Path) -> None:
