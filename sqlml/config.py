@@ -13,6 +13,7 @@ home                       ``SQLML_HOME``              the user data dir (``plat
 local_files_only           ``SQLML_LOCAL_FILES_ONLY``  on: never reach the network for models
 cache                      ``SQLML_CACHE``             on for CPU models, off for CUDA ones (engine/cache.py)
 cache_max_mb               ``SQLML_CACHE_MAX_MB``      2048: cache size bound, oldest entries go first
+fast_tokenizer             ``SQLML_FAST_TOKENIZER``    on: blingfire for BERT-uncased models on ASCII text
 =========================  ==========================  =======================================
 """
 

@@ -25,8 +25,9 @@ from typing import Protocol
 
 import numpy as np
 
-from sqlml.engine.batching import pad, plan_batches
+from sqlml.engine.batching import plan_batches
 from sqlml.models.encoder import Ready
+from sqlml.models.tokens import TokenBatch
 
 
 #: How long a GPU worker waits for more requests before starting a round smaller than ``batch_size``.
@@ -44,7 +45,7 @@ class BatchModel(Protocol):
     def dimension(self) -> int:
         """Width of one output row."""
 
-    def tokenize(self, texts: list[str]) -> list[list[int]]:
+    def tokenize(self, texts: list[str]) -> TokenBatch:
         """Token ids per text; called from many threads at once."""
 
     def forward(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
@@ -73,7 +74,7 @@ class RuntimeStats:
 
 @dataclass
 class _Request:
-    token_ids: list[list[int]]
+    tokens: TokenBatch
     future: Future[np.ndarray] = field(default_factory=Future)
 
 
@@ -124,7 +125,7 @@ class Runtime:
         gather_seconds = 0.0 if self.encoder.device == "cpu" else GATHER_SECONDS
         while True:
             requests = [self._queue.get()]
-            rows = len(requests[0].token_ids)
+            rows = len(requests[0].tokens)
             deadline = time.monotonic() + gather_seconds
             while rows < self.batch_size:
                 try:
@@ -132,7 +133,7 @@ class Runtime:
                 except queue.Empty:
                     break
                 requests.append(nxt)
-                rows += len(nxt.token_ids)
+                rows += len(nxt.tokens)
             try:
                 results = self._run(requests)
             except BaseException as exc:  # noqa: BLE001 - the worker must survive anything a round raises
@@ -145,14 +146,14 @@ class Runtime:
                 request.future.set_result(result)
 
     def _run(self, requests: list[_Request]) -> list[np.ndarray]:
-        token_ids = [ids for request in requests for ids in request.token_ids]
-        lengths = np.fromiter((len(t) for t in token_ids), dtype=np.int64, count=len(token_ids))
+        tokens = TokenBatch.concat([request.tokens for request in requests])
+        lengths = tokens.lengths
         order = np.argsort(-lengths, kind="stable")
-        out = np.empty((len(token_ids), self.encoder.dimension), dtype=np.float32)
+        out = np.empty((len(tokens), self.encoder.dimension), dtype=np.float32)
         in_flight: list[tuple[np.ndarray, Pending]] = []
         for part in plan_batches(lengths[order], self.batch_size, self.max_batch_tokens):
             rows = order[part]
-            in_flight.append((rows, self._launch_rows(token_ids, rows)))
+            in_flight.append((rows, self._launch_rows(tokens, rows)))
             if len(in_flight) > 1:  # batch i+1 is queued: now wait for batch i
                 done_rows, pending = in_flight.pop(0)
                 out[done_rows] = pending.result()
@@ -160,13 +161,13 @@ class Runtime:
             out[done_rows] = pending.result()
         with self._stats_lock:
             self._stats.requests += len(requests)
-            self._stats.rows += len(token_ids)
+            self._stats.rows += len(tokens)
             self._stats.tokens += int(lengths.sum())
-        bounds = np.cumsum([0, *(len(r.token_ids) for r in requests)])
+        bounds = np.cumsum([0, *(len(r.tokens) for r in requests)])
         return [out[bounds[i] : bounds[i + 1]] for i in range(len(requests))]
 
-    def _launch_rows(self, token_ids: list[list[int]], rows: np.ndarray) -> Pending:
-        input_ids, mask = pad([token_ids[r] for r in rows], self.encoder.pad_id)
+    def _launch_rows(self, tokens: TokenBatch, rows: np.ndarray) -> Pending:
+        input_ids, mask = tokens.pad(rows, self.encoder.pad_id)
         launch = getattr(self.encoder, "launch", None)
         try:
             pending = launch(input_ids, mask) if launch is not None else Ready(self.encoder.forward(input_ids, mask))
@@ -177,7 +178,7 @@ class Runtime:
             with self._stats_lock:
                 self._stats.oom_splits += 1
             half = len(rows) // 2
-            first, second = self._launch_rows(token_ids, rows[:half]), self._launch_rows(token_ids, rows[half:])
+            first, second = self._launch_rows(tokens, rows[:half]), self._launch_rows(tokens, rows[half:])
             return Ready(np.concatenate([first.result(), second.result()]))
         with self._stats_lock:
             self._stats.batches += 1

@@ -3,9 +3,8 @@
 The model folder is read with sentence-transformers, so its modules (transformer, pooling, dense,
 normalize) run exactly as ``SentenceTransformer.encode`` runs them. sqlml adds:
 
-* a private copy of the Rust tokenizer with truncation at ``max_seq_length`` and no padding, so that
-  DuckDB threads can tokenize their own chunks concurrently (``encode_batch`` is ``&self`` and releases
-  the GIL);
+* a thread-safe tokenizer (:mod:`sqlml.models.tokenizer`) truncating at ``max_seq_length``, so that
+  DuckDB threads tokenize their own chunks concurrently, into flat numpy buffers;
 * a forward pass on ready-padded ``int64`` arrays, returning L2-normalised ``float32`` rows.
 
 Embeddings are always L2-normalised: they equal ``SentenceTransformer(dir).encode(texts,
@@ -23,9 +22,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sqlml.errors import ModelLoadError
+from sqlml.models.tokenizer import TextTokenizer
+from sqlml.models.tokens import TokenBatch
 
 if TYPE_CHECKING:
-    import tokenizers
     import torch
     from sentence_transformers import SentenceTransformer
 
@@ -40,7 +40,7 @@ class Encoder:
     device: str
     dtype: str
     model: SentenceTransformer
-    tokenizer: tokenizers.Tokenizer
+    tokenizer: TextTokenizer
     dimension: int
     max_seq_length: int
     pad_id: int
@@ -73,12 +73,7 @@ class Encoder:
         backend = getattr(model.tokenizer, "backend_tokenizer", None)
         if backend is None:
             raise ModelLoadError(f"model {ref.name!r} has no fast (Rust) tokenizer; sqlml needs tokenizer.json")
-        import tokenizers
-
-        tokenizer = tokenizers.Tokenizer.from_str(backend.to_str())
         max_len = int(model.max_seq_length or model.tokenizer.model_max_length)
-        tokenizer.no_padding()
-        tokenizer.enable_truncation(max_len)
         probe = model.tokenize([""]) if not hasattr(model, "preprocess") else model.preprocess([""])
         extra = {k: v for k, v in probe.items() if not hasattr(v, "shape")}
         dimension = model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension") else None
@@ -89,7 +84,7 @@ class Encoder:
             device=device,
             dtype=dtype,
             model=model,
-            tokenizer=tokenizer,
+            tokenizer=TextTokenizer(backend, max_len),
             dimension=int(dimension),
             max_seq_length=max_len,
             pad_id=int(model.tokenizer.pad_token_id or 0),
@@ -97,19 +92,9 @@ class Encoder:
             _uses_token_type_ids="token_type_ids" in probe,
         )
 
-    def tokenize(self, texts: list[str]) -> list[list[int]]:
-        """Token ids per text, with special tokens, truncated to ``max_seq_length``; thread-safe.
-
-        A text far longer than the model reads is tokenized from a prefix cut at whitespace (whole
-        words, so the kept tokens are the same); if that prefix did not fill the window, the whole text
-        is tokenized. This keeps a 5 MB text from costing seconds for 256 tokens.
-        """
-        prefixes = [_word_prefix(t, self.max_seq_length * PREFIX_CHARS_PER_TOKEN) for t in texts]
-        encodings = self.tokenizer.encode_batch(prefixes, add_special_tokens=True)
-        redo = [i for i, (p, t, e) in enumerate(zip(prefixes, texts, encodings, strict=True)) if p is not t and not e.overflowing]
-        for i, enc in zip(redo, self.tokenizer.encode_batch([texts[i] for i in redo], add_special_tokens=True), strict=True):
-            encodings[i] = enc
-        return [enc.ids for enc in encodings]
+    def tokenize(self, texts: list[str]) -> TokenBatch:
+        """Token ids per text, with special tokens, truncated to ``max_seq_length``; thread-safe."""
+        return self.tokenizer(texts)
 
     def forward(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         """Embed one padded batch.
@@ -172,18 +157,6 @@ def _attention_backends(device: str) -> Any:
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     return sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH])
-
-
-#: Characters kept per token of ``max_seq_length`` before a long text is cut (tokens average ~4-5 chars).
-PREFIX_CHARS_PER_TOKEN = 32
-
-
-def _word_prefix(text: str, limit: int) -> str:
-    """``text`` itself when short; else its first ``limit`` characters, cut back to the last whitespace."""
-    if len(text) <= limit:
-        return text
-    cut = max(text.rfind(" ", 0, limit), text.rfind("\n", 0, limit), text.rfind("\t", 0, limit))
-    return text if cut <= 0 else text[:cut]
 
 
 class Ready:

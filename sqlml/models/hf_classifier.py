@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sqlml.errors import ModelLoadError
+from sqlml.models.tokenizer import TextTokenizer
+from sqlml.models.tokens import TokenBatch
 
 if TYPE_CHECKING:
-    import tokenizers
     import torch
 
     from sqlml.engine.runtime import Runtime
@@ -43,7 +44,7 @@ class HFClassifier:
     device: str
     dtype: str
     model: torch.nn.Module
-    tokenizer: tokenizers.Tokenizer
+    tokenizer: TextTokenizer
     labels: tuple[str, ...]
     pad_id: int
     max_seq_length: int
@@ -56,7 +57,6 @@ class HFClassifier:
     @classmethod
     def load(cls, path: str, device: str, dtype: str) -> HFClassifier:
         """Load the folder ``path``; raise :class:`ModelLoadError` naming what is wrong."""
-        import tokenizers
         import torch
         import transformers
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -82,14 +82,11 @@ class HFClassifier:
             raise ModelLoadError(f"sequence classifier {path!r} has duplicate names in config.json id2label: {list(labels)}")
         limits = [int(hf_tokenizer.model_max_length), int(getattr(model.config, "max_position_embeddings", 512) or 512)]
         max_len = min(x for x in limits if x > 0)
-        tokenizer = tokenizers.Tokenizer.from_str(backend.to_str())  # private copy: truncation set here only
-        tokenizer.no_padding()
-        tokenizer.enable_truncation(max_len)
-        return cls(path, device, dtype, model, tokenizer, labels, int(hf_tokenizer.pad_token_id or 0), max_len)
+        return cls(path, device, dtype, model, TextTokenizer(backend, max_len), labels, int(hf_tokenizer.pad_token_id or 0), max_len)
 
-    def tokenize(self, texts: list[str]) -> list[list[int]]:
+    def tokenize(self, texts: list[str]) -> TokenBatch:
         """Token ids per text with special tokens, truncated to ``max_seq_length``; thread-safe."""
-        return [enc.ids for enc in self.tokenizer.encode_batch(texts, add_special_tokens=True)]
+        return self.tokenizer(texts)
 
     def forward(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         """``int64 (rows, length)`` pair → ``float32 (rows, labels)`` softmax probabilities."""

@@ -23,7 +23,7 @@ def chunk_text(text: str, runtime: AnyRuntime, budget: int) -> list[str]:
     sentences = split_sentences(text)
     if len(sentences) <= 1:
         return [text]
-    lengths = [len(ids) - 2 for ids in runtime.encoder.tokenize([s.text for s in sentences])]  # minus [CLS]/[SEP]
+    lengths = (runtime.encoder.tokenize([s.text for s in sentences]).lengths - 2).tolist()  # minus [CLS]/[SEP]
     chunks: list[str] = []
     start, used = 0, 0
     for i, n in enumerate(lengths):
@@ -48,7 +48,8 @@ def text_vectors(values: list[str], runtime: AnyRuntime) -> np.ndarray:
     # over the window would be truncated, as embed() does).
     maybe_long = [i for i, text in enumerate(values) if len(text.encode("utf-8")) > budget - 4]
     # the runtime's tokenizer truncates at the window, so a full-length row is the sign of a longer text
-    long_rows = {i for i, ids in zip(maybe_long, runtime.encoder.tokenize([values[i] for i in maybe_long]), strict=True) if len(ids) >= budget}
+    lengths = runtime.encoder.tokenize([values[i] for i in maybe_long]).lengths
+    long_rows = {i for i, n in zip(maybe_long, lengths.tolist(), strict=True) if n >= budget}
     owners: list[int] = []
     pieces: list[str] = []
     for row, text in enumerate(values):

@@ -1,0 +1,90 @@
+"""Token ids of many texts in flat numpy buffers (no Python list per row), and their padding."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class TokenBatch:
+    """Ragged token ids: row ``i`` is ``ids[offsets[i]:offsets[i + 1]]``.
+
+    ``ids``: ``int32 (total,)``; ``offsets``: ``int64 (rows + 1,)``, starting at 0, non-decreasing.
+    """
+
+    ids: np.ndarray
+    offsets: np.ndarray
+
+    @classmethod
+    def from_lists(cls, rows: Sequence[Sequence[int]]) -> TokenBatch:
+        """From one id list per row."""
+        lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
+        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        ids = np.fromiter((t for r in rows for t in r), dtype=np.int32, count=int(offsets[-1]))
+        return cls(ids, offsets)
+
+    @classmethod
+    def from_padded(cls, padded: np.ndarray, lengths: np.ndarray) -> TokenBatch:
+        """From a ``(rows, width)`` matrix whose row ``i`` holds ``lengths[i]`` ids, left-aligned."""
+        lengths = lengths.astype(np.int64, copy=False)
+        offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        keep = np.arange(padded.shape[1])[None, :] < lengths[:, None]
+        return cls(np.ascontiguousarray(padded[keep], dtype=np.int32), offsets)
+
+    @classmethod
+    def concat(cls, parts: Sequence[TokenBatch]) -> TokenBatch:
+        """The rows of ``parts`` one after another."""
+        if len(parts) == 1:
+            return parts[0]
+        ids = np.concatenate([p.ids for p in parts]) if parts else np.empty(0, dtype=np.int32)
+        lengths = np.concatenate([p.lengths for p in parts]) if parts else np.empty(0, dtype=np.int64)
+        offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        return cls(ids, offsets)
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """``int64 (rows,)``: ids per row."""
+        return np.diff(self.offsets)
+
+    def row(self, i: int) -> list[int]:
+        """Row ``i`` as a list of ints."""
+        return self.ids[self.offsets[i] : self.offsets[i + 1]].tolist()
+
+    def to_lists(self) -> list[list[int]]:
+        """Every row as a list of ints."""
+        return [self.row(i) for i in range(len(self))]
+
+    def take(self, rows: np.ndarray) -> TokenBatch:
+        """The rows ``rows`` (indices), in that order."""
+        starts, lengths = self._spans(rows)
+        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        return TokenBatch(self.ids[_gather_index(starts, lengths)], offsets)
+
+    def pad(self, rows: np.ndarray, pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+        """Rows ``rows`` (indices), right-padded: ``(input_ids, attention_mask)``, both ``int64 (len(rows), longest)``."""
+        starts, lengths = self._spans(rows)
+        longest = int(lengths.max()) if len(lengths) else 0
+        mask = np.arange(longest, dtype=np.int64)[None, :] < lengths[:, None]
+        ids = np.full((len(rows), longest), pad_id, dtype=np.int64)
+        ids[mask] = self.ids[_gather_index(starts, lengths)]  # row-major order of ``mask``
+        return ids, mask.astype(np.int64)
+
+    def _spans(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        starts = self.offsets[rows]
+        return starts, self.offsets[rows + 1] - starts
+
+
+def _gather_index(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Positions ``starts[0] .. starts[0]+lengths[0]-1, starts[1] ..``, one flat ``int64`` array."""
+    before = np.cumsum(lengths) - lengths  # where each row begins in the output
+    return np.repeat(starts - before, lengths) + np.arange(int(lengths.sum()), dtype=np.int64)

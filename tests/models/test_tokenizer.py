@@ -1,0 +1,87 @@
+"""The fast (blingfire) tokenizer path gives exactly the model tokenizer's ids, or is not taken."""
+
+from __future__ import annotations
+
+import json
+import random
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import tokenizers
+
+from sqlml.models.tokenizer import TextTokenizer
+
+
+@pytest.fixture(scope="module")
+def bert_tokenizer(tiny_model_dir: Path) -> tokenizers.Tokenizer:
+    return tokenizers.Tokenizer.from_file(str(tiny_model_dir / "tokenizer.json"))
+
+
+def varied_texts(vocab: list[str], count: int, seed: int = 0) -> list[str]:
+    """Sentences of vocabulary words, punctuation, digits, odd whitespace, control characters, accents,
+    CJK, emoji, special-token text, overlong words and texts past the window (seeded)."""
+    rng = random.Random(seed)
+    printable = [chr(i) for i in range(32, 127)]
+    odd = ["\t", "\n", "\r\n", "\x00", "\x07", "\x1b", "\x7f", "é", "ß", "£", "—", "“", "中", "😀", "\u00a0", "\u200b", "İ", "ﬁ"]
+    pieces: list[str] = []
+    texts = ["", " ", "\t\n", "a" * 100, "a" * 101, "1" * 150 + " tail", "[SEP] [cls] [unk]", "x" * 20_000, "word " * 3000]
+    while len(texts) < count:
+        pieces.clear()
+        for _ in range(rng.randint(0, 40)):
+            r = rng.random()
+            if r < 0.55:
+                pieces.append(rng.choice(vocab).removeprefix("##") if r < 0.45 else rng.choice(vocab))
+            elif r < 0.8:
+                pieces.append("".join(rng.choice(printable) for _ in range(rng.randint(1, 8))))
+            elif r < 0.85:
+                pieces.append(rng.choice(odd))
+            elif r < 0.9:
+                pieces.append("".join(rng.choice(vocab).removeprefix("##") for _ in range(rng.randint(2, 12))))
+            pieces.append(rng.choice([" ", " ", "", ", ", ". "]))
+        texts.append("".join(pieces))
+    return texts
+
+
+def test_fast_path_equals_the_model_tokenizer_on_varied_text(bert_tokenizer: tokenizers.Tokenizer) -> None:
+    fast, reference = TextTokenizer(bert_tokenizer, 256, fast=True), TextTokenizer(bert_tokenizer, 256, fast=False)
+    assert fast.fast is not None and reference.fast is None
+    vocab = list(json.loads(bert_tokenizer.to_str())["model"]["vocab"])
+    texts = varied_texts(vocab, 3000)
+    taken = sum(fast.fast.accepts(t) for t in texts)
+    assert 0.2 * len(texts) < taken < len(texts)  # both paths are exercised
+    got, expected = fast(texts), reference(texts)
+    assert got.to_lists() == expected.to_lists()
+    assert max(got.lengths) == 256  # truncation at the window, [SEP] included
+
+
+def test_fast_path_is_thread_safe(bert_tokenizer: tokenizers.Tokenizer) -> None:
+    tokenizer = TextTokenizer(bert_tokenizer, 128, fast=True)
+    texts = varied_texts(list(json.loads(bert_tokenizer.to_str())["model"]["vocab"]), 1600, seed=1)
+    expected = tokenizer(texts).to_lists()
+    with ThreadPoolExecutor(8) as pool:
+        parts = list(pool.map(tokenizer, [texts[i : i + 100] for i in range(0, len(texts), 100)]))
+    assert [row for part in parts for row in part.to_lists()] == expected
+
+
+def edited(tokenizer: tokenizers.Tokenizer, change) -> tokenizers.Tokenizer:  # type: ignore[no-untyped-def]
+    spec = json.loads(tokenizer.to_str())
+    change(spec)
+    return tokenizers.Tokenizer.from_str(json.dumps(spec))
+
+
+def test_fast_path_is_refused_for_other_tokenizers(bert_tokenizer: tokenizers.Tokenizer, monkeypatch: pytest.MonkeyPatch) -> None:
+    cased = edited(bert_tokenizer, lambda s: s["normalizer"].update(lowercase=False))
+    assert TextTokenizer(cased, 256).fast is None
+
+    def swap_two_words(spec: dict) -> None:  # type: ignore[type-arg]
+        vocab = spec["model"]["vocab"]
+        vocab["market"], vocab["river"] = vocab["river"], vocab["market"]
+
+    other_vocabulary = edited(bert_tokenizer, swap_two_words)
+    assert TextTokenizer(other_vocabulary, 256).fast is None
+    other_vocabulary.no_padding()
+    assert TextTokenizer(other_vocabulary, 256)(["the market"]).to_lists() == [other_vocabulary.encode("the market").ids]
+
+    monkeypatch.setenv("SQLML_FAST_TOKENIZER", "0")
+    assert TextTokenizer(bert_tokenizer, 256).fast is None
