@@ -1,8 +1,9 @@
 """Where does embedding time go? Each stage of the sqlml path timed alone on W1 (prints JSON).
 
-Stages: tokenizer (one encode_batch call; and 2048-row chunks from N threads, as DuckDB calls it),
-device work alone on pre-tokenized rows at several token budgets, the Python API, and the SQL path at
-several batch sizes. Use it to find the bottleneck before changing the runtime (notes: benchmarks/NOTES.md).
+Stages: tokenizer (one call; 2048-row chunks from N threads, as DuckDB calls it; with and without the
+blingfire fast path), device work alone on pre-tokenized rows at several token budgets, the Python API,
+DuckDB's own cost of a UDF returning 384 floats per row (no model), and the SQL path at several batch
+sizes and DuckDB thread counts. Use it to find the bottleneck before changing the runtime (notes: benchmarks/NOTES.md).
 
   python benchmarks/profile_embed.py --rows 200000 --random-weights --device cuda
 """
@@ -30,23 +31,23 @@ def timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def stage_times(encoder, tokens: list[list[int]], budget: int) -> dict[str, float]:
+def stage_times(encoder, tokens, budget: int) -> dict[str, float]:
     """Seconds spent per stage over all batches of one pass: sort, pad, forward (synchronised), copy out."""
     import numpy as np
     import torch
 
-    from sqlml.engine.batching import pad, plan_batches
+    from sqlml.engine.batching import plan_batches
 
     cuda = encoder.device.startswith("cuda")
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     times = {"sort": 0.0, "pad": 0.0, "forward": 0.0, "to_host": 0.0, "batches": 0}
     start = time.perf_counter()
-    lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
+    lengths = tokens.lengths
     order = np.argsort(-lengths, kind="stable")
     times["sort"] = time.perf_counter() - start
     for part in plan_batches(lengths[order], 1 << 30, budget):
         t0 = time.perf_counter()
-        ids, mask = pad([tokens[r] for r in order[part]], encoder.pad_id)
+        ids, mask = tokens.pad(order[part], encoder.pad_id)
         t1 = time.perf_counter()
         result = encoder._run(ids, mask, pinned=cuda)
         sync()
@@ -60,7 +61,7 @@ def stage_times(encoder, tokens: list[list[int]], budget: int) -> dict[str, floa
     if cuda:
         from torch.profiler import ProfilerActivity, profile
 
-        ids, mask = pad(tokens[:8192], encoder.pad_id)
+        ids, mask = tokens.pad(np.arange(min(8192, len(tokens))), encoder.pad_id)
         with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
             encoder._run(ids, mask, pinned=True)
             sync()
@@ -76,10 +77,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--budgets", default="65536,262144,1048576")
     parser.add_argument("--sql-batch-sizes", default="4096,16384,65536")
+    parser.add_argument("--sql-threads", default="8,16,32", help="DuckDB threads for the SQL path (at the default batch size)")
     args = parser.parse_args()
 
     import sqlml
+    import duckdb
+    import numpy as np
+
     from sqlml.engine.runtime import Runtime, _Request
+    from sqlml.models.tokenizer import TextTokenizer
     from sqlml.models.random_init import build_random_model
     from sqlml.models.registry import default_model_dir, load_encoder
 
@@ -93,13 +99,16 @@ def main() -> None:
     chunks = [texts[i : i + 2048] for i in range(0, len(texts), 2048)]
     with ThreadPoolExecutor(args.threads) as pool:
         out["tokenize_2048_chunks_threads_rows_per_s"] = len(texts) / timed(lambda: list(pool.map(encoder.tokenize, chunks)))
+        hf_only = TextTokenizer(encoder.tokenizer.hf, encoder.max_seq_length, fast=False)
+        out["tokenize_2048_chunks_threads_hf_only_rows_per_s"] = len(texts) / timed(lambda: list(pool.map(hf_only, chunks)))
+    out["tokenize_fast_path_share"] = sum(map(encoder.tokenizer.fast.accepts, texts)) / len(texts) if encoder.tokenizer.fast else 0.0
     tokens = encoder.tokenize(texts)
-    out["mean_tokens"] = sum(map(len, tokens)) / len(tokens)
+    out["mean_tokens"] = float(tokens.lengths.mean())
 
     device_only = {}
     for budget in (int(b) for b in args.budgets.split(",")):
         runtime = Runtime(encoder, batch_size=1 << 30, max_batch_tokens=budget)
-        runtime._run([_Request(tokens[:4096])])  # warm-up (allocator, kernels)
+        runtime._run([_Request(tokens.take(np.arange(min(4096, len(tokens)))))])  # warm-up (allocator, kernels)
         device_only[budget] = len(texts) / timed(lambda: runtime._run([_Request(tokens)]))
     out["device_only_rows_per_s_by_token_budget"] = device_only
     out["stage_seconds_at_262144"] = stage_times(encoder, tokens, 262_144)
@@ -107,6 +116,12 @@ def main() -> None:
     out["python_api_rows_per_s"] = len(texts) / timed(lambda: sqlml.embed(texts, model=model_dir, device=args.device, cache=False))
 
     table = pa.table({"s": texts})
+    zeros = pa.FixedSizeListArray.from_arrays(pa.array(np.zeros(2048 * encoder.dimension, dtype=np.float32)), encoder.dimension)
+    con = duckdb.connect()
+    con.create_function("no_model", lambda s: zeros.slice(0, len(s)), ["VARCHAR"], duckdb.array_type(duckdb.sqltypes.FLOAT, encoder.dimension), type="arrow")
+    con.register("t", table)
+    out["sql_udf_without_model_rows_per_s"] = len(texts) / timed(lambda: con.sql("SELECT no_model(s) FROM t").to_arrow_table())
+    con.close()
     sql = {}
     for rows in (int(b) for b in args.sql_batch_sizes.split(",")):
         con = sqlml.connect(model=model_dir, device=args.device, batch_size=rows, cache=False)
@@ -115,6 +130,15 @@ def main() -> None:
         sql[rows] = len(texts) / timed(lambda: con.sql("SELECT embed(s) FROM t").to_arrow_table())
         con.close()
     out["sql_rows_per_s_by_batch_size"] = sql
+    by_threads = {}
+    for threads in (int(n) for n in args.sql_threads.split(",")):
+        con = sqlml.connect(model=model_dir, device=args.device, cache=False)
+        con.execute(f"SET threads = {threads}")
+        con.register("t", table)
+        con.sql("SELECT embed(s) FROM t LIMIT 4096").to_arrow_table()
+        by_threads[threads] = len(texts) / timed(lambda: con.sql("SELECT embed(s) FROM t").to_arrow_table())
+        con.close()
+    out["sql_rows_per_s_by_duckdb_threads"] = by_threads
     print(json.dumps(out, indent=2))
 
 

@@ -22,6 +22,7 @@ import json
 import os
 import re
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
 
 #: Characters kept per token of the window before a long text is cut (tokens average ~4-5 chars).
 PREFIX_CHARS_PER_TOKEN = 32
+#: Texts per piece when a large call is spread over threads.
+PARALLEL_ROWS = 2048
 
 
 class TextTokenizer:
@@ -53,9 +56,21 @@ class TextTokenizer:
         self.fast = BlingfireWordPiece.matching(self.hf, max_len) if allowed else None
 
     def __call__(self, texts: list[str]) -> TokenBatch:
-        """Ids of every text, in order. ``texts`` must not contain ``None``."""
+        """Ids of every text, in order. ``texts`` must not contain ``None``.
+
+        A call on more than ``2 × PARALLEL_ROWS`` texts is cut into pieces tokenized by a shared thread
+        pool (the model tokenizer's ``encode_batch`` spreads over cores on its own; blingfire does not).
+        """
         if self.fast is None:
             return self._hf(texts)
+        if len(texts) > 2 * PARALLEL_ROWS:
+            pieces = [texts[i : i + PARALLEL_ROWS] for i in range(0, len(texts), PARALLEL_ROWS)]
+            return TokenBatch.concat(list(_pool().map(self._mixed, pieces)))
+        return self._mixed(texts)
+
+    def _mixed(self, texts: list[str]) -> TokenBatch:
+        """The fast path for the texts it accepts, the model tokenizer for the rest, in order."""
+        assert self.fast is not None
         accepts = self.fast.accepts
         slow = [i for i, text in enumerate(texts) if not accepts(text)]
         if not slow:
@@ -183,8 +198,18 @@ def _bert_uncased_specials(hf: tokenizers.Tokenizer, spec: dict[str, Any]) -> tu
     return empty[0], empty[1], model["vocab"][model["unk_token"]]
 
 
+_shared_pool: ThreadPoolExecutor | None = None
 _blingfire: tuple[int, Any] | None = None
 _blingfire_lock = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """The process-wide tokenizing threads (one per core; created on first use)."""
+    global _shared_pool
+    with _blingfire_lock:
+        if _shared_pool is None:
+            _shared_pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="sqlml-tokenize")
+        return _shared_pool
 
 
 def _load_blingfire() -> tuple[int, Any] | None:
