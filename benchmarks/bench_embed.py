@@ -3,7 +3,12 @@
 Peers, on the same texts:
   st          SentenceTransformer.encode(list) — what a user writes by hand; best of the batch sizes given
   naive_udf   a DuckDB Arrow UDF that calls encode on each 2048-row chunk
-  sqlml       SELECT embed(s) FROM t through sqlml (full result materialised as Arrow)
+  sqlml       SELECT embed(s) FROM 'w1.parquet' through sqlml (full result materialised as Arrow)
+
+The texts are written to a Parquet file first, as the issue's query reads them. DuckDB runs a scalar UDF
+in the scan's threads, one per row group: a file with one row group is embedded by one DuckDB thread, so
+the file is written with --row-group-rows rows per group (default 16,384) and, for comparison, with
+DuckDB's own default (122,880). The naive UDF reads the same file.
 
 Usage:
   python benchmarks/bench_embed.py --rows 20000                 # W1 prefix, default model, auto device
@@ -49,6 +54,7 @@ def main() -> None:
     parser.add_argument("--random-weights", action="store_true", help="default architecture and tokenizer, random weights")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument("--row-group-rows", type=int, default=16_384, help="rows per Parquet row group of the input file")
     args = parser.parse_args()
 
     import duckdb
@@ -86,7 +92,15 @@ def main() -> None:
     best_b = min(st_times, key=st_times.get)
     results["st"] = {"rows_per_s": len(texts) / st_times[best_b], "batch_size": best_b, "by_batch_size": {b: len(texts) / t for b, t in st_times.items()}}
 
+    import pyarrow.parquet as pq
+
     table = pa.table({"s": texts})
+    folder = Path(tempfile.mkdtemp(prefix="bench-w1-"))
+    parquet = {rows: folder / f"w1-rg{rows}.parquet" for rows in (args.row_group_rows, 122_880)}
+    for rows, path in parquet.items():
+        pq.write_table(table, path, row_group_size=rows)
+    main_file = parquet[args.row_group_rows]
+    results["parquet_row_group_rows"] = args.row_group_rows
     if not args.skip_naive:
         naive = duckdb.connect()
         dim = st.get_embedding_dimension()
@@ -96,8 +110,7 @@ def main() -> None:
             return pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1).astype(np.float32)), dim)
 
         naive.create_function("naive_embed", encode_chunk, ["VARCHAR"], duckdb.array_type(duckdb.sqltypes.FLOAT, dim), type="arrow")
-        naive.register("t", table)
-        seconds = best_of(lambda: naive.sql("SELECT naive_embed(s) FROM t").to_arrow_table(), args.repeats)
+        seconds = best_of(lambda: naive.sql(f"SELECT naive_embed(s) FROM '{main_file}'").to_arrow_table(), args.repeats)
         results["naive_udf"] = {"rows_per_s": len(texts) / seconds}
         naive.close()
 
@@ -106,8 +119,13 @@ def main() -> None:
     con.sql("SELECT embed(s) FROM t LIMIT 2048").to_arrow_table()  # load + warm-up
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
-    seconds = best_of(lambda: con.sql("SELECT embed(s) FROM t").to_arrow_table(), args.repeats)
+    seconds = best_of(lambda: con.sql(f"SELECT embed(s) FROM '{main_file}'").to_arrow_table(), args.repeats)
     results["sqlml"] = {"rows_per_s": len(texts) / seconds}
+    for rows, path in parquet.items():
+        seconds = best_of(lambda: con.sql(f"SELECT embed(s) FROM '{path}'").to_arrow_table(), args.repeats)
+        results["sqlml"][f"rows_per_s_row_groups_of_{rows}"] = len(texts) / seconds
+    seconds = best_of(lambda: con.sql("SELECT embed(s) FROM t").to_arrow_table(), args.repeats)
+    results["sqlml"]["rows_per_s_arrow_table_one_chunk"] = len(texts) / seconds
     # Agreement with the fp32 sentence-transformers reference on the same weights, row by row.
     check = texts[: min(len(texts), 5000)]
     ours = con.sql(f"SELECT embed(s) FROM (SELECT s, row_number() OVER () AS r FROM t) WHERE r <= {len(check)} ORDER BY r").to_arrow_table()

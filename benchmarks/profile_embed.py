@@ -115,28 +115,29 @@ def main() -> None:
 
     out["python_api_rows_per_s"] = len(texts) / timed(lambda: sqlml.embed(texts, model=model_dir, device=args.device, cache=False))
 
+    import pyarrow.parquet as pq
+
     table = pa.table({"s": texts})
+    w1_file = Path(tempfile.mkdtemp()) / "w1.parquet"
+    pq.write_table(table, w1_file, row_group_size=16_384)  # DuckDB runs the UDF in one thread per row group
     zeros = pa.FixedSizeListArray.from_arrays(pa.array(np.zeros(2048 * encoder.dimension, dtype=np.float32)), encoder.dimension)
     con = duckdb.connect()
     con.create_function("no_model", lambda s: zeros.slice(0, len(s)), ["VARCHAR"], duckdb.array_type(duckdb.sqltypes.FLOAT, encoder.dimension), type="arrow")
-    con.register("t", table)
-    out["sql_udf_without_model_rows_per_s"] = len(texts) / timed(lambda: con.sql("SELECT no_model(s) FROM t").to_arrow_table())
+    out["sql_udf_without_model_rows_per_s"] = len(texts) / timed(lambda: con.sql(f"SELECT no_model(s) FROM '{w1_file}'").to_arrow_table())
     con.close()
     sql = {}
     for rows in (int(b) for b in args.sql_batch_sizes.split(",")):
         con = sqlml.connect(model=model_dir, device=args.device, batch_size=rows, cache=False)
-        con.register("t", table)
-        con.sql("SELECT embed(s) FROM t LIMIT 4096").to_arrow_table()
-        sql[rows] = len(texts) / timed(lambda: con.sql("SELECT embed(s) FROM t").to_arrow_table())
+        con.sql(f"SELECT embed(s) FROM '{w1_file}' LIMIT 4096").to_arrow_table()
+        sql[rows] = len(texts) / timed(lambda: con.sql(f"SELECT embed(s) FROM '{w1_file}'").to_arrow_table())
         con.close()
     out["sql_rows_per_s_by_batch_size"] = sql
     by_threads = {}
     for threads in (int(n) for n in args.sql_threads.split(",")):
         con = sqlml.connect(model=model_dir, device=args.device, cache=False)
         con.execute(f"SET threads = {threads}")
-        con.register("t", table)
-        con.sql("SELECT embed(s) FROM t LIMIT 4096").to_arrow_table()
-        by_threads[threads] = len(texts) / timed(lambda: con.sql("SELECT embed(s) FROM t").to_arrow_table())
+        con.sql(f"SELECT embed(s) FROM '{w1_file}' LIMIT 4096").to_arrow_table()
+        by_threads[threads] = len(texts) / timed(lambda: con.sql(f"SELECT embed(s) FROM '{w1_file}'").to_arrow_table())
         con.close()
     out["sql_rows_per_s_by_duckdb_threads"] = by_threads
     print(json.dumps(out, indent=2))

@@ -68,7 +68,7 @@ class TokenBatch:
         starts, lengths = self._spans(rows)
         offsets = np.zeros(len(rows) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
-        return TokenBatch(self.ids[_gather_index(starts, lengths)], offsets)
+        return TokenBatch(self.ids[gather_index(starts, lengths)], offsets)
 
     def pad(self, rows: np.ndarray, pad_id: int) -> tuple[np.ndarray, np.ndarray]:
         """Rows ``rows`` (indices), right-padded: ``(input_ids, attention_mask)``, both ``int64 (len(rows), longest)``."""
@@ -76,7 +76,7 @@ class TokenBatch:
         longest = int(lengths.max()) if len(lengths) else 0
         mask = np.arange(longest, dtype=np.int64)[None, :] < lengths[:, None]
         ids = np.full((len(rows), longest), pad_id, dtype=np.int64)
-        ids[mask] = self.ids[_gather_index(starts, lengths)]  # row-major order of ``mask``
+        ids[mask] = self.ids[gather_index(starts, lengths)]  # row-major order of ``mask``
         return ids, mask.astype(np.int64)
 
     def _spans(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -84,7 +84,7 @@ class TokenBatch:
         return starts, self.offsets[rows + 1] - starts
 
 
-def _gather_index(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+def gather_index(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """Positions ``starts[0] .. starts[0]+lengths[0]-1, starts[1] ..``, one flat ``int64`` array."""
     before = np.cumsum(lengths) - lengths  # where each row begins in the output
     return np.repeat(starts - before, lengths) + np.arange(int(lengths.sum()), dtype=np.int64)
