@@ -40,6 +40,9 @@ _ABBREVIATIONS = frozenset(
 )
 _WORD_BEFORE = re.compile(r"[A-Za-z]+$")
 _DOTTED_NAME = re.compile(r"[A-Za-z]+\.[A-Za-z]")
+# What every _GLUE match contains: an end mark, an optional double quote, a capital. One search of the
+# whole text for it is ~6x cheaper than searching each sentence for _GLUE, and most texts have none.
+_GLUE_HINT = re.compile(r"""[.!?]["\u201c\u201d]?[A-Z]""")
 
 
 def split_sentences(text: str) -> list[Sentence]:
@@ -48,11 +51,17 @@ def split_sentences(text: str) -> list[Sentence]:
     Each sentence's ``text`` equals ``text[start:end]``, has no leading or trailing whitespace, and
     positions count from 0 in reading order.
     """
+    return [Sentence(i, start, end, text[start:end]) for i, (start, end) in enumerate(sentence_spans(text))]
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """The ``[start, end)`` character spans of :func:`split_sentences`, in reading order; ``[]`` if blank."""
     if not text.strip():
         return []
     spans = _cover(text, blingfire_spans(text))
-    pieces = [piece for start, end in spans for piece in _unglue(text, start, end)]
-    return [Sentence(i, start, end, text[start:end]) for i, (start, end) in enumerate(pieces)]
+    if _GLUE_HINT.search(text) is None:
+        return spans
+    return [piece for start, end in spans for piece in _unglue(text, start, end)]
 
 
 def blingfire_spans(text: str) -> list[tuple[int, int]]:
