@@ -18,7 +18,10 @@ neighbouring sentence).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,30 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     return [piece for start, end in spans for piece in _unglue(text, start, end)]
 
 
+@dataclass(frozen=True)
+class SentenceBatch:
+    """The sentences of many texts, flat: text ``i`` has ``sentences[offsets[i]:offsets[i + 1]]``.
+
+    ``sentences``: verbatim sentence strings in reading order, text after text; ``offsets``: ``int64
+    (texts + 1,)``, non-decreasing, from 0 to ``len(sentences)``. A NULL or blank text has no sentences.
+    """
+
+    sentences: list[str]
+    offsets: np.ndarray
+
+
+def split_texts(texts: Sequence[str | None]) -> SentenceBatch:
+    """Split every text with :func:`split_sentences` into one flat :class:`SentenceBatch`; NULL → none."""
+    sentences: list[str] = []
+    counts = np.zeros(len(texts) + 1, dtype=np.int64)
+    for i, text in enumerate(texts):
+        if text is not None:
+            spans = sentence_spans(text)
+            sentences.extend(text[start:end] for start, end in spans)
+            counts[i + 1] = len(spans)
+    return SentenceBatch(sentences, np.cumsum(counts))
+
+
 def blingfire_spans(text: str) -> list[tuple[int, int]]:
     """blingfire's sentence spans as ``[start, end)`` character offsets of ``text``.
 
@@ -74,7 +101,6 @@ def blingfire_spans(text: str) -> list[tuple[int, int]]:
     import ctypes
 
     import blingfire
-    import numpy as np
 
     data = text.encode("utf-8")
     capacity = 2 * len(data) + 16

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from sqlml import progress
 from sqlml.engine.runtime import AnyRuntime, get_runtime
@@ -37,7 +38,7 @@ from sqlml.errors import InvalidArgumentError
 from sqlml.ops.embed import embed_strings
 from sqlml.ops.inputs import as_string_array
 from sqlml.ops.kmeans import kmeans_batched
-from sqlml.ops.sentences import Sentence, split_sentences
+from sqlml.ops.sentences import SentenceBatch, split_texts
 
 #: k-means seed: the same input gives the same summary on every run.
 SEED = 0
@@ -78,38 +79,43 @@ DEFAULT_RULE = SelectionRule()
 
 
 @dataclass(frozen=True)
-class Explanation:
-    """Why each sentence of one text was or was not selected; arrays are ``(sentences,)``.
+class Explained:
+    """Why each sentence of many texts was or was not selected, flat over all their sentences.
 
-    ``cluster``: 0-based cluster id, numbered in order of each cluster's first sentence.
-    ``cluster_size``: sentences in that cluster. ``score``: cosine similarity to the cluster centroid
-    plus ``centrality_weight`` × cosine similarity to the text centroid (minus the position penalty).
-    ``selected``: the sentence is in the summary.
+    Text ``i`` owns rows ``offsets[i]:offsets[i + 1]`` (``offsets``: ``int64 (texts + 1,)``); a text without
+    rows (NULL, empty, or NULL ``n``) has no summary: NULL. ``sentences`` and the arrays are ``(rows,)``:
+    ``cluster``: ``int32`` 0-based cluster id within the text, numbered in order of each cluster's first
+    sentence. ``cluster_size``: ``int32`` sentences in that cluster. ``score``: ``float64`` cosine
+    similarity to the cluster centroid plus ``centrality_weight`` × cosine similarity to the text centroid
+    (minus the position penalty). ``selected``: ``bool``, the sentence is in the summary.
     """
 
-    sentences: list[Sentence]
+    sentences: list[str]
+    offsets: np.ndarray
     cluster: np.ndarray
     cluster_size: np.ndarray
     score: np.ndarray
     selected: np.ndarray
 
-    def summary(self) -> str:
-        """The selected sentences, verbatim, in their original order, joined with one space."""
-        return " ".join(s.text for s, chosen in zip(self.sentences, self.selected, strict=True) if chosen)
+    def _nulls(self) -> pa.Array:
+        return pa.array(self.offsets[1:] == self.offsets[:-1])
 
-    def rows(self) -> list[dict[str, Any]]:
-        """One dict per sentence, with the fields of :data:`EXPLAIN_TYPE`."""
-        return [
-            {
-                "position": s.position,
-                "sentence": s.text,
-                "cluster": int(c),
-                "cluster_size": int(size),
-                "score": float(score),
-                "selected": bool(chosen),
-            }
-            for s, c, size, score, chosen in zip(self.sentences, self.cluster, self.cluster_size, self.score, self.selected, strict=True)
-        ]
+    def summaries(self) -> pa.StringArray:
+        """Per text, the selected sentences verbatim in their original order, joined with one space."""
+        picked = np.flatnonzero(self.selected)
+        ends = np.concatenate([[0], np.cumsum(self.selected, dtype=np.int64)])[self.offsets]
+        values = pa.array([self.sentences[i] for i in picked], type=pa.string())
+        lists = pa.ListArray.from_arrays(pa.array(ends, pa.int32()), values, mask=self._nulls())
+        return pc.binary_join(lists, " ")
+
+    def explanations(self) -> pa.ListArray:
+        """Per text, a ``list<EXPLAIN_TYPE>`` with one struct per sentence in reading order."""
+        rows = len(self.sentences)
+        position = np.arange(rows, dtype=np.int64) - np.repeat(self.offsets[:-1], np.diff(self.offsets))
+        columns = [position.astype(np.int32), self.sentences, self.cluster, self.cluster_size, self.score, self.selected]
+        fields = list(EXPLAIN_TYPE)
+        structs = pa.StructArray.from_arrays([pa.array(c, f.type) for c, f in zip(columns, fields, strict=True)], fields=fields)
+        return pa.ListArray.from_arrays(pa.array(self.offsets, pa.int32()), structs, type=pa.list_(EXPLAIN_TYPE), mask=self._nulls())
 
 
 def check_n(n: int | None, function: str = "summarize") -> None:
@@ -171,42 +177,31 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 
 def explain_vectors(
-    split: list[list[Sentence] | None],
-    vectors: list[np.ndarray | None],
+    batch: SentenceBatch,
+    vectors: np.ndarray,
     ns: list[int | None],
     rule: SelectionRule = DEFAULT_RULE,
     seed: int = SEED,
     device: str = "cpu",
-) -> list[Explanation | None]:
+) -> Explained:
     """Cluster and select for many texts at once, given their sentences and sentence vectors.
 
-    ``split[i]``/``vectors[i]`` (``(m_i, d)``) are ``None`` or empty for a NULL/empty text; ``ns[i]`` is the
-    requested length (``None`` → no summary). The k-means of all texts run as one batch on ``device``.
-    Returns one :class:`Explanation` per text, ``None`` where there is no summary.
+    ``vectors``: ``float32 (len(batch.sentences), d)``, the rows of ``batch.sentences``. ``ns[i]`` is the
+    requested length of text ``i``; it may be ``None`` only for a text without sentences. The k-means
+    of all texts run as one batch on ``device``.
     """
-    todo = [i for i, (s, n) in enumerate(zip(split, ns, strict=True)) if s and n is not None]
-    ks = [cluster_count(ns[i], distinct_count(vectors[i]), rule) for i in todo]  # type: ignore[arg-type]
-    labels = kmeans_batched([vectors[i] for i in todo], ks, seed, device)  # type: ignore[misc]
-    out: list[Explanation | None] = [None] * len(split)
-    for i, lab in zip(todo, labels, strict=True):
-        cluster, sizes, score, selected = select(vectors[i], lab, ns[i], rule)  # type: ignore[arg-type]
-        out[i] = Explanation(split[i], cluster, sizes, score, selected)  # type: ignore[arg-type]
-    return out
-
-
-def embed_sentences(split: list[list[Sentence] | None], runtime: AnyRuntime) -> list[np.ndarray | None]:
-    """Embed the sentences of every text in one runtime request; ``float32 (m_i, d)`` per text."""
-    flat = [s.text for sentences in split if sentences for s in sentences]
-    matrix = embed_strings(flat, runtime)
-    out: list[np.ndarray | None] = []
-    start = 0
-    for sentences in split:
-        if sentences is None:
-            out.append(None)
-            continue
-        out.append(matrix[start : start + len(sentences)])
-        start += len(sentences)
-    return out
+    offsets = batch.offsets
+    todo = [i for i in range(len(ns)) if offsets[i + 1] > offsets[i]]
+    sets = [vectors[offsets[i] : offsets[i + 1]] for i in todo]
+    ks = [cluster_count(ns[i], distinct_count(x), rule) for i, x in zip(todo, sets, strict=True)]  # type: ignore[arg-type]
+    labels = kmeans_batched(sets, ks, seed, device)
+    rows = len(batch.sentences)
+    cluster, sizes = np.zeros(rows, dtype=np.int32), np.zeros(rows, dtype=np.int32)
+    score, selected = np.zeros(rows), np.zeros(rows, dtype=bool)
+    for i, x, lab in zip(todo, sets, labels, strict=True):
+        part = slice(offsets[i], offsets[i + 1])
+        cluster[part], sizes[part], score[part], selected[part] = select(x, lab, ns[i], rule)  # type: ignore[arg-type]
+    return Explained(batch.sentences, offsets, cluster, sizes, score, selected)
 
 
 def explain_texts(
@@ -216,17 +211,17 @@ def explain_texts(
     rule: SelectionRule = DEFAULT_RULE,
     seed: int = SEED,
     function: str = "summarize",
-) -> list[Explanation | None]:
+) -> Explained:
     """Split, embed (one request), cluster (one batch) and select for every text of a call.
 
-    ``None`` for a NULL text, a text without sentences or a NULL ``n``. Raises
+    A NULL text, a text without sentences or a NULL ``n`` gets no rows (a NULL summary). Raises
     :class:`InvalidArgumentError` if any ``n`` is zero or negative.
     """
     for n in ns:
         check_n(n, function)
-    split = [None if t is None or n is None else split_sentences(t) for t, n in zip(texts, ns, strict=True)]
-    vectors = embed_sentences(split, runtime)
-    return explain_vectors(split, vectors, ns, rule, seed, kmeans_device(runtime))
+    batch = split_texts([None if n is None else t for t, n in zip(texts, ns, strict=True)])
+    vectors = embed_strings(batch.sentences, runtime)
+    return explain_vectors(batch, vectors, ns, rule, seed, kmeans_device(runtime))
 
 
 def kmeans_device(runtime: AnyRuntime) -> str:
@@ -248,16 +243,14 @@ def summarize_array(
     texts: pa.StringArray, n: int | pa.Array, runtime: AnyRuntime, rule: SelectionRule = DEFAULT_RULE, function: str = "summarize"
 ) -> pa.StringArray:
     """Summaries of ``texts`` (``pa.string()``); ``n`` is one int or one per text. NULL/empty → NULL."""
-    explained = explain_texts(texts.to_pylist(), _ns(n, len(texts), function), runtime, rule, function=function)
-    return pa.array([None if e is None else e.summary() for e in explained], type=pa.string())
+    return explain_texts(texts.to_pylist(), _ns(n, len(texts), function), runtime, rule, function=function).summaries()
 
 
 def explain_array(
     texts: pa.StringArray, n: int | pa.Array, runtime: AnyRuntime, rule: SelectionRule = DEFAULT_RULE, function: str = "summarize_explain"
 ) -> pa.ListArray:
     """``list<EXPLAIN_TYPE>`` per text, one struct per sentence in order; NULL/empty → NULL."""
-    explained = explain_texts(texts.to_pylist(), _ns(n, len(texts), function), runtime, rule, function=function)
-    return pa.array([None if e is None else e.rows() for e in explained], type=pa.list_(EXPLAIN_TYPE))
+    return explain_texts(texts.to_pylist(), _ns(n, len(texts), function), runtime, rule, function=function).explanations()
 
 
 def _run(texts: Any, n: int, compute: Any, desc: str, model: str | None, device: str | None, batch_size: int | None, show_progress: bool | None) -> Any:
