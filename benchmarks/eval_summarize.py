@@ -29,7 +29,7 @@ from sqlml.engine.runtime import get_runtime
 from sqlml.ops.embed import embed_strings
 from sqlml.ops.kmeans import kmeans_batched, kmeans_sklearn
 from sqlml.ops.sentences import Sentence, split_sentences, split_texts
-from sqlml.ops.summarize import DEFAULT_RULE, SEED, SelectionRule, cluster_count, distinct_count, explain_vectors, summarize_array
+from sqlml.ops.summarize import DEFAULT_RULE, SEED, SelectionRule, cluster_count, distinct_counts, explain_vectors, summarize_array
 
 ABLATIONS: list[tuple[str, SelectionRule]] = [
     ("naive k-means (k = n, nearest to centroid)", SelectionRule(1.0, 0.0, 0.0, True)),
@@ -124,7 +124,7 @@ def main() -> None:
 
     # Batched torch k-means vs scikit-learn KMeans per article (same init, same seed), n = 3 and n = k.
     for label, ns in lengths.items():
-        ks = [cluster_count(n, distinct_count(v), DEFAULT_RULE) for n, v in zip(ns, vectors, strict=True)]
+        ks = cluster_count(np.array(ns), distinct_counts(flat, batch.offsets), DEFAULT_RULE).tolist()
         sets = [np.asarray(v, dtype=np.float64) for v in vectors]
         t0 = time.perf_counter()
         batched = kmeans_batched(sets, ks, SEED)

@@ -19,7 +19,7 @@ from sqlml.cli import main
 from sqlml.engine.runtime import Runtime, get_runtime
 from sqlml.errors import InvalidArgumentError
 from sqlml.ops.sentences import split_sentences
-from sqlml.ops.summarize import SelectionRule, explain_texts, select, summarize_array
+from sqlml.ops.summarize import SelectionRule, distinct_counts, explain_texts, select, select_many, summarize_array
 
 ARTICLE = (
     "The central bank raised interest rates by half a point on Thursday. "
@@ -60,6 +60,36 @@ def test_select_ties_go_to_the_earlier_sentence() -> None:
     x = np.tile([[0.0, 1.0]], (4, 1))
     _, _, _, selected = select(x, np.zeros(4, dtype=int), n=3)
     assert selected.tolist() == [True, False, False, False]
+
+
+@pytest.mark.parametrize("rule", [SelectionRule(), SelectionRule(1.0, 0.0, 0.2, True), SelectionRule(2.0, 0.5, 0.1, False)])
+def test_select_many_equals_select_per_text(rule: SelectionRule) -> None:
+    rng = np.random.default_rng(0)
+    counts = [3, 0, 1, 12, 7, 0, 25]
+    offsets = np.cumsum([0, *counts])
+    x = rng.normal(size=(offsets[-1], 8))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    x[5] = x[4]  # a repeated sentence
+    labels = np.concatenate([rng.integers(0, max(1, min(m, 5)), size=m) for m in counts])
+    ns = np.array([2, 0, 1, 3, 9, 0, 4])
+    together = select_many(x, offsets, labels, ns, rule)
+    for i, (start, stop) in enumerate(zip(offsets[:-1], offsets[1:], strict=True)):
+        alone = select(x[start:stop], labels[start:stop], int(ns[i]), rule)
+        for a, b in zip(alone, together, strict=True):
+            np.testing.assert_array_equal(a, b[start:stop])
+            assert a.dtype == b.dtype
+
+
+def test_distinct_counts_per_text() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(12, 4)).astype(np.float32)
+    x[1] = x[0]  # a repeated row
+    x[3, :2] = x[2, :2]  # equal first columns, different rows
+    x[7] = x[6]
+    x[9], x[10] = np.zeros(4, np.float32), -np.zeros(4, np.float32)  # -0.0 == 0.0
+    offsets = np.array([0, 2, 4, 4, 7, 8, 11, 12])
+    assert distinct_counts(x, offsets).tolist() == [1, 2, 0, 3, 1, 2, 1]
+    assert distinct_counts(x[:0], np.array([0, 0])).tolist() == [0]
 
 
 # --- edge cases through the op ---------------------------------------------------------------------------

@@ -24,7 +24,6 @@ clustered on its own inside the batch; only float rounding of the batched embedd
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,14 +123,27 @@ def check_n(n: int | None, function: str = "summarize") -> None:
         raise InvalidArgumentError(f"{function}: n must be a positive number of sentences, got {n!r}; pass n := 1 or more")
 
 
-def cluster_count(n: int, distinct: int, rule: SelectionRule = DEFAULT_RULE) -> int:
-    """Clusters for a text with ``distinct`` distinct sentences when ``n`` are requested (``>= 1``)."""
-    return max(1, min(math.ceil(rule.clusters_per_sentence * n), distinct))
+def cluster_count(n: int | np.ndarray, distinct: int | np.ndarray, rule: SelectionRule = DEFAULT_RULE) -> np.ndarray:
+    """Clusters for texts with ``distinct`` distinct sentences when ``n`` are requested (``>= 1``); elementwise."""
+    return np.maximum(1, np.minimum(np.ceil(rule.clusters_per_sentence * np.asarray(n)), distinct)).astype(np.int64)
 
 
-def distinct_count(vectors: np.ndarray) -> int:
-    """Distinct rows of ``vectors`` (repeated sentences embed to identical rows)."""
-    return len(np.unique(vectors, axis=0))
+def distinct_counts(vectors: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Distinct rows of each text's ``vectors[offsets[i]:offsets[i + 1]]``: ``int64 (texts,)``.
+
+    Repeated sentences embed to identical rows. Rows that differ in their first two columns differ, so
+    only a text with two rows equal there has its rows compared in full.
+    """
+    counts = np.diff(offsets)
+    text = np.repeat(np.arange(len(counts)), counts)
+    head = vectors[:, :2]
+    order = np.lexsort((*head.T, text))  # by text, then by the head columns: equal rows end up adjacent
+    text, head = text[order], head[order]
+    suspects = np.unique(text[1:][(text[1:] == text[:-1]) & (head[1:] == head[:-1]).all(axis=1)])
+    out = counts.copy()
+    for i in suspects:
+        out[i] = len(np.unique(vectors[offsets[i] : offsets[i + 1]], axis=0))
+    return out
 
 
 def select(vectors: np.ndarray, labels: np.ndarray, n: int, rule: SelectionRule = DEFAULT_RULE) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -142,33 +154,51 @@ def select(vectors: np.ndarray, labels: np.ndarray, n: int, rule: SelectionRule 
     by first appearance, ``int32``; ``score`` ``float64``; ``selected`` ``bool`` with
     ``min(n, clusters)`` true entries, one per selected cluster.
     """
-    m = len(vectors)
+    return select_many(vectors, np.array([0, len(vectors)]), np.asarray(labels), np.array([n]), rule)
+
+
+def select_many(
+    vectors: np.ndarray, offsets: np.ndarray, labels: np.ndarray, ns: np.ndarray, rule: SelectionRule = DEFAULT_RULE
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`select` for many texts at once, each text exactly as alone.
+
+    Text ``i`` owns rows ``offsets[i]:offsets[i + 1]`` of ``vectors`` (``float (rows, d)``) and ``labels``
+    (``int (rows,)``, its own k-means labels); ``ns``: ``int (texts,)``, at least 1 for a text with rows.
+    Returns :func:`select`'s four arrays over all ``rows``.
+    """
     x = np.asarray(vectors, dtype=np.float64)
-    _, first, cluster = np.unique(labels, return_index=True, return_inverse=True)
-    renumber = np.argsort(np.argsort(first))  # cluster ids in order of their first sentence
-    cluster = renumber[cluster.reshape(-1)].astype(np.int32)
-    k = len(first)
-    sizes = np.bincount(cluster, minlength=k)
-    sums = np.zeros((k, x.shape[1]))
-    np.add.at(sums, cluster, x)
-    centroids = _unit(sums)
-    score = np.einsum("ij,ij->i", x, centroids[cluster])
+    rows = len(x)
+    counts = np.diff(offsets)
+    text = np.repeat(np.arange(len(counts)), counts)
+    # One id per (text, label), numbered in order of its first row: text after text, then by first sentence.
+    _, first, inverse = np.unique(text * (int(labels.max(initial=0)) + 1) + labels, return_index=True, return_inverse=True)
+    group = np.argsort(np.argsort(first))[inverse.reshape(-1)]
+    group_text = text[np.sort(first)]
+    cluster = group - np.searchsorted(group_text, text)
+    sizes = np.bincount(group, minlength=len(first))
+    sums = np.zeros((len(first), x.shape[1]))
+    np.add.at(sums, group, x)
+    score = np.einsum("ij,ij->i", x, _unit(sums)[group])
     if rule.centrality_weight:
-        score = score + rule.centrality_weight * (x @ _unit(x.sum(axis=0)))
+        for start, stop in zip(offsets[:-1][counts > 0], offsets[1:][counts > 0], strict=True):
+            part = x[start:stop]  # per text: a sum over rows and a BLAS product round differently when batched
+            score[start:stop] += rule.centrality_weight * (part @ _unit(part.sum(axis=0)))
     if rule.position_weight:
-        score = score - rule.position_weight * np.arange(m) / m
+        score = score - rule.position_weight * (np.arange(rows) - offsets[text]) / counts[text]
     # Representative: highest score in its cluster, the earlier sentence on a tie (lexsort is stable).
     # Ties compare rounded scores: BLAS may round identical rows (repeated sentences) differently.
     tie_key = -np.round(score, 9)
-    order = np.lexsort((np.arange(m), tie_key, cluster))
-    reps = order[np.r_[0, np.flatnonzero(np.diff(cluster[order])) + 1]]
+    order = np.lexsort((np.arange(rows), tie_key, group))
+    reps = order[np.flatnonzero(np.diff(group[order], prepend=-1))]
     if rule.rank_by_size:
-        ranked = reps[np.lexsort((reps, tie_key[reps], -sizes[cluster[reps]]))]
+        ranked = reps[np.lexsort((reps, tie_key[reps], -sizes[group[reps]], text[reps]))]
     else:
         ranked = np.sort(reps)
-    selected = np.zeros(m, dtype=bool)
-    selected[ranked[:n]] = True
-    return cluster, sizes[cluster].astype(np.int32), score, selected
+    rank_text = text[ranked]
+    place = np.arange(len(ranked)) - np.searchsorted(rank_text, rank_text)  # 0 for a text's best cluster
+    selected = np.zeros(rows, dtype=bool)
+    selected[ranked[place < ns[rank_text]]] = True
+    return cluster.astype(np.int32), sizes[group].astype(np.int32), score, selected
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -191,16 +221,12 @@ def explain_vectors(
     of all texts run as one batch on ``device``.
     """
     offsets = batch.offsets
-    todo = [i for i in range(len(ns)) if offsets[i + 1] > offsets[i]]
-    sets = [vectors[offsets[i] : offsets[i + 1]] for i in todo]
-    ks = [cluster_count(ns[i], distinct_count(x), rule) for i, x in zip(todo, sets, strict=True)]  # type: ignore[arg-type]
-    labels = kmeans_batched(sets, ks, seed, device)
-    rows = len(batch.sentences)
-    cluster, sizes = np.zeros(rows, dtype=np.int32), np.zeros(rows, dtype=np.int32)
-    score, selected = np.zeros(rows), np.zeros(rows, dtype=bool)
-    for i, x, lab in zip(todo, sets, labels, strict=True):
-        part = slice(offsets[i], offsets[i + 1])
-        cluster[part], sizes[part], score[part], selected[part] = select(x, lab, ns[i], rule)  # type: ignore[arg-type]
+    todo = np.flatnonzero(np.diff(offsets))
+    n = np.array([0 if v is None else v for v in ns], dtype=np.int64)
+    ks = cluster_count(n, distinct_counts(vectors, offsets), rule)[todo]
+    labels = kmeans_batched([vectors[offsets[i] : offsets[i + 1]] for i in todo], ks.tolist(), seed, device)
+    flat_labels = np.concatenate(labels) if labels else np.zeros(0, dtype=np.int64)
+    cluster, sizes, score, selected = select_many(vectors, offsets, flat_labels, n, rule)
     return Explained(batch.sentences, offsets, cluster, sizes, score, selected)
 
 
