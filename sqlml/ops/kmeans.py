@@ -131,40 +131,46 @@ def _run_group(
     """Cluster the sets ``group`` together; write each set's labels into ``out``."""
     import torch
 
-    sizes = [len(sets[i]) for i in group]
-    width, dim = max(sizes), sets[group[0]].shape[1]
-    k_max = max(ks[i] for i in group)
+    sizes = np.array([len(sets[i]) for i in group])
+    cluster_counts = np.array([ks[i] for i in group])
+    width, dim, k_max = int(sizes.max()), sets[group[0]].shape[1], int(cluster_counts.max())
+    starts = np.cumsum(sizes) - sizes
+    set_of_point = np.repeat(np.arange(len(group)), sizes)
     points = np.zeros((len(group), width, dim), dtype=np.float64)
+    points[set_of_point, np.arange(sizes.sum()) - starts[set_of_point]] = np.concatenate([sets[i] for i in group])
     centers = np.zeros((len(group), k_max, dim), dtype=np.float64)
-    shapes: dict[tuple[int, int], list[int]] = {}
-    for row, i in enumerate(group):
-        points[row, : sizes[row]] = sets[i]
-        shapes.setdefault((sizes[row], ks[i]), []).append(row)
-    for (m, k), rows in shapes.items():  # sets of one size and k share their k-means++ steps
+    shape = sizes * (k_max + 1) + cluster_counts
+    for key in np.unique(shape):  # sets of one size and k share their k-means++ steps
+        rows = np.flatnonzero(shape == key)
+        m, k = divmod(int(key), k_max + 1)
         centers[rows, :k] = init_centers_batched(points[rows, :m], k, seed)
     x = torch.from_numpy(points).to(device)
     c = torch.from_numpy(centers).to(device)
-    valid = torch.arange(width, device=device)[None, :] < torch.tensor(sizes, device=device)[:, None]
-    k_valid = torch.arange(k_max, device=device)[None, :] < torch.tensor([ks[i] for i in group], device=device)[:, None]
-    labels = _assign(x, c, k_valid)
+    valid = torch.arange(width, device=device)[None, :] < torch.from_numpy(sizes).to(device)[:, None]
+    k_invalid = (torch.arange(k_max, device=device)[None, :] >= torch.from_numpy(cluster_counts).to(device)[:, None])[:, None, :]
+    squares = (x * x).sum(-1, keepdim=True)
+    labels = _assign(x, squares, c, k_invalid)
     for _ in range(max_iter):
         one_hot = torch.nn.functional.one_hot(labels, k_max).to(x.dtype) * valid[:, :, None]
         counts = one_hot.sum(dim=1)
         sums = one_hot.transpose(1, 2) @ x
         c = torch.where(counts[:, :, None] > 0, sums / counts.clamp(min=1)[:, :, None], c)
-        new = _assign(x, c, k_valid)
+        new = _assign(x, squares, c, k_invalid)
         if bool(((new == labels) | ~valid).all()):
             break
         labels = new
-    result = labels.cpu().numpy()
-    for row, i in enumerate(group):
-        out[i] = result[row, : sizes[row]].astype(np.int64)
+    flat = labels.cpu().numpy()[valid.cpu().numpy()]  # the sets' labels, one after another
+    for i, set_labels in zip(group, np.split(flat, np.cumsum(sizes)[:-1]), strict=True):
+        out[i] = set_labels
 
 
-def _assign(x: torch.Tensor, c: torch.Tensor, k_valid: torch.Tensor) -> torch.Tensor:
-    """Nearest center per point: ``argmin ||x - c||^2`` (lowest index on ties); padded centers never win."""
+def _assign(x: torch.Tensor, squares: torch.Tensor, c: torch.Tensor, k_invalid: torch.Tensor) -> torch.Tensor:
+    """Nearest center per point: ``argmin ||x - c||^2`` (lowest index on ties); padded centers never win.
+
+    ``squares``: ``(x * x).sum(-1, keepdim=True)``, the same in every iteration; ``k_invalid``: padded centers.
+    """
     import torch
 
-    dist = (x * x).sum(-1, keepdim=True) - 2 * (x @ c.transpose(1, 2)) + (c * c).sum(-1)[:, None, :]
-    dist = dist.masked_fill(~k_valid[:, None, :], torch.inf)
+    dist = squares - 2 * (x @ c.transpose(1, 2)) + (c * c).sum(-1)[:, None, :]
+    dist = dist.masked_fill(k_invalid, torch.inf)
     return dist.argmin(dim=-1)
