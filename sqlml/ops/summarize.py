@@ -97,6 +97,7 @@ class Explained:
     selected: np.ndarray
 
     def _nulls(self) -> pa.Array:
+        """``bool (texts,)``: the texts without rows, NULL in the output."""
         return pa.array(self.offsets[1:] == self.offsets[:-1])
 
     def summaries(self) -> pa.StringArray:
