@@ -5,7 +5,7 @@ Articles: a seeded sample (``numpy.random.default_rng(0).permutation``) of the 2
 the selection rule was tuned on. Two lengths: ``n = 3``, and ``n = k`` = the reference summary's
 sentence count (per article, so every method outputs as many sentences as the reference).
 
-sqlml's rows use the project's own code path: ``split_sentences`` → ``embed_sentences`` (runtime, default
+sqlml's rows use the project's own code path: ``split_texts`` → ``embed_strings`` (runtime, default
 model, CPU) → ``explain_vectors`` (batched k-means + selection), i.e. what ``summarize`` runs; the script
 checks that ``summarize_array`` gives the same summaries on the first articles. Ablations reuse the same
 sentence vectors with other :class:`SelectionRule` settings. ROUGE: ``rouge-score``, F1, Porter stemmer.
@@ -26,9 +26,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sqlml.engine.runtime import get_runtime
+from sqlml.ops.embed import embed_strings
 from sqlml.ops.kmeans import kmeans_batched, kmeans_sklearn
-from sqlml.ops.sentences import Sentence, split_sentences
-from sqlml.ops.summarize import DEFAULT_RULE, SEED, SelectionRule, cluster_count, distinct_count, embed_sentences, explain_vectors, summarize_array
+from sqlml.ops.sentences import Sentence, split_sentences, split_texts
+from sqlml.ops.summarize import DEFAULT_RULE, SEED, SelectionRule, cluster_count, distinct_counts, explain_vectors, summarize_array
 
 ABLATIONS: list[tuple[str, SelectionRule]] = [
     ("naive k-means (k = n, nearest to centroid)", SelectionRule(1.0, 0.0, 0.0, True)),
@@ -76,10 +77,12 @@ def main() -> None:
     order = np.random.default_rng(0).permutation(len(rows))[args.offset : args.offset + args.articles]
     rows = [rows[i] for i in order]
     split = [split_sentences(r["body"]) for r in rows]
+    batch = split_texts([r["body"] for r in rows])
     ref_len = [len(split_sentences(r["summary"])) for r in rows]
     runtime = get_runtime(None, "cpu")
     started = time.perf_counter()
-    vectors = embed_sentences(split, runtime)  # type: ignore[arg-type]
+    flat = embed_strings(batch.sentences, runtime)
+    vectors = [flat[start:stop] for start, stop in zip(batch.offsets[:-1], batch.offsets[1:], strict=True)]
     print(f"{len(rows)} articles, {sum(map(len, split))} sentences embedded in {time.perf_counter() - started:.0f} s (CPU)")
     print(f"mean sentences: article {np.mean([len(s) for s in split]):.1f}, reference summary {np.mean(ref_len):.2f}\n")
 
@@ -94,8 +97,8 @@ def main() -> None:
         return r1, r2, rl, float(np.mean([len(p) for p in picks]))
 
     def sqlml_picks(rule: SelectionRule, ns: list[int]) -> list[list[int]]:
-        explained = explain_vectors(split, vectors, ns, rule, SEED)  # type: ignore[arg-type]
-        return [np.flatnonzero(e.selected).tolist() if e else [] for e in explained]
+        selected = explain_vectors(batch, flat, ns, rule, SEED).selected  # type: ignore[arg-type]
+        return [np.flatnonzero(selected[start:stop]).tolist() for start, stop in zip(batch.offsets[:-1], batch.offsets[1:], strict=True)]
 
     rng = np.random.default_rng(SEED)
     random_k = [sorted(rng.choice(len(s), min(k, len(s)), replace=False).tolist()) for s, k in zip(split, ref_len, strict=True)]
@@ -115,13 +118,13 @@ def main() -> None:
     # The eval measures what users get: summarize_array end to end equals the default rule's rows above.
     texts = pa.array([r["body"] for r in rows[: args.check]])
     direct = summarize_array(texts, 3, runtime).to_pylist()
-    via = explain_vectors(split[: args.check], vectors[: args.check], [3] * args.check, DEFAULT_RULE, SEED)
-    same = sum(d == (e.summary() if e else None) for d, e in zip(direct, via, strict=True))
+    via = explain_vectors(batch, flat, [3] * len(rows), DEFAULT_RULE, SEED).summaries().to_pylist()[: args.check]  # type: ignore[arg-type]
+    same = sum(d == e for d, e in zip(direct, via, strict=True))
     print(f"summarize_array end to end == eval rows: {same}/{args.check} articles")
 
     # Batched torch k-means vs scikit-learn KMeans per article (same init, same seed), n = 3 and n = k.
     for label, ns in lengths.items():
-        ks = [cluster_count(n, distinct_count(v), DEFAULT_RULE) for n, v in zip(ns, vectors, strict=True)]
+        ks = cluster_count(np.array(ns), distinct_counts(flat, batch.offsets), DEFAULT_RULE).tolist()
         sets = [np.asarray(v, dtype=np.float64) for v in vectors]
         t0 = time.perf_counter()
         batched = kmeans_batched(sets, ks, SEED)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from sqlml.ops.sentences import Sentence, split_sentences
+from sqlml.ops.sentences import Sentence, _cover, _unglue, blingfire_spans, sentence_spans, split_sentences
 
 
 def texts(text: str) -> list[str]:
@@ -76,3 +76,12 @@ def test_fast_spans_equal_blingfire_own_offsets(text: str) -> None:
     from sqlml.ops.sentences import blingfire_spans
 
     assert blingfire_spans(text) == [tuple(x) for x in blingfire.text_to_sentences_and_offsets(text)[1]]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list('aB .!?"\u201c\u201d\'\nMr')), max_size=60))
+@example(text='The dollar fell."I think so," he said.')
+@example(text="Profit rose 2%.For the year it fell.")
+def test_glue_search_of_the_whole_text_skips_only_texts_without_glue(text: str) -> None:
+    every_span = [piece for start, end in _cover(text, blingfire_spans(text)) for piece in _unglue(text, start, end)] if text.strip() else []
+    assert sentence_spans(text) == every_span

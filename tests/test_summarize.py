@@ -19,7 +19,7 @@ from sqlml.cli import main
 from sqlml.engine.runtime import Runtime, get_runtime
 from sqlml.errors import InvalidArgumentError
 from sqlml.ops.sentences import split_sentences
-from sqlml.ops.summarize import SelectionRule, explain_texts, select, summarize_array
+from sqlml.ops.summarize import SelectionRule, distinct_counts, explain_texts, select, select_many, summarize_array
 
 ARTICLE = (
     "The central bank raised interest rates by half a point on Thursday. "
@@ -62,6 +62,36 @@ def test_select_ties_go_to_the_earlier_sentence() -> None:
     assert selected.tolist() == [True, False, False, False]
 
 
+@pytest.mark.parametrize("rule", [SelectionRule(), SelectionRule(1.0, 0.0, 0.2, True), SelectionRule(2.0, 0.5, 0.1, False)])
+def test_select_many_equals_select_per_text(rule: SelectionRule) -> None:
+    rng = np.random.default_rng(0)
+    counts = [3, 0, 1, 12, 7, 0, 25]
+    offsets = np.cumsum([0, *counts])
+    x = rng.normal(size=(offsets[-1], 8))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    x[5] = x[4]  # a repeated sentence
+    labels = np.concatenate([rng.integers(0, max(1, min(m, 5)), size=m) for m in counts])
+    ns = np.array([2, 0, 1, 3, 9, 0, 4])
+    together = select_many(x, offsets, labels, ns, rule)
+    for i, (start, stop) in enumerate(zip(offsets[:-1], offsets[1:], strict=True)):
+        alone = select(x[start:stop], labels[start:stop], int(ns[i]), rule)
+        for a, b in zip(alone, together, strict=True):
+            np.testing.assert_array_equal(a, b[start:stop])
+            assert a.dtype == b.dtype
+
+
+def test_distinct_counts_per_text() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(12, 4)).astype(np.float32)
+    x[1] = x[0]  # a repeated row
+    x[3, :2] = x[2, :2]  # equal first columns, different rows
+    x[7] = x[6]
+    x[9], x[10] = np.zeros(4, np.float32), -np.zeros(4, np.float32)  # -0.0 == 0.0
+    offsets = np.array([0, 2, 4, 4, 7, 8, 11, 12])
+    assert distinct_counts(x, offsets).tolist() == [1, 2, 0, 3, 1, 2, 1]
+    assert distinct_counts(x[:0], np.array([0, 0])).tolist() == [0]
+
+
 # --- edge cases through the op ---------------------------------------------------------------------------
 
 
@@ -85,8 +115,8 @@ def test_one_sentence_and_no_end_mark(tiny_runtime: Runtime) -> None:
 def test_duplicate_sentences_are_selected_once(tiny_runtime: Runtime) -> None:
     text = "Same words again. Same words again. Something else entirely. Same words again."
     assert summaries([text], 3, tiny_runtime) == ["Same words again. Something else entirely."]
-    (explained,) = explain_texts([text], [3], tiny_runtime)
-    assert explained is not None and explained.selected.tolist() == [True, False, True, False]
+    explained = explain_texts([text], [3], tiny_runtime)
+    assert explained.selected.tolist() == [True, False, True, False]
 
 
 def test_null_empty_and_null_n_give_null(tiny_runtime: Runtime) -> None:
@@ -118,10 +148,21 @@ def test_deterministic_and_independent_of_the_batch(tiny_runtime: Runtime) -> No
     assert summaries([ARTICLE], 3, tiny_runtime)[0] == alone == batch[1]
 
 
+def test_many_texts_explained_at_once_equal_each_text_alone(tiny_runtime: Runtime) -> None:
+    texts = ["Other text. With sentences. Three of them.", None, ARTICLE, "   ", ARTICLE, "Alone."]
+    ns: list[int | None] = [1, 2, 3, 2, None, 2]
+    explained = explain_texts(texts, ns, tiny_runtime)
+    assert explained.offsets.tolist() == [0, 3, 3, len(SENTENCES) + 3, len(SENTENCES) + 3, len(SENTENCES) + 3, len(SENTENCES) + 4]
+    together = explained.explanations().to_pylist()
+    alone = [explain_texts([t], [n], tiny_runtime).explanations().to_pylist()[0] for t, n in zip(texts, ns, strict=True)]
+    assert [e is None for e in together] == [e is None for e in alone] == [False, True, False, True, True, False]
+    for rows, expected in zip(together, alone, strict=True):  # scores: only the batched embedding's rounding differs
+        assert [{**r, "score": pytest.approx(r["score"])} for r in rows or []] == (expected or [])
+    assert explained.summaries().to_pylist() == [summaries([t], [n], tiny_runtime)[0] for t, n in zip(texts, ns, strict=True)]
+
+
 def test_explanation_covers_every_sentence_and_matches_the_summary(tiny_runtime: Runtime) -> None:
-    (explained,) = explain_texts([ARTICLE], [3], tiny_runtime)
-    assert explained is not None
-    rows = explained.rows()
+    (rows,) = explain_texts([ARTICLE], [3], tiny_runtime).explanations().to_pylist()
     assert [r["position"] for r in rows] == list(range(len(SENTENCES)))
     assert [r["sentence"] for r in rows] == SENTENCES
     assert sum(r["selected"] for r in rows) == 3
@@ -254,11 +295,10 @@ WORDS = ["rates", "bank", "team", "cup", "fans", "profit", "sales", "vote", "fil
 def test_summary_properties(tiny_runtime: Runtime, words: list[list[str]], n: int) -> None:
     text = " ".join(" ".join(w).capitalize() + "." for w in words)
     sentences = [s.text for s in split_sentences(text)]
-    (explained,) = explain_texts([text], [n], tiny_runtime)
-    assert explained is not None
-    chosen = [s.position for s, picked in zip(explained.sentences, explained.selected, strict=True) if picked]
+    explained = explain_texts([text], [n], tiny_runtime)
+    chosen = np.flatnonzero(explained.selected).tolist()
     assert len(chosen) == min(n, len(set(sentences)))
     assert len({sentences[p] for p in chosen}) == len(chosen)  # a repeated sentence at most once
     assert all(sentences.index(sentences[p]) == p for p in chosen)  # ... at its first position
-    assert explained.summary() == " ".join(sentences[p] for p in chosen)
-    assert summaries([text], n, tiny_runtime) == [explained.summary()]
+    assert explained.summaries().to_pylist() == [" ".join(sentences[p] for p in chosen)]
+    assert summaries([text], n, tiny_runtime) == explained.summaries().to_pylist()

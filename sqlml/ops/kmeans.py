@@ -2,7 +2,8 @@
 
 Both implementations run the same algorithm, so they give the same labels on CPU:
 
-1. **Init**: greedy k-means++ (:func:`init_centers`, numpy, ``np.random.default_rng(seed)``) per point set.
+1. **Init**: greedy k-means++ (:func:`init_centers`, numpy, ``np.random.default_rng(seed)``) per point set;
+   :func:`init_centers_batched` runs all sets of one size and ``k`` together, with the same result.
    The same seed gives the same centers on every run and machine.
 2. **Lloyd iterations** in float64 until no label changes (``tol=0``) or ``max_iter``. A point is assigned
    to the nearest center; a tie goes to the lower cluster index (as in scikit-learn).
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 MAX_ITER = 300
 #: Padded float64 elements per batched step (points x dim per set, summed over the sets of one step).
 STEP_ELEMENTS = 1 << 24
+#: Temporary float64 elements per step of the batched k-means++ start (sets x candidates x points x dim).
+INIT_ELEMENTS = 1 << 20
 
 
 def init_centers(points: np.ndarray, k: int, seed: int) -> np.ndarray:
@@ -39,23 +42,54 @@ def init_centers(points: np.ndarray, k: int, seed: int) -> np.ndarray:
     nearest chosen center. A numpy version, because scikit-learn's input checks cost ~2 ms per call
     and a 2048-row call clusters 2048 sets.
     """
+    return init_centers_batched(np.asarray(points, dtype=np.float64)[None], k, seed)[0]
+
+
+def init_centers_batched(points: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """:func:`init_centers` of many sets of equal size at once: ``(sets, m, dim)`` → ``float64 (sets, k, dim)``.
+
+    Each set gets exactly the centers it gets alone: every set draws the same random numbers (its own
+    generator, seeded with ``seed``), and each sum runs over the same elements in the same order as
+    for one set. Sets are cut into steps of about :data:`INIT_ELEMENTS` temporary elements.
+    """
     data = np.asarray(points, dtype=np.float64)
-    rng = np.random.default_rng(seed)
+    sets, m, dim = data.shape
     trials = 2 + int(np.log(k))
-    chosen = [int(rng.integers(len(data)))]
-    nearest = ((data - data[chosen[0]]) ** 2).sum(axis=1)
-    for _ in range(1, k):
-        total = nearest.sum()
-        if total <= 0:  # fewer distinct points than k: callers prevent this; take the first unused point
-            chosen.append(next(i for i in range(len(data)) if i not in chosen))
-            continue
-        candidates = np.searchsorted(np.cumsum(nearest), rng.random(trials) * total).clip(max=len(data) - 1)
-        dists = ((data[None, :, :] - data[candidates][:, None, :]) ** 2).sum(axis=2)
-        potentials = np.minimum(nearest[None, :], dists)
-        best = int(potentials.sum(axis=1).argmin())
-        chosen.append(int(candidates[best]))
-        nearest = potentials[best]
-    return data[chosen].copy()
+    rng = np.random.default_rng(seed)
+    first = int(rng.integers(m))
+    draws = np.array([rng.random(trials) for _ in range(k - 1)]).reshape(k - 1, trials)
+    step = max(1, INIT_ELEMENTS // (trials * m * dim))
+    chosen = np.concatenate([_kmeans_plus_plus(data[i : i + step], first, draws) for i in range(0, sets, step)])
+    return np.take_along_axis(data, chosen[:, :, None], axis=1)
+
+
+def _kmeans_plus_plus(data: np.ndarray, first: int, draws: np.ndarray) -> np.ndarray:
+    """Indices ``int64 (sets, k)`` of the k-means++ centers of ``data`` (``(sets, m, dim)``); see :func:`init_centers`.
+
+    ``draws`` (``(k - 1, trials)``): the uniform numbers one set's generator gives after its first index.
+    A set that runs out of distinct points (total distance 0) takes its first unused point; its total
+    stays 0, so it never reads ``draws`` again (alone, it would draw nothing more).
+    """
+    sets, m, _ = data.shape
+    rows = np.arange(sets)
+    chosen = np.zeros((sets, len(draws) + 1), dtype=np.int64)
+    chosen[:, 0] = first
+    used = np.zeros((sets, m), dtype=bool)
+    used[:, first] = True
+    nearest = ((data - data[:, first][:, None, :]) ** 2).sum(axis=2)
+    for step in range(1, len(draws) + 1):
+        total = nearest.sum(axis=1)
+        stuck = total <= 0  # fewer distinct points than k: callers prevent this
+        targets = draws[step - 1] * total[:, None]
+        candidates = (np.cumsum(nearest, axis=1)[:, None, :] < targets[:, :, None]).sum(axis=2).clip(max=m - 1)  # searchsorted, per set
+        dists = ((data[:, None, :, :] - data[rows[:, None], candidates][:, :, None, :]) ** 2).sum(axis=3)
+        potentials = np.minimum(nearest[:, None, :], dists)
+        best = potentials.sum(axis=2).argmin(axis=1)
+        pick = np.where(stuck, used.argmin(axis=1), candidates[rows, best])
+        nearest = np.where(stuck[:, None], nearest, potentials[rows, best])
+        chosen[:, step] = pick
+        used[rows, pick] = True
+    return chosen
 
 
 def kmeans_sklearn(points: np.ndarray, k: int, seed: int = 0, max_iter: int = MAX_ITER) -> np.ndarray:
@@ -97,37 +131,46 @@ def _run_group(
     """Cluster the sets ``group`` together; write each set's labels into ``out``."""
     import torch
 
-    sizes = [len(sets[i]) for i in group]
-    width, dim = max(sizes), sets[group[0]].shape[1]
-    k_max = max(ks[i] for i in group)
+    sizes = np.array([len(sets[i]) for i in group])
+    cluster_counts = np.array([ks[i] for i in group])
+    width, dim, k_max = int(sizes.max()), sets[group[0]].shape[1], int(cluster_counts.max())
+    starts = np.cumsum(sizes) - sizes
+    set_of_point = np.repeat(np.arange(len(group)), sizes)
     points = np.zeros((len(group), width, dim), dtype=np.float64)
+    points[set_of_point, np.arange(sizes.sum()) - starts[set_of_point]] = np.concatenate([sets[i] for i in group])
     centers = np.zeros((len(group), k_max, dim), dtype=np.float64)
-    for row, i in enumerate(group):
-        points[row, : sizes[row]] = sets[i]
-        centers[row, : ks[i]] = init_centers(sets[i], ks[i], seed)
+    shape = sizes * (k_max + 1) + cluster_counts
+    for key in np.unique(shape):  # sets of one size and k share their k-means++ steps
+        rows = np.flatnonzero(shape == key)
+        m, k = divmod(int(key), k_max + 1)
+        centers[rows, :k] = init_centers_batched(points[rows, :m], k, seed)
     x = torch.from_numpy(points).to(device)
     c = torch.from_numpy(centers).to(device)
-    valid = torch.arange(width, device=device)[None, :] < torch.tensor(sizes, device=device)[:, None]
-    k_valid = torch.arange(k_max, device=device)[None, :] < torch.tensor([ks[i] for i in group], device=device)[:, None]
-    labels = _assign(x, c, k_valid)
+    valid = torch.arange(width, device=device)[None, :] < torch.from_numpy(sizes).to(device)[:, None]
+    k_invalid = (torch.arange(k_max, device=device)[None, :] >= torch.from_numpy(cluster_counts).to(device)[:, None])[:, None, :]
+    squares = (x * x).sum(-1, keepdim=True)
+    labels = _assign(x, squares, c, k_invalid)
     for _ in range(max_iter):
         one_hot = torch.nn.functional.one_hot(labels, k_max).to(x.dtype) * valid[:, :, None]
         counts = one_hot.sum(dim=1)
         sums = one_hot.transpose(1, 2) @ x
         c = torch.where(counts[:, :, None] > 0, sums / counts.clamp(min=1)[:, :, None], c)
-        new = _assign(x, c, k_valid)
+        new = _assign(x, squares, c, k_invalid)
         if bool(((new == labels) | ~valid).all()):
             break
         labels = new
-    result = labels.cpu().numpy()
-    for row, i in enumerate(group):
-        out[i] = result[row, : sizes[row]].astype(np.int64)
+    flat = labels.cpu().numpy()[valid.cpu().numpy()]  # the sets' labels, one after another
+    for i, set_labels in zip(group, np.split(flat, np.cumsum(sizes)[:-1]), strict=True):
+        out[i] = set_labels
 
 
-def _assign(x: torch.Tensor, c: torch.Tensor, k_valid: torch.Tensor) -> torch.Tensor:
-    """Nearest center per point: ``argmin ||x - c||^2`` (lowest index on ties); padded centers never win."""
+def _assign(x: torch.Tensor, squares: torch.Tensor, c: torch.Tensor, k_invalid: torch.Tensor) -> torch.Tensor:
+    """Nearest center per point: ``argmin ||x - c||^2`` (lowest index on ties); padded centers never win.
+
+    ``squares``: ``(x * x).sum(-1, keepdim=True)``, the same in every iteration; ``k_invalid``: padded centers.
+    """
     import torch
 
-    dist = (x * x).sum(-1, keepdim=True) - 2 * (x @ c.transpose(1, 2)) + (c * c).sum(-1)[:, None, :]
-    dist = dist.masked_fill(~k_valid[:, None, :], torch.inf)
+    dist = squares - 2 * (x @ c.transpose(1, 2)) + (c * c).sum(-1)[:, None, :]
+    dist = dist.masked_fill(k_invalid, torch.inf)
     return dist.argmin(dim=-1)

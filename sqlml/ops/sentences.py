@@ -18,7 +18,10 @@ neighbouring sentence).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,9 @@ _ABBREVIATIONS = frozenset(
 )
 _WORD_BEFORE = re.compile(r"[A-Za-z]+$")
 _DOTTED_NAME = re.compile(r"[A-Za-z]+\.[A-Za-z]")
+# What every _GLUE match contains: an end mark, an optional double quote, a capital. One search of the
+# whole text for it is ~6x cheaper than searching each sentence for _GLUE, and most texts have none.
+_GLUE_HINT = re.compile(r"""[.!?]["\u201c\u201d]?[A-Z]""")
 
 
 def split_sentences(text: str) -> list[Sentence]:
@@ -48,11 +54,41 @@ def split_sentences(text: str) -> list[Sentence]:
     Each sentence's ``text`` equals ``text[start:end]``, has no leading or trailing whitespace, and
     positions count from 0 in reading order.
     """
+    return [Sentence(i, start, end, text[start:end]) for i, (start, end) in enumerate(sentence_spans(text))]
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """The ``[start, end)`` character spans of :func:`split_sentences`, in reading order; ``[]`` if blank."""
     if not text.strip():
         return []
     spans = _cover(text, blingfire_spans(text))
-    pieces = [piece for start, end in spans for piece in _unglue(text, start, end)]
-    return [Sentence(i, start, end, text[start:end]) for i, (start, end) in enumerate(pieces)]
+    if _GLUE_HINT.search(text) is None:
+        return spans
+    return [piece for start, end in spans for piece in _unglue(text, start, end)]
+
+
+@dataclass(frozen=True)
+class SentenceBatch:
+    """The sentences of many texts, flat: text ``i`` has ``sentences[offsets[i]:offsets[i + 1]]``.
+
+    ``sentences``: verbatim sentence strings in reading order, text after text; ``offsets``: ``int64
+    (texts + 1,)``, non-decreasing, from 0 to ``len(sentences)``. A NULL or blank text has no sentences.
+    """
+
+    sentences: list[str]
+    offsets: np.ndarray
+
+
+def split_texts(texts: Sequence[str | None]) -> SentenceBatch:
+    """Split every text with :func:`split_sentences` into one flat :class:`SentenceBatch`; NULL → none."""
+    sentences: list[str] = []
+    counts = np.zeros(len(texts) + 1, dtype=np.int64)
+    for i, text in enumerate(texts):
+        if text is not None:
+            spans = sentence_spans(text)
+            sentences.extend(text[start:end] for start, end in spans)
+            counts[i + 1] = len(spans)
+    return SentenceBatch(sentences, np.cumsum(counts))
 
 
 def blingfire_spans(text: str) -> list[tuple[int, int]]:
@@ -65,7 +101,6 @@ def blingfire_spans(text: str) -> list[tuple[int, int]]:
     import ctypes
 
     import blingfire
-    import numpy as np
 
     data = text.encode("utf-8")
     capacity = 2 * len(data) + 16

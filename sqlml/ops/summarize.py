@@ -24,12 +24,12 @@ clustered on its own inside the batch; only float rounding of the batched embedd
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from sqlml import progress
 from sqlml.engine.runtime import AnyRuntime, get_runtime
@@ -37,7 +37,7 @@ from sqlml.errors import InvalidArgumentError
 from sqlml.ops.embed import embed_strings
 from sqlml.ops.inputs import as_string_array
 from sqlml.ops.kmeans import kmeans_batched
-from sqlml.ops.sentences import Sentence, split_sentences
+from sqlml.ops.sentences import SentenceBatch, split_texts
 
 #: k-means seed: the same input gives the same summary on every run.
 SEED = 0
@@ -78,38 +78,44 @@ DEFAULT_RULE = SelectionRule()
 
 
 @dataclass(frozen=True)
-class Explanation:
-    """Why each sentence of one text was or was not selected; arrays are ``(sentences,)``.
+class Explained:
+    """Why each sentence of many texts was or was not selected, flat over all their sentences.
 
-    ``cluster``: 0-based cluster id, numbered in order of each cluster's first sentence.
-    ``cluster_size``: sentences in that cluster. ``score``: cosine similarity to the cluster centroid
-    plus ``centrality_weight`` × cosine similarity to the text centroid (minus the position penalty).
-    ``selected``: the sentence is in the summary.
+    Text ``i`` owns rows ``offsets[i]:offsets[i + 1]`` (``offsets``: ``int64 (texts + 1,)``); a text without
+    rows (NULL, empty, or NULL ``n``) has no summary: NULL. ``sentences`` and the arrays are ``(rows,)``:
+    ``cluster``: ``int32`` 0-based cluster id within the text, numbered in order of each cluster's first
+    sentence. ``cluster_size``: ``int32`` sentences in that cluster. ``score``: ``float64`` cosine
+    similarity to the cluster centroid plus ``centrality_weight`` × cosine similarity to the text centroid
+    (minus the position penalty). ``selected``: ``bool``, the sentence is in the summary.
     """
 
-    sentences: list[Sentence]
+    sentences: list[str]
+    offsets: np.ndarray
     cluster: np.ndarray
     cluster_size: np.ndarray
     score: np.ndarray
     selected: np.ndarray
 
-    def summary(self) -> str:
-        """The selected sentences, verbatim, in their original order, joined with one space."""
-        return " ".join(s.text for s, chosen in zip(self.sentences, self.selected, strict=True) if chosen)
+    def _nulls(self) -> pa.Array:
+        """``bool (texts,)``: the texts without rows, NULL in the output."""
+        return pa.array(self.offsets[1:] == self.offsets[:-1])
 
-    def rows(self) -> list[dict[str, Any]]:
-        """One dict per sentence, with the fields of :data:`EXPLAIN_TYPE`."""
-        return [
-            {
-                "position": s.position,
-                "sentence": s.text,
-                "cluster": int(c),
-                "cluster_size": int(size),
-                "score": float(score),
-                "selected": bool(chosen),
-            }
-            for s, c, size, score, chosen in zip(self.sentences, self.cluster, self.cluster_size, self.score, self.selected, strict=True)
-        ]
+    def summaries(self) -> pa.StringArray:
+        """Per text, the selected sentences verbatim in their original order, joined with one space."""
+        picked = np.flatnonzero(self.selected)
+        ends = np.concatenate([[0], np.cumsum(self.selected, dtype=np.int64)])[self.offsets]
+        values = pa.array([self.sentences[i] for i in picked], type=pa.string())
+        lists = pa.ListArray.from_arrays(pa.array(ends, pa.int32()), values, mask=self._nulls())
+        return pc.binary_join(lists, " ")
+
+    def explanations(self) -> pa.ListArray:
+        """Per text, a ``list<EXPLAIN_TYPE>`` with one struct per sentence in reading order."""
+        rows = len(self.sentences)
+        position = np.arange(rows, dtype=np.int64) - np.repeat(self.offsets[:-1], np.diff(self.offsets))
+        columns = [position.astype(np.int32), self.sentences, self.cluster, self.cluster_size, self.score, self.selected]
+        fields = list(EXPLAIN_TYPE)
+        structs = pa.StructArray.from_arrays([pa.array(c, f.type) for c, f in zip(columns, fields, strict=True)], fields=fields)
+        return pa.ListArray.from_arrays(pa.array(self.offsets, pa.int32()), structs, type=pa.list_(EXPLAIN_TYPE), mask=self._nulls())
 
 
 def check_n(n: int | None, function: str = "summarize") -> None:
@@ -118,14 +124,27 @@ def check_n(n: int | None, function: str = "summarize") -> None:
         raise InvalidArgumentError(f"{function}: n must be a positive number of sentences, got {n!r}; pass n := 1 or more")
 
 
-def cluster_count(n: int, distinct: int, rule: SelectionRule = DEFAULT_RULE) -> int:
-    """Clusters for a text with ``distinct`` distinct sentences when ``n`` are requested (``>= 1``)."""
-    return max(1, min(math.ceil(rule.clusters_per_sentence * n), distinct))
+def cluster_count(n: int | np.ndarray, distinct: int | np.ndarray, rule: SelectionRule = DEFAULT_RULE) -> np.ndarray:
+    """Clusters for texts with ``distinct`` distinct sentences when ``n`` are requested (``>= 1``); elementwise."""
+    return np.maximum(1, np.minimum(np.ceil(rule.clusters_per_sentence * np.asarray(n)), distinct)).astype(np.int64)
 
 
-def distinct_count(vectors: np.ndarray) -> int:
-    """Distinct rows of ``vectors`` (repeated sentences embed to identical rows)."""
-    return len(np.unique(vectors, axis=0))
+def distinct_counts(vectors: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Distinct rows of each text's ``vectors[offsets[i]:offsets[i + 1]]``: ``int64 (texts,)``.
+
+    Repeated sentences embed to identical rows. Rows that differ in their first two columns differ, so
+    only a text with two rows equal there has its rows compared in full.
+    """
+    counts = np.diff(offsets)
+    text = np.repeat(np.arange(len(counts)), counts)
+    head = vectors[:, :2]
+    order = np.lexsort((*head.T, text))  # by text, then by the head columns: equal rows end up adjacent
+    text, head = text[order], head[order]
+    suspects = np.unique(text[1:][(text[1:] == text[:-1]) & (head[1:] == head[:-1]).all(axis=1)])
+    out = counts.copy()
+    for i in suspects:
+        out[i] = len(np.unique(vectors[offsets[i] : offsets[i + 1]], axis=0))
+    return out
 
 
 def select(vectors: np.ndarray, labels: np.ndarray, n: int, rule: SelectionRule = DEFAULT_RULE) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -136,33 +155,51 @@ def select(vectors: np.ndarray, labels: np.ndarray, n: int, rule: SelectionRule 
     by first appearance, ``int32``; ``score`` ``float64``; ``selected`` ``bool`` with
     ``min(n, clusters)`` true entries, one per selected cluster.
     """
-    m = len(vectors)
+    return select_many(vectors, np.array([0, len(vectors)]), np.asarray(labels), np.array([n]), rule)
+
+
+def select_many(
+    vectors: np.ndarray, offsets: np.ndarray, labels: np.ndarray, ns: np.ndarray, rule: SelectionRule = DEFAULT_RULE
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`select` for many texts at once, each text exactly as alone.
+
+    Text ``i`` owns rows ``offsets[i]:offsets[i + 1]`` of ``vectors`` (``float (rows, d)``) and ``labels``
+    (``int (rows,)``, its own k-means labels); ``ns``: ``int (texts,)``, at least 1 for a text with rows.
+    Returns :func:`select`'s four arrays over all ``rows``.
+    """
     x = np.asarray(vectors, dtype=np.float64)
-    _, first, cluster = np.unique(labels, return_index=True, return_inverse=True)
-    renumber = np.argsort(np.argsort(first))  # cluster ids in order of their first sentence
-    cluster = renumber[cluster.reshape(-1)].astype(np.int32)
-    k = len(first)
-    sizes = np.bincount(cluster, minlength=k)
-    sums = np.zeros((k, x.shape[1]))
-    np.add.at(sums, cluster, x)
-    centroids = _unit(sums)
-    score = np.einsum("ij,ij->i", x, centroids[cluster])
+    rows = len(x)
+    counts = np.diff(offsets)
+    text = np.repeat(np.arange(len(counts)), counts)
+    # One id per (text, label), numbered in order of its first row: text after text, then by first sentence.
+    _, first, inverse = np.unique(text * (int(labels.max(initial=0)) + 1) + labels, return_index=True, return_inverse=True)
+    group = np.argsort(np.argsort(first))[inverse.reshape(-1)]
+    group_text = text[np.sort(first)]
+    cluster = group - np.searchsorted(group_text, text)
+    sizes = np.bincount(group, minlength=len(first))
+    sums = np.zeros((len(first), x.shape[1]))
+    np.add.at(sums, group, x)
+    score = np.einsum("ij,ij->i", x, _unit(sums)[group])
     if rule.centrality_weight:
-        score = score + rule.centrality_weight * (x @ _unit(x.sum(axis=0)))
+        for start, stop in zip(offsets[:-1][counts > 0], offsets[1:][counts > 0], strict=True):
+            part = x[start:stop]  # per text: a sum over rows and a BLAS product round differently when batched
+            score[start:stop] += rule.centrality_weight * (part @ _unit(part.sum(axis=0)))
     if rule.position_weight:
-        score = score - rule.position_weight * np.arange(m) / m
+        score = score - rule.position_weight * (np.arange(rows) - offsets[text]) / counts[text]
     # Representative: highest score in its cluster, the earlier sentence on a tie (lexsort is stable).
     # Ties compare rounded scores: BLAS may round identical rows (repeated sentences) differently.
     tie_key = -np.round(score, 9)
-    order = np.lexsort((np.arange(m), tie_key, cluster))
-    reps = order[np.r_[0, np.flatnonzero(np.diff(cluster[order])) + 1]]
+    order = np.lexsort((np.arange(rows), tie_key, group))
+    reps = order[np.flatnonzero(np.diff(group[order], prepend=-1))]
     if rule.rank_by_size:
-        ranked = reps[np.lexsort((reps, tie_key[reps], -sizes[cluster[reps]]))]
+        ranked = reps[np.lexsort((reps, tie_key[reps], -sizes[group[reps]], text[reps]))]
     else:
         ranked = np.sort(reps)
-    selected = np.zeros(m, dtype=bool)
-    selected[ranked[:n]] = True
-    return cluster, sizes[cluster].astype(np.int32), score, selected
+    rank_text = text[ranked]
+    place = np.arange(len(ranked)) - np.searchsorted(rank_text, rank_text)  # 0 for a text's best cluster
+    selected = np.zeros(rows, dtype=bool)
+    selected[ranked[place < ns[rank_text]]] = True
+    return cluster.astype(np.int32), sizes[group].astype(np.int32), score, selected
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -171,42 +208,27 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 
 def explain_vectors(
-    split: list[list[Sentence] | None],
-    vectors: list[np.ndarray | None],
+    batch: SentenceBatch,
+    vectors: np.ndarray,
     ns: list[int | None],
     rule: SelectionRule = DEFAULT_RULE,
     seed: int = SEED,
     device: str = "cpu",
-) -> list[Explanation | None]:
+) -> Explained:
     """Cluster and select for many texts at once, given their sentences and sentence vectors.
 
-    ``split[i]``/``vectors[i]`` (``(m_i, d)``) are ``None`` or empty for a NULL/empty text; ``ns[i]`` is the
-    requested length (``None`` → no summary). The k-means of all texts run as one batch on ``device``.
-    Returns one :class:`Explanation` per text, ``None`` where there is no summary.
+    ``vectors``: ``float32 (len(batch.sentences), d)``, the rows of ``batch.sentences``. ``ns[i]`` is the
+    requested length of text ``i``; it may be ``None`` only for a text without sentences. The k-means
+    of all texts run as one batch on ``device``.
     """
-    todo = [i for i, (s, n) in enumerate(zip(split, ns, strict=True)) if s and n is not None]
-    ks = [cluster_count(ns[i], distinct_count(vectors[i]), rule) for i in todo]  # type: ignore[arg-type]
-    labels = kmeans_batched([vectors[i] for i in todo], ks, seed, device)  # type: ignore[misc]
-    out: list[Explanation | None] = [None] * len(split)
-    for i, lab in zip(todo, labels, strict=True):
-        cluster, sizes, score, selected = select(vectors[i], lab, ns[i], rule)  # type: ignore[arg-type]
-        out[i] = Explanation(split[i], cluster, sizes, score, selected)  # type: ignore[arg-type]
-    return out
-
-
-def embed_sentences(split: list[list[Sentence] | None], runtime: AnyRuntime) -> list[np.ndarray | None]:
-    """Embed the sentences of every text in one runtime request; ``float32 (m_i, d)`` per text."""
-    flat = [s.text for sentences in split if sentences for s in sentences]
-    matrix = embed_strings(flat, runtime)
-    out: list[np.ndarray | None] = []
-    start = 0
-    for sentences in split:
-        if sentences is None:
-            out.append(None)
-            continue
-        out.append(matrix[start : start + len(sentences)])
-        start += len(sentences)
-    return out
+    offsets = batch.offsets
+    todo = np.flatnonzero(np.diff(offsets))
+    n = np.array([0 if v is None else v for v in ns], dtype=np.int64)
+    ks = cluster_count(n, distinct_counts(vectors, offsets), rule)[todo]
+    labels = kmeans_batched([vectors[offsets[i] : offsets[i + 1]] for i in todo], ks.tolist(), seed, device)
+    flat_labels = np.concatenate(labels) if labels else np.zeros(0, dtype=np.int64)
+    cluster, sizes, score, selected = select_many(vectors, offsets, flat_labels, n, rule)
+    return Explained(batch.sentences, offsets, cluster, sizes, score, selected)
 
 
 def explain_texts(
@@ -216,17 +238,17 @@ def explain_texts(
     rule: SelectionRule = DEFAULT_RULE,
     seed: int = SEED,
     function: str = "summarize",
-) -> list[Explanation | None]:
+) -> Explained:
     """Split, embed (one request), cluster (one batch) and select for every text of a call.
 
-    ``None`` for a NULL text, a text without sentences or a NULL ``n``. Raises
+    A NULL text, a text without sentences or a NULL ``n`` gets no rows (a NULL summary). Raises
     :class:`InvalidArgumentError` if any ``n`` is zero or negative.
     """
     for n in ns:
         check_n(n, function)
-    split = [None if t is None or n is None else split_sentences(t) for t, n in zip(texts, ns, strict=True)]
-    vectors = embed_sentences(split, runtime)
-    return explain_vectors(split, vectors, ns, rule, seed, kmeans_device(runtime))
+    batch = split_texts([None if n is None else t for t, n in zip(texts, ns, strict=True)])
+    vectors = embed_strings(batch.sentences, runtime)
+    return explain_vectors(batch, vectors, ns, rule, seed, kmeans_device(runtime))
 
 
 def kmeans_device(runtime: AnyRuntime) -> str:
@@ -248,16 +270,14 @@ def summarize_array(
     texts: pa.StringArray, n: int | pa.Array, runtime: AnyRuntime, rule: SelectionRule = DEFAULT_RULE, function: str = "summarize"
 ) -> pa.StringArray:
     """Summaries of ``texts`` (``pa.string()``); ``n`` is one int or one per text. NULL/empty → NULL."""
-    explained = explain_texts(texts.to_pylist(), _ns(n, len(texts), function), runtime, rule, function=function)
-    return pa.array([None if e is None else e.summary() for e in explained], type=pa.string())
+    return explain_texts(texts.to_pylist(), _ns(n, len(texts), function), runtime, rule, function=function).summaries()
 
 
 def explain_array(
     texts: pa.StringArray, n: int | pa.Array, runtime: AnyRuntime, rule: SelectionRule = DEFAULT_RULE, function: str = "summarize_explain"
 ) -> pa.ListArray:
     """``list<EXPLAIN_TYPE>`` per text, one struct per sentence in order; NULL/empty → NULL."""
-    explained = explain_texts(texts.to_pylist(), _ns(n, len(texts), function), runtime, rule, function=function)
-    return pa.array([None if e is None else e.rows() for e in explained], type=pa.list_(EXPLAIN_TYPE))
+    return explain_texts(texts.to_pylist(), _ns(n, len(texts), function), runtime, rule, function=function).explanations()
 
 
 def _run(texts: Any, n: int, compute: Any, desc: str, model: str | None, device: str | None, batch_size: int | None, show_progress: bool | None) -> Any:
