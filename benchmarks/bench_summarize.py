@@ -52,6 +52,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, or several: cuda:0,cuda:1 / cuda:all")
     parser.add_argument("--random-weights", action="store_true")
     parser.add_argument("--row-group-rows", type=int, default=1024, help="articles per Parquet row group of the input file")
+    parser.add_argument("--switch-intervals", default="", help="also time the SQL path at these sys.setswitchinterval values (s)")
     args = parser.parse_args()
 
     import torch
@@ -98,6 +99,11 @@ def main() -> None:
     ours = con.sql(f"SELECT id, sqlml.summarize(body, n := {args.n}) AS s FROM '{w2_file}'").to_arrow_table()
     out["sqlml"] = {"articles_per_s": len(articles) / (time.perf_counter() - start)}
     by_id = dict(zip(ours.column("id").to_pylist(), ours.column("s").to_pylist(), strict=True))
+    for interval in (float(x) for x in args.switch_intervals.split(",") if x):
+        sys.setswitchinterval(interval)
+        start = time.perf_counter()
+        con.sql(f"SELECT id, sqlml.summarize(body, n := {args.n}) AS s FROM '{w2_file}'").to_arrow_table()
+        out["sqlml"][f"articles_per_s_switch_interval_{interval}"] = len(articles) / (time.perf_counter() - start)
     con.close()
 
     out["sqlml_over_naive"] = out["sqlml"]["articles_per_s"] / out["naive"]["articles_per_s"]

@@ -17,6 +17,7 @@ python3 -c "import torch, transformers, sentence_transformers as st, duckdb; pri
 
 step() {  # step NAME COMMAND...: run, keep the log, never stop the session on one failure
   local name=$1; shift
+  if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $name "* ]]; then return; fi  # ONLY="step names" runs just those
   echo "=== $name"; local start=$SECONDS
   timeout -k 5 "${STEP_TIMEOUT:-200}" "$@" > "$OUT/$name.log" 2>&1; local rc=$?
   tail -n 25 "$OUT/$name.log"; echo "=== $name rc=$rc $((SECONDS - start))s"
@@ -26,7 +27,7 @@ step gpu_tests python3 -m pytest tests/engine/test_gpu.py -q -p no:cacheprovider
 step bench_embed python3 benchmarks/bench_embed.py --random-weights --rows 200000 --device cuda
 step profile_embed python3 benchmarks/profile_embed.py --random-weights --rows 200000 --device cuda ${PROFILE_ARGS:-}
 if [ -f benchmarks/bench_summarize.py ]; then
-  step bench_summarize python3 benchmarks/bench_summarize.py --random-weights --articles 20000 --device cuda
+  step bench_summarize python3 benchmarks/bench_summarize.py --random-weights --articles 20000 --device cuda ${SUMMARIZE_ARGS:-}
 fi
 if [ -f .whl/ray-slim.tar.xz ] && [ -z "${SKIP_RAY:-}" ]; then
   tar -xJf .whl/ray-slim.tar.xz -C /tmp/site

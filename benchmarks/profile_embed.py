@@ -78,6 +78,7 @@ def main() -> None:
     parser.add_argument("--budgets", default="65536,262144,1048576")
     parser.add_argument("--sql-batch-sizes", default="4096,16384,65536")
     parser.add_argument("--sql-threads", default="8,16,32", help="DuckDB threads for the SQL path (at the default batch size)")
+    parser.add_argument("--switch-intervals", default="", help="also time the Python API and SQL path at these sys.setswitchinterval values (s)")
     args = parser.parse_args()
 
     import sqlml
@@ -140,6 +141,16 @@ def main() -> None:
         by_threads[threads] = len(texts) / timed(lambda: con.sql(f"SELECT embed(s) FROM '{w1_file}'").to_arrow_table())
         con.close()
     out["sql_rows_per_s_by_duckdb_threads"] = by_threads
+    by_interval = {}
+    for interval in (float(x) for x in args.switch_intervals.split(",") if x):
+        sys.setswitchinterval(interval)
+        con = sqlml.connect(model=model_dir, device=args.device, cache=False)
+        by_interval[interval] = {
+            "sql": len(texts) / timed(lambda: con.sql(f"SELECT embed(s) FROM '{w1_file}'").to_arrow_table()),
+            "python_api": len(texts) / timed(lambda: sqlml.embed(texts, model=model_dir, device=args.device, cache=False)),
+        }
+        con.close()
+    out["rows_per_s_by_switch_interval"] = by_interval
     print(json.dumps(out, indent=2))
 
 
