@@ -24,7 +24,7 @@ step() {  # step NAME COMMAND...: run, keep the log, never stop the session on o
 }
 
 step gpu_tests python3 -m pytest tests/engine/test_gpu.py -q -p no:cacheprovider
-step bench_embed python3 benchmarks/bench_embed.py --random-weights --rows 200000 --device cuda
+step bench_embed python3 benchmarks/bench_embed.py --random-weights --rows 200000 --device cuda ${EMBED_ARGS:-}
 step profile_embed python3 benchmarks/profile_embed.py --random-weights --rows 200000 --device cuda ${PROFILE_ARGS:-}
 if [ -f benchmarks/bench_summarize.py ]; then
   step bench_summarize python3 benchmarks/bench_summarize.py --random-weights --articles 20000 --device cuda ${SUMMARIZE_ARGS:-}
