@@ -7,10 +7,8 @@ them into batches bounded by ``batch_size`` rows and ``max_batch_tokens`` padded
 hands every caller its rows back in the caller's order.
 
 A round merges at most ``batch_size`` rows, so while one round runs on the device the callers of the
-previous round are already tokenizing their next chunks. A model that offers ``launch`` (CUDA encoders
-do) returns as soon as a batch is queued on the device: the worker pads and queues the next batches,
-across rounds, while a second thread (the finisher) waits for results in order and answers each round's
-callers, so the device does not idle between rounds (at most ``BATCHES_IN_FLIGHT`` batches are queued).
+previous round are already tokenizing their next chunks. Inside a round, a model that offers
+``launch`` (CUDA encoders do) gets batch i+1 padded and queued before batch i's result is awaited.
 
 On an out-of-memory error a batch is halved and retried (down to one row); no row is lost or
 reordered. An exception fails only the requests of that round; the worker lives on.
@@ -34,8 +32,6 @@ from sqlml.models.tokens import TokenBatch
 
 #: How long a GPU worker waits for more requests before starting a round smaller than ``batch_size``.
 GATHER_SECONDS = 0.002
-#: Batches launched and not yet collected: the worker queues the next round's batches behind these.
-BATCHES_IN_FLIGHT = 3
 
 
 class BatchModel(Protocol):
@@ -82,15 +78,6 @@ class _Request:
     future: Future[np.ndarray] = field(default_factory=Future)
 
 
-@dataclass
-class _Round:
-    """Requests merged into one sorted pass; ``out`` is filled batch by batch, ``error`` fails them all."""
-
-    requests: list[_Request]
-    out: np.ndarray = field(default_factory=lambda: np.empty((0, 0), dtype=np.float32))
-    error: BaseException | None = None
-
-
 def is_out_of_memory(exc: BaseException) -> bool:
     """True for torch's CUDA/MPS out-of-memory errors (typed or by message, across torch versions)."""
     import torch
@@ -109,12 +96,8 @@ class Runtime:
         self._queue: queue.SimpleQueue[_Request] = queue.SimpleQueue()
         self._stats = RuntimeStats()
         self._stats_lock = threading.Lock()
-        # launched batches, then their round, waiting for results (bounded: at most this many batches in flight)
-        self._finishing: queue.Queue[tuple[_Round, np.ndarray | None, Pending | None]] = queue.Queue(maxsize=BATCHES_IN_FLIGHT)
         self._worker = threading.Thread(target=self._serve, name=f"sqlml-runtime-{encoder.device}", daemon=True)
-        self._finisher = threading.Thread(target=self._finish, name=f"sqlml-finish-{encoder.device}", daemon=True)
         self._worker.start()
-        self._finisher.start()
 
     def submit(self, texts: list[str]) -> Future[np.ndarray]:
         """Queue ``texts`` for embedding; the future gives ``float32`` ``(len(texts), dimension)``.
@@ -151,47 +134,37 @@ class Runtime:
                     break
                 requests.append(nxt)
                 rows += len(nxt.tokens)
-            self._launch_round(_Round(requests))
-
-    def _launch_round(self, round_: _Round) -> None:
-        """Sort the round's rows by length, launch its batches and hand each to the finisher thread,
-        then the round itself; return without waiting, so the next round's batches queue behind these."""
-        try:
-            tokens = TokenBatch.concat([request.tokens for request in round_.requests])
-            lengths = tokens.lengths
-            order = np.argsort(-lengths, kind="stable")
-            round_.out = np.empty((len(tokens), self.encoder.dimension), dtype=np.float32)
-            for part in plan_batches(lengths[order], self.batch_size, self.max_batch_tokens):
-                rows = order[part]
-                self._finishing.put((round_, rows, self._launch_rows(tokens, rows)))
-            with self._stats_lock:
-                self._stats.requests += len(round_.requests)
-                self._stats.rows += len(tokens)
-                self._stats.tokens += int(lengths.sum())
-        except BaseException as exc:  # noqa: BLE001 - the worker must survive anything a round raises
-            round_.error = exc
-        self._finishing.put((round_, None, None))
-
-    def _finish(self) -> None:
-        """Finisher thread: wait for each launched batch in order, then answer each round's callers."""
-        while True:
-            round_, rows, pending = self._finishing.get()
-            if pending is not None:
-                if round_.error is None:
-                    try:
-                        round_.out[rows] = pending.result()
-                    except BaseException as exc:  # noqa: BLE001 - an asynchronous device error fails its round
-                        round_.error = exc
-                continue
-            if round_.error is not None:
+            try:
+                results = self._run(requests)
+            except BaseException as exc:  # noqa: BLE001 - the worker must survive anything a round raises
                 with self._stats_lock:
                     self._stats.failed_rounds += 1
-                for request in round_.requests:
-                    request.future.set_exception(round_.error)
+                for request in requests:
+                    request.future.set_exception(exc)
                 continue
-            bounds = np.cumsum([0, *(len(r.tokens) for r in round_.requests)])
-            for i, request in enumerate(round_.requests):
-                request.future.set_result(round_.out[bounds[i] : bounds[i + 1]])
+            for request, result in zip(requests, results, strict=True):
+                request.future.set_result(result)
+
+    def _run(self, requests: list[_Request]) -> list[np.ndarray]:
+        tokens = TokenBatch.concat([request.tokens for request in requests])
+        lengths = tokens.lengths
+        order = np.argsort(-lengths, kind="stable")
+        out = np.empty((len(tokens), self.encoder.dimension), dtype=np.float32)
+        in_flight: list[tuple[np.ndarray, Pending]] = []
+        for part in plan_batches(lengths[order], self.batch_size, self.max_batch_tokens):
+            rows = order[part]
+            in_flight.append((rows, self._launch_rows(tokens, rows)))
+            if len(in_flight) > 1:  # batch i+1 is queued: now wait for batch i
+                done_rows, pending = in_flight.pop(0)
+                out[done_rows] = pending.result()
+        for done_rows, pending in in_flight:
+            out[done_rows] = pending.result()
+        with self._stats_lock:
+            self._stats.requests += len(requests)
+            self._stats.rows += len(tokens)
+            self._stats.tokens += int(lengths.sum())
+        bounds = np.cumsum([0, *(len(r.tokens) for r in requests)])
+        return [out[bounds[i] : bounds[i + 1]] for i in range(len(requests))]
 
     def _launch_rows(self, tokens: TokenBatch, rows: np.ndarray) -> Pending:
         input_ids, mask = tokens.pad(rows, self.encoder.pad_id)
