@@ -84,13 +84,16 @@ class TextTokenizer:
         assert self.fast is not None
         slow = self.fast.rejected(texts)
         if not slow:
-            return self.fast.encode(texts) or self._hf(texts)
+            return self._fast_or_hf(texts)
         slow_set = set(slow)
         quick = [i for i in range(len(texts)) if i not in slow_set]
-        quick_texts = [texts[i] for i in quick]
-        fast = self.fast.encode(quick_texts) or self._hf(quick_texts)
-        both = TokenBatch.concat([fast, self._hf([texts[i] for i in slow])])
+        both = TokenBatch.concat([self._fast_or_hf([texts[i] for i in quick]), self._hf([texts[i] for i in slow])])
         return both.take(np.argsort(np.asarray(quick + slow, dtype=np.int64), kind="stable"))
+
+    def _fast_or_hf(self, texts: list[str]) -> TokenBatch:
+        assert self.fast is not None
+        batch = self.fast.encode(texts) if texts else None
+        return batch if batch is not None else self._hf(texts)
 
     def _hf(self, texts: list[str]) -> TokenBatch:
         """The model's own tokenizer. A text far longer than the window is tokenized from a prefix cut

@@ -55,6 +55,14 @@ def test_fast_path_equals_the_model_tokenizer_on_varied_text(bert_tokenizer: tok
     assert max(got.lengths) == 256  # truncation at the window, [SEP] included
 
 
+def test_a_fast_call_that_does_not_cut_into_one_piece_per_text_gives_way(bert_tokenizer: tokenizers.Tokenizer) -> None:
+    tokenizer = TextTokenizer(bert_tokenizer, 256, fast=True)
+    assert tokenizer.fast is not None
+    assert tokenizer.fast.encode(["x \ue000 y", "z"]) is None  # the separator inside a text: one cut too many
+    assert tokenizer.fast.rejected(["x \ue000 y", "z"]) == [0]  # which is why such a text never goes that way
+    assert len(tokenizer([])) == 0
+
+
 def test_fast_path_is_thread_safe(bert_tokenizer: tokenizers.Tokenizer) -> None:
     tokenizer = TextTokenizer(bert_tokenizer, 128, fast=True)
     texts = varied_texts(list(json.loads(bert_tokenizer.to_str())["model"]["vocab"]), 1600, seed=1)
