@@ -102,7 +102,7 @@ def main() -> None:
         out["tokenize_2048_chunks_threads_rows_per_s"] = len(texts) / timed(lambda: list(pool.map(encoder.tokenize, chunks)))
         hf_only = TextTokenizer(encoder.tokenizer.hf, encoder.max_seq_length, fast=False)
         out["tokenize_2048_chunks_threads_hf_only_rows_per_s"] = len(texts) / timed(lambda: list(pool.map(hf_only, chunks)))
-    out["tokenize_fast_path_share"] = sum(map(encoder.tokenizer.fast.accepts, texts)) / len(texts) if encoder.tokenizer.fast else 0.0
+    out["tokenize_fast_path_share"] = 1 - len(encoder.tokenizer.fast.rejected(texts)) / len(texts) if encoder.tokenizer.fast else 0.0
     tokens = encoder.tokenize(texts)
     out["mean_tokens"] = float(tokens.lengths.mean())
 

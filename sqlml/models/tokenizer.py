@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sqlml import config
-from sqlml.models.tokens import TokenBatch, gather_index
+from sqlml.models.tokens import TokenBatch, gather_index, offsets_of
 
 if TYPE_CHECKING:
     import tokenizers
@@ -72,23 +72,34 @@ class TextTokenizer:
         (the model tokenizer's ``encode_batch`` spreads over cores on its own; blingfire does not): a
         DuckDB query whose input has one row group calls the UDF from one thread, chunk after chunk.
         """
+        if self.fast is not None and len(texts) > PARALLEL_ROWS:
+            pieces = [texts[i : i + PARALLEL_ROWS] for i in range(0, len(texts), PARALLEL_ROWS)]
+            return TokenBatch.concat(list(_pool().map(self._tokenize, pieces)))
+        return self._tokenize(texts)
+
+    def _tokenize(self, texts: list[str]) -> TokenBatch:
+        """A text far longer than the window is tokenized from a prefix cut at whitespace (whole words,
+        so the kept tokens are the same); if that prefix did not fill the window, the whole text is
+        tokenized. This keeps a 5 MB text from costing seconds for 256 tokens."""
+        limit = self.max_len * PREFIX_CHARS_PER_TOKEN
+        prefixes = [t if len(t) <= limit else word_prefix(t, limit) for t in texts]
+        batch = self._either_way(prefixes)
+        lengths = batch.lengths
+        redo = [i for i, (p, t) in enumerate(zip(prefixes, texts, strict=True)) if p is not t and lengths[i] < self.max_len]
+        if not redo:
+            return batch
+        keep = np.setdiff1d(np.arange(len(texts)), redo)
+        return TokenBatch.in_order([(keep, batch.take(keep)), (redo, self._either_way([texts[i] for i in redo]))])
+
+    def _either_way(self, texts: list[str]) -> TokenBatch:
+        """The fast path for the texts it may take, the model tokenizer for the rest, in order."""
         if self.fast is None:
             return self._hf(texts)
-        if len(texts) > PARALLEL_ROWS:
-            pieces = [texts[i : i + PARALLEL_ROWS] for i in range(0, len(texts), PARALLEL_ROWS)]
-            return TokenBatch.concat(list(_pool().map(self._mixed, pieces)))
-        return self._mixed(texts)
-
-    def _mixed(self, texts: list[str]) -> TokenBatch:
-        """The fast path for the texts it accepts, the model tokenizer for the rest, in order."""
-        assert self.fast is not None
         slow = self.fast.rejected(texts)
         if not slow:
             return self._fast_or_hf(texts)
-        slow_set = set(slow)
-        quick = [i for i in range(len(texts)) if i not in slow_set]
-        both = TokenBatch.concat([self._fast_or_hf([texts[i] for i in quick]), self._hf([texts[i] for i in slow])])
-        return both.take(np.argsort(np.asarray(quick + slow, dtype=np.int64), kind="stable"))
+        quick = np.setdiff1d(np.arange(len(texts)), slow)
+        return TokenBatch.in_order([(quick, self._fast_or_hf([texts[i] for i in quick])), (slow, self._hf([texts[i] for i in slow]))])
 
     def _fast_or_hf(self, texts: list[str]) -> TokenBatch:
         assert self.fast is not None
@@ -96,16 +107,8 @@ class TextTokenizer:
         return batch if batch is not None else self._hf(texts)
 
     def _hf(self, texts: list[str]) -> TokenBatch:
-        """The model's own tokenizer. A text far longer than the window is tokenized from a prefix cut
-        at whitespace (whole words, so the kept tokens are the same); if that prefix did not fill the
-        window, the whole text is tokenized. This keeps a 5 MB text from costing seconds for 256 tokens."""
-        limit = self.max_len * PREFIX_CHARS_PER_TOKEN
-        prefixes = [word_prefix(t, limit) for t in texts]
-        encodings = self.hf.encode_batch(prefixes, add_special_tokens=True)
-        redo = [i for i, (p, t, e) in enumerate(zip(prefixes, texts, encodings, strict=True)) if p is not t and not e.overflowing]
-        for i, enc in zip(redo, self.hf.encode_batch([texts[i] for i in redo], add_special_tokens=True), strict=True):
-            encodings[i] = enc
-        return TokenBatch.from_lists([enc.ids for enc in encodings])
+        """The model's own tokenizer."""
+        return TokenBatch.from_lists([enc.ids for enc in self.hf.encode_batch(texts, add_special_tokens=True)])
 
 
 def word_prefix(text: str, limit: int) -> str:
@@ -117,7 +120,7 @@ def word_prefix(text: str, limit: int) -> str:
 
 
 class BlingfireWordPiece:
-    """blingfire's BERT-uncased tokenizer for the texts :meth:`accepts` (see the module docstring)."""
+    """blingfire's BERT-uncased tokenizer for the texts :meth:`rejected` does not name (see the module docstring)."""
 
     MODEL_FILE = "bert_base_tok.bin"
 
@@ -148,18 +151,13 @@ class BlingfireWordPiece:
         fast = cls(*handle_and_fn, *special, max_len, int(spec["model"]["max_input_chars_per_word"]), added)
         return fast if fast._agrees_on_vocabulary(hf, spec["model"]["vocab"]) else None
 
-    def accepts(self, text: str) -> bool:
-        """Whether ``text`` may go the fast way (its ids are then the model tokenizer's)."""
-        return not self.rejected([text])
-
     def rejected(self, texts: list[str]) -> list[int]:
         """Positions of the texts that may not go the fast way, found for all texts at once with numpy
         over their ASCII bytes joined by newlines (~1 µs per sentence; a regular expression took 10)."""
         bad = [] if all(map(str.isascii, texts)) else [i for i, text in enumerate(texts) if not text.isascii()]
-        rows = np.arange(len(texts)) if not bad else np.setdiff1d(np.arange(len(texts)), bad)
+        rows = np.setdiff1d(np.arange(len(texts)), bad)
         joined = np.frombuffer("\n".join([texts[i] for i in rows]).encode("ascii"), dtype=np.uint8)
-        starts = np.zeros(len(rows), dtype=np.int64)
-        np.cumsum(np.fromiter((len(texts[i]) + 1 for i in rows[:-1]), dtype=np.int64, count=max(len(rows) - 1, 0)), out=starts[1:])
+        starts = offsets_of(np.fromiter((len(texts[i]) + 1 for i in rows), dtype=np.int64, count=len(rows)))[:-1]
         non_word = np.flatnonzero(~_ALNUM[joined])
         edges = np.concatenate([[-1], non_word, [len(joined)]])
         long_words = edges[:-1][np.diff(edges) - 1 > self._max_word_chars] + 1
@@ -173,29 +171,13 @@ class BlingfireWordPiece:
         return sorted(flagged.union(bad))
 
     def encode(self, texts: list[str]) -> TokenBatch | None:
-        """Ids with ``[CLS]``/``[SEP]``, truncated to ``max_len``; every text must be accepted.
+        """Ids with ``[CLS]``/``[SEP]``, truncated to ``max_len``; no text may be one :meth:`rejected` names.
 
         All texts go to blingfire in one call (the GIL is released for all of it), joined by a
         separator that it reads as one unknown token; the ids are then cut at those tokens with numpy.
         ``None`` when the cut does not give one piece per text (an accepted text produced an unknown
         token itself): the caller then uses the model tokenizer.
         """
-        limit = self.max_len * PREFIX_CHARS_PER_TOKEN
-        prefixes = [t if len(t) <= limit else word_prefix(t, limit) for t in texts]
-        batch = self._encode_joined(prefixes)
-        room = self.max_len - 2
-        redo = [i for i, (p, t) in enumerate(zip(prefixes, texts, strict=True)) if p is not t and batch is not None and batch.lengths[i] - 2 < room]
-        if batch is None or not redo:  # a prefix that did not fill the window: tokenize the whole text
-            return batch
-        again = self._encode_joined([texts[i] for i in redo])
-        if again is None:
-            return None
-        redo_set = set(redo)
-        keep = [i for i in range(len(texts)) if i not in redo_set]
-        both = TokenBatch.concat([batch.take(np.asarray(keep, dtype=np.int64)), again])
-        return both.take(np.argsort(np.asarray(keep + redo, dtype=np.int64), kind="stable"))
-
-    def _encode_joined(self, texts: list[str]) -> TokenBatch | None:
         data = SEPARATOR.join(texts).encode("utf-8")
         ids = np.empty(len(data) + 1, dtype=np.int32)  # every token covers at least one byte
         count = int(self._text_to_ids(self._handle, data, len(data), ids.ctypes.data, len(ids), _CUT))
@@ -209,8 +191,7 @@ class BlingfireWordPiece:
             return None
         starts = np.concatenate([[0], cuts + 1])
         kept = np.minimum(np.concatenate([cuts, [count]]) - starts, self.max_len - 2)
-        offsets = np.zeros(len(texts) + 1, dtype=np.int64)
-        np.cumsum(kept + 2, out=offsets[1:])
+        offsets = offsets_of(kept + 2)
         out = np.empty(int(offsets[-1]), dtype=np.int32)
         out[offsets[:-1]] = self.cls_id
         out[offsets[1:] - 1] = self.sep_id
@@ -260,13 +241,13 @@ def _bert_uncased_specials(hf: tokenizers.Tokenizer, spec: dict[str, Any]) -> tu
 
 _shared_pool: ThreadPoolExecutor | None = None
 _blingfire: tuple[int, Any] | None = None
-_blingfire_lock = threading.Lock()
+_lock = threading.Lock()
 
 
 def _pool() -> ThreadPoolExecutor:
     """The process-wide tokenizing threads (one per core; created on first use)."""
     global _shared_pool
-    with _blingfire_lock:
+    with _lock:
         if _shared_pool is None:
             _shared_pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="sqlml-tokenize")
         return _shared_pool
@@ -275,7 +256,7 @@ def _pool() -> ThreadPoolExecutor:
 def _load_blingfire() -> tuple[int, Any] | None:
     """blingfire's BERT-uncased model handle and its ``TextToIds`` C function, loaded once per process."""
     global _blingfire
-    with _blingfire_lock:
+    with _lock:
         if _blingfire is None:
             try:
                 import blingfire

@@ -21,20 +21,15 @@ class TokenBatch:
     @classmethod
     def from_lists(cls, rows: Sequence[Sequence[int]]) -> TokenBatch:
         """From one id list per row."""
-        lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
-        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
+        offsets = offsets_of(np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows)))
         ids = np.fromiter((t for r in rows for t in r), dtype=np.int32, count=int(offsets[-1]))
         return cls(ids, offsets)
 
     @classmethod
     def from_padded(cls, padded: np.ndarray, lengths: np.ndarray) -> TokenBatch:
         """From a ``(rows, width)`` matrix whose row ``i`` holds ``lengths[i]`` ids, left-aligned."""
-        lengths = lengths.astype(np.int64, copy=False)
-        offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
         keep = np.arange(padded.shape[1])[None, :] < lengths[:, None]
-        return cls(np.ascontiguousarray(padded[keep], dtype=np.int32), offsets)
+        return cls(np.ascontiguousarray(padded[keep], dtype=np.int32), offsets_of(lengths))
 
     @classmethod
     def concat(cls, parts: Sequence[TokenBatch]) -> TokenBatch:
@@ -43,9 +38,14 @@ class TokenBatch:
             return parts[0]
         ids = np.concatenate([p.ids for p in parts]) if parts else np.empty(0, dtype=np.int32)
         lengths = np.concatenate([p.lengths for p in parts]) if parts else np.empty(0, dtype=np.int64)
-        offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        return cls(ids, offsets)
+        return cls(ids, offsets_of(lengths))
+
+    @classmethod
+    def in_order(cls, parts: Sequence[tuple[Sequence[int], TokenBatch]]) -> TokenBatch:
+        """Rows tokenized in groups, back in row order: each part is (the row numbers, their batch), and
+        the parts' row numbers together are ``0 .. rows - 1``."""
+        positions = np.concatenate([np.asarray(rows, dtype=np.int64) for rows, _ in parts])
+        return cls.concat([batch for _, batch in parts]).take(np.argsort(positions, kind="stable"))
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
@@ -66,9 +66,7 @@ class TokenBatch:
     def take(self, rows: np.ndarray) -> TokenBatch:
         """The rows ``rows`` (indices), in that order."""
         starts, lengths = self._spans(rows)
-        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        return TokenBatch(self.ids[gather_index(starts, lengths)], offsets)
+        return TokenBatch(self.ids[gather_index(starts, lengths)], offsets_of(lengths))
 
     def pad(self, rows: np.ndarray, pad_id: int) -> tuple[np.ndarray, np.ndarray]:
         """Rows ``rows`` (indices), right-padded: ``(input_ids, attention_mask)``, both ``int64 (len(rows), longest)``."""
@@ -82,6 +80,13 @@ class TokenBatch:
     def _spans(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         starts = self.offsets[rows]
         return starts, self.offsets[rows + 1] - starts
+
+
+def offsets_of(lengths: np.ndarray) -> np.ndarray:
+    """``int64 (len(lengths) + 1,)``: 0, then the running sum of ``lengths``."""
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return offsets
 
 
 def gather_index(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
