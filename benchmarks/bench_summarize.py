@@ -21,7 +21,11 @@ import json
 import resource
 import sys
 import tempfile
+import threading
 import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +48,41 @@ def naive_summary(text: str, n: int, st, KMeans) -> str:
     return " ".join(sentences[i] for i in picks)
 
 
+@contextmanager
+def phase_timers() -> Iterator[dict[str, float]]:
+    """Thread-seconds spent in each phase of ``summarize`` (summed over DuckDB's threads) while inside."""
+    import sqlml.ops.summarize as summarize
+    from sqlml.models.encoder import Encoder
+
+    seconds: dict[str, float] = defaultdict(float)
+    lock = threading.Lock()
+
+    def timed(name: str, fn: Callable) -> Callable:
+        def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                with lock:
+                    seconds[name] += time.perf_counter() - start
+                    seconds[name + "_calls"] += 1
+
+        return wrapper
+
+    names = ["split_texts", "embed_strings", "distinct_counts", "kmeans_batched", "select_many"]
+    saved = {name: getattr(summarize, name) for name in names}
+    saved_tokenize = Encoder.tokenize
+    try:
+        for name in names:
+            setattr(summarize, name, timed(name, saved[name]))
+        Encoder.tokenize = timed("tokenize (inside embed_strings)", saved_tokenize)
+        yield seconds
+    finally:
+        for name in names:
+            setattr(summarize, name, saved[name])
+        Encoder.tokenize = saved_tokenize
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--articles", type=int, default=2000)
@@ -52,7 +91,8 @@ def main() -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, or several: cuda:0,cuda:1 / cuda:all")
     parser.add_argument("--random-weights", action="store_true")
     parser.add_argument("--row-group-rows", type=int, default=1024, help="articles per Parquet row group of the input file")
-    parser.add_argument("--switch-intervals", default="", help="also time the SQL path at these sys.setswitchinterval values (s)")
+    parser.add_argument("--also-row-groups", default="", help="also time the SQL path on files with these row-group sizes (comma list)")
+    parser.add_argument("--phases", action="store_true", help="one more SQL run with each phase's thread-seconds timed (split, tokenize, embed, k-means, select)")
     args = parser.parse_args()
 
     import torch
@@ -99,11 +139,18 @@ def main() -> None:
     ours = con.sql(f"SELECT id, sqlml.summarize(body, n := {args.n}) AS s FROM '{w2_file}'").to_arrow_table()
     out["sqlml"] = {"articles_per_s": len(articles) / (time.perf_counter() - start)}
     by_id = dict(zip(ours.column("id").to_pylist(), ours.column("s").to_pylist(), strict=True))
-    for interval in (float(x) for x in args.switch_intervals.split(",") if x):
-        sys.setswitchinterval(interval)
+    for rows in (int(x) for x in args.also_row_groups.split(",") if x):
+        other = w2_file.with_name(f"w2-{rows}.parquet")
+        pq.write_table(pa.table({"id": list(range(len(articles))), "body": articles}), other, row_group_size=rows)
         start = time.perf_counter()
-        con.sql(f"SELECT id, sqlml.summarize(body, n := {args.n}) AS s FROM '{w2_file}'").to_arrow_table()
-        out["sqlml"][f"articles_per_s_switch_interval_{interval}"] = len(articles) / (time.perf_counter() - start)
+        con.sql(f"SELECT id, sqlml.summarize(body, n := {args.n}) AS s FROM '{other}'").to_arrow_table()
+        out["sqlml"][f"articles_per_s_row_groups_{rows}"] = len(articles) / (time.perf_counter() - start)
+    if args.phases:
+        with phase_timers() as seconds:
+            start = time.perf_counter()
+            con.sql(f"SELECT id, sqlml.summarize(body, n := {args.n}) AS s FROM '{w2_file}'").to_arrow_table()
+            wall = time.perf_counter() - start
+        out["phases"] = {"wall_s": wall, "thread_seconds": dict(seconds)}
     con.close()
 
     out["sqlml_over_naive"] = out["sqlml"]["articles_per_s"] / out["naive"]["articles_per_s"]

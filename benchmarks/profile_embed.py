@@ -15,7 +15,9 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow as pa
@@ -69,6 +71,41 @@ def stage_times(encoder, tokens, budget: int) -> dict[str, float]:
     return times
 
 
+@contextmanager
+def device_busy() -> Iterator[Callable[[], float]]:
+    """While inside, every CUDA batch the runtime launches is bracketed by events on the encoder's
+    stream; the yielded function gives the seconds the device spent on them (0 off CUDA)."""
+    from sqlml.models.encoder import Encoder
+
+    spans = []
+    launch = Encoder.launch
+
+    def bracketed(self, input_ids, attention_mask):
+        import torch
+
+        if not self.device.startswith("cuda"):
+            return launch(self, input_ids, attention_mask)
+        stream = getattr(self, "_stream", None) or torch.cuda.current_stream()  # older code: the default stream
+        start = torch.cuda.Event(enable_timing=True)
+        start.record(stream)
+        pending = launch(self, input_ids, attention_mask)
+        end = torch.cuda.Event(enable_timing=True)
+        end.record(stream)
+        spans.append((start, end))
+        return pending
+
+    def seconds() -> float:
+        for _, end in spans:
+            end.synchronize()
+        return sum(start.elapsed_time(end) for start, end in spans) / 1000
+
+    Encoder.launch = bracketed
+    try:
+        yield seconds
+    finally:
+        Encoder.launch = launch
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=20_000)
@@ -78,7 +115,7 @@ def main() -> None:
     parser.add_argument("--budgets", default="65536,262144,1048576")
     parser.add_argument("--sql-batch-sizes", default="4096,16384,65536")
     parser.add_argument("--sql-threads", default="8,16,32", help="DuckDB threads for the SQL path (at the default batch size)")
-    parser.add_argument("--switch-intervals", default="", help="also time the Python API and SQL path at these sys.setswitchinterval values (s)")
+    parser.add_argument("--sql-row-groups", default="16384,8192", help="rows per Parquet row group of the SQL input (DuckDB: one thread per group)")
     args = parser.parse_args()
 
     import sqlml
@@ -141,16 +178,16 @@ def main() -> None:
         by_threads[threads] = len(texts) / timed(lambda: con.sql(f"SELECT embed(s) FROM '{w1_file}'").to_arrow_table())
         con.close()
     out["sql_rows_per_s_by_duckdb_threads"] = by_threads
-    by_interval = {}
-    for interval in (float(x) for x in args.switch_intervals.split(",") if x):
-        sys.setswitchinterval(interval)
+    by_groups = {}
+    for group_rows in (int(n) for n in args.sql_row_groups.split(",")):
+        grouped = w1_file.with_name(f"w1-{group_rows}.parquet")
+        pq.write_table(table, grouped, row_group_size=group_rows)
         con = sqlml.connect(model=model_dir, device=args.device, cache=False)
-        by_interval[interval] = {
-            "sql": len(texts) / timed(lambda: con.sql(f"SELECT embed(s) FROM '{w1_file}'").to_arrow_table()),
-            "python_api": len(texts) / timed(lambda: sqlml.embed(texts, model=model_dir, device=args.device, cache=False)),
-        }
+        with device_busy() as busy:
+            by_groups[group_rows] = len(texts) / (wall := timed(lambda: con.sql(f"SELECT embed(s) FROM '{grouped}'").to_arrow_table()))
+        by_groups[f"{group_rows}_device_busy_share"] = busy() / wall if encoder.device.startswith("cuda") else None
         con.close()
-    out["rows_per_s_by_switch_interval"] = by_interval
+    out["sql_rows_per_s_by_row_group_rows"] = by_groups
     print(json.dumps(out, indent=2))
 
 

@@ -46,6 +46,8 @@ class Encoder:
     pad_id: int
     _extra_features: dict[str, Any] = field(default_factory=dict)
     _uses_token_type_ids: bool = False
+    _prepared_mask: bool = False
+    _stream: Any = None
     _fingerprint: str | None = None
     _fingerprint_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -90,6 +92,8 @@ class Encoder:
             pad_id=int(model.tokenizer.pad_token_id or 0),
             _extra_features=extra,
             _uses_token_type_ids="token_type_ids" in probe,
+            _prepared_mask=takes_prepared_mask(model),
+            _stream=torch.cuda.Stream(device) if device.startswith("cuda") else None,
         )
 
     def tokenize(self, texts: list[str]) -> TokenBatch:
@@ -108,17 +112,20 @@ class Encoder:
         """Queue one batch and return at once; ``.result()`` waits for the ``float32 (rows, d)`` array.
 
         On CUDA the inputs go through pinned memory and the result comes back with a non-blocking
-        copy, so the caller can pad the next batch while this one runs. Elsewhere it is :meth:`forward`.
+        copy, so the caller can pad the next batch while this one runs. All of it runs on the encoder's
+        own stream: a device sync elsewhere in the process (k-means, another library) does not wait
+        for queued batches, and this stream does not wait for them. Elsewhere it is :meth:`forward`.
         """
-        if not self.device.startswith("cuda"):
+        if self._stream is None:
             return Ready(self.forward(input_ids, attention_mask))
         import torch
 
-        result = self._run(input_ids, attention_mask, pinned=True)
-        host = torch.empty(result.shape, dtype=torch.float32, pin_memory=True)
-        host.copy_(result, non_blocking=True)
-        event = torch.cuda.Event()
-        event.record()
+        with torch.cuda.stream(self._stream):
+            result = self._run(input_ids, attention_mask, pinned=True)
+            host = torch.empty(result.shape, dtype=torch.float32, pin_memory=True)
+            host.copy_(result, non_blocking=True)
+            event = torch.cuda.Event()
+            event.record()
         return _Pending(host, event)
 
     def _run(self, input_ids: np.ndarray, attention_mask: np.ndarray, pinned: bool = False) -> torch.Tensor:
@@ -134,8 +141,24 @@ class Encoder:
             features: dict[str, Any] = {"input_ids": ids, "attention_mask": mask, **self._extra_features}
             if self._uses_token_type_ids:
                 features["token_type_ids"] = torch.zeros_like(ids)
-            out: torch.Tensor = self.model.forward(features)["sentence_embedding"]
+            out: torch.Tensor = self._modules_forward(features)["sentence_embedding"]
             return torch.nn.functional.normalize(out.float(), p=2, dim=1)
+
+    def _modules_forward(self, features: dict[str, Any]) -> dict[str, Any]:
+        """The model's modules in order. With :func:`takes_prepared_mask`, the transformer gets the
+        padding mask ready-made as ``bool (rows, 1, 1, length)``: built from the 2-D mask, transformers
+        first checks ``mask.all()`` on the host, a device sync in every batch that stops the next
+        batch from being queued while this one runs. The other modules (pooling) get the 2-D mask."""
+        if not self._prepared_mask:
+            return self.model.forward(features)
+        modules = list(self.model)
+        mask = features["attention_mask"]
+        features["attention_mask"] = mask[:, None, None, :].bool()
+        features = modules[0](features)
+        features["attention_mask"] = mask
+        for module in modules[1:]:
+            features = module(features)
+        return features
 
     @property
     def fingerprint(self) -> str:
@@ -144,6 +167,25 @@ class Encoder:
             if self._fingerprint is None:
                 self._fingerprint = fingerprint_directory(Path(self.ref.location))
             return self._fingerprint
+
+
+#: Hugging Face architectures whose encoder takes a ready 4-D padding mask as-is (checked against the
+#: 2-D mask in tests/models/test_encoder.py). Others (e.g. ModernBERT, which unpads with the 2-D mask)
+#: keep the plain forward.
+PREPARED_MASK_MODEL_TYPES = frozenset({"bert"})
+
+
+def takes_prepared_mask(model: SentenceTransformer) -> bool:
+    """True when ``model``'s first module is a Hugging Face encoder of :data:`PREPARED_MASK_MODEL_TYPES`
+    running torch's SDPA attention, so :meth:`Encoder._modules_forward` may hand it a 4-D mask."""
+    auto_model = getattr(model[0], "auto_model", None)
+    config = getattr(auto_model, "config", None)
+    return (
+        config is not None
+        and getattr(config, "model_type", None) in PREPARED_MASK_MODEL_TYPES
+        and getattr(config, "_attn_implementation", None) == "sdpa"
+        and not getattr(config, "is_decoder", False)
+    )
 
 
 def _attention_backends(device: str) -> Any:

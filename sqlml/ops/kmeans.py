@@ -19,7 +19,7 @@ distinct points, each of which stays nearest to its own center in the first step
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -144,24 +144,38 @@ def _run_group(
         rows = np.flatnonzero(shape == key)
         m, k = divmod(int(key), k_max + 1)
         centers[rows, :k] = init_centers_batched(points[rows, :m], k, seed)
-    x = torch.from_numpy(points).to(device)
-    c = torch.from_numpy(centers).to(device)
-    valid = torch.arange(width, device=device)[None, :] < torch.from_numpy(sizes).to(device)[:, None]
-    k_invalid = (torch.arange(k_max, device=device)[None, :] >= torch.from_numpy(cluster_counts).to(device)[:, None])[:, None, :]
-    squares = (x * x).sum(-1, keepdim=True)
-    labels = _assign(x, squares, c, k_invalid)
-    for _ in range(max_iter):
-        one_hot = torch.nn.functional.one_hot(labels, k_max).to(x.dtype) * valid[:, :, None]
-        counts = one_hot.sum(dim=1)
-        sums = one_hot.transpose(1, 2) @ x
-        c = torch.where(counts[:, :, None] > 0, sums / counts.clamp(min=1)[:, :, None], c)
-        new = _assign(x, squares, c, k_invalid)
-        if bool(((new == labels) | ~valid).all()):
-            break
-        labels = new
-    flat = labels.cpu().numpy()[valid.cpu().numpy()]  # the sets' labels, one after another
+    with _side_stream(device):
+        x = torch.from_numpy(points).to(device)
+        c = torch.from_numpy(centers).to(device)
+        valid = torch.arange(width, device=device)[None, :] < torch.from_numpy(sizes).to(device)[:, None]
+        k_invalid = (torch.arange(k_max, device=device)[None, :] >= torch.from_numpy(cluster_counts).to(device)[:, None])[:, None, :]
+        squares = (x * x).sum(-1, keepdim=True)
+        labels = _assign(x, squares, c, k_invalid)
+        for _ in range(max_iter):
+            one_hot = torch.nn.functional.one_hot(labels, k_max).to(x.dtype) * valid[:, :, None]
+            counts = one_hot.sum(dim=1)
+            sums = one_hot.transpose(1, 2) @ x
+            c = torch.where(counts[:, :, None] > 0, sums / counts.clamp(min=1)[:, :, None], c)
+            new = _assign(x, squares, c, k_invalid)
+            if bool(((new == labels) | ~valid).all()):
+                break
+            labels = new
+        flat = labels.cpu().numpy()[valid.cpu().numpy()]  # the sets' labels, one after another
     for i, set_labels in zip(group, np.split(flat, np.cumsum(sizes)[:-1]), strict=True):
         out[i] = set_labels
+
+
+def _side_stream(device: str) -> Any:
+    """On CUDA, a stream of its own for this call's k-means: its per-iteration convergence check
+    waits for this stream only, not for embedding batches queued on the device by the runtime
+    (16 DuckDB threads clustering at once would otherwise each wait behind the model). Else a no-op."""
+    from contextlib import nullcontext
+
+    if not device.startswith("cuda"):
+        return nullcontext()
+    import torch
+
+    return torch.cuda.stream(torch.cuda.Stream(device))
 
 
 def _assign(x: torch.Tensor, squares: torch.Tensor, c: torch.Tensor, k_invalid: torch.Tensor) -> torch.Tensor:

@@ -26,3 +26,26 @@ def test_cuda_fp32_is_close_to_cpu(tiny_model_dir: Path) -> None:
     cpu = Runtime(load_encoder(str(tiny_model_dir), device="cpu"), 256, 16_384).embed(TEXTS)
     gpu = Runtime(load_encoder(str(tiny_model_dir), device="cuda", dtype="float32"), 1024, 65_536).embed(TEXTS)
     np.testing.assert_allclose(gpu, cpu, atol=2e-3)
+
+
+def test_cuda_kmeans_on_its_stream_gives_the_cpu_labels() -> None:
+    from sqlml.ops.kmeans import kmeans_batched
+
+    rng = np.random.default_rng(0)
+    sets = [rng.normal(size=(int(m), 16)) for m in rng.integers(2, 40, size=300)]
+    ks = [min(6, len(s)) for s in sets]
+    cpu = kmeans_batched(sets, ks, seed=0, device="cpu")
+    gpu = kmeans_batched(sets, ks, seed=0, device="cuda")
+    assert all((a == b).all() for a, b in zip(cpu, gpu, strict=True))
+
+
+def test_cuda_prepared_mask_gives_the_plain_forward(tiny_model_dir: Path) -> None:
+    encoder = load_encoder(str(tiny_model_dir), device="cuda", dtype="float32")
+    ids, mask = encoder.tokenize(TEXTS[:500]).pad(np.arange(500), encoder.pad_id)
+    prepared = encoder.launch(ids, mask).result()
+    encoder._prepared_mask = False
+    try:
+        plain = encoder.launch(ids, mask).result()
+    finally:
+        encoder._prepared_mask = True
+    np.testing.assert_allclose(prepared, plain, atol=1e-5)
