@@ -51,7 +51,7 @@ def stage_times(encoder, tokens, budget: int) -> dict[str, float]:
         t0 = time.perf_counter()
         ids, mask = tokens.pad(order[part], encoder.pad_id)
         t1 = time.perf_counter()
-        result = encoder._run(ids, mask, pinned=cuda)
+        result = encoder._run(ids, mask)
         sync()
         t2 = time.perf_counter()
         result.cpu().numpy()
@@ -65,7 +65,7 @@ def stage_times(encoder, tokens, budget: int) -> dict[str, float]:
 
         ids, mask = tokens.pad(np.arange(min(8192, len(tokens))), encoder.pad_id)
         with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-            encoder._run(ids, mask, pinned=True)
+            encoder._run(ids, mask)
             sync()
         print(prof.key_averages().table(sort_by="cpu_time_total", row_limit=20), file=sys.stderr)
     return times

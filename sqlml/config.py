@@ -14,6 +14,7 @@ local_files_only           ``SQLML_LOCAL_FILES_ONLY``  on: never reach the netwo
 cache                      ``SQLML_CACHE``             on for CPU models, off for CUDA ones (engine/cache.py)
 cache_max_mb               ``SQLML_CACHE_MAX_MB``      2048: cache size bound, oldest entries go first
 fast_tokenizer             ``SQLML_FAST_TOKENIZER``    on: blingfire for BERT-uncased models on ASCII text
+cuda_graphs                ``SQLML_CUDA_GRAPHS``       on: replay the forward pass as CUDA graphs (BERT encoders)
 =========================  ==========================  =======================================
 """
 

@@ -9,6 +9,8 @@ hands every caller its rows back in the caller's order.
 A round merges at most ``batch_size`` rows, so while one round runs on the device the callers of the
 previous round are already tokenizing their next chunks. Inside a round, a model that offers
 ``launch`` (CUDA encoders do) gets batch i+1 padded and queued before batch i's result is awaited.
+A model that replays CUDA graphs (``pads_to_buckets``) gets its batches planned and padded to a few
+shapes (:mod:`sqlml.models.graphs`).
 
 On an out-of-memory error a batch is halved and retried (down to one row); no row is lost or
 reordered. An exception fails only the requests of that round; the worker lives on.
@@ -27,6 +29,7 @@ import numpy as np
 
 from sqlml.engine.batching import plan_batches
 from sqlml.models.encoder import Ready
+from sqlml.models.graphs import bucket_rows
 from sqlml.models.tokens import TokenBatch
 
 
@@ -149,16 +152,18 @@ class Runtime:
         tokens = TokenBatch.concat([request.tokens for request in requests])
         lengths = tokens.lengths
         order = np.argsort(-lengths, kind="stable")
+        bucketed = getattr(self.encoder, "pads_to_buckets", False)  # it replays CUDA graphs: few shapes
+        padded = self.encoder.padded_lengths(lengths[order]) if bucketed else lengths[order]
         out = np.empty((len(tokens), self.encoder.dimension), dtype=np.float32)
         in_flight: list[tuple[np.ndarray, Pending]] = []
-        for part in plan_batches(lengths[order], self.batch_size, self.max_batch_tokens):
+        for part in plan_batches(padded, self.batch_size, self.max_batch_tokens):
             rows = order[part]
-            in_flight.append((rows, self._launch_rows(tokens, rows)))
+            in_flight.append((rows, self._launch_rows(tokens, rows, int(padded[part.start]) if bucketed else None)))
             if len(in_flight) > 1:  # batch i+1 is queued: now wait for batch i
                 done_rows, pending = in_flight.pop(0)
-                out[done_rows] = pending.result()
+                out[done_rows] = pending.result()[: len(done_rows)]
         for done_rows, pending in in_flight:
-            out[done_rows] = pending.result()
+            out[done_rows] = pending.result()[: len(done_rows)]
         with self._stats_lock:
             self._stats.requests += len(requests)
             self._stats.rows += len(tokens)
@@ -166,18 +171,27 @@ class Runtime:
         bounds = np.cumsum([0, *(len(r.tokens) for r in requests)])
         return [out[bounds[i] : bounds[i + 1]] for i in range(len(requests))]
 
-    def _launch_rows(self, tokens: TokenBatch, rows: np.ndarray) -> Pending:
-        input_ids, mask = tokens.pad(rows, self.encoder.pad_id)
+    def _launch_rows(self, tokens: TokenBatch, rows: np.ndarray, width: int | None = None) -> Pending:
+        """Pad and launch one batch. ``width``: pad to this length and to :func:`bucket_rows` rows, and
+        replay the model's CUDA graph of that shape (``None``: pad to the longest row, run it plainly)."""
+        shape = None
+        if width is not None:
+            capacity = min(self.batch_size, max(1, self.max_batch_tokens // width))
+            shape = (bucket_rows(len(rows), capacity), width)
+        input_ids, mask = tokens.pad(rows, self.encoder.pad_id, shape)
         launch = getattr(self.encoder, "launch", None)
         try:
-            pending = launch(input_ids, mask) if launch is not None else Ready(self.encoder.forward(input_ids, mask))
+            if launch is None:
+                pending: Pending = Ready(self.encoder.forward(input_ids, mask))
+            else:
+                pending = launch(input_ids, mask, replay=True) if shape is not None else launch(input_ids, mask)
         except Exception as exc:
             if not is_out_of_memory(exc) or len(rows) == 1:
                 raise
             self._release_cached_memory()
             with self._stats_lock:
                 self._stats.oom_splits += 1
-            half = len(rows) // 2
+            half = len(rows) // 2  # halves run plainly: a new graph shape would need memory of its own
             first, second = self._launch_rows(tokens, rows[:half]), self._launch_rows(tokens, rows[half:])
             return Ready(np.concatenate([first.result(), second.result()]))
         with self._stats_lock:

@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sqlml import config
 from sqlml.errors import ModelLoadError
+from sqlml.models.graphs import ShapeGraphs, bucket_length
 from sqlml.models.tokenizer import TextTokenizer
 from sqlml.models.tokens import TokenBatch
 
@@ -46,8 +48,9 @@ class Encoder:
     pad_id: int
     _extra_features: dict[str, Any] = field(default_factory=dict)
     _uses_token_type_ids: bool = False
-    _prepared_mask: bool = False
-    _stream: Any = None
+    _prepared_mask: bool = field(default=False, init=False)
+    _stream: Any = field(default=None, init=False)
+    _graphs: ShapeGraphs | None = field(default=None, init=False)
     _fingerprint: str | None = None
     _fingerprint_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -92,9 +95,16 @@ class Encoder:
             pad_id=int(model.tokenizer.pad_token_id or 0),
             _extra_features=extra,
             _uses_token_type_ids="token_type_ids" in probe,
-            _prepared_mask=takes_prepared_mask(model),
-            _stream=torch.cuda.Stream(device) if device.startswith("cuda") else None,
         )
+
+    def __post_init__(self) -> None:
+        self._prepared_mask = takes_prepared_mask(self.model)
+        if self.device.startswith("cuda"):
+            import torch
+
+            self._stream = torch.cuda.Stream(self.device)
+            if self._prepared_mask and config.resolve("cuda_graphs", None, True, config.parse_bool):
+                self._graphs = ShapeGraphs(self._device_forward, self.device, self._stream)
 
     def tokenize(self, texts: list[str]) -> TokenBatch:
         """Token ids per text, with special tokens, truncated to ``max_seq_length``; thread-safe."""
@@ -108,36 +118,56 @@ class Encoder:
         """
         return self._run(input_ids, attention_mask).cpu().numpy()
 
-    def launch(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> _Pending | Ready:
+    def launch(self, input_ids: np.ndarray, attention_mask: np.ndarray, replay: bool = False) -> _Pending | Ready:
         """Queue one batch and return at once; ``.result()`` waits for the ``float32 (rows, d)`` array.
 
         On CUDA the inputs go through pinned memory and the result comes back with a non-blocking
         copy, so the caller can pad the next batch while this one runs. All of it runs on the encoder's
         own stream: a device sync elsewhere in the process (k-means, another library) does not wait
-        for queued batches, and this stream does not wait for them. Elsewhere it is :meth:`forward`.
+        for queued batches, and this stream does not wait for them. ``replay``: run the batch as the
+        CUDA graph of its shape (:mod:`sqlml.models.graphs`) when :attr:`pads_to_buckets`; the caller
+        keeps the number of shapes small. Elsewhere it is :meth:`forward`.
         """
         if self._stream is None:
             return Ready(self.forward(input_ids, attention_mask))
         import torch
 
-        with torch.cuda.stream(self._stream):
-            result = self._run(input_ids, attention_mask, pinned=True)
+        with torch.cuda.stream(self._stream), torch.inference_mode():
+            ids = torch.from_numpy(input_ids).pin_memory()
+            mask = torch.from_numpy(attention_mask).pin_memory()
+            result = self._graphs(ids, mask) if replay and self.pads_to_buckets else None
+            if result is None:
+                result = self._device_forward(ids.to(self.device, non_blocking=True), mask.to(self.device, non_blocking=True))
             host = torch.empty(result.shape, dtype=torch.float32, pin_memory=True)
             host.copy_(result, non_blocking=True)
             event = torch.cuda.Event()
             event.record()
         return _Pending(host, event)
 
-    def _run(self, input_ids: np.ndarray, attention_mask: np.ndarray, pinned: bool = False) -> torch.Tensor:
+    @property
+    def pads_to_buckets(self) -> bool:
+        """True when batches should come padded to few shapes (:func:`sqlml.models.graphs.bucket_length`,
+        :func:`~sqlml.models.graphs.bucket_rows`) and be launched with ``replay=True``: CUDA graphs are on."""
+        return self._graphs is not None and self._graphs.disabled_because is None
+
+    def padded_lengths(self, lengths: np.ndarray) -> np.ndarray:
+        """The padded length of a batch whose longest row has ``lengths`` tokens (elementwise): the
+        bucket when :attr:`pads_to_buckets`, else the length itself."""
+        return bucket_length(lengths, self.max_seq_length) if self.pads_to_buckets else lengths
+
+    def _run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> torch.Tensor:
+        import torch
+
+        ids = torch.from_numpy(input_ids).to(self.device)
+        mask = torch.from_numpy(attention_mask).to(self.device)
+        return self._device_forward(ids, mask)
+
+    def _device_forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``int64 (rows, length)`` device tensors → ``float32 (rows, dimension)`` L2-normalised, on the
+        device, without a host sync (CUDA graphs capture exactly this)."""
         import torch
 
         with torch.inference_mode(), _attention_backends(self.device):
-            ids = torch.from_numpy(input_ids)
-            mask = torch.from_numpy(attention_mask)
-            if pinned:
-                ids, mask = ids.pin_memory(), mask.pin_memory()
-            ids = ids.to(self.device, non_blocking=True)
-            mask = mask.to(self.device, non_blocking=True)
             features: dict[str, Any] = {"input_ids": ids, "attention_mask": mask, **self._extra_features}
             if self._uses_token_type_ids:
                 features["token_type_ids"] = torch.zeros_like(ids)

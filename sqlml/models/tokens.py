@@ -68,13 +68,21 @@ class TokenBatch:
         starts, lengths = self._spans(rows)
         return TokenBatch(self.ids[gather_index(starts, lengths)], offsets_of(lengths))
 
-    def pad(self, rows: np.ndarray, pad_id: int) -> tuple[np.ndarray, np.ndarray]:
-        """Rows ``rows`` (indices), right-padded: ``(input_ids, attention_mask)``, both ``int64 (len(rows), longest)``."""
+    def pad(self, rows: np.ndarray, pad_id: int, shape: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Rows ``rows`` (indices), right-padded: ``(input_ids, attention_mask)``, both ``int64``.
+
+        Shape ``(len(rows), longest)``, or ``shape`` (at least that large): rows past ``len(rows)`` are
+        filler (``pad_id``, attending to their first position only, so they compute finite values).
+        """
         starts, lengths = self._spans(rows)
         longest = int(lengths.max()) if len(lengths) else 0
-        mask = np.arange(longest, dtype=np.int64)[None, :] < lengths[:, None]
-        ids = np.full((len(rows), longest), pad_id, dtype=np.int64)
-        ids[mask] = self.ids[gather_index(starts, lengths)]  # row-major order of ``mask``
+        height, width = shape if shape is not None else (len(rows), longest)
+        if height < len(rows) or width < longest:
+            raise ValueError(f"cannot pad {len(rows)} rows of up to {longest} tokens to shape {shape}")
+        lengths = np.concatenate([lengths, np.ones(height - len(rows), dtype=np.int64)])
+        mask = np.arange(width, dtype=np.int64)[None, :] < lengths[:, None]
+        ids = np.full((height, width), pad_id, dtype=np.int64)
+        ids[: len(rows)][mask[: len(rows)]] = self.ids[gather_index(starts, lengths[: len(rows)])]  # row-major order of ``mask``
         return ids, mask.astype(np.int64)
 
     def _spans(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -35,3 +35,37 @@ def test_token_batches_concatenate_and_reorder_without_lists() -> None:
     assert both.lengths.tolist() == [2, 0, 3, 1]
     assert both.take(np.array([3, 0, 2, 1])).to_lists() == [[5], [1, 2], [7, 8, 9], []]
     assert len(TokenBatch.concat([])) == 0
+
+
+def test_pad_to_a_larger_shape_adds_filler_rows_that_attend_to_one_position() -> None:
+    tokens = TokenBatch.from_lists([[1, 2, 3], [4]])
+    ids, mask = tokens.pad(np.array([1, 0]), pad_id=0, shape=(4, 5))
+    assert ids.tolist() == [[4, 0, 0, 0, 0], [1, 2, 3, 0, 0], [0] * 5, [0] * 5]
+    assert mask.tolist() == [[1, 0, 0, 0, 0], [1, 1, 1, 0, 0], [1, 0, 0, 0, 0], [1, 0, 0, 0, 0]]
+
+
+def test_pad_refuses_a_shape_smaller_than_the_rows() -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="cannot pad"):
+        TokenBatch.from_lists([[1, 2, 3]]).pad(np.array([0]), pad_id=0, shape=(1, 2))
+
+
+def test_length_buckets_are_few_and_never_shorter_than_the_row() -> None:
+    from sqlml.models.graphs import bucket_length
+
+    lengths = np.arange(1, 257)
+    buckets = bucket_length(lengths, max_len=256)
+    assert set(buckets.tolist()) == {16, 24, 32, 48, 64, 96, 128, 192, 256}
+    assert (buckets >= lengths).all() and (buckets <= np.maximum(16, 1.5 * lengths)).all()
+    assert bucket_length(np.array([100, 130]), max_len=128).tolist() == [128, 130]  # never below the row itself
+
+
+def test_row_buckets_keep_full_batches_and_round_others_to_powers_of_two() -> None:
+    from sqlml.models.graphs import bucket_rows
+
+    assert bucket_rows(5461, 5461) == 5461
+    assert bucket_rows(3000, 5461) == 4096
+    assert bucket_rows(5000, 5461) == 5461
+    assert bucket_rows(3, 5461) == 64
+    assert bucket_rows(3, 10) == 10

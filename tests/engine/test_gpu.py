@@ -49,3 +49,18 @@ def test_cuda_prepared_mask_gives_the_plain_forward(tiny_model_dir: Path) -> Non
     finally:
         encoder._prepared_mask = True
     np.testing.assert_allclose(prepared, plain, atol=1e-5)
+
+
+def test_cuda_graphs_give_the_plain_vectors_with_few_shapes(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    graphed = dataclasses.replace(load_encoder(str(tiny_model_dir), device="cuda", dtype="float32"))
+    monkeypatch.setenv("SQLML_CUDA_GRAPHS", "0")
+    plain = dataclasses.replace(graphed)
+    assert graphed.pads_to_buckets and not plain.pads_to_buckets
+    with_graphs = Runtime(graphed, 512, 8_192).embed(TEXTS)
+    again = Runtime(graphed, 512, 8_192).embed(TEXTS[::-1])[::-1]  # replayed graphs, other batches
+    without = Runtime(plain, 512, 8_192).embed(TEXTS)
+    np.testing.assert_allclose(with_graphs, without, atol=1e-4)
+    np.testing.assert_allclose(again, without, atol=1e-4)
+    assert 0 < len(graphed._graphs.shapes) <= 16

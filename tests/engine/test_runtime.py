@@ -106,3 +106,23 @@ def test_cuda_all_without_a_gpu_names_the_fix(tiny_model_dir: Path) -> None:
         pytest.skip("this machine has a GPU")
     with pytest.raises(ConfigError, match=r"device 'cuda:all' was asked for but torch sees no CUDA GPU"):
         get_runtime(str(tiny_model_dir), "cuda:all")
+
+
+def test_a_model_replaying_graphs_gets_few_padded_shapes_and_the_same_rows(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A model with ``pads_to_buckets`` (CUDA graphs) gets bucketed shapes; filler rows never leak out."""
+    expected = runtime.embed(texts(300))
+    encoder = runtime.encoder
+    shapes = []
+
+    def launch(ids: np.ndarray, mask: np.ndarray, replay: bool = False):
+        assert replay
+        shapes.append(ids.shape)
+        from sqlml.models.encoder import Ready
+
+        return Ready(encoder.forward(ids, mask))
+
+    monkeypatch.setattr(type(encoder), "pads_to_buckets", property(lambda self: True))
+    monkeypatch.setattr(encoder, "launch", launch, raising=False)
+    np.testing.assert_allclose(runtime.embed(texts(300)), expected, atol=1e-5)
+    assert {length for _, length in shapes} <= {16, 24, 32, 48, 64}
+    assert all(rows == min(16, 256 // length) or rows & (rows - 1) == 0 for rows, length in shapes)
