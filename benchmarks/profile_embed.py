@@ -80,15 +80,15 @@ def device_busy() -> Iterator[Callable[[], float]]:
     spans = []
     launch = Encoder.launch
 
-    def bracketed(self, input_ids, attention_mask):
+    def bracketed(self, input_ids, attention_mask, **kwargs):
         import torch
 
         if not self.device.startswith("cuda"):
-            return launch(self, input_ids, attention_mask)
+            return launch(self, input_ids, attention_mask, **kwargs)
         stream = getattr(self, "_stream", None) or torch.cuda.current_stream()  # older code: the default stream
         start = torch.cuda.Event(enable_timing=True)
         start.record(stream)
-        pending = launch(self, input_ids, attention_mask)
+        pending = launch(self, input_ids, attention_mask, **kwargs)
         end = torch.cuda.Event(enable_timing=True)
         end.record(stream)
         spans.append((start, end))
@@ -188,6 +188,8 @@ def main() -> None:
         by_groups[f"{group_rows}_device_busy_share"] = busy() / wall if encoder.device.startswith("cuda") else None
         con.close()
     out["sql_rows_per_s_by_row_group_rows"] = by_groups
+    graphs = getattr(encoder, "_graphs", None)
+    out["cuda_graph_shapes"] = len(graphs.shapes) if graphs is not None else None
     print(json.dumps(out, indent=2))
 
 
