@@ -54,7 +54,7 @@ def main() -> None:
     parser.add_argument("--random-weights", action="store_true", help="default architecture and tokenizer, random weights")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--skip-naive", action="store_true")
-    parser.add_argument("--row-group-rows", type=int, default=16_384, help="rows per Parquet row group of the input file")
+    parser.add_argument("--row-group-rows", type=int, default=4_096, help="rows per Parquet row group of the input file (DuckDB: one UDF thread per group)")
     args = parser.parse_args()
 
     import duckdb
@@ -96,7 +96,7 @@ def main() -> None:
 
     table = pa.table({"s": texts})
     folder = Path(tempfile.mkdtemp(prefix="bench-w1-"))
-    parquet = {rows: folder / f"w1-rg{rows}.parquet" for rows in (args.row_group_rows, 122_880)}
+    parquet = {rows: folder / f"w1-rg{rows}.parquet" for rows in (args.row_group_rows, 16_384, 122_880)}
     for rows, path in parquet.items():
         pq.write_table(table, path, row_group_size=rows)
     main_file = parquet[args.row_group_rows]
@@ -116,11 +116,14 @@ def main() -> None:
 
     con = sqlml.connect(model=model_dir, device=sqlml_device, dtype=dtype, cache=False)  # measure the engine, not the cache
     con.register("t", table)
-    con.sql("SELECT embed(s) FROM t LIMIT 2048").to_arrow_table()  # load + warm-up
+    con.sql("SELECT embed(s) FROM t LIMIT 2048").to_arrow_table()  # load the model
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
+    # The first pass over the file pays one-time costs (on CUDA: a graph capture per new batch shape);
+    # the headline is the pass after it, reported beside it.
+    first = best_of(lambda: con.sql(f"SELECT embed(s) FROM '{main_file}'").to_arrow_table(), 1)
     seconds = best_of(lambda: con.sql(f"SELECT embed(s) FROM '{main_file}'").to_arrow_table(), args.repeats)
-    results["sqlml"] = {"rows_per_s": len(texts) / seconds}
+    results["sqlml"] = {"rows_per_s": len(texts) / seconds, "rows_per_s_first_pass": len(texts) / first}
     for rows, path in parquet.items():
         seconds = best_of(lambda: con.sql(f"SELECT embed(s) FROM '{path}'").to_arrow_table(), args.repeats)
         results["sqlml"][f"rows_per_s_row_groups_of_{rows}"] = len(texts) / seconds

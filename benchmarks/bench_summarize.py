@@ -92,6 +92,7 @@ def main() -> None:
     parser.add_argument("--random-weights", action="store_true")
     parser.add_argument("--row-group-rows", type=int, default=1024, help="articles per Parquet row group of the input file")
     parser.add_argument("--also-row-groups", default="", help="also time the SQL path on files with these row-group sizes (comma list)")
+    parser.add_argument("--also-threads", default="", help="also time the SQL path with these DuckDB thread counts (comma list)")
     parser.add_argument("--phases", action="store_true", help="one more SQL run with each phase's thread-seconds timed (split, tokenize, embed, k-means, select)")
     args = parser.parse_args()
 
@@ -145,6 +146,12 @@ def main() -> None:
         start = time.perf_counter()
         con.sql(f"SELECT id, sqlml.summarize(body, n := {args.n}) AS s FROM '{other}'").to_arrow_table()
         out["sqlml"][f"articles_per_s_row_groups_{rows}"] = len(articles) / (time.perf_counter() - start)
+    for threads in (int(x) for x in args.also_threads.split(",") if x):
+        con.execute(f"SET threads = {threads}")
+        start = time.perf_counter()
+        con.sql(f"SELECT id, sqlml.summarize(body, n := {args.n}) AS s FROM '{w2_file}'").to_arrow_table()
+        out["sqlml"][f"articles_per_s_duckdb_threads_{threads}"] = len(articles) / (time.perf_counter() - start)
+        con.execute("RESET threads")
     if args.phases:
         with phase_timers() as seconds:
             start = time.perf_counter()

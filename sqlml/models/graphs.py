@@ -42,11 +42,17 @@ def bucket_length(lengths: np.ndarray | int, max_len: int) -> np.ndarray:
 
 
 def bucket_rows(rows: int, capacity: int) -> int:
-    """Padded row count of a batch of ``rows`` rows that may hold ``capacity``: ``capacity`` when full,
-    else the next power of two (at least :data:`MIN_ROWS`, at most ``capacity``)."""
+    """Padded row count of a batch of ``rows`` rows that may hold ``capacity``: ``capacity`` when full;
+    else the smallest of ``capacity`` / 2, / 4, / 8, / 16 (rounded up) that holds it; a batch smaller
+    than that gets the next power of two (at least :data:`MIN_ROWS`). At most 2x the rows, and few
+    shapes: each new shape costs a capture."""
     if rows >= capacity:
         return rows
-    return min(capacity, max(MIN_ROWS, 1 << (rows - 1).bit_length()))
+    for parts in (16, 8, 4, 2):
+        size = -(-capacity // parts)
+        if rows <= size:
+            return size if parts < 16 or 2 * rows > size else min(size, max(MIN_ROWS, 1 << (rows - 1).bit_length()))
+    return capacity
 
 
 @dataclass
@@ -98,18 +104,25 @@ class ShapeGraphs:
     def _capture(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> _Graph | None:
         import torch
 
+        if self._pool is None:
+            self._pool = torch.cuda.graph_pool_handle()
         static_ids = input_ids.to(self._device, non_blocking=True)
         static_mask = attention_mask.to(self._device, non_blocking=True)
         try:
             for _ in range(2):  # warm-up outside the graph (library handles, workspaces), as torch requires
                 self._forward(static_ids, static_mask)
             graph = torch.cuda.CUDAGraph()
-            # thread_local: DuckDB threads clustering on other streams meanwhile do not break the capture
-            with torch.cuda.graph(graph, pool=self._pool, stream=self._stream, capture_error_mode="thread_local"):
-                output = self._forward(static_ids, static_mask)
+            # The capture calls themselves, not ``torch.cuda.graph``: that one empties the device and
+            # pinned-host caches and syncs the device before every capture (~0.1-0.3 s each here).
+            # thread_local: DuckDB threads clustering on other streams meanwhile do not break the capture.
+            with torch.cuda.stream(self._stream):
+                graph.capture_begin(self._pool, capture_error_mode="thread_local")
+                try:
+                    output = self._forward(static_ids, static_mask)
+                finally:
+                    graph.capture_end()
         except Exception as exc:  # noqa: BLE001 - any failure means: run this model without graphs
             self.disabled_because = f"{type(exc).__name__}: {exc}"
             log.warning("sqlml: CUDA graphs are off for this model (capture failed: %s); batches run without them", self.disabled_because)
             return None
-        self._pool = graph.pool()
         return _Graph(graph, static_ids, static_mask, output)
