@@ -6,7 +6,17 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from sqlml.ops.sentences import Sentence, _cover, _unglue, blingfire_spans, sentence_spans, split_sentences
+from sqlml.ops.sentences import (
+    Sentence,
+    _cover,
+    _repaired,
+    _unglue,
+    blingfire_spans,
+    grouped_blingfire_spans,
+    sentence_spans,
+    split_sentences,
+    split_texts,
+)
 
 
 def texts(text: str) -> list[str]:
@@ -85,3 +95,19 @@ def test_fast_spans_equal_blingfire_own_offsets(text: str) -> None:
 def test_glue_search_of_the_whole_text_skips_only_texts_without_glue(text: str) -> None:
     every_span = [piece for start, end in _cover(text, blingfire_spans(text)) for piece in _unglue(text, start, end)] if text.strip() else []
     assert sentence_spans(text) == every_span
+
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(alphabet=st.sampled_from(list('aB .!?"\u201c\u00e9\n%Mr')), max_size=40), max_size=12), st.integers(1, 60))
+@example(texts=["It ends without a mark", "Next text starts here.", "", "Mr.", "Ends with a newline.\n"], group_chars=64)
+def test_grouped_blingfire_calls_give_each_texts_own_sentences(texts: list[str], group_chars: int) -> None:
+    grouped = grouped_blingfire_spans(texts, group_chars)  # small groups: many group edges, groups of one
+    assert [_repaired(text, spans) if text.strip() else [] for text, spans in zip(texts, grouped)] == [sentence_spans(text) for text in texts]
+
+
+def test_split_texts_is_split_sentences_of_each_text() -> None:
+    texts = ["It ends without a mark", "Next text starts here. And more.", None, "", "Mr.", "Ends with a newline.\n"]
+    batch = split_texts(texts)
+    got = [batch.sentences[batch.offsets[i] : batch.offsets[i + 1]] for i in range(len(texts))]
+    assert got == [[] if text is None else [s.text for s in split_sentences(text)] for text in texts]

@@ -61,7 +61,12 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     """The ``[start, end)`` character spans of :func:`split_sentences`, in reading order; ``[]`` if blank."""
     if not text.strip():
         return []
-    spans = _cover(text, blingfire_spans(text))
+    return _repaired(text, blingfire_spans(text))
+
+
+def _repaired(text: str, raw_spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """blingfire's spans of a non-blank ``text`` made to cover it (:func:`_cover`), then split at glue points."""
+    spans = _cover(text, raw_spans)
     if _GLUE_HINT.search(text) is None:
         return spans
     return [piece for start, end in spans for piece in _unglue(text, start, end)]
@@ -79,16 +84,77 @@ class SentenceBatch:
     offsets: np.ndarray
 
 
+# Texts are given to blingfire in groups of about this many characters, joined by a newline (see
+# grouped_blingfire_spans). Larger groups cost more: blingfire's output buffers are 18 bytes per input byte.
+GROUP_CHARS = 65_536
+
+
 def split_texts(texts: Sequence[str | None]) -> SentenceBatch:
-    """Split every text with :func:`split_sentences` into one flat :class:`SentenceBatch`; NULL → none."""
+    """Split every text as :func:`split_sentences` does, into one flat :class:`SentenceBatch`; NULL → none.
+
+    blingfire runs once per group of texts (:func:`grouped_blingfire_spans`), not once per text.
+    """
+    present = [i for i, text in enumerate(texts) if text is not None]
+    raw_spans = grouped_blingfire_spans([texts[i] for i in present])
     sentences: list[str] = []
     counts = np.zeros(len(texts) + 1, dtype=np.int64)
-    for i, text in enumerate(texts):
-        if text is not None:
-            spans = sentence_spans(text)
-            sentences.extend(text[start:end] for start, end in spans)
-            counts[i + 1] = len(spans)
+    for i, spans in zip(present, raw_spans, strict=True):
+        text = texts[i]
+        spans = _repaired(text, spans) if text.strip() else []
+        sentences.extend(text[start:end] for start, end in spans)
+        counts[i + 1] = len(spans)
     return SentenceBatch(sentences, np.cumsum(counts))
+
+
+def grouped_blingfire_spans(texts: Sequence[str], group_chars: int = GROUP_CHARS) -> list[list[tuple[int, int]]]:
+    """:func:`blingfire_spans` of each text, found with one blingfire call per group of texts.
+
+    Why: the C call releases the GIL and must take it back; with DuckDB's threads busy in Python that
+    wait is up to the 5 ms switch interval, so one call per article (~0.2 ms of work) became ~5 ms per
+    article (measured: 4 threads splitting 1,024 articles each next to 1 / 3 busy Python threads took
+    7.2 / 16.2 s one call per text, 1.5 / 2.0 s grouped).
+
+    Texts are joined by a newline, which blingfire reads as a space, so a sentence can run on from one
+    text into the next (a text that ends without an end mark). Such a span is detected and the texts it
+    touches are split alone. Every other text gets its own call's spans, up to trailing whitespace
+    (which :func:`_cover` trims): the same sentences, checked on all 4,450 BBC bodies and summaries and
+    3,000 W2 articles, and by a fuzz test. ``texts``: no NULLs; returns one span list per text.
+    """
+    result: list[list[tuple[int, int]]] = [[] for _ in texts]
+    begin = 0
+    while begin < len(texts):
+        end, size = begin, 0
+        while end < len(texts) and (end == begin or size + len(texts[end]) <= group_chars):
+            size += len(texts[end]) + 1
+            end += 1
+        _split_group(texts, begin, end, result)
+        begin = end
+    return result
+
+
+def _split_group(texts: Sequence[str], begin: int, end: int, result: list[list[tuple[int, int]]]) -> None:
+    """Fill ``result[begin:end]`` from one blingfire call on ``texts[begin:end]`` joined by newlines."""
+    group = texts[begin:end]
+    if len(group) == 1:
+        result[begin] = blingfire_spans(group[0])
+        return
+    lengths = np.fromiter((len(text) for text in group), dtype=np.int64, count=len(group))
+    starts = np.concatenate([[0], np.cumsum(lengths + 1)[:-1]])
+    spans = np.asarray(blingfire_spans("\n".join(group)), dtype=np.int64).reshape(-1, 2)
+    owner = np.searchsorted(starts, spans[:, 0], side="right") - 1  # the text each span starts in
+    runs_on = spans[:, 1] > starts[owner] + lengths[owner]
+    last = np.searchsorted(starts, spans[runs_on, 1] - 1, side="right") - 1  # the text of its last character
+    alone = np.zeros(len(group) + 1, dtype=np.int64)  # +1 where a run-on span starts, -1 after its last text
+    np.add.at(alone, owner[runs_on], 1)
+    np.add.at(alone, last + 1, -1)
+    alone = np.cumsum(alone[:-1]) > 0
+    local = spans - starts[owner][:, None]
+    cuts = np.searchsorted(owner, np.arange(len(group) + 1))
+    for j in range(len(group)):
+        if alone[j]:
+            result[begin + j] = blingfire_spans(group[j])
+        else:
+            result[begin + j] = list(map(tuple, local[cuts[j] : cuts[j + 1]].tolist()))
 
 
 def blingfire_spans(text: str) -> list[tuple[int, int]]:
