@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from sqlml.ops import kmeans
-from sqlml.ops.kmeans import init_centers, init_centers_batched, kmeans_batched, kmeans_sklearn
+from sqlml.ops.kmeans import init_centers, init_centers_padded, kmeans_batched, kmeans_sklearn
 
 
 def unit_sets(count: int, seed: int, dim: int = 16) -> tuple[list[np.ndarray], list[int]]:
@@ -52,40 +52,49 @@ def test_init_centers_are_distinct_points_of_the_set() -> None:
 
 
 def one_set_init_centers(points: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """The greedy k-means++ start written for one set, one step at a time: the reference for the batched one."""
+    """The greedy k-means++ start written for one set, one step at a time: the reference for the batched one.
+
+    Sums over points run in order (``cumsum``), as the batched version's do.
+    """
     data = np.asarray(points, dtype=np.float64)
     rng = np.random.default_rng(seed)
     trials = 2 + int(np.log(k))
     chosen = [int(rng.integers(len(data)))]
     nearest = ((data - data[chosen[0]]) ** 2).sum(axis=1)
     for _ in range(1, k):
-        total = nearest.sum()
+        total = np.cumsum(nearest)[-1]
         if total <= 0:
             chosen.append(next(i for i in range(len(data)) if i not in chosen))
             continue
         candidates = np.searchsorted(np.cumsum(nearest), rng.random(trials) * total).clip(max=len(data) - 1)
         dists = ((data[None, :, :] - data[candidates][:, None, :]) ** 2).sum(axis=2)
         potentials = np.minimum(nearest[None, :], dists)
-        best = int(potentials.sum(axis=1).argmin())
+        best = int(np.cumsum(potentials, axis=1)[:, -1].argmin())
         chosen.append(int(candidates[best]))
         nearest = potentials[best]
     return data[chosen].copy()
 
 
-def test_batched_init_equals_one_set_at_a_time(monkeypatch) -> None:
+def test_padded_init_equals_one_set_at_a_time(monkeypatch) -> None:
     rng = np.random.default_rng(1)
-    for dim, m in [(2, 1), (3, 2), (16, 9), (32, 17), (384, 25), (8, 130)]:
-        x = rng.normal(size=(6, m, dim))
-        if m > 3:
+    for dim, width in [(2, 1), (3, 2), (16, 9), (32, 17), (384, 25), (8, 130)]:
+        x = rng.normal(size=(8, width, dim))
+        sizes = rng.integers(1, width + 1, size=len(x))
+        sizes[0] = width
+        if width > 3:
             x[1, 1] = x[1, 0]  # a repeated point
-            x[2, : m // 2] = x[2, 0]  # few distinct points: the total distance reaches 0 before k centers
-        for k in sorted({1, min(m, 2), min(m, 6), m}):
-            for step in (1 << 20, 1):  # one step for all sets, or one set per step
-                monkeypatch.setattr(kmeans, "INIT_ELEMENTS", step)
-                batched = init_centers_batched(x, k, seed=3)
-                for g in range(len(x)):
-                    np.testing.assert_array_equal(batched[g], one_set_init_centers(x[g], k, seed=3))
-                    np.testing.assert_array_equal(init_centers(x[g], k, seed=3), batched[g])
+            x[2, : width // 2] = x[2, 0]  # few distinct points: the total distance reaches 0 before k centers
+            sizes[1:3] = width
+        ks = np.array([rng.integers(1, m + 1) for m in sizes])
+        ks[0] = width
+        for step in (1 << 22, 1):  # one step for all sets, or one set per step
+            monkeypatch.setattr(kmeans, "INIT_ELEMENTS", step)
+            padded = init_centers_padded(x, sizes, ks, seed=3)
+            assert padded.shape == (len(x), ks.max(), dim)
+            for g, (m, k) in enumerate(zip(sizes, ks, strict=True)):
+                np.testing.assert_array_equal(padded[g, :k], one_set_init_centers(x[g, :m], k, seed=3))
+                np.testing.assert_array_equal(init_centers(x[g, :m], k, seed=3), padded[g, :k])
+                assert not padded[g, k:].any()
 
 
 def test_large_set_and_empty_call() -> None:

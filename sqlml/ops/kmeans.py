@@ -3,7 +3,7 @@
 Both implementations run the same algorithm, so they give the same labels on CPU:
 
 1. **Init**: greedy k-means++ (:func:`init_centers`, numpy, ``np.random.default_rng(seed)``) per point set;
-   :func:`init_centers_batched` runs all sets of one size and ``k`` together, with the same result.
+   :func:`init_centers_padded` runs the sets of a call together (zero-padded), with the same result.
    The same seed gives the same centers on every run and machine.
 2. **Lloyd iterations** in float64 until no label changes (``tol=0``) or ``max_iter``. A point is assigned
    to the nearest center; a tie goes to the lower cluster index (as in scikit-learn).
@@ -31,7 +31,7 @@ MAX_ITER = 300
 #: Padded float64 elements per batched step (points x dim per set, summed over the sets of one step).
 STEP_ELEMENTS = 1 << 24
 #: Temporary float64 elements per step of the batched k-means++ start (sets x candidates x points x dim).
-INIT_ELEMENTS = 1 << 20
+INIT_ELEMENTS = 1 << 22
 
 
 def init_centers(points: np.ndarray, k: int, seed: int) -> np.ndarray:
@@ -40,55 +40,83 @@ def init_centers(points: np.ndarray, k: int, seed: int) -> np.ndarray:
     Greedy k-means++ as in scikit-learn (Arthur & Vassilvitskii 2007): each new center is the best of
     ``2 + log(k)`` candidates drawn with probability proportional to the squared distance to the
     nearest chosen center. A numpy version, because scikit-learn's input checks cost ~2 ms per call
-    and a 2048-row call clusters 2048 sets.
-    """
-    return init_centers_batched(np.asarray(points, dtype=np.float64)[None], k, seed)[0]
-
-
-def init_centers_batched(points: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """:func:`init_centers` of many sets of equal size at once: ``(sets, m, dim)`` → ``float64 (sets, k, dim)``.
-
-    Each set gets exactly the centers it gets alone: every set draws the same random numbers (its own
-    generator, seeded with ``seed``), and each sum runs over the same elements in the same order as
-    for one set. Sets are cut into steps of about :data:`INIT_ELEMENTS` temporary elements.
+    and a 2048-row call clusters 2048 sets. Sums over points run in order (``cumsum``), so zero padding
+    (:func:`init_centers_padded`) cannot change their rounding.
     """
     data = np.asarray(points, dtype=np.float64)
-    sets, m, dim = data.shape
-    trials = 2 + int(np.log(k))
-    rng = np.random.default_rng(seed)
-    first = int(rng.integers(m))
-    draws = np.array([rng.random(trials) for _ in range(k - 1)]).reshape(k - 1, trials)
-    step = max(1, INIT_ELEMENTS // (trials * m * dim))
-    chosen = np.concatenate([_kmeans_plus_plus(data[i : i + step], first, draws) for i in range(0, sets, step)])
-    return np.take_along_axis(data, chosen[:, :, None], axis=1)
+    return init_centers_padded(data[None], np.array([len(data)]), np.array([k]), seed)[0, :k]
 
 
-def _kmeans_plus_plus(data: np.ndarray, first: int, draws: np.ndarray) -> np.ndarray:
-    """Indices ``int64 (sets, k)`` of the k-means++ centers of ``data`` (``(sets, m, dim)``); see :func:`init_centers`.
+def init_centers_padded(points: np.ndarray, sizes: np.ndarray, ks: np.ndarray, seed: int) -> np.ndarray:
+    """:func:`init_centers` of many sets at once: ``(sets, width, dim)`` → ``float64 (sets, max(ks), dim)``.
 
-    ``draws`` (``(k - 1, trials)``): the uniform numbers one set's generator gives after its first index.
-    A set that runs out of distinct points (total distance 0) takes its first unused point; its total
-    stays 0, so it never reads ``draws`` again (alone, it would draw nothing more).
+    Set ``i`` is ``points[i, :sizes[i]]`` (the rest is padding) and gets ``ks[i]`` centers (``1 <= ks[i]
+    <= sizes[i]``), exactly those it gets alone: each set draws the random numbers its own generator
+    (seeded with ``seed``) gives for its size and k, padded points weigh 0 and every sum over points
+    runs in order. Rows ``ks[i]:`` of a set's centers are 0. All sets go through the same few numpy
+    calls, cut into steps of about :data:`INIT_ELEMENTS` temporary elements: each numpy call on a large
+    array gives up the GIL and must take it back from DuckDB's other threads, so the count of calls,
+    not their size, sets the time (``docs/summarize.md``: two threads clustering 256 sets each beside
+    three busy threads took 13.4 s with one start per set size and k, 4.4 s padded).
     """
-    sets, m, _ = data.shape
+    data = np.asarray(points, dtype=np.float64)
+    sets, width, dim = data.shape
+    sizes, ks = np.asarray(sizes, dtype=np.int64), np.asarray(ks, dtype=np.int64)
+    k_max = int(ks.max()) if sets else 1
+    trials = 2 + np.log(ks).astype(np.int64)
+    first = np.zeros(sets, dtype=np.int64)
+    draws = np.zeros((sets, max(k_max - 1, 0), int(trials.max()) if sets else 2))
+    for m, k in {(int(m), int(k)) for m, k in zip(sizes, ks, strict=True)}:  # a set's draws depend on its size and k
+        rng = np.random.default_rng(seed)
+        rows = (sizes == m) & (ks == k)
+        first[rows] = rng.integers(m)
+        for step in range(k - 1):
+            draws[rows, step, : 2 + int(np.log(k))] = rng.random(2 + int(np.log(k)))
+    step = max(1, INIT_ELEMENTS // (draws.shape[2] * width * dim))
+    chosen = np.zeros((sets, k_max), dtype=np.int64)
+    for i in range(0, sets, step):  # sets sorted by size (as kmeans_batched gives them) pad little per step
+        part = slice(i, i + step)
+        used_width = int(sizes[part].max())
+        chosen[part] = _kmeans_plus_plus(data[part, :used_width], sizes[part], ks[part], trials[part], first[part], draws[part])
+    centers = np.take_along_axis(data, chosen[:, :, None], axis=1)
+    centers[np.arange(k_max)[None, :] >= ks[:, None]] = 0.0
+    return centers
+
+
+def _kmeans_plus_plus(
+    data: np.ndarray, sizes: np.ndarray, ks: np.ndarray, trials: np.ndarray, first: np.ndarray, draws: np.ndarray
+) -> np.ndarray:
+    """Indices ``int64 (sets, max(ks))`` of the k-means++ centers of ``data`` (``(sets, width, dim)``).
+
+    Per set: ``sizes`` real points, ``ks`` centers, ``trials`` candidates per step, the ``first`` index
+    and ``draws`` (``(sets, k - 1, trials)``), the uniform numbers its generator gives after it. A set
+    that runs out of distinct points (total distance 0) takes its first unused point; its total stays 0,
+    so it never reads ``draws`` again (alone, it would draw nothing more). Indices past ``ks`` are junk.
+    """
+    sets, width, _ = data.shape
     rows = np.arange(sets)
-    chosen = np.zeros((sets, len(draws) + 1), dtype=np.int64)
+    chosen = np.zeros((sets, draws.shape[1] + 1), dtype=np.int64)
     chosen[:, 0] = first
-    used = np.zeros((sets, m), dtype=bool)
-    used[:, first] = True
-    nearest = ((data - data[:, first][:, None, :]) ** 2).sum(axis=2)
-    for step in range(1, len(draws) + 1):
-        total = nearest.sum(axis=1)
+    padding = np.arange(width)[None, :] >= sizes[:, None]
+    used = padding.copy()
+    used[rows, first] = True
+    nearest = np.where(padding, 0.0, ((data - data[rows, first][:, None, :]) ** 2).sum(axis=2))
+    no_trial = np.arange(draws.shape[2])[None, :] >= trials[:, None]
+    for step in range(1, draws.shape[1] + 1):
+        running = np.cumsum(nearest, axis=1)
+        total = running[:, -1]
         stuck = total <= 0  # fewer distinct points than k: callers prevent this
-        targets = draws[step - 1] * total[:, None]
-        candidates = (np.cumsum(nearest, axis=1)[:, None, :] < targets[:, :, None]).sum(axis=2).clip(max=m - 1)  # searchsorted, per set
-        dists = ((data[:, None, :, :] - data[rows[:, None], candidates][:, :, None, :]) ** 2).sum(axis=3)
+        targets = draws[:, step - 1] * total[:, None]
+        candidates = np.minimum((running[:, None, :] < targets[:, :, None]).sum(axis=2), sizes[:, None] - 1)  # searchsorted, per set
+        dists = data[:, None, :, :] - data[rows[:, None], candidates][:, :, None, :]
+        dists = np.square(dists, out=dists).sum(axis=3)
         potentials = np.minimum(nearest[:, None, :], dists)
-        best = potentials.sum(axis=2).argmin(axis=1)
+        best = np.where(no_trial, np.inf, np.cumsum(potentials, axis=2)[:, :, -1]).argmin(axis=1)
         pick = np.where(stuck, used.argmin(axis=1), candidates[rows, best])
-        nearest = np.where(stuck[:, None], nearest, potentials[rows, best])
+        active = step < ks
+        nearest = np.where((active & ~stuck)[:, None], potentials[rows, best], nearest)
         chosen[:, step] = pick
-        used[rows, pick] = True
+        used[rows[active], pick[active]] = True
     return chosen
 
 
@@ -138,12 +166,7 @@ def _run_group(
     set_of_point = np.repeat(np.arange(len(group)), sizes)
     points = np.zeros((len(group), width, dim), dtype=np.float64)
     points[set_of_point, np.arange(sizes.sum()) - starts[set_of_point]] = np.concatenate([sets[i] for i in group])
-    centers = np.zeros((len(group), k_max, dim), dtype=np.float64)
-    shape = sizes * (k_max + 1) + cluster_counts
-    for key in np.unique(shape):  # sets of one size and k share their k-means++ steps
-        rows = np.flatnonzero(shape == key)
-        m, k = divmod(int(key), k_max + 1)
-        centers[rows, :k] = init_centers_batched(points[rows, :m], k, seed)
+    centers = init_centers_padded(points, sizes, cluster_counts, seed)
     with _side_stream(device):
         x = torch.from_numpy(points).to(device)
         c = torch.from_numpy(centers).to(device)
