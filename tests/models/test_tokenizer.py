@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import tokenizers
 
-from sqlml.models.tokenizer import TextTokenizer
+from sqlml.models.tokenizer import TextTokenizer, piece_count
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +70,24 @@ def test_fast_path_is_thread_safe(bert_tokenizer: tokenizers.Tokenizer) -> None:
     with ThreadPoolExecutor(8) as pool:
         parts = list(pool.map(tokenizer, [texts[i : i + 100] for i in range(0, len(texts), 100)]))
     assert [row for part in parts for row in part.to_lists()] == expected
+
+
+def test_large_calls_from_many_threads_give_the_ids_of_one_call(bert_tokenizer: tokenizers.Tokenizer) -> None:
+    tokenizer = TextTokenizer(bert_tokenizer, 128, fast=True)
+    texts = varied_texts(list(json.loads(bert_tokenizer.to_str())["model"]["vocab"]), 4800, seed=2)
+    expected = [TextTokenizer(bert_tokenizer, 128, fast=False)(texts[i : i + 600]).to_lists() for i in range(0, len(texts), 600)]
+    with ThreadPoolExecutor(8) as pool:  # calls over PARALLEL_ROWS texts, pieces or not as callers come and go
+        parts = list(pool.map(tokenizer, [texts[i : i + 600] for i in range(0, len(texts), 600)]))
+    assert [part.to_lists() for part in parts] == expected
+
+
+def test_a_call_is_cut_into_this_callers_share_of_the_cores() -> None:
+    assert piece_count(2048, callers=1, cores=16) == 4  # at least PARALLEL_ROWS texts per piece
+    assert piece_count(100_000, callers=1, cores=16) == 16
+    assert piece_count(100_000, callers=4, cores=16) == 4
+    assert piece_count(100_000, callers=16, cores=16) == 1  # every core has a caller: no pool hand-offs
+    assert piece_count(100_000, callers=40, cores=16) == 1
+    assert piece_count(10, callers=1, cores=16) == 1
 
 
 def edited(tokenizer: tokenizers.Tokenizer, change) -> tokenizers.Tokenizer:  # type: ignore[no-untyped-def]
