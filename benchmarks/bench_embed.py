@@ -7,11 +7,12 @@ Peers, on the same texts:
 
 The texts are written to a Parquet file first, as the issue's query reads them. DuckDB runs a scalar UDF
 in the scan's threads, one per row group: a file with one row group is embedded by one DuckDB thread, so
-the file is written with --row-group-rows rows per group (default 16,384) and, for comparison, with
-DuckDB's own default (122,880). The naive UDF reads the same file.
+the file is written with --row-group-rows rows per group (default 4,096) and, for comparison, with 16,384
+and DuckDB's own default (122,880). The naive UDF reads the same file.
 
 Usage:
   python benchmarks/bench_embed.py --rows 20000                 # W1 prefix, default model, auto device
+  python benchmarks/bench_embed.py --rows 4000 --device cpu --skip-naive --alternate 3   # CPU: ST and SQL by turns
   python benchmarks/bench_embed.py --random-weights --rows 200000 --device cuda   # GPU: same architecture, random weights
 """
 
@@ -54,6 +55,7 @@ def main() -> None:
     parser.add_argument("--random-weights", action="store_true", help="default architecture and tokenizer, random weights")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument("--alternate", type=int, default=0, help="then run ST and the SQL path by turns this many times (ratios per turn: robust to load drifting on a shared machine)")
     parser.add_argument("--row-group-rows", type=int, default=4_096, help="rows per Parquet row group of the input file (DuckDB: one UDF thread per group)")
     args = parser.parse_args()
 
@@ -135,6 +137,13 @@ def main() -> None:
     ours_matrix = ours.column(0).combine_chunks().values.to_numpy().reshape(len(check), -1)
     reference = SentenceTransformer(model_dir, device=device).encode(check, batch_size=256, normalize_embeddings=True)
     results["agreement_min_cosine_vs_st_fp32"] = float((ours_matrix * reference).sum(axis=1).min())
+    turns = []
+    for _ in range(args.alternate):
+        st_seconds = best_of(lambda: st.encode(texts, batch_size=best_b, normalize_embeddings=True), 1)
+        sql_seconds = best_of(lambda: con.sql(f"SELECT embed(s) FROM '{main_file}'").to_arrow_table(), 1)
+        turns.append({"st_rows_per_s": len(texts) / st_seconds, "sqlml_rows_per_s": len(texts) / sql_seconds, "sqlml_over_st": st_seconds / sql_seconds})
+    if turns:
+        results["alternating_turns"] = turns
     con.close()
 
     results["sqlml_over_st"] = results["sqlml"]["rows_per_s"] / results["st"]["rows_per_s"]

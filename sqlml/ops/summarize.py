@@ -180,10 +180,10 @@ def select_many(
     sums = np.zeros((len(first), x.shape[1]))
     np.add.at(sums, group, x)
     score = np.einsum("ij,ij->i", x, _unit(sums)[group])
-    if rule.centrality_weight:
-        for start, stop in zip(offsets[:-1][counts > 0], offsets[1:][counts > 0], strict=True):
-            part = x[start:stop]  # per text: a sum over rows and a BLAS product round differently when batched
-            score[start:stop] += rule.centrality_weight * (part @ _unit(part.sum(axis=0)))
+    if rule.centrality_weight:  # likeness to the text's mean direction, for all texts in a few numpy calls
+        totals = np.zeros((len(counts), x.shape[1]))
+        totals[counts > 0] = np.add.reduceat(x, offsets[:-1][counts > 0], axis=0)  # each text's rows, in order
+        score += rule.centrality_weight * np.einsum("ij,ij->i", x, _unit(totals)[text])
     if rule.position_weight:
         score = score - rule.position_weight * (np.arange(rows) - offsets[text]) / counts[text]
     # Representative: highest score in its cluster, the earlier sentence on a tie (lexsort is stable).
