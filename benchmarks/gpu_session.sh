@@ -29,6 +29,11 @@ step profile_embed python3 benchmarks/profile_embed.py --random-weights --rows 2
 if [ -f benchmarks/bench_summarize.py ]; then
   step bench_summarize python3 benchmarks/bench_summarize.py --random-weights --articles 20000 --device cuda ${SUMMARIZE_ARGS:---phases --also-row-groups 256}
 fi
+# A/B in one call: an earlier tree unpacked in .bench-data/before (git archive REV | tar -x -C .bench-data/before,
+# carried with the call) runs the same summarize benchmark, after this tree's.
+if [ -d .bench-data/before/benchmarks ]; then
+  step before_summarize bash -c "cd .bench-data/before && PYTHONPATH=\$PWD:/tmp/site python3 benchmarks/bench_summarize.py --random-weights --articles 20000 --device cuda --naive-articles 20 ${SUMMARIZE_ARGS:---phases}"
+fi
 if [ -f .whl/ray-slim.tar.xz ] && [ -z "${SKIP_RAY:-}" ]; then
   tar -xJf .whl/ray-slim.tar.xz -C /tmp/site
   step bench_ray python3 benchmarks/bench_ray.py --random-weights --rows 200000 --num-gpus 1
