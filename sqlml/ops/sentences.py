@@ -111,8 +111,8 @@ def grouped_blingfire_spans(texts: Sequence[str], group_chars: int = GROUP_CHARS
 
     Why: the C call releases the GIL and must take it back; with DuckDB's threads busy in Python that
     wait is up to the 5 ms switch interval, so one call per article (~0.2 ms of work) became ~5 ms per
-    article (measured: 4 threads splitting 1,024 articles each next to 1 / 3 busy Python threads took
-    7.2 / 16.2 s one call per text, 1.5 / 2.0 s grouped).
+    article (measured: 4 threads splitting 1,024 W2 articles each next to 1 / 3 busy Python threads took
+    11.4 / 25.9 s one call per text, 3.0 / 5.9 s grouped; benchmarks/NOTES.md, lever 22).
 
     Texts are joined by a newline, which blingfire reads as a space, so a sentence can run on from one
     text into the next (a text that ends without an end mark). Such a span is detected and the texts it
