@@ -26,13 +26,14 @@ step() {  # step NAME COMMAND...: run, keep the log, never stop the session on o
 step gpu_tests python3 -m pytest tests/engine/test_gpu.py -q -p no:cacheprovider
 step bench_embed python3 benchmarks/bench_embed.py --random-weights --rows 200000 --device cuda ${EMBED_ARGS:-}
 step profile_embed python3 benchmarks/profile_embed.py --random-weights --rows 200000 --device cuda ${PROFILE_ARGS:---budgets 262144 --sql-batch-sizes 16384 --sql-threads 16}
+SUMMARIZE_ARGS=${SUMMARIZE_ARGS:---phases --also-row-groups 256}
 if [ -f benchmarks/bench_summarize.py ]; then
-  step bench_summarize python3 benchmarks/bench_summarize.py --random-weights --articles 20000 --device cuda ${SUMMARIZE_ARGS:---phases --also-row-groups 256}
+  step bench_summarize python3 benchmarks/bench_summarize.py --random-weights --articles 20000 --device cuda $SUMMARIZE_ARGS
 fi
 # A/B in one call: an earlier tree unpacked in .bench-data/before (git archive REV | tar -x -C .bench-data/before,
 # carried with the call) runs the same summarize benchmark, after this tree's.
 if [ -d .bench-data/before/benchmarks ]; then
-  step before_summarize bash -c "cd .bench-data/before && PYTHONPATH=\$PWD:/tmp/site python3 benchmarks/bench_summarize.py --random-weights --articles 20000 --device cuda --naive-articles 20 ${SUMMARIZE_ARGS:---phases}"
+  step before_summarize bash -c "cd .bench-data/before && PYTHONPATH=\$PWD:/tmp/site python3 benchmarks/bench_summarize.py --random-weights --articles 20000 --device cuda --naive-articles 20 $SUMMARIZE_ARGS"
 fi
 if [ -f .whl/ray-slim.tar.xz ] && [ -z "${SKIP_RAY:-}" ]; then
   tar -xJf .whl/ray-slim.tar.xz -C /tmp/site

@@ -70,8 +70,8 @@ def init_centers_padded(points: np.ndarray, sizes: np.ndarray, ks: np.ndarray, s
         rng = np.random.default_rng(seed)
         rows = (sizes == m) & (ks == k)
         first[rows] = rng.integers(m)
-        for step in range(k - 1):
-            draws[rows, step, : 2 + int(np.log(k))] = rng.random(2 + int(np.log(k)))
+        for center in range(k - 1):
+            draws[rows, center, : trials[rows][0]] = rng.random(trials[rows][0])
     step = max(1, INIT_ELEMENTS // (draws.shape[2] * width * dim))
     chosen = np.zeros((sets, k_max), dtype=np.int64)
     for i in range(0, sets, step):  # sets sorted by size (as kmeans_batched gives them) pad little per step
