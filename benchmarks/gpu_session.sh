@@ -35,6 +35,25 @@ fi
 if [ -d .bench-data/before/benchmarks ]; then
   step before_summarize bash -c "cd .bench-data/before && PYTHONPATH=\$PWD:/tmp/site python3 benchmarks/bench_summarize.py --random-weights --articles 20000 --device cuda --naive-articles 20 $SUMMARIZE_ARGS"
 fi
+# Who holds the GIL while the SQL path runs (py-spy, a wheel in .whl/): attach after the warm-up, sample
+# GIL_SECONDS, then summarise (benchmarks/profile_gil.py). Falls back to sampling the whole run when attaching is refused.
+gil_profile() {  # gil_profile WORKLOAD ROWS
+  local ready=/tmp/gil-ready-$1 seconds=${GIL_SECONDS:-15} samples=$OUT/gil_$1.txt
+  rm -f "$ready"
+  python3 benchmarks/profile_gil.py run --workload "$1" --rows "$2" --random-weights --device cuda --seconds $((seconds + 10)) --ready "$ready" &
+  local pid=$!
+  while [ ! -f "$ready" ] && kill -0 $pid 2>/dev/null; do sleep 1; done
+  if ! "$PYSPY" record --pid $pid --gil --threads --format raw --rate 250 --duration "$seconds" -o "$samples"; then
+    wait $pid
+    "$PYSPY" record --gil --threads --format raw --rate 250 -o "$samples" -- \
+      python3 benchmarks/profile_gil.py run --workload "$1" --rows "$2" --random-weights --device cuda --seconds "$seconds" --ready "$ready"
+  fi
+  wait $pid
+  python3 benchmarks/profile_gil.py report "$samples" --rate 250 --seconds "$seconds"
+}
+export -f gil_profile; export OUT PYSPY=${PYSPY:-/tmp/site/bin/py-spy}
+step gil_summarize bash -c "gil_profile summarize 20000"
+step gil_embed bash -c "gil_profile embed 200000"
 if [ -f .whl/ray-slim.tar.xz ] && [ -z "${SKIP_RAY:-}" ]; then
   tar -xJf .whl/ray-slim.tar.xz -C /tmp/site
   step bench_ray python3 benchmarks/bench_ray.py --random-weights --rows 200000 --num-gpus 1
