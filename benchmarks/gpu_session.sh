@@ -34,6 +34,7 @@ fi
 # carried with the call) runs the same summarize benchmark, after this tree's.
 if [ -d .bench-data/before/benchmarks ]; then
   step before_summarize bash -c "cd .bench-data/before && PYTHONPATH=\$PWD:/tmp/site python3 benchmarks/bench_summarize.py --random-weights --articles 20000 --device cuda --naive-articles 20 $SUMMARIZE_ARGS"
+  step before_embed bash -c "cd .bench-data/before && PYTHONPATH=\$PWD:/tmp/site python3 benchmarks/bench_embed.py --random-weights --rows 200000 --device cuda ${EMBED_ARGS:-}"
 fi
 # Who holds the GIL while the SQL path runs (py-spy, a wheel in .whl/): attach after the warm-up, sample
 # GIL_SECONDS, then summarise (benchmarks/profile_gil.py). Falls back to sampling the whole run when attaching is refused.
@@ -43,13 +44,14 @@ gil_profile() {  # gil_profile WORKLOAD ROWS
   python3 benchmarks/profile_gil.py run --workload "$1" --rows "$2" --random-weights --device cuda --seconds $((seconds + 10)) --ready "$ready" &
   local pid=$!
   while [ ! -f "$ready" ] && kill -0 $pid 2>/dev/null; do sleep 1; done
-  if ! "$PYSPY" record --pid $pid --gil --threads --format raw --rate 250 --duration "$seconds" -o "$samples"; then
+  # --nonblocking and a low rate: blocking samples at 250 Hz slowed the sampled process ~2.6x (run 11)
+  if ! "$PYSPY" record --pid $pid --gil --threads --nonblocking --format raw --rate 50 --duration "$seconds" -o "$samples"; then
     wait $pid
-    "$PYSPY" record --gil --threads --format raw --rate 250 -o "$samples" -- \
+    "$PYSPY" record --gil --threads --nonblocking --format raw --rate 50 -o "$samples" -- \
       python3 benchmarks/profile_gil.py run --workload "$1" --rows "$2" --random-weights --device cuda --seconds "$seconds" --ready "$ready"
   fi
   wait $pid
-  python3 benchmarks/profile_gil.py report "$samples" --rate 250 --seconds "$seconds"
+  python3 benchmarks/profile_gil.py report "$samples" --rate 50 --seconds "$seconds"
 }
 export -f gil_profile; export OUT PYSPY=${PYSPY:-/tmp/site/bin/py-spy}
 step gil_summarize bash -c "gil_profile summarize 20000"

@@ -59,7 +59,8 @@ def run(args: argparse.Namespace) -> None:
     from sqlml.models.registry import default_model_dir
     from workloads import w1, w2
 
-    model_dir = str(build_random_model(tempfile.mkdtemp(prefix="gil-model-"))) if args.random_weights else str(default_model_dir())
+    layers = {} if args.layers is None else {"num_hidden_layers": args.layers}  # 0: a CPU proxy where the model costs ~nothing
+    model_dir = str(build_random_model(tempfile.mkdtemp(prefix="gil-model-"), **layers)) if args.random_weights else str(default_model_dir())
     if args.workload == "embed":
         texts, query, group = w1(args.rows), "SELECT embed(body) FROM '{file}'", args.row_group_rows or 4096
     else:
@@ -127,6 +128,7 @@ def main() -> None:
     runner.add_argument("--threads", type=int, default=0, help="DuckDB threads (0: DuckDB's default)")
     runner.add_argument("--device", default="auto")
     runner.add_argument("--random-weights", action="store_true")
+    runner.add_argument("--layers", type=int, help="with --random-weights: this many transformer layers (default: the model's 6)")
     runner.add_argument("--seconds", type=float, default=20.0, help="keep running passes this long after the warm-up")
     runner.add_argument("--ready", default="gil-ready", help="file touched when the warm-up is done")
     reporter = commands.add_parser("report", help="summarise py-spy raw output")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -9,10 +11,8 @@ from hypothesis import strategies as st
 from sqlml.ops.sentences import (
     Sentence,
     _cover,
-    _repaired,
     _unglue,
     blingfire_spans,
-    grouped_blingfire_spans,
     sentence_spans,
     split_sentences,
     split_texts,
@@ -102,8 +102,26 @@ def test_glue_search_of_the_whole_text_skips_only_texts_without_glue(text: str) 
 @given(st.lists(st.text(alphabet=st.sampled_from(list('aB .!?"\u201c\u00e9\n%Mr')), max_size=40), max_size=12), st.integers(1, 60))
 @example(texts=["It ends without a mark", "Next text starts here.", "", "Mr.", "Ends with a newline.\n"], group_chars=64)
 def test_grouped_blingfire_calls_give_each_texts_own_sentences(texts: list[str], group_chars: int) -> None:
-    grouped = grouped_blingfire_spans(texts, group_chars)  # small groups: many group edges, groups of one
-    assert [_repaired(text, spans) if text.strip() else [] for text, spans in zip(texts, grouped)] == [sentence_spans(text) for text in texts]
+    batch = split_texts(texts, group_chars)  # small groups: many group edges, groups of one
+    got = [batch.sentences[batch.offsets[i] : batch.offsets[i + 1]] for i in range(len(texts))]
+    assert got == [[text[start:end] for start, end in sentence_spans(text)] for text in texts]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet=st.sampled_from(list('aB .!?"\u201c\u201d\u00e9\n\t\u00a0\u2003\x1c%Mr')), max_size=50), min_size=2, max_size=12))
+@example(texts=["Glued.For real", "Plain text. Two sentences."])
+@example(texts=["\u00a0Lead space. Mid\u2003space.\u3000", "x"])
+def test_only_texts_that_need_the_repair_pass_skip_it(texts: list[str]) -> None:
+    batch = split_texts(texts)  # one group: the numpy checks decide which texts go through _repaired
+    got = [batch.sentences[batch.offsets[i] : batch.offsets[i + 1]] for i in range(len(texts))]
+    assert got == [[text[start:end] for start, end in sentence_spans(text)] for text in texts]
+
+
+def test_whitespace_table_is_str_isspace() -> None:
+    from sqlml.ops.sentences import _ASCII_CLASS, _OTHER_SPACES, _SPACE
+
+    listed = {c for c in range(128) if _ASCII_CLASS[c] == _SPACE} | set(_OTHER_SPACES.tolist())
+    assert listed == {c for c in range(sys.maxunicode + 1) if chr(c).isspace()}
 
 
 def test_split_texts_is_split_sentences_of_each_text() -> None:

@@ -90,6 +90,8 @@ class TextTokenizer:
         so the kept tokens are the same); if that prefix did not fill the window, the whole text is
         tokenized. This keeps a 5 MB text from costing seconds for 256 tokens."""
         limit = self.max_len * PREFIX_CHARS_PER_TOKEN
+        if max(map(len, texts), default=0) <= limit:  # the common case, without a Python-level loop
+            return self._either_way(texts)
         prefixes = [t if len(t) <= limit else word_prefix(t, limit) for t in texts]
         batch = self._either_way(prefixes)
         lengths = batch.lengths
@@ -164,8 +166,9 @@ class BlingfireWordPiece:
         over their ASCII bytes joined by newlines (~1 µs per sentence; a regular expression took 10)."""
         bad = [] if all(map(str.isascii, texts)) else [i for i, text in enumerate(texts) if not text.isascii()]
         rows = np.setdiff1d(np.arange(len(texts)), bad)
-        joined = np.frombuffer("\n".join([texts[i] for i in rows]).encode("ascii"), dtype=np.uint8)
-        starts = offsets_of(np.fromiter((len(texts[i]) + 1 for i in rows), dtype=np.int64, count=len(rows)))[:-1]
+        ascii_texts = [texts[i] for i in rows] if bad else texts
+        joined = np.frombuffer("\n".join(ascii_texts).encode("ascii"), dtype=np.uint8)
+        starts = offsets_of(np.fromiter(map(len, ascii_texts), dtype=np.int64, count=len(rows)) + 1)[:-1]
         non_word = np.flatnonzero(~_ALNUM[joined])
         edges = np.concatenate([[-1], non_word, [len(joined)]])
         long_words = edges[:-1][np.diff(edges) - 1 > self._max_word_chars] + 1

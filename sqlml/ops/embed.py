@@ -43,7 +43,7 @@ def embed_strings(
         vectors = _embed_cached(uniques, runtime, bar, cache)
     else:
         vectors = _embed_uniques(uniques, runtime, bar)
-    return vectors[np.asarray(index, dtype=np.int64)] if len(uniques) != len(values) else vectors
+    return vectors if index is None else vectors[np.asarray(index, dtype=np.int64)]
 
 
 def _embed_cached(uniques: list[str], runtime: AnyRuntime, bar: progress.Progress | None, cache: EmbeddingCache) -> np.ndarray:

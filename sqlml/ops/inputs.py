@@ -54,8 +54,15 @@ def valid_strings(texts: pa.StringArray) -> tuple[list[str], pa.BooleanArray | N
     return texts.filter(pc.invert(mask)).to_pylist(), mask
 
 
-def unique_index(values: list[str]) -> tuple[list[str], list[int]]:
-    """Deduplicate: ``uniques[index[i]] == values[i]`` for every i; uniques keep first-seen order."""
-    positions: dict[str, int] = {}
-    index = [positions.setdefault(v, len(positions)) for v in values]
-    return list(positions), index
+def unique_index(values: list[str]) -> tuple[list[str], list[int] | None]:
+    """Deduplicate: ``uniques[index[i]] == values[i]`` for every i; uniques keep first-seen order.
+
+    ``index`` is ``None`` when every value is unique (``uniques`` is then ``values``). Every pass is a
+    C-level loop (``dict.fromkeys``, ``map``): a Python-level loop held the GIL for ~14% of the SQL
+    embedding path's GIL time on a 16-core host (benchmarks/NOTES.md, lever 28).
+    """
+    firsts = dict.fromkeys(values)
+    if len(firsts) == len(values):
+        return values, None
+    positions = dict(zip(firsts, range(len(firsts))))
+    return list(firsts), list(map(positions.__getitem__, values))

@@ -85,76 +85,131 @@ class SentenceBatch:
 
 
 # Texts are given to blingfire in groups of about this many characters, joined by a newline (see
-# grouped_blingfire_spans). Larger groups cost more: blingfire's output buffers are 18 bytes per input byte.
-GROUP_CHARS = 65_536
+# split_texts). Larger groups cost more: blingfire's output buffers are 18 bytes per input byte.
+GROUP_CHARS = 1 << 20
+# Character classes by table for ASCII (index 128 stands for every other code point): what str.isspace()
+# is true for (beyond ASCII: _OTHER_SPACES; a test checks every code point) and _GLUE_HINT's parts.
+_SPACE, _END_MARK, _CAPITAL, _QUOTE = 1, 2, 3, 4
+_ASCII_CLASS = np.zeros(129, dtype=np.uint8)
+_ASCII_CLASS[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32]] = _SPACE
+_ASCII_CLASS[[ord(c) for c in ".!?"]] = _END_MARK
+_ASCII_CLASS[ord("A") : ord("Z") + 1] = _CAPITAL
+_ASCII_CLASS[ord('"')] = _QUOTE
+_OTHER_SPACES = np.array([0x85, 0xA0, 0x1680, *range(0x2000, 0x200B), 0x2028, 0x2029, 0x202F, 0x205F, 0x3000], dtype=np.uint32)
+_OTHER_QUOTES = np.array([0x201C, 0x201D], dtype=np.uint32)
 
 
-def split_texts(texts: Sequence[str | None]) -> SentenceBatch:
+def split_texts(texts: Sequence[str | None], group_chars: int = GROUP_CHARS) -> SentenceBatch:
     """Split every text as :func:`split_sentences` does, into one flat :class:`SentenceBatch`; NULL → none.
 
-    blingfire runs once per group of texts (:func:`grouped_blingfire_spans`), not once per text.
+    Texts go to blingfire in groups of about ``group_chars`` characters, one call per group
+    (:func:`_split_group`), not one per text, and the repair pass runs in Python only for the texts
+    that need it. Why: every C call and every per-sentence Python step holds or retakes the GIL, and
+    with DuckDB's threads busy in Python each retake waits up to the 5 ms switch interval (measured:
+    4 threads splitting 1,024 W2 articles each next to 1 / 3 busy Python threads took 11.4 / 25.9 s one
+    call per text, 3.0 / 5.9 s grouped; benchmarks/NOTES.md, levers 22 and 27).
     """
     present = [i for i, text in enumerate(texts) if text is not None]
-    raw_spans = grouped_blingfire_spans([texts[i] for i in present])
+    lengths = [len(texts[i]) for i in present]  # type: ignore[arg-type]
     sentences: list[str] = []
     counts = np.zeros(len(texts) + 1, dtype=np.int64)
-    for i, spans in zip(present, raw_spans, strict=True):
-        text = texts[i]
-        spans = _repaired(text, spans) if text.strip() else []
-        sentences.extend(text[start:end] for start, end in spans)
-        counts[i + 1] = len(spans)
+    begin = 0
+    while begin < len(present):
+        end, size = begin, 0
+        while end < len(present) and (end == begin or size + lengths[end] <= group_chars):
+            size += lengths[end] + 1
+            end += 1
+        group_sentences, group_counts = _split_group([texts[i] for i in present[begin:end]])  # type: ignore[misc]
+        sentences.extend(group_sentences)
+        counts[np.asarray(present[begin:end]) + 1] = group_counts
+        begin = end
     return SentenceBatch(sentences, np.cumsum(counts))
 
 
-def grouped_blingfire_spans(texts: Sequence[str], group_chars: int = GROUP_CHARS) -> list[list[tuple[int, int]]]:
-    """:func:`blingfire_spans` of each text, found with one blingfire call per group of texts.
+def _split_group(group: list[str]) -> tuple[list[str], np.ndarray]:
+    """The sentences of every text of ``group``, text after text, and ``int64 (len(group),)`` counts.
 
-    Why: the C call releases the GIL and must take it back; with DuckDB's threads busy in Python that
-    wait is up to the 5 ms switch interval, so one call per article (~0.2 ms of work) became ~5 ms per
-    article (measured: 4 threads splitting 1,024 W2 articles each next to 1 / 3 busy Python threads took
-    11.4 / 25.9 s one call per text, 3.0 / 5.9 s grouped; benchmarks/NOTES.md, lever 22).
-
-    Texts are joined by a newline, which blingfire reads as a space, so a sentence can run on from one
-    text into the next (a text that ends without an end mark). Such a span is detected and the texts it
-    touches are split alone. Every other text gets its own call's spans, up to trailing whitespace
-    (which :func:`_cover` trims): the same sentences, checked on all 4,450 BBC bodies and summaries and
-    3,000 W2 articles, and by a fuzz test. ``texts``: no NULLs; returns one span list per text.
+    One blingfire call on the texts joined by newlines (which blingfire reads as spaces). Most texts'
+    spans are then final as they are; numpy finds the rest (:func:`_texts_to_repair`): a text whose
+    sentence runs on into the next text (it ends without an end mark) and the texts that span touches
+    are split alone; a text whose spans miss text or have untrimmed edges, or that may hold a glued
+    sentence end, goes through :func:`_repaired`. So each text gets exactly its own
+    :func:`sentence_spans` (checked on all 4,450 BBC bodies and summaries and 3,000 W2 articles, and by
+    a fuzz test).
     """
-    result: list[list[tuple[int, int]]] = [[] for _ in texts]
-    begin = 0
-    while begin < len(texts):
-        end, size = begin, 0
-        while end < len(texts) and (end == begin or size + len(texts[end]) <= group_chars):
-            size += len(texts[end]) + 1
-            end += 1
-        _split_group(texts, begin, end, result)
-        begin = end
-    return result
-
-
-def _split_group(texts: Sequence[str], begin: int, end: int, result: list[list[tuple[int, int]]]) -> None:
-    """Fill ``result[begin:end]`` from one blingfire call on ``texts[begin:end]`` joined by newlines."""
-    group = texts[begin:end]
     if len(group) == 1:
-        result[begin] = blingfire_spans(group[0])
-        return
-    lengths = np.fromiter((len(text) for text in group), dtype=np.int64, count=len(group))
+        spans = sentence_spans(group[0])
+        return [group[0][start:end] for start, end in spans], np.array([len(spans)], dtype=np.int64)
+    joined = "\n".join(group)
+    lengths = np.fromiter(map(len, group), dtype=np.int64, count=len(group))
     starts = np.concatenate([[0], np.cumsum(lengths + 1)[:-1]])
-    spans = np.asarray(blingfire_spans("\n".join(group)), dtype=np.int64).reshape(-1, 2)
+    spans = _span_array(joined)
     owner = np.searchsorted(starts, spans[:, 0], side="right") - 1  # the text each span starts in
-    runs_on = spans[:, 1] > starts[owner] + lengths[owner]
-    last = np.searchsorted(starts, spans[runs_on, 1] - 1, side="right") - 1  # the text of its last character
-    alone = np.zeros(len(group) + 1, dtype=np.int64)  # +1 where a run-on span starts, -1 after its last text
-    np.add.at(alone, owner[runs_on], 1)
-    np.add.at(alone, last + 1, -1)
-    alone = np.cumsum(alone[:-1]) > 0
-    local = spans - starts[owner][:, None]
-    cuts = np.searchsorted(owner, np.arange(len(group) + 1))
-    for j in range(len(group)):
+    alone, repair = _texts_to_repair(joined, spans, owner, starts, lengths)
+    keep = ~(alone | repair)[owner]
+    owners, firsts, lasts = [owner[keep]], [spans[keep, 0]], [spans[keep, 1]]
+    for j in np.flatnonzero(alone | repair).tolist():
+        text = group[j]
         if alone[j]:
-            result[begin + j] = blingfire_spans(group[j])
+            fixed = sentence_spans(text)
         else:
-            result[begin + j] = list(map(tuple, local[cuts[j] : cuts[j + 1]].tolist()))
+            fixed = _repaired(text, [(a, b) for a, b in (spans[owner == j] - starts[j]).tolist()]) if text.strip() else []
+        local = np.array(fixed, dtype=np.int64).reshape(-1, 2) + starts[j]
+        owners.append(np.full(len(local), j))
+        firsts.append(local[:, 0])
+        lasts.append(local[:, 1])
+    owner = np.concatenate(owners)
+    order = np.argsort(owner, kind="stable")  # text after text; each text's spans are in order already
+    first, last = np.concatenate(firsts)[order], np.concatenate(lasts)[order]
+    sentences = list(map(joined.__getitem__, map(slice, first.tolist(), last.tolist())))
+    return sentences, np.bincount(owner, minlength=len(group)).astype(np.int64)
+
+
+def _texts_to_repair(joined: str, spans: np.ndarray, owner: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two ``bool (texts,)`` masks over the texts of ``joined`` (starting at ``starts``, ``lengths`` long).
+
+    ``alone``: the text needs its own blingfire call: a span of blingfire's ``spans`` (``(n, 2)``
+    character offsets into ``joined``; ``owner``: the text each starts in) runs on into it or out of
+    it (the span's text ended without an end mark), or it got no span (blank, or the call failed).
+    ``repair``: the text's spans are not final as they stand: one is empty, out of order or untrimmed, a gap around them holds non-whitespace (all
+    of which :func:`_cover` fixes), or it may hold a glued sentence end (``_GLUE_HINT``, which
+    :func:`_unglue` handles). Every other text's spans are exactly its :func:`sentence_spans`.
+    """
+    texts = len(starts)
+    text_end = starts + lengths
+    first, last = spans[:, 0], spans[:, 1]
+    runs_on = last > text_end[owner]
+    final_text = np.searchsorted(starts, last[runs_on] - 1, side="right") - 1  # the text of its last character
+    alone = np.zeros(texts + 1, dtype=np.int64)  # +1 where a run-on span starts, -1 after its last text
+    np.add.at(alone, owner[runs_on], 1)
+    np.add.at(alone, final_text + 1, -1)
+    alone = np.cumsum(alone[:-1]) > 0
+
+    codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
+    kind = _ASCII_CLASS[np.minimum(codes, 128)]
+    if not joined.isascii():
+        other = np.flatnonzero(codes > 127)
+        kind[other[np.isin(codes[other], _OTHER_SPACES)]] = _SPACE
+        kind[other[np.isin(codes[other], _OTHER_QUOTES)]] = _QUOTE
+    space = kind == _SPACE
+    solid = np.concatenate([[0], np.cumsum(~space)])  # solid[i]: non-whitespace characters before i
+    opens = np.concatenate([[True], owner[1:] != owner[:-1]])  # the first span of its text
+    closes = np.concatenate([owner[1:] != owner[:-1], [True]])
+    previous_end = np.where(opens, starts[owner], np.concatenate([[0], last[:-1]]))
+    inside = np.clip(np.stack([first, last - 1]), 0, max(len(codes) - 1, 0))
+    bad = (
+        (last <= first) | (first < previous_end) | space[inside[0]] | space[inside[1]]
+        | (solid[first] != solid[previous_end])  # text in the gap before the span
+        | (closes & (solid[np.maximum(text_end[owner], last)] != solid[last]))  # text after a text's last span
+    )
+    repair = np.bincount(owner[bad], minlength=texts) > 0
+    alone |= np.bincount(owner, minlength=texts) == 0  # blank, or blingfire failed on the group
+    padded = np.append(kind, np.zeros(2, dtype=np.uint8))
+    marks = np.flatnonzero(padded[:-2] == _END_MARK)
+    after, later = padded[marks + 1], padded[marks + 2]
+    hint = marks[(after == _CAPITAL) | ((after == _QUOTE) & (later == _CAPITAL))]
+    repair[np.searchsorted(starts, hint, side="right") - 1] = True
+    return alone, repair & ~alone
 
 
 def blingfire_spans(text: str) -> list[tuple[int, int]]:
@@ -164,6 +219,11 @@ def blingfire_spans(text: str) -> list[tuple[int, int]]:
     library returns are mapped to character offsets with numpy instead of that function's per-byte
     Python loop, which took ~55% of summarization time (measured: 3.7 s of 6.9 s for 800 articles).
     """
+    return [(start, end) for start, end in _span_array(text).tolist()]
+
+
+def _span_array(text: str) -> np.ndarray:
+    """:func:`blingfire_spans` as ``int64 (spans, 2)``."""
     import ctypes
 
     import blingfire
@@ -179,14 +239,14 @@ def blingfire_spans(text: str) -> list[tuple[int, int]]:
         starts.ctypes.data_as(as_int_pointer), ends.ctypes.data_as(as_int_pointer), ctypes.c_int(capacity),
     )
     if written == -1 or written > capacity:
-        return []
+        return np.zeros((0, 2), dtype=np.int64)
     text_end = int(np.argmin(output)) if not output.all() else capacity  # the output is NUL-terminated
     count = int(np.count_nonzero(output[:text_end] == ord("\n"))) + 1
     first, last = starts[:count].astype(np.int64), ends[:count].astype(np.int64)  # last byte, inclusive
-    if len(data) == len(text):  # ASCII: bytes are characters
-        return list(zip(first.tolist(), (last + 1).tolist(), strict=True))
-    char_of_byte = np.cumsum((np.frombuffer(data, dtype=np.uint8) & 0xC0) != 0x80) - 1
-    return list(zip(char_of_byte[first].tolist(), (char_of_byte[last] + 1).tolist(), strict=True))
+    if len(data) != len(text):  # not ASCII: map bytes to characters
+        char_of_byte = np.cumsum((np.frombuffer(data, dtype=np.uint8) & 0xC0) != 0x80) - 1
+        first, last = char_of_byte[first], char_of_byte[last]
+    return np.stack([first, last + 1], axis=1)
 
 
 def _unglue(text: str, start: int, end: int) -> list[tuple[int, int]]:
