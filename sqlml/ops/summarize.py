@@ -177,12 +177,10 @@ def select_many(
     group_text = text[np.sort(first)]
     cluster = group - np.searchsorted(group_text, text)
     sizes = np.bincount(group, minlength=len(first))
-    sums = np.zeros((len(first), x.shape[1]))
-    np.add.at(sums, group, x)
+    sums = _summed_rows(x, np.concatenate([[0], np.cumsum(sizes)]), np.argsort(group, kind="stable"))
     score = np.einsum("ij,ij->i", x, _unit(sums)[group])
     if rule.centrality_weight:  # likeness to the text's mean direction, for all texts in a few numpy calls
-        totals = np.zeros((len(counts), x.shape[1]))
-        totals[counts > 0] = np.add.reduceat(x, offsets[:-1][counts > 0], axis=0)  # each text's rows, in order
+        totals = _summed_rows(x, offsets, np.arange(rows))
         score += rule.centrality_weight * np.einsum("ij,ij->i", x, _unit(totals)[text])
     if rule.position_weight:
         score = score - rule.position_weight * (np.arange(rows) - offsets[text]) / counts[text]
@@ -200,6 +198,15 @@ def select_many(
     selected = np.zeros(rows, dtype=bool)
     selected[ranked[place < ns[rank_text]]] = True
     return cluster.astype(np.int32), sizes[group].astype(np.int32), score, selected
+
+
+def _summed_rows(x: np.ndarray, indptr: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """``(len(indptr) - 1, d)``: row ``i`` is the sum of ``x[indices[indptr[i]:indptr[i + 1]]]``, added in
+    that order (so equal to ``np.add.at`` / ``np.add.reduceat``, bit for bit), as one sparse product:
+    6-14x faster than those two on 1,024 texts of ~25 384-d rows (NOTES lever 30)."""
+    import scipy.sparse
+
+    return scipy.sparse.csr_matrix((np.ones(len(indices)), indices, indptr), shape=(len(indptr) - 1, len(x))) @ x
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
