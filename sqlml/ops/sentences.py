@@ -192,15 +192,19 @@ def _texts_to_repair(joined: str, spans: np.ndarray, owner: np.ndarray, starts: 
         kind[other[np.isin(codes[other], _OTHER_SPACES)]] = _SPACE
         kind[other[np.isin(codes[other], _OTHER_QUOTES)]] = _QUOTE
     space = kind == _SPACE
-    solid = np.concatenate([[0], np.cumsum(~space)])  # solid[i]: non-whitespace characters before i
+    non_space = np.flatnonzero(~space)
+
+    def solid(i: np.ndarray) -> np.ndarray:  # non-whitespace characters before each position i
+        return np.searchsorted(non_space, i)
+
     opens = np.concatenate([[True], owner[1:] != owner[:-1]])  # the first span of its text
     closes = np.concatenate([owner[1:] != owner[:-1], [True]])
     previous_end = np.where(opens, starts[owner], np.concatenate([[0], last[:-1]]))
     inside = np.clip(np.stack([first, last - 1]), 0, max(len(codes) - 1, 0))
     bad = (
         (last <= first) | (first < previous_end) | space[inside[0]] | space[inside[1]]
-        | (solid[first] != solid[previous_end])  # text in the gap before the span
-        | (closes & (solid[np.maximum(text_end[owner], last)] != solid[last]))  # text after a text's last span
+        | (solid(first) != solid(previous_end))  # text in the gap before the span
+        | (closes & (solid(np.maximum(text_end[owner], last)) != solid(last)))  # text after a text's last span
     )
     repair = np.bincount(owner[bad], minlength=texts) > 0
     alone |= np.bincount(owner, minlength=texts) == 0  # blank, or blingfire failed on the group
@@ -243,9 +247,9 @@ def _span_array(text: str) -> np.ndarray:
     text_end = int(np.argmin(output)) if not output.all() else capacity  # the output is NUL-terminated
     count = int(np.count_nonzero(output[:text_end] == ord("\n"))) + 1
     first, last = starts[:count].astype(np.int64), ends[:count].astype(np.int64)  # last byte, inclusive
-    if len(data) != len(text):  # not ASCII: map bytes to characters
-        char_of_byte = np.cumsum((np.frombuffer(data, dtype=np.uint8) & 0xC0) != 0x80) - 1
-        first, last = char_of_byte[first], char_of_byte[last]
+    if len(data) != len(text):  # not ASCII: map bytes to characters (a character starts at each non-continuation byte)
+        char_starts = np.flatnonzero((np.frombuffer(data, dtype=np.uint8) & 0xC0) != 0x80)
+        first, last = np.searchsorted(char_starts, first, side="right") - 1, np.searchsorted(char_starts, last, side="right") - 1
     return np.stack([first, last + 1], axis=1)
 
 
