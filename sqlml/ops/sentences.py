@@ -85,7 +85,9 @@ class SentenceBatch:
 
 
 # Texts are given to blingfire in groups of about this many characters, joined by a newline (see
-# split_texts). Larger groups cost more: blingfire's output buffers are 18 bytes per input byte.
+# split_texts): ~5 groups per 1,024 W2 articles. Each group costs a few dozen numpy calls that give up the
+# GIL, so fewer, larger groups wait less under contention (NOTES, lever 27: 64k-character groups were 2x
+# slower); the price is ~30 MB of temporaries per splitting thread (blingfire's buffers: 18 bytes per byte).
 GROUP_CHARS = 1 << 20
 # Character classes by table for ASCII (index 128 stands for every other code point): what str.isspace()
 # is true for (beyond ASCII: _OTHER_SPACES; a test checks every code point) and _GLUE_HINT's parts.
@@ -144,16 +146,19 @@ def _split_group(group: list[str]) -> tuple[list[str], np.ndarray]:
     lengths = np.fromiter(map(len, group), dtype=np.int64, count=len(group))
     starts = np.concatenate([[0], np.cumsum(lengths + 1)[:-1]])
     spans = _span_array(joined)
+    spans = spans[np.argsort(spans[:, 0], kind="stable")]  # in reading order (blingfire's are; _cover sorts too)
     owner = np.searchsorted(starts, spans[:, 0], side="right") - 1  # the text each span starts in
     alone, repair = _texts_to_repair(joined, spans, owner, starts, lengths)
     keep = ~(alone | repair)[owner]
     owners, firsts, lasts = [owner[keep]], [spans[keep, 0]], [spans[keep, 1]]
+    cuts = np.searchsorted(owner, np.arange(len(group) + 1))  # text j's spans: cuts[j]:cuts[j + 1]
     for j in np.flatnonzero(alone | repair).tolist():
         text = group[j]
         if alone[j]:
             fixed = sentence_spans(text)
         else:
-            fixed = _repaired(text, [(a, b) for a, b in (spans[owner == j] - starts[j]).tolist()]) if text.strip() else []
+            own = spans[cuts[j] : cuts[j + 1]] - starts[j]
+            fixed = _repaired(text, [(a, b) for a, b in own.tolist()]) if text.strip() else []
         local = np.array(fixed, dtype=np.int64).reshape(-1, 2) + starts[j]
         owners.append(np.full(len(local), j))
         firsts.append(local[:, 0])
@@ -171,9 +176,10 @@ def _texts_to_repair(joined: str, spans: np.ndarray, owner: np.ndarray, starts: 
     ``alone``: the text needs its own blingfire call: a span of blingfire's ``spans`` (``(n, 2)``
     character offsets into ``joined``; ``owner``: the text each starts in) runs on into it or out of
     it (the span's text ended without an end mark), or it got no span (blank, or the call failed).
-    ``repair``: the text's spans are not final as they stand: one is empty, out of order or untrimmed, a gap around them holds non-whitespace (all
-    of which :func:`_cover` fixes), or it may hold a glued sentence end (``_GLUE_HINT``, which
-    :func:`_unglue` handles). Every other text's spans are exactly its :func:`sentence_spans`.
+    ``repair``: the text's spans are not final as they stand: one is empty, out of order or untrimmed,
+    a gap around them holds non-whitespace (all of which :func:`_cover` fixes), or it may hold a glued
+    sentence end (``_GLUE_HINT``, which :func:`_unglue` handles). Every other text's spans are exactly
+    its :func:`sentence_spans`.
     """
     texts = len(starts)
     text_end = starts + lengths
