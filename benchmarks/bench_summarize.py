@@ -33,6 +33,7 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from runtime_rounds import round_summary, runtime_counters  # noqa: E402
 from workloads import w2  # noqa: E402
 
 
@@ -136,9 +137,10 @@ def main() -> None:
     con.sql(f"SELECT sqlml.summarize(body, n := {args.n}) FROM '{w2_file}' LIMIT 64").to_arrow_table()  # load + warm-up
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
-    start = time.perf_counter()
+    before, start = runtime_counters(), time.perf_counter()
     ours = con.sql(f"SELECT id, sqlml.summarize(body, n := {args.n}) AS s FROM '{w2_file}'").to_arrow_table()
     out["sqlml"] = {"articles_per_s": len(articles) / (time.perf_counter() - start)}
+    out["runtime_during_headline"] = round_summary(before, runtime_counters(), time.perf_counter() - start)
     by_id = dict(zip(ours.column("id").to_pylist(), ours.column("s").to_pylist(), strict=True))
     for rows in (int(x) for x in args.also_row_groups.split(",") if x):
         other = w2_file.with_name(f"w2-{rows}.parquet")

@@ -5,8 +5,9 @@ Rows are ``{component, name, metric, reason, value}``:
 * ``component='function'``, ``name`` a public function (``embed``, ``summarize``, ...): ``calls``, ``rows``
   (rows processed) and ``failed_rows`` per ``reason`` (the exception type) under ``on_error='null'``;
 * ``component='runtime'``, ``name`` ``model@device``: the inference worker's ``requests``, ``rows``,
-  ``batches``, ``tokens``, ``padded_tokens``, ``oom_splits`` (a batch halved after out-of-memory) and
-  ``failed_rounds``;
+  ``batches``, ``tokens``, ``padded_tokens``, ``oom_splits`` (a batch halved after out-of-memory),
+  ``failed_rounds``, ``rounds``, ``queue_wait_us`` (µs requests waited for their round, summed) and
+  ``round_us`` (µs the worker spent running rounds);
 * ``component='cache'``, ``name`` the cache file: embedding cache ``hits``, ``misses``, ``writes``,
   ``evicted``, ``resets`` and ``errors``.
 

@@ -3,7 +3,8 @@
 --     component 'function', name embed / summarize / classify / ...: calls, rows (rows processed) and
 --       failed_rows per reason (the exception type; rows turned NULL by on_error := 'null').
 --     component 'runtime', name model@device: requests, rows, batches, tokens, padded_tokens, oom_splits
---       (batches halved after running out of memory), failed_rounds.
+--       (batches halved after running out of memory), failed_rounds, rounds, queue_wait_us
+--       (microseconds requests waited for their round, summed), round_us (microseconds the worker ran rounds).
 --     component 'cache', name the cache file: hits, misses, writes, evicted, resets, errors.
 --   Example: SELECT name, reason, value FROM sqlml_stats() WHERE metric = 'failed_rows';
 --            SELECT name, value FROM sqlml_stats() WHERE component = 'runtime' AND metric IN ('batches', 'oom_splits');

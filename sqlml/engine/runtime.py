@@ -73,12 +73,18 @@ class RuntimeStats:
     padded_tokens: int = 0
     oom_splits: int = 0
     failed_rounds: int = 0
+    #: Rounds run (a round: the requests gathered at once, cut into batches) and the time spent, in µs:
+    #: requests waiting in the queue after tokenization (summed over requests) and the worker running rounds.
+    rounds: int = 0
+    queue_wait_us: int = 0
+    round_us: int = 0
 
 
 @dataclass
 class _Request:
     tokens: TokenBatch
     future: Future[np.ndarray] = field(default_factory=Future)
+    queued_at: float = field(default_factory=time.monotonic)
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
@@ -137,16 +143,25 @@ class Runtime:
                     break
                 requests.append(nxt)
                 rows += len(nxt.tokens)
+            started = time.monotonic()
             try:
                 results = self._run(requests)
             except BaseException as exc:  # noqa: BLE001 - the worker must survive anything a round raises
-                with self._stats_lock:
-                    self._stats.failed_rounds += 1
+                self._count_round(requests, started, failed=True)
                 for request in requests:
                     request.future.set_exception(exc)
                 continue
+            self._count_round(requests, started, failed=False)
             for request, result in zip(requests, results, strict=True):
                 request.future.set_result(result)
+
+    def _count_round(self, requests: list[_Request], started: float, failed: bool) -> None:
+        waited = sum(started - request.queued_at for request in requests)
+        with self._stats_lock:
+            self._stats.rounds += 1
+            self._stats.failed_rounds += int(failed)
+            self._stats.queue_wait_us += int(waited * 1e6)
+            self._stats.round_us += int((time.monotonic() - started) * 1e6)
 
     def _run(self, requests: list[_Request]) -> list[np.ndarray]:
         tokens = TokenBatch.concat([request.tokens for request in requests])

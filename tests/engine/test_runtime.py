@@ -40,6 +40,14 @@ def test_concurrent_callers_get_their_own_rows(runtime: Runtime) -> None:
     assert runtime.snapshot().rows == 800
 
 
+def test_rounds_and_their_times_are_counted(runtime: Runtime) -> None:
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(runtime.embed, [texts(40)] * 8))
+    stats = runtime.snapshot()
+    assert stats.requests == 8 and 1 <= stats.rounds <= 8
+    assert stats.round_us > 0 and stats.queue_wait_us >= 0
+
+
 def test_out_of_memory_halves_the_batch_and_loses_nothing(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
     expected = runtime.embed(texts(64))
     real_forward = runtime.encoder.forward
