@@ -2,6 +2,9 @@
 # Every GPU measurement of a session, in one call on the device machine (see benchmarks/NOTES.md).
 # Expects wheels for the packages that machine lacks in .whl/ (duckdb, blingfire), carried with the call.
 # Writes logs and JSON under $OUT (or ./gpu-out when OUT is unset).
+# The fifth session's calls (runs 11-13, about 300-400 s each):
+#   ONLY="bench_embed bench_summarize before_summarize before_embed gil_summarize gil_embed" SKIP_RAY=1 \
+#     STEP_TIMEOUT=170 bash benchmarks/gpu_session.sh     # with an earlier tree in .bench-data/before
 set -uo pipefail
 OUT=${OUT:-gpu-out}
 mkdir -p "$OUT"
@@ -24,9 +27,10 @@ step() {  # step NAME COMMAND...: run, keep the log, never stop the session on o
 }
 
 step gpu_tests python3 -m pytest tests/engine/test_gpu.py -q -p no:cacheprovider
-step bench_embed python3 benchmarks/bench_embed.py --random-weights --rows 200000 --device cuda ${EMBED_ARGS:-}
+EMBED_ARGS=${EMBED_ARGS:---st-batch-sizes 256 --skip-naive}
+step bench_embed python3 benchmarks/bench_embed.py --random-weights --rows 200000 --device cuda $EMBED_ARGS
 step profile_embed python3 benchmarks/profile_embed.py --random-weights --rows 200000 --device cuda ${PROFILE_ARGS:---budgets 262144 --sql-batch-sizes 16384 --sql-threads 16}
-SUMMARIZE_ARGS=${SUMMARIZE_ARGS:---phases --also-row-groups 256}
+SUMMARIZE_ARGS=${SUMMARIZE_ARGS:---phases --also-threads 8}
 if [ -f benchmarks/bench_summarize.py ]; then
   step bench_summarize python3 benchmarks/bench_summarize.py --random-weights --articles 20000 --device cuda $SUMMARIZE_ARGS
 fi
@@ -34,7 +38,7 @@ fi
 # carried with the call) runs the same summarize benchmark, after this tree's.
 if [ -d .bench-data/before/benchmarks ]; then
   step before_summarize bash -c "cd .bench-data/before && PYTHONPATH=\$PWD:/tmp/site python3 benchmarks/bench_summarize.py --random-weights --articles 20000 --device cuda --naive-articles 20 $SUMMARIZE_ARGS"
-  step before_embed bash -c "cd .bench-data/before && PYTHONPATH=\$PWD:/tmp/site python3 benchmarks/bench_embed.py --random-weights --rows 200000 --device cuda ${EMBED_ARGS:-}"
+  step before_embed bash -c "cd .bench-data/before && PYTHONPATH=\$PWD:/tmp/site python3 benchmarks/bench_embed.py --random-weights --rows 200000 --device cuda $EMBED_ARGS"
 fi
 # Who holds the GIL while the SQL path runs (py-spy, a wheel in .whl/): attach after the warm-up, sample
 # GIL_SECONDS, then summarise (benchmarks/profile_gil.py). Falls back to sampling the whole run when attaching is refused.
