@@ -26,11 +26,13 @@ step() {  # step NAME COMMAND...: run, keep the log, never stop the session on o
   tail -n 25 "$OUT/$name.log"; echo "=== $name rc=$rc $((SECONDS - start))s"
 }
 
+python3 -c "import torch.nn.attention.varlen as v; print('varlen_attn cudnn:', v._should_use_cudnn(0))" 2>&1 | tee -a "$OUT/versions.txt"
 step gpu_tests python3 -m pytest tests/engine/test_gpu.py -q -p no:cacheprovider
 EMBED_ARGS=${EMBED_ARGS:---st-batch-sizes 256 --skip-naive}
 step bench_embed python3 benchmarks/bench_embed.py --random-weights --rows 200000 --device cuda $EMBED_ARGS
 step profile_embed python3 benchmarks/profile_embed.py --random-weights --rows 200000 --device cuda ${PROFILE_ARGS:---budgets 262144 --sql-batch-sizes 16384 --sql-threads 16}
 step profile_rounds python3 benchmarks/profile_rounds.py --random-weights --rows 200000 --device cuda ${ROUNDS_ARGS:-}
+step profile_rounds_padded env SQLML_PACKED=off python3 benchmarks/profile_rounds.py --random-weights --rows 200000 --device cuda ${ROUNDS_ARGS:-}
 SUMMARIZE_ARGS=${SUMMARIZE_ARGS:---phases --also-threads 8}
 if [ -f benchmarks/bench_summarize.py ]; then
   step bench_summarize python3 benchmarks/bench_summarize.py --random-weights --articles 20000 --device cuda $SUMMARIZE_ARGS

@@ -15,6 +15,8 @@ cache                      ``SQLML_CACHE``             on for CPU models, off fo
 cache_max_mb               ``SQLML_CACHE_MAX_MB``      2048: cache size bound, oldest entries go first
 fast_tokenizer             ``SQLML_FAST_TOKENIZER``    on: blingfire for BERT-uncased models on ASCII text
 cuda_graphs                ``SQLML_CUDA_GRAPHS``       on: replay the forward pass as CUDA graphs (BERT encoders)
+packed                     ``SQLML_PACKED``            ``auto``: BERT encoders run unpadded (packed tokens) on CUDA in
+                                                       float16/bfloat16; ``on`` also elsewhere; ``off`` never
 =========================  ==========================  =======================================
 """
 
@@ -62,6 +64,11 @@ def parse_bool(raw: str) -> bool:
     if value in _FALSE:
         return False
     raise ValueError("expected one of 1/0, true/false, yes/no, on/off")
+
+
+def parse_auto_bool(raw: str) -> bool | None:
+    """Parse ``auto`` (→ ``None``: let sqlml decide) or a :func:`parse_bool` value."""
+    return None if raw.lower() == "auto" else parse_bool(raw)
 
 
 def parse_positive_int(raw: str) -> int:

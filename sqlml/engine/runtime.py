@@ -10,7 +10,9 @@ A round merges at most ``batch_size`` rows, so while one round runs on the devic
 previous round are already tokenizing their next chunks. Inside a round, a model that offers
 ``launch`` (CUDA encoders do) gets batch i+1 padded and queued before batch i's result is awaited.
 A model that replays CUDA graphs (``pads_to_buckets``) gets its batches planned and padded to a few
-shapes (:mod:`sqlml.models.graphs`).
+shapes (:mod:`sqlml.models.graphs`). A model that ``packs_tokens`` (:mod:`sqlml.models.packed`) gets
+no padding at all: its rows go in their order, laid end to end, in batches bounded by ``batch_size``
+rows and ``max_batch_tokens`` real tokens, filled to a few capacities when it replays graphs.
 
 On an out-of-memory error a batch is halved and retried (down to one row); no row is lost or
 reordered. An exception fails only the requests of that round; the worker lives on.
@@ -22,14 +24,15 @@ import queue
 import threading
 import time
 from concurrent.futures import Future
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 
-from sqlml.engine.batching import plan_batches
+from sqlml.engine.batching import plan_batches, plan_packed
 from sqlml.models.encoder import Ready
-from sqlml.models.graphs import bucket_rows
+from sqlml.models.graphs import bucket_rows, packed_capacity
 from sqlml.models.tokens import TokenBatch
 
 
@@ -165,26 +168,66 @@ class Runtime:
 
     def _run(self, requests: list[_Request]) -> list[np.ndarray]:
         tokens = TokenBatch.concat([request.tokens for request in requests])
+        out = self._run_packed(tokens) if getattr(self.encoder, "packs_tokens", False) else self._run_padded(tokens)
+        with self._stats_lock:
+            self._stats.requests += len(requests)
+            self._stats.rows += len(tokens)
+            self._stats.tokens += int(tokens.offsets[-1])
+        bounds = np.cumsum([0, *(len(r.tokens) for r in requests)])
+        return [out[bounds[i] : bounds[i + 1]] for i in range(len(requests))]
+
+    def _run_packed(self, tokens: TokenBatch) -> np.ndarray:
+        """Every row of ``tokens`` embedded in packed batches: ``float32 (rows, d)``."""
+        parts = plan_packed(tokens.offsets, self.batch_size, self.max_batch_tokens)
+        return self._collect(len(tokens), ((part, self._launch_packed(tokens, part)) for part in parts))
+
+    def _launch_packed(self, tokens: TokenBatch, part: slice, replay: bool = True) -> Pending:
+        """Pack and launch rows ``part``; filled to a graph capacity when the model replays graphs. On
+        out-of-memory the rows are halved (down to one), run without graphs."""
+        capacity = None
+        if replay and self.encoder.replays_packed_graphs:
+            used = int(tokens.offsets[part.stop] - tokens.offsets[part.start])
+            capacity = packed_capacity(used, part.stop - part.start, self.max_batch_tokens)
+        ids, cu = tokens.packed(part.start, part.stop, capacity, self.encoder.pad_id)
+        try:
+            pending = self.encoder.launch_packed(ids, cu, replay=capacity is not None)
+        except Exception as exc:
+            if not is_out_of_memory(exc) or part.stop - part.start == 1:
+                raise
+            self._count_oom_split()
+            middle = (part.start + part.stop) // 2
+            halves = [self._launch_packed(tokens, half, replay=False).result()[: half.stop - half.start]
+                      for half in (slice(part.start, middle), slice(middle, part.stop))]
+            return Ready(np.concatenate(halves))
+        with self._stats_lock:
+            self._stats.batches += 1
+            self._stats.padded_tokens += len(ids)
+        return pending
+
+    def _run_padded(self, tokens: TokenBatch) -> np.ndarray:
+        """Every row of ``tokens`` embedded in length-sorted padded batches: ``float32 (rows, d)``."""
         lengths = tokens.lengths
         order = np.argsort(-lengths, kind="stable")
         bucketed = getattr(self.encoder, "pads_to_buckets", False)  # it replays CUDA graphs: few shapes
         padded = self.encoder.padded_lengths(lengths[order]) if bucketed else lengths[order]
-        out = np.empty((len(tokens), self.encoder.dimension), dtype=np.float32)
-        in_flight: list[tuple[np.ndarray, Pending]] = []
-        for part in plan_batches(padded, self.batch_size, self.max_batch_tokens):
-            rows = order[part]
-            in_flight.append((rows, self._launch_rows(tokens, rows, int(padded[part.start]) if bucketed else None)))
-            if len(in_flight) > 1:  # batch i+1 is queued: now wait for batch i
-                done_rows, pending = in_flight.pop(0)
-                out[done_rows] = pending.result()[: len(done_rows)]
-        for done_rows, pending in in_flight:
-            out[done_rows] = pending.result()[: len(done_rows)]
-        with self._stats_lock:
-            self._stats.requests += len(requests)
-            self._stats.rows += len(tokens)
-            self._stats.tokens += int(lengths.sum())
-        bounds = np.cumsum([0, *(len(r.tokens) for r in requests)])
-        return [out[bounds[i] : bounds[i + 1]] for i in range(len(requests))]
+        launched = (
+            (order[part], self._launch_rows(tokens, order[part], int(padded[part.start]) if bucketed else None))
+            for part in plan_batches(padded, self.batch_size, self.max_batch_tokens)
+        )
+        return self._collect(len(tokens), launched)
+
+    def _collect(self, rows: int, launched: Iterator[tuple[slice | np.ndarray, Pending]]) -> np.ndarray:
+        """The batches' results in one ``float32 (rows, d)`` array, each at its rows (a slice or indices);
+        batch i+1 is launched before batch i is awaited. Rows past a batch's own (filler) are dropped."""
+        out = np.empty((rows, self.encoder.dimension), dtype=np.float32)
+        waiting: tuple[slice | np.ndarray, Pending] | None = None
+        for batch in launched:
+            if waiting is not None:
+                _place(out, *waiting)
+            waiting = batch
+        if waiting is not None:
+            _place(out, *waiting)
+        return out
 
     def _launch_rows(self, tokens: TokenBatch, rows: np.ndarray, width: int | None = None) -> Pending:
         """Pad and launch one batch. ``width``: pad to this length and to :func:`bucket_rows` rows, and
@@ -203,9 +246,7 @@ class Runtime:
         except Exception as exc:
             if not is_out_of_memory(exc) or len(rows) == 1:
                 raise
-            self._release_cached_memory()
-            with self._stats_lock:
-                self._stats.oom_splits += 1
+            self._count_oom_split()
             half = len(rows) // 2  # halves run plainly: a new graph shape would need memory of its own
             first, second = self._launch_rows(tokens, rows[:half]), self._launch_rows(tokens, rows[half:])
             return Ready(np.concatenate([first.result(), second.result()]))
@@ -214,11 +255,22 @@ class Runtime:
             self._stats.padded_tokens += int(input_ids.size)
         return pending
 
+    def _count_oom_split(self) -> None:
+        self._release_cached_memory()
+        with self._stats_lock:
+            self._stats.oom_splits += 1
+
     def _release_cached_memory(self) -> None:
         if self.encoder.device.startswith("cuda"):
             import torch
 
             torch.cuda.empty_cache()
+
+
+def _place(out: np.ndarray, rows: slice | np.ndarray, pending: Pending) -> None:
+    """Wait for ``pending`` and write its first rows to ``out[rows]``."""
+    count = rows.stop - rows.start if isinstance(rows, slice) else len(rows)
+    out[rows] = pending.result()[:count]
 
 
 class MultiDeviceRuntime:

@@ -24,6 +24,7 @@ import numpy as np
 from sqlml import config
 from sqlml.errors import ModelLoadError
 from sqlml.models.graphs import ShapeGraphs, bucket_length
+from sqlml.models.packed import PackedEncoder, packed_layout
 from sqlml.models.tokenizer import TextTokenizer
 from sqlml.models.tokens import TokenBatch
 
@@ -51,6 +52,7 @@ class Encoder:
     _prepared_mask: bool = field(default=False, init=False)
     _stream: Any = field(default=None, init=False)
     _graphs: ShapeGraphs | None = field(default=None, init=False)
+    _packed: PackedEncoder | None = field(default=None, init=False)
     _fingerprint: str | None = None
     _fingerprint_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -99,11 +101,16 @@ class Encoder:
 
     def __post_init__(self) -> None:
         self._prepared_mask = takes_prepared_mask(self.model)
+        self._packed = choose_packed(self.model, self.device, self.dtype)
         if self.device.startswith("cuda"):
             import torch
 
             self._stream = torch.cuda.Stream(self.device)
-            if self._prepared_mask and config.resolve("cuda_graphs", None, True, config.parse_bool):
+            if not config.resolve("cuda_graphs", None, True, config.parse_bool):
+                return
+            if self._packed is not None and self._packed.flash:  # fixed attention bound: fixed shapes per capacity
+                self._graphs = ShapeGraphs(self._packed_graph_forward, self.device, self._stream)
+            elif self._packed is None and self._prepared_mask:
                 self._graphs = ShapeGraphs(self._device_forward, self.device, self._stream)
 
     def tokenize(self, texts: list[str]) -> TokenBatch:
@@ -130,14 +137,32 @@ class Encoder:
         """
         if self._stream is None:
             return Ready(self.forward(input_ids, attention_mask))
+        return self._launch_cuda(input_ids, attention_mask, replay and self.pads_to_buckets, self._device_forward)
+
+    def launch_packed(self, ids: np.ndarray, cu: np.ndarray, replay: bool = False) -> _Pending | Ready:
+        """Queue one packed batch (:meth:`sqlml.models.tokens.TokenBatch.packed`: ``int32`` ids and
+        sequence bounds); ``.result()`` gives ``float32 (sequences, d)``, L2-normalised (empty sequences:
+        zeros). ``replay``: run it as the CUDA graph of its capacity when :attr:`replays_packed_graphs`.
+        Only when :attr:`packs_tokens`."""
+        import torch
+
+        if self._stream is None:
+            with torch.inference_mode():
+                return Ready(self._packed_device_forward(torch.from_numpy(ids), torch.from_numpy(cu), _longest(cu)).numpy())
+        longest = _longest(cu)
+        return self._launch_cuda(ids, cu, replay and self.replays_packed_graphs, lambda i, c: self._packed_device_forward(i, c, longest))
+
+    def _launch_cuda(self, first: np.ndarray, second: np.ndarray, replay: bool, forward: Any) -> _Pending:
+        """Pin both inputs, run ``forward`` on them (or replay the graph of their shapes) on the encoder's
+        stream, and queue the result's copy back to pinned host memory."""
         import torch
 
         with torch.cuda.stream(self._stream), torch.inference_mode():
-            ids = torch.from_numpy(input_ids).pin_memory()
-            mask = torch.from_numpy(attention_mask).pin_memory()
-            result = self._graphs(ids, mask) if replay and self.pads_to_buckets else None
+            first_host = torch.from_numpy(first).pin_memory()
+            second_host = torch.from_numpy(second).pin_memory()
+            result = self._graphs(first_host, second_host) if replay else None
             if result is None:
-                result = self._device_forward(ids.to(self.device, non_blocking=True), mask.to(self.device, non_blocking=True))
+                result = forward(first_host.to(self.device, non_blocking=True), second_host.to(self.device, non_blocking=True))
             host = torch.empty(result.shape, dtype=torch.float32, pin_memory=True)
             host.copy_(result, non_blocking=True)
             event = torch.cuda.Event()
@@ -145,10 +170,21 @@ class Encoder:
         return _Pending(host, event)
 
     @property
+    def packs_tokens(self) -> bool:
+        """True when batches should come packed (:meth:`launch_packed`), not padded (:func:`choose_packed`)."""
+        return self._packed is not None
+
+    @property
+    def replays_packed_graphs(self) -> bool:
+        """True when packed batches should be filled to :func:`sqlml.models.graphs.packed_capacity` and
+        launched with ``replay=True``: CUDA graphs are on for the packed forward pass."""
+        return self._packed is not None and self._graphs is not None and self._graphs.disabled_because is None
+
+    @property
     def pads_to_buckets(self) -> bool:
         """True when batches should come padded to few shapes (:func:`sqlml.models.graphs.bucket_length`,
         :func:`~sqlml.models.graphs.bucket_rows`) and be launched with ``replay=True``: CUDA graphs are on."""
-        return self._graphs is not None and self._graphs.disabled_because is None
+        return self._packed is None and self._graphs is not None and self._graphs.disabled_because is None
 
     def padded_lengths(self, lengths: np.ndarray) -> np.ndarray:
         """The padded length of a batch whose longest row has ``lengths`` tokens (elementwise): the
@@ -173,6 +209,18 @@ class Encoder:
                 features["token_type_ids"] = torch.zeros_like(ids)
             out: torch.Tensor = self._modules_forward(features)["sentence_embedding"]
             return torch.nn.functional.normalize(out.float(), p=2, dim=1)
+
+    def _packed_device_forward(self, ids: torch.Tensor, cu: torch.Tensor, longest: int) -> torch.Tensor:
+        """Packed ``int32`` ids and bounds (device tensors) → ``float32 (sequences, dimension)``, L2-normalised."""
+        import torch
+
+        assert self._packed is not None
+        pooled = self._packed.forward(ids, cu, longest)
+        return torch.nn.functional.normalize(pooled, p=2, dim=1)
+
+    def _packed_graph_forward(self, ids: torch.Tensor, cu: torch.Tensor) -> torch.Tensor:
+        """The packed forward pass with the attention bound fixed at ``max_seq_length`` (what graphs capture)."""
+        return self._packed_device_forward(ids, cu, self.max_seq_length)
 
     def _modules_forward(self, features: dict[str, Any]) -> dict[str, Any]:
         """The model's modules in order. With :func:`takes_prepared_mask`, the transformer gets the
@@ -203,6 +251,32 @@ class Encoder:
 #: 2-D mask in tests/models/test_encoder.py). Others (e.g. ModernBERT, which unpads with the 2-D mask)
 #: keep the plain forward.
 PREPARED_MASK_MODEL_TYPES = frozenset({"bert"})
+
+
+def choose_packed(model: SentenceTransformer, device: str, dtype: str) -> PackedEncoder | None:
+    """The packed forward pass for this model, or ``None`` for the padded one. Setting ``packed``
+    (``SQLML_PACKED``): ``auto`` takes it on CUDA in float16/bfloat16 when torch has flash attention's
+    variable-length kernel (``torch.nn.attention.varlen``, torch ≥ 2.10); ``on`` takes it anywhere
+    (attention then runs padded per batch); ``off`` never. Only for :func:`~sqlml.models.packed.packed_layout`."""
+    choice = config.resolve("packed", None, None, config.parse_auto_bool)
+    layout = packed_layout(model) if choice is not False else None
+    if layout is None:
+        return None
+    flash = device.startswith("cuda") and dtype in ("float16", "bfloat16") and _has_varlen_attention()
+    return PackedEncoder(layout, flash) if flash or choice else None
+
+
+def _has_varlen_attention() -> bool:
+    try:
+        from torch.nn.attention.varlen import varlen_attn  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _longest(cu: np.ndarray) -> int:
+    """The longest sequence of packed bounds ``cu`` (at least 1)."""
+    return max(1, int(np.diff(cu).max(initial=1)))
 
 
 def takes_prepared_mask(model: SentenceTransformer) -> bool:

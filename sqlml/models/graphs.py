@@ -55,6 +55,23 @@ def bucket_rows(rows: int, capacity: int) -> int:
     return capacity
 
 
+#: Packed batches: filler tokens (past the real ones, up to the capacity) form sequences of at most this many.
+FILLER_LENGTH = 64
+#: Packed batches: sequence capacities are multiples of this.
+SEQUENCE_STEP = 1024
+
+
+def packed_capacity(tokens: int, sequences: int, max_batch_tokens: int) -> tuple[int, int]:
+    """``(token capacity, sequence capacity)`` of a packed batch of ``tokens`` tokens in ``sequences``
+    sequences: tokens rounded up to a multiple of ``max_batch_tokens`` / 16 (so ~16 token shapes), and
+    room for the real sequences plus the filler ones (:data:`FILLER_LENGTH`) rounded up to
+    :data:`SEQUENCE_STEP`. Filler costs at most 1/16 of a full batch; empty sequences cost nothing."""
+    step = max(1, -(-max_batch_tokens // 16))
+    capacity = max(step, -(-tokens // step) * step)
+    needed = sequences + -(-(capacity - tokens) // FILLER_LENGTH)
+    return capacity, max(SEQUENCE_STEP, -(-needed // SEQUENCE_STEP) * SEQUENCE_STEP)
+
+
 @dataclass
 class _Graph:
     graph: torch.cuda.CUDAGraph
@@ -74,17 +91,18 @@ class ShapeGraphs:
         self._forward = forward
         self._device = device
         self._stream = stream
-        self._graphs: dict[tuple[int, int], _Graph] = {}
+        self._graphs: dict[tuple[int, ...], _Graph] = {}
         self._pool: object | None = None
         self.disabled_because: str | None = None
 
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor | None:
-        """Replay the graph of this shape (capturing it on first use) with these host tensors (``int64
-        (rows, length)``, pinned); the result lives on the device until the next call. ``None`` when
-        graphs are off (a capture failed): run the forward pass without them."""
+        """Replay the graph of these input shapes (capturing it on first use) with these host tensors
+        (pinned): ``int64 (rows, length)`` ids and mask for a padded forward pass, or ``int32`` packed ids
+        and sequence bounds for a packed one (:mod:`sqlml.models.packed`). The result lives on the device
+        until the next call. ``None`` when graphs are off (a capture failed): run the forward pass without them."""
         if self.disabled_because is not None:
             return None
-        shape = (int(input_ids.shape[0]), int(input_ids.shape[1]))
+        shape = (*input_ids.shape, *attention_mask.shape)
         entry = self._graphs.get(shape)
         if entry is None:
             entry = self._capture(input_ids, attention_mask)
@@ -97,8 +115,8 @@ class ShapeGraphs:
         return entry.output
 
     @property
-    def shapes(self) -> list[tuple[int, int]]:
-        """The captured ``(rows, length)`` shapes."""
+    def shapes(self) -> list[tuple[int, ...]]:
+        """The captured input shapes: ``(rows, length, rows, length)`` padded, ``(tokens, sequences + 1)`` packed."""
         return list(self._graphs)
 
     def _capture(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> _Graph | None:

@@ -85,6 +85,32 @@ class TokenBatch:
         ids[: len(rows)][mask[: len(rows)]] = self.ids[gather_index(starts, lengths[: len(rows)])]  # row-major order of ``mask``
         return ids, mask.astype(np.int64)
 
+    def packed(self, start: int, stop: int, capacity: tuple[int, int] | None = None, pad_id: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Rows ``start .. stop - 1`` laid end to end: ``(ids, cu)``, ``int32 (tokens,)`` and ``int32
+        (sequences + 1,)`` (the running sum of their lengths, from 0).
+
+        ``capacity``: ``(tokens, sequences)`` to fill (:func:`sqlml.models.graphs.packed_capacity`): the
+        ids past the real ones are ``pad_id`` in filler sequences of at most ``FILLER_LENGTH`` tokens, and
+        the sequences past those are empty (``cu`` repeats its last value).
+        """
+        from sqlml.models.graphs import FILLER_LENGTH
+
+        first, last = int(self.offsets[start]), int(self.offsets[stop])
+        bounds = self.offsets[start : stop + 1] - first
+        if capacity is None:
+            return self.ids[first:last].astype(np.int32, copy=False), bounds.astype(np.int32)
+        tokens, sequences = capacity
+        used = last - first
+        if tokens < used or sequences < stop - start + -(-(tokens - used) // FILLER_LENGTH):
+            raise ValueError(f"cannot pack {stop - start} rows of {used} tokens into capacity {capacity}")
+        ids = np.full(tokens, pad_id, dtype=np.int32)
+        ids[:used] = self.ids[first:last]
+        cu = np.full(sequences + 1, tokens, dtype=np.int32)
+        cu[: stop - start + 1] = bounds
+        filler = np.arange(used + FILLER_LENGTH, tokens, FILLER_LENGTH, dtype=np.int32)
+        cu[stop - start + 1 : stop - start + 1 + len(filler)] = filler
+        return ids, cu
+
     def _spans(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         starts = self.offsets[rows]
         return starts, self.offsets[rows + 1] - starts

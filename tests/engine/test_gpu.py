@@ -64,3 +64,30 @@ def test_cuda_graphs_give_the_plain_vectors_with_few_shapes(tiny_model_dir: Path
     np.testing.assert_allclose(with_graphs, without, atol=1e-4)
     np.testing.assert_allclose(again, without, atol=1e-4)
     assert 0 < len(graphed._graphs.shapes) <= 16
+
+
+def test_cuda_packed_flash_path_agrees_with_the_padded_one(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """float16 on CUDA packs tokens (flash attention's variable-length kernel, CUDA graphs per capacity);
+    its rows equal the padded path's, and the first and a replayed pass agree."""
+    import dataclasses
+
+    packed = dataclasses.replace(load_encoder(str(tiny_model_dir), device="cuda", dtype="float16"))
+    monkeypatch.setenv("SQLML_PACKED", "off")
+    padded = dataclasses.replace(packed)
+    assert packed.packs_tokens and packed.replays_packed_graphs and not padded.packs_tokens
+    with_packing = Runtime(packed, 512, 8_192).embed(TEXTS)
+    again = Runtime(packed, 700, 8_192).embed(TEXTS[::-1])[::-1]
+    without = Runtime(padded, 512, 8_192).embed(TEXTS)
+    assert (with_packing * without).sum(axis=1).min() >= 0.9999
+    np.testing.assert_allclose(again, with_packing, atol=2e-3)
+    assert 0 < len(packed._graphs.shapes) <= 24
+
+
+def test_cuda_packed_without_graphs_agrees(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    monkeypatch.setenv("SQLML_CUDA_GRAPHS", "0")
+    packed = dataclasses.replace(load_encoder(str(tiny_model_dir), device="cuda", dtype="float16"))
+    assert packed.packs_tokens and not packed.replays_packed_graphs
+    cpu = Runtime(load_encoder(str(tiny_model_dir), device="cpu"), 256, 16_384).embed(TEXTS)
+    assert (Runtime(packed, 512, 8_192).embed(TEXTS) * cpu).sum(axis=1).min() >= 0.999

@@ -1,0 +1,143 @@
+"""The packed (unpadded) forward pass: same vectors as the padded one, on CPU (padded attention inside)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sqlml.engine.batching import plan_packed
+from sqlml.engine.runtime import Runtime
+from sqlml.models.graphs import FILLER_LENGTH, SEQUENCE_STEP, packed_capacity
+from sqlml.models.packed import PackedEncoder, packed_layout, pooling_mode
+from sqlml.models.registry import load_encoder
+from sqlml.models.tokens import TokenBatch
+
+TEXTS = ["", "a", "Short one.", *(f"packed sentence {i} " + "word " * (i % 23) for i in range(200)), "long " * 600]
+
+
+@pytest.fixture
+def packed(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch):
+    """A private copy of the tiny CPU encoder with the packed forward pass forced on."""
+    monkeypatch.setenv("SQLML_PACKED", "on")
+    return dataclasses.replace(load_encoder(str(tiny_model_dir), device="cpu"))
+
+
+@pytest.fixture
+def padded(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("SQLML_PACKED", "off")
+    return dataclasses.replace(load_encoder(str(tiny_model_dir), device="cpu"))
+
+
+def test_cpu_takes_the_packed_path_only_when_asked(tiny_model_dir: Path, packed, padded, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert packed.packs_tokens and not packed.replays_packed_graphs and not packed.pads_to_buckets
+    assert not padded.packs_tokens
+    monkeypatch.delenv("SQLML_PACKED")  # auto: CUDA with flash attention only
+    assert not dataclasses.replace(load_encoder(str(tiny_model_dir), device="cpu")).packs_tokens
+
+
+def test_packed_rows_equal_the_padded_rows(packed, padded) -> None:
+    expected = Runtime(padded, 64, 2048).embed(TEXTS)
+    runtime = Runtime(packed, 64, 2048)
+    got = runtime.embed(TEXTS)
+    np.testing.assert_allclose(got, expected, atol=2e-5)
+    stats = runtime.snapshot()
+    assert stats.padded_tokens == stats.tokens  # no graphs: no filler
+    assert stats.batches > 1
+
+
+def test_filler_and_empty_sequences_change_no_real_row(packed) -> None:
+    tokens = packed.tokenize(TEXTS[:50])
+    ids, cu = tokens.packed(0, 50)
+    plain = packed.launch_packed(ids, cu).result()
+    capacity = packed_capacity(len(ids), 50, 4096)
+    filled_ids, filled_cu = tokens.packed(0, 50, capacity, packed.pad_id)
+    filled = packed.launch_packed(filled_ids, filled_cu).result()
+    assert filled.shape == (capacity[1], plain.shape[1])
+    np.testing.assert_allclose(filled[:50], plain, atol=1e-5)
+
+
+def test_packed_layout_matches_sentence_transformers_encode(packed) -> None:
+    reference = packed.model.encode(TEXTS, normalize_embeddings=True, convert_to_numpy=True)
+    got = Runtime(packed, 512, 100_000).embed(TEXTS)
+    assert ((got * reference).sum(axis=1) >= 0.99999).all()
+
+
+def test_layouts_it_cannot_reproduce_keep_the_padded_path(packed) -> None:
+    class Pooling:
+        def __init__(self, config: dict) -> None:
+            self.config = config
+
+        def get_config_dict(self) -> dict:
+            return self.config
+
+    assert pooling_mode(Pooling({"pooling_mode": "mean"})) == "mean"
+    assert pooling_mode(Pooling({"pooling_mode_mean_tokens": True, "pooling_mode_cls_token": False})) == "mean"
+    assert pooling_mode(Pooling({"pooling_mode_mean_tokens": True, "pooling_mode_max_tokens": True})) is None
+    assert pooling_mode(Pooling({"pooling_mode": "mean", "include_prompt": False})) is None
+    assert packed_layout([packed.model[0]]) is None  # no pooling
+    assert packed_layout([packed.model[0], packed.model[1], torch.nn.Identity()]) is None
+    layout = packed_layout(packed.model)
+    assert layout is not None and layout.pooling == "mean"
+    bert = layout.bert
+    bert.config.position_embedding_type = "relative_key"
+    try:
+        assert packed_layout(packed.model) is None
+    finally:
+        bert.config.position_embedding_type = "absolute"
+
+
+def test_cls_pooling(packed) -> None:
+    layout = dataclasses.replace(packed_layout(packed.model), pooling="cls")
+    tokens = packed.tokenize(TEXTS[:20])
+    ids, cu = tokens.packed(0, 20)
+    encoder = PackedEncoder(layout, flash=False)
+    with torch.inference_mode():
+        hidden = packed.model[0].auto_model(**{"input_ids": torch.from_numpy(tokens.pad(np.arange(20), 0)[0]),
+                                               "attention_mask": torch.from_numpy(tokens.pad(np.arange(20), 0)[1])}).last_hidden_state
+        got = encoder.forward(torch.from_numpy(ids), torch.from_numpy(cu), int(np.diff(cu).max()))
+    np.testing.assert_allclose(got.numpy(), hidden[:, 0].numpy(), atol=1e-5)
+
+
+def test_packed_capacity_has_room_for_filler_sequences() -> None:
+    for tokens, sequences in [(1, 1), (100, 3), (16_384, 8_000), (16_385, 2), (262_144, 10_000), (250_000, 125_000)]:
+        capacity, slots = packed_capacity(tokens, sequences, 262_144)
+        assert capacity >= tokens and capacity % (262_144 // 16) == 0
+        assert slots % SEQUENCE_STEP == 0 and slots >= sequences + -(-(capacity - tokens) // FILLER_LENGTH)
+
+
+def test_token_batch_packed_layout() -> None:
+    batch = TokenBatch.from_lists([[1, 2], [3], [4, 5, 6], [7, 8]])
+    ids, cu = batch.packed(1, 3)
+    assert ids.tolist() == [3, 4, 5, 6] and cu.tolist() == [0, 1, 4]
+    assert ids.dtype == np.int32 and cu.dtype == np.int32
+    ids, cu = batch.packed(1, 3, (140, 5), pad_id=0)
+    assert ids[:4].tolist() == [3, 4, 5, 6] and (ids[4:] == 0).all() and len(ids) == 140
+    assert cu.tolist() == [0, 1, 4, 4 + FILLER_LENGTH, 4 + 2 * FILLER_LENGTH, 140]
+    with pytest.raises(ValueError, match="cannot pack"):
+        batch.packed(0, 4, (140, 4))
+
+
+def test_plan_packed_keeps_order_and_budgets() -> None:
+    lengths = np.array([5, 5, 5, 30, 2, 2, 2, 2])
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    parts = list(plan_packed(offsets, 3, 12))
+    assert [(p.start, p.stop) for p in parts] == [(0, 2), (2, 3), (3, 4), (4, 7), (7, 8)]
+
+
+def test_out_of_memory_halves_a_packed_batch(packed, monkeypatch: pytest.MonkeyPatch) -> None:
+    runtime = Runtime(packed, 64, 4096)
+    expected = runtime.embed(TEXTS[:64])
+    real = packed.launch_packed
+
+    def fits_four(ids: np.ndarray, cu: np.ndarray, replay: bool = False):
+        if len(cu) > 5:
+            raise torch.OutOfMemoryError("CUDA out of memory")
+        return real(ids, cu, replay)
+
+    monkeypatch.setattr(packed, "launch_packed", fits_four)
+    np.testing.assert_allclose(runtime.embed(TEXTS[:64]), expected, atol=1e-5)
+    assert runtime.snapshot().oom_splits > 0
