@@ -37,6 +37,10 @@ SUMMARIZE_ARGS=${SUMMARIZE_ARGS:---phases --also-threads 8}
 if [ -f benchmarks/bench_summarize.py ]; then
   step bench_summarize python3 benchmarks/bench_summarize.py --random-weights --articles 20000 --device cuda $SUMMARIZE_ARGS
 fi
+# Summarize with its texts cut into pieces on the shared pool (SQLML_SUMMARIZE_PIECE), one step per size.
+for piece in ${SUMMARIZE_PIECES:-}; do
+  step "summarize_piece_$piece" env SQLML_SUMMARIZE_PIECE="$piece" python3 benchmarks/bench_summarize.py --random-weights --articles 20000 --device cuda --naive-articles 20 --also-threads 8 --also-row-groups 2048
+done
 # A/B in one call: an earlier tree unpacked in .bench-data/before (git archive REV | tar -x -C .bench-data/before,
 # carried with the call) runs the same summarize benchmark, after this tree's.
 if [ -d .bench-data/before/benchmarks ]; then

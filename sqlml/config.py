@@ -17,6 +17,8 @@ fast_tokenizer             ``SQLML_FAST_TOKENIZER``    on: blingfire for BERT-un
 cuda_graphs                ``SQLML_CUDA_GRAPHS``       on: replay the forward pass as CUDA graphs (BERT encoders)
 packed                     ``SQLML_PACKED``            ``auto``: BERT encoders run unpadded (packed tokens) on CUDA in
                                                        float16/bfloat16; ``on`` also elsewhere; ``off`` never
+summarize_piece            ``SQLML_SUMMARIZE_PIECE``   0: a summarize call's texts run as one piece; N > 0: pieces of
+                                                       N texts on a shared pool of one thread per core
 =========================  ==========================  =======================================
 """
 
@@ -69,6 +71,14 @@ def parse_bool(raw: str) -> bool:
 def parse_auto_bool(raw: str) -> bool | None:
     """Parse ``auto`` (→ ``None``: let sqlml decide) or a :func:`parse_bool` value."""
     return None if raw.lower() == "auto" else parse_bool(raw)
+
+
+def parse_non_negative_int(raw: str) -> int:
+    """Parse a whole number ≥ 0."""
+    value = int(raw)
+    if value < 0:
+        raise ValueError("expected a whole number >= 0")
+    return value
 
 
 def parse_positive_int(raw: str) -> int:

@@ -148,6 +148,19 @@ def test_deterministic_and_independent_of_the_batch(tiny_runtime: Runtime) -> No
     assert summaries([ARTICLE], 3, tiny_runtime)[0] == alone == batch[1]
 
 
+def test_pieces_on_the_shared_pool_give_the_single_piece_result(tiny_runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    texts = ["Other text. With sentences. Three of them.", None, ARTICLE, "   ", ARTICLE, "Alone.", ARTICLE[::-1]]
+    ns: list[int | None] = [1, 2, 3, 2, None, 2, 2]
+    whole = explain_texts(texts, ns, tiny_runtime)
+    monkeypatch.setenv("SQLML_SUMMARIZE_PIECE", "2")
+    pieces = explain_texts(texts, ns, tiny_runtime)
+    assert pieces.offsets.tolist() == whole.offsets.tolist() and pieces.sentences == whole.sentences
+    assert pieces.summaries().to_pylist() == whole.summaries().to_pylist()
+    for name in ("cluster", "cluster_size", "selected"):
+        assert getattr(pieces, name).tolist() == getattr(whole, name).tolist()
+    np.testing.assert_allclose(pieces.score, whole.score, atol=1e-5)
+
+
 def test_many_texts_explained_at_once_equal_each_text_alone(tiny_runtime: Runtime) -> None:
     texts = ["Other text. With sentences. Three of them.", None, ARTICLE, "   ", ARTICLE, "Alone."]
     ns: list[int | None] = [1, 2, 3, 2, None, 2]

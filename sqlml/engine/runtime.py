@@ -32,7 +32,7 @@ import numpy as np
 
 from sqlml.engine.batching import plan_batches, plan_packed
 from sqlml.models.encoder import Ready
-from sqlml.models.graphs import bucket_rows, packed_capacity
+from sqlml.models.graphs import bucket_rows, packed_capacity, packed_ladder
 from sqlml.models.tokens import TokenBatch
 
 
@@ -108,6 +108,7 @@ class Runtime:
         self._queue: queue.SimpleQueue[_Request] = queue.SimpleQueue()
         self._stats = RuntimeStats()
         self._stats_lock = threading.Lock()
+        self._ladder_captured = False
         self._worker = threading.Thread(target=self._serve, name=f"sqlml-runtime-{encoder.device}", daemon=True)
         self._worker.start()
 
@@ -177,7 +178,11 @@ class Runtime:
         return [out[bounds[i] : bounds[i + 1]] for i in range(len(requests))]
 
     def _run_packed(self, tokens: TokenBatch) -> np.ndarray:
-        """Every row of ``tokens`` embedded in packed batches: ``float32 (rows, d)``."""
+        """Every row of ``tokens`` embedded in packed batches: ``float32 (rows, d)``. The first call
+        captures the graphs of the usual capacities (:func:`~sqlml.models.graphs.packed_ladder`) first."""
+        if not self._ladder_captured:
+            self._ladder_captured = True
+            self.encoder.capture_packed(packed_ladder(self.max_batch_tokens))
         parts = plan_packed(tokens.offsets, self.batch_size, self.max_batch_tokens)
         return self._collect(len(tokens), ((part, self._launch_packed(tokens, part)) for part in parts))
 

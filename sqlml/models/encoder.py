@@ -23,7 +23,7 @@ import numpy as np
 
 from sqlml import config
 from sqlml.errors import ModelLoadError
-from sqlml.models.graphs import ShapeGraphs, bucket_length
+from sqlml.models.graphs import FILLER_LENGTH, ShapeGraphs, bucket_length
 from sqlml.models.packed import PackedEncoder, packed_layout
 from sqlml.models.tokenizer import TextTokenizer
 from sqlml.models.tokens import TokenBatch
@@ -151,6 +151,17 @@ class Encoder:
                 return Ready(self._packed_device_forward(torch.from_numpy(ids), torch.from_numpy(cu), _longest(cu)).numpy())
         longest = _longest(cu)
         return self._launch_cuda(ids, cu, replay and self.replays_packed_graphs, lambda i, c: self._packed_device_forward(i, c, longest))
+
+    def capture_packed(self, capacities: list[tuple[int, int]]) -> None:
+        """Capture the packed forward pass's graph for each ``(tokens, sequences)`` capacity (and run it
+        once, on filler input) when :attr:`replays_packed_graphs`: a job's first batches then replay
+        instead of capturing. Call from the runtime's worker only."""
+        if not self.replays_packed_graphs:
+            return
+        for tokens, sequences in capacities:
+            ids = np.full(tokens, self.pad_id, dtype=np.int32)
+            cu = np.minimum(np.arange(sequences + 1, dtype=np.int64) * FILLER_LENGTH, tokens).astype(np.int32)
+            self._launch_cuda(ids, cu, True, self._packed_graph_forward).result()
 
     def _launch_cuda(self, first: np.ndarray, second: np.ndarray, replay: bool, forward: Any) -> _Pending:
         """Pin both inputs, run ``forward`` on them (or replay the graph of their shapes) on the encoder's

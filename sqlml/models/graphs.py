@@ -57,19 +57,32 @@ def bucket_rows(rows: int, capacity: int) -> int:
 
 #: Packed batches: filler tokens (past the real ones, up to the capacity) form sequences of at most this many.
 FILLER_LENGTH = 64
-#: Packed batches: sequence capacities are multiples of this.
-SEQUENCE_STEP = 1024
+#: Packed batches: token capacities are multiples of ``max_batch_tokens`` / this.
+TOKEN_STEPS = 8
+#: Packed batches: a capacity of T tokens has room for T / 16, / 8, / 4 or / 2 sequences (the first that fits).
+SEQUENCE_DIVISORS = (16, 8, 4, 2)
 
 
 def packed_capacity(tokens: int, sequences: int, max_batch_tokens: int) -> tuple[int, int]:
     """``(token capacity, sequence capacity)`` of a packed batch of ``tokens`` tokens in ``sequences``
-    sequences: tokens rounded up to a multiple of ``max_batch_tokens`` / 16 (so ~16 token shapes), and
-    room for the real sequences plus the filler ones (:data:`FILLER_LENGTH`) rounded up to
-    :data:`SEQUENCE_STEP`. Filler costs at most 1/16 of a full batch; empty sequences cost nothing."""
-    step = max(1, -(-max_batch_tokens // 16))
+    sequences: tokens rounded up to a multiple of ``max_batch_tokens`` / :data:`TOKEN_STEPS`, and the
+    first of :data:`SEQUENCE_DIVISORS` that holds the real sequences plus the filler ones
+    (:data:`FILLER_LENGTH`). So a job needs about :data:`TOKEN_STEPS` graphs (:func:`packed_ladder`);
+    filler costs at most 1/8 of a full batch, and empty sequences little (attention blocks that exit)."""
+    step = max(1, -(-max_batch_tokens // TOKEN_STEPS))
     capacity = max(step, -(-tokens // step) * step)
     needed = sequences + -(-(capacity - tokens) // FILLER_LENGTH)
-    return capacity, max(SEQUENCE_STEP, -(-needed // SEQUENCE_STEP) * SEQUENCE_STEP)
+    for divisor in SEQUENCE_DIVISORS:
+        if needed <= capacity // divisor:
+            return capacity, capacity // divisor
+    return capacity, needed  # rows of one token each: a shape of its own
+
+
+def packed_ladder(max_batch_tokens: int) -> list[tuple[int, int]]:
+    """The capacities that batches of rows of 16 or more tokens on average get (:func:`packed_capacity`),
+    smallest first: capturing them before the first batch keeps captures out of a job's first pass."""
+    step = max(1, -(-max_batch_tokens // TOKEN_STEPS))
+    return [(step * i, step * i // SEQUENCE_DIVISORS[0]) for i in range(1, TOKEN_STEPS + 1)]
 
 
 @dataclass

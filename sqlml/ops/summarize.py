@@ -24,6 +24,9 @@ clustered on its own inside the batch; only float rounding of the batched embedd
 
 from __future__ import annotations
 
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +34,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sqlml import progress
+from sqlml import config, progress
 from sqlml.engine.runtime import AnyRuntime, get_runtime
 from sqlml.errors import InvalidArgumentError
 from sqlml.ops.embed import embed_strings
@@ -95,6 +98,19 @@ class Explained:
     cluster_size: np.ndarray
     score: np.ndarray
     selected: np.ndarray
+
+    @classmethod
+    def concat(cls, parts: list[Explained]) -> Explained:
+        """The texts of ``parts`` one after another."""
+        if len(parts) == 1:
+            return parts[0]
+        starts = np.cumsum([0, *(len(p.sentences) for p in parts[:-1])])
+        offsets = np.concatenate([[0], *(p.offsets[1:] + start for p, start in zip(parts, starts, strict=True))])
+        return cls(
+            [sentence for p in parts for sentence in p.sentences],
+            offsets,
+            *(np.concatenate([getattr(p, name) for p in parts]) for name in ("cluster", "cluster_size", "score", "selected")),
+        )
 
     def _nulls(self) -> pa.Array:
         """``bool (texts,)``: the texts without rows, NULL in the output."""
@@ -253,9 +269,31 @@ def explain_texts(
     """
     for n in ns:
         check_n(n, function)
+    size = config.resolve("summarize_piece", None, 0, config.parse_non_negative_int)
+    if not size or len(texts) <= size:
+        return _explain_piece(texts, ns, runtime, rule, seed)
+    futures = [_pool().submit(_explain_piece, texts[i : i + size], ns[i : i + size], runtime, rule, seed) for i in range(0, len(texts), size)]
+    return Explained.concat([future.result() for future in futures])
+
+
+def _explain_piece(texts: list[str | None], ns: list[int | None], runtime: AnyRuntime, rule: SelectionRule, seed: int) -> Explained:
     batch = split_texts([None if n is None else t for t, n in zip(texts, ns, strict=True)])
     vectors = embed_strings(batch.sentences, runtime)
     return explain_vectors(batch, vectors, ns, rule, seed, kmeans_device(runtime))
+
+
+_shared_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """The process-wide summarizing threads (one per core; created on first use). Pieces of every
+    caller's texts queue here, so the cores stay busy while the last calls of a query finish."""
+    global _shared_pool
+    with _pool_lock:
+        if _shared_pool is None:
+            _shared_pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="sqlml-summarize")
+        return _shared_pool
 
 
 def kmeans_device(runtime: AnyRuntime) -> str:

@@ -80,7 +80,10 @@ def test_cuda_packed_flash_path_agrees_with_the_padded_one(tiny_model_dir: Path,
     without = Runtime(padded, 512, 8_192).embed(TEXTS)
     assert (with_packing * without).sum(axis=1).min() >= 0.9999
     np.testing.assert_allclose(again, with_packing, atol=2e-3)
-    assert 0 < len(packed._graphs.shapes) <= 24
+    from sqlml.models.graphs import packed_ladder
+
+    ladder = {(tokens, sequences + 1) for tokens, sequences in packed_ladder(8_192)}
+    assert ladder <= set(packed._graphs.shapes) and len(packed._graphs.shapes) <= 24
 
 
 def test_cuda_packed_without_graphs_agrees(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:

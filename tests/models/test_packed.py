@@ -11,7 +11,7 @@ import torch
 
 from sqlml.engine.batching import plan_packed
 from sqlml.engine.runtime import Runtime
-from sqlml.models.graphs import FILLER_LENGTH, SEQUENCE_STEP, packed_capacity
+from sqlml.models.graphs import FILLER_LENGTH, TOKEN_STEPS, packed_capacity, packed_ladder
 from sqlml.models.packed import PackedEncoder, packed_layout, pooling_mode
 from sqlml.models.registry import load_encoder
 from sqlml.models.tokens import TokenBatch
@@ -102,11 +102,17 @@ def test_cls_pooling(packed) -> None:
     np.testing.assert_allclose(got.numpy(), hidden[:, 0].numpy(), atol=1e-5)
 
 
-def test_packed_capacity_has_room_for_filler_sequences() -> None:
-    for tokens, sequences in [(1, 1), (100, 3), (16_384, 8_000), (16_385, 2), (262_144, 10_000), (250_000, 125_000)]:
+def test_packed_capacity_has_room_for_filler_sequences_and_few_shapes() -> None:
+    shapes = set()
+    for tokens, sequences in [(1, 1), (100, 3), (16_384, 800), (16_385, 2), (262_144, 10_000), (250_000, 125_000), (40_000, 1_500)]:
         capacity, slots = packed_capacity(tokens, sequences, 262_144)
-        assert capacity >= tokens and capacity % (262_144 // 16) == 0
-        assert slots % SEQUENCE_STEP == 0 and slots >= sequences + -(-(capacity - tokens) // FILLER_LENGTH)
+        assert capacity >= tokens and capacity % (262_144 // TOKEN_STEPS) == 0
+        assert slots >= sequences + -(-(capacity - tokens) // FILLER_LENGTH)
+        shapes.add((capacity, slots))
+    assert (262_144, 16_384) in shapes and (262_144, 131_072) in shapes
+    ladder = packed_ladder(262_144)
+    assert len(ladder) == TOKEN_STEPS and ladder[-1] == (262_144, 16_384)
+    assert packed_capacity(40_000, 1_500, 262_144) in ladder  # 26.7 tokens per row: a ladder shape
 
 
 def test_token_batch_packed_layout() -> None:
