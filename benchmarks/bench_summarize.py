@@ -189,7 +189,9 @@ def main() -> None:
     out["same_picks_as_naive"] = sum(by_id[i] == naive[i] for i in range(len(subset))) / len(subset)
     out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if device.startswith("cuda"):
-        out["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
+        out["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20  # since the reset after the warm-up query
+        # everything torch holds at the end, with the CUDA graphs' pool captured during the warm-up and the peer's model
+        out["gpu_reserved_mib_at_end"] = torch.cuda.memory_reserved() / 2**20
     print(json.dumps(out, indent=2))
     print(f"\n{'peer':<8}{'articles/s':>12}\nnaive   {out['naive']['articles_per_s']:>12,.0f}\nsqlml   {out['sqlml']['articles_per_s']:>12,.0f}")
     print(f"sqlml / naive = {out['sqlml_over_naive']:.1f}x; same picks as naive: {out['same_picks_as_naive']:.0%}")

@@ -17,8 +17,8 @@ fast_tokenizer             ``SQLML_FAST_TOKENIZER``    on: blingfire for BERT-un
 cuda_graphs                ``SQLML_CUDA_GRAPHS``       on: replay the forward pass as CUDA graphs (BERT encoders)
 packed                     ``SQLML_PACKED``            ``auto``: BERT encoders run unpadded (packed tokens) on CUDA in
                                                        float16/bfloat16; ``on`` also elsewhere; ``off`` never
-summarize_piece            ``SQLML_SUMMARIZE_PIECE``   0: a summarize call's texts run as one piece; N > 0: pieces of
-                                                       N texts on a shared pool of one thread per core
+summarize_piece            ``SQLML_SUMMARIZE_PIECE``   512: a summarize call's texts run in pieces of this many on a
+                                                       shared pool of one thread per core; 0: one piece
 =========================  ==========================  =======================================
 """
 

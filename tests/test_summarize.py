@@ -151,6 +151,7 @@ def test_deterministic_and_independent_of_the_batch(tiny_runtime: Runtime) -> No
 def test_pieces_on_the_shared_pool_give_the_single_piece_result(tiny_runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
     texts = ["Other text. With sentences. Three of them.", None, ARTICLE, "   ", ARTICLE, "Alone.", ARTICLE[::-1]]
     ns: list[int | None] = [1, 2, 3, 2, None, 2, 2]
+    monkeypatch.setenv("SQLML_SUMMARIZE_PIECE", "0")
     whole = explain_texts(texts, ns, tiny_runtime)
     monkeypatch.setenv("SQLML_SUMMARIZE_PIECE", "2")
     pieces = explain_texts(texts, ns, tiny_runtime)

@@ -46,6 +46,9 @@ from sqlml.ops.sentences import SentenceBatch, split_texts
 SEED = 0
 #: Texts per chunk in the Python API and the CLI (one runtime request and one k-means batch each).
 CHUNK_TEXTS = 2048
+#: Texts per piece of a call (``SQLML_SUMMARIZE_PIECE``; 0: one piece): a call of more texts is cut into
+#: pieces run on a shared pool (benchmarks/NOTES.md, lever 34).
+PIECE_TEXTS = 512
 
 #: Arrow type of one explained sentence (``summarize_explain`` returns a list of these per text).
 EXPLAIN_TYPE = pa.struct(
@@ -262,14 +265,15 @@ def explain_texts(
     seed: int = SEED,
     function: str = "summarize",
 ) -> Explained:
-    """Split, embed (one request), cluster (one batch) and select for every text of a call.
+    """Split, embed (one request), cluster (one batch) and select for every text of a call; a call of
+    more than :data:`PIECE_TEXTS` texts runs as pieces of that many on a shared pool (same result).
 
     A NULL text, a text without sentences or a NULL ``n`` gets no rows (a NULL summary). Raises
     :class:`InvalidArgumentError` if any ``n`` is zero or negative.
     """
     for n in ns:
         check_n(n, function)
-    size = config.resolve("summarize_piece", None, 0, config.parse_non_negative_int)
+    size = config.resolve("summarize_piece", None, PIECE_TEXTS, config.parse_non_negative_int)
     if not size or len(texts) <= size:
         return _explain_piece(texts, ns, runtime, rule, seed)
     futures = [_pool().submit(_explain_piece, texts[i : i + size], ns[i : i + size], runtime, rule, seed) for i in range(0, len(texts), size)]

@@ -147,3 +147,13 @@ def test_out_of_memory_halves_a_packed_batch(packed, monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(packed, "launch_packed", fits_four)
     np.testing.assert_allclose(runtime.embed(TEXTS[:64]), expected, atol=1e-5)
     assert runtime.snapshot().oom_splits > 0
+
+
+def test_packed_real_weights_match_sentence_transformers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The embedded all-MiniLM-L6-v2 (real weights) through the packed path agrees with ST's fp32 encode."""
+    monkeypatch.setenv("SQLML_PACKED", "on")
+    encoder = dataclasses.replace(load_encoder(None, device="cpu"))
+    texts = [t for t in TEXTS[:60] if t] + ["The central bank raised interest rates by half a point on Thursday."]
+    reference = encoder.model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    assert encoder.packs_tokens
+    assert ((Runtime(encoder, 32, 1024).embed(texts) * reference).sum(axis=1) >= 0.9999).all()
