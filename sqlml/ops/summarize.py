@@ -1,9 +1,10 @@
 """Clustering-based extractive summarization. Engine-agnostic (no DuckDB, no click, no Ray).
 
 For each text: split into sentences (:mod:`sqlml.ops.sentences`) → embed every sentence (all sentences
-of all texts of a call in one runtime request) → k-means on the sentence vectors (all texts of a call
-clustered together, :mod:`sqlml.ops.kmeans`) → one representative sentence per cluster → the
-representatives of the ``n`` largest clusters, output verbatim in their original order.
+of a piece's texts in one runtime request) → k-means on the sentence vectors (all texts of a piece
+clustered in one batch, :mod:`sqlml.ops.kmeans`) → one representative sentence per cluster → the
+representatives of the ``n`` largest clusters, output verbatim in their original order. A call of more
+than :data:`PIECE_TEXTS` texts is cut into pieces that run on a shared pool of one thread per core.
 
 The selection rule (measured on BBC News, ``docs/summarize.md``):
 

@@ -1,7 +1,7 @@
 """Private UDFs behind ``udfs/summarize.sql``: ``_sqlml_summarize`` (VARCHAR) and ``_sqlml_summarize_explain``.
 
-Each call gets up to 2048 texts: all their sentences are embedded in one runtime request and clustered
-in one k-means batch. ``n`` may differ per row (a column); NULL ``n`` gives NULL.
+Each call gets up to 2048 texts, summarized in pieces (:data:`sqlml.ops.summarize.PIECE_TEXTS`): a
+piece's sentences are embedded in one runtime request and clustered in one k-means batch. ``n`` may differ per row (a column); NULL ``n`` gives NULL.
 """
 
 from __future__ import annotations
