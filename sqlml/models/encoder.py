@@ -24,7 +24,7 @@ import numpy as np
 from sqlml import config
 from sqlml.errors import ModelLoadError
 from sqlml.models.graphs import FILLER_LENGTH, ShapeGraphs, bucket_length
-from sqlml.models.packed import PackedEncoder, packed_layout
+from sqlml.models.packed import PackedEncoder, flash_supported, packed_layout
 from sqlml.models.tokenizer import TextTokenizer
 from sqlml.models.tokens import TokenBatch
 
@@ -266,23 +266,16 @@ PREPARED_MASK_MODEL_TYPES = frozenset({"bert"})
 
 def choose_packed(model: SentenceTransformer, device: str, dtype: str) -> PackedEncoder | None:
     """The packed forward pass for this model, or ``None`` for the padded one. Setting ``packed``
-    (``SQLML_PACKED``): ``auto`` takes it on CUDA in float16/bfloat16 when torch has flash attention's
-    variable-length kernel (``torch.nn.attention.varlen``, torch ≥ 2.10); ``on`` takes it anywhere
-    (attention then runs padded per batch); ``off`` never. Only for :func:`~sqlml.models.packed.packed_layout`."""
+    (``SQLML_PACKED``): ``auto`` takes it where flash attention's variable-length kernel serves the model
+    (:func:`~sqlml.models.packed.flash_supported`: CUDA, float16/bfloat16, compute capability ≥ 8.0,
+    torch ≥ 2.10); ``on`` takes it anywhere (attention then runs padded per batch); ``off`` never. Only
+    for :func:`~sqlml.models.packed.packed_layout`."""
     choice = config.resolve("packed", None, None, config.parse_auto_bool)
     layout = packed_layout(model) if choice is not False else None
     if layout is None:
         return None
-    flash = device.startswith("cuda") and dtype in ("float16", "bfloat16") and _has_varlen_attention()
+    flash = flash_supported(device, dtype, layout.head_dim)
     return PackedEncoder(layout, flash) if flash or choice else None
-
-
-def _has_varlen_attention() -> bool:
-    try:
-        from torch.nn.attention.varlen import varlen_attn  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def _longest(cu: np.ndarray) -> int:

@@ -33,6 +33,11 @@ class PackedLayout:
     bert: Any
     pooling: str
 
+    @property
+    def head_dim(self) -> int:
+        """Width of one attention head."""
+        return int(self.bert.encoder.layer[0].attention.self.attention_head_size)
+
 
 def packed_layout(model: SentenceTransformer) -> PackedLayout | None:
     """The model's layout when it is ``[Transformer(bert), Pooling(mean|cls), Normalize?]`` with absolute
@@ -54,6 +59,22 @@ def packed_layout(model: SentenceTransformer) -> PackedLayout | None:
         return None
     pooling = pooling_mode(modules[1])
     return PackedLayout(bert, pooling) if pooling in POOLING_MODES else None
+
+
+def flash_supported(device: str, dtype: str, head_dim: int) -> bool:
+    """True when flash attention's variable-length kernel (``torch.nn.attention.varlen``, torch ≥ 2.10)
+    serves this device and dtype: an NVIDIA GPU of compute capability 8.0 (Ampere) or newer, float16 or
+    bfloat16, and heads of a multiple of 8 up to 256 values wide. Elsewhere the kernel raises at the
+    first batch, so the padded path runs instead."""
+    if not device.startswith("cuda") or dtype not in ("float16", "bfloat16") or head_dim % 8 or head_dim > 256:
+        return False
+    try:
+        from torch.nn.attention.varlen import varlen_attn  # noqa: F401
+    except ImportError:
+        return False
+    import torch
+
+    return tuple(torch.cuda.get_device_capability(device)) >= (8, 0)
 
 
 def pooling_mode(module: Any) -> str | None:
@@ -84,9 +105,8 @@ class PackedEncoder:
         self.bert = layout.bert
         self.pooling = layout.pooling
         self.flash = flash
-        attention = self.bert.encoder.layer[0].attention.self
         self.heads = int(self.bert.config.num_attention_heads)
-        self.head_dim = int(attention.attention_head_size)
+        self.head_dim = layout.head_dim
 
     def forward(self, ids: torch.Tensor, cu: torch.Tensor, max_len: int) -> torch.Tensor:
         import torch

@@ -12,7 +12,7 @@ import torch
 from sqlml.engine.batching import plan_packed
 from sqlml.engine.runtime import Runtime
 from sqlml.models.graphs import FILLER_LENGTH, TOKEN_STEPS, packed_capacity, packed_ladder
-from sqlml.models.packed import PackedEncoder, packed_layout, pooling_mode
+from sqlml.models.packed import PackedEncoder, flash_supported, packed_layout, pooling_mode
 from sqlml.models.registry import load_encoder
 from sqlml.models.tokens import TokenBatch
 
@@ -157,3 +157,14 @@ def test_packed_real_weights_match_sentence_transformers(monkeypatch: pytest.Mon
     reference = encoder.model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
     assert encoder.packs_tokens
     assert ((Runtime(encoder, 32, 1024).embed(texts) * reference).sum(axis=1) >= 0.9999).all()
+
+
+@pytest.mark.parametrize(("capability", "dtype", "head_dim", "expected"), [
+    ((9, 0), "float16", 32, True), ((8, 0), "bfloat16", 64, True), ((7, 5), "float16", 32, False),
+    ((9, 0), "float32", 32, False), ((9, 0), "float16", 36, False), ((9, 0), "float16", 512, False),
+])
+def test_flash_kernel_only_where_it_runs(monkeypatch: pytest.MonkeyPatch, capability, dtype: str, head_dim: int, expected: bool) -> None:
+    """Older GPUs (a T4 is 7.5), float32 and odd head sizes keep the padded path instead of failing."""
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    assert flash_supported("cuda:0", dtype, head_dim) is expected
+    assert flash_supported("cpu", dtype, head_dim) is False
