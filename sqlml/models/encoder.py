@@ -14,7 +14,9 @@ normalize_embeddings=True)``, and cosine similarity is a dot product.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +29,8 @@ from sqlml.models.graphs import FILLER_LENGTH, ShapeGraphs, bucket_length
 from sqlml.models.packed import PackedEncoder, flash_supported, packed_layout
 from sqlml.models.tokenizer import TextTokenizer
 from sqlml.models.tokens import TokenBatch
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import torch
@@ -155,15 +159,26 @@ class Encoder:
     def capture_packed(self, capacities: list[tuple[int, int]]) -> None:
         """Capture the packed forward pass's graph for each ``(tokens, sequences)`` capacity (and run it
         once, on filler input) when :attr:`replays_packed_graphs`: a job's first batches then replay
-        instead of capturing. Call from the runtime's worker only."""
-        if not self.replays_packed_graphs:
-            return
+        instead of capturing. Call from the runtime's worker only. A failure (out of memory on a small
+        GPU, say) stops the capturing with a warning: batches then capture or run as they come."""
         for tokens, sequences in capacities:
+            if not self.replays_packed_graphs:  # off, or a capture failed (ShapeGraphs turned them off)
+                return
             ids = np.full(tokens, self.pad_id, dtype=np.int32)
             cu = np.minimum(np.arange(sequences + 1, dtype=np.int64) * FILLER_LENGTH, tokens).astype(np.int32)
-            self._launch_cuda(ids, cu, True, self._packed_graph_forward).result()
+            try:
+                self._launch_cuda(ids, cu, True, self._packed_graph_forward).result()
+            except Exception as exc:  # noqa: BLE001 - capturing ahead is an optimisation, never a failure
+                log.warning("sqlml: capturing the packed graph of %d tokens ahead failed (%s: %s); batches capture as they come",
+                            tokens, type(exc).__name__, exc)
+                import torch
 
-    def _launch_cuda(self, first: np.ndarray, second: np.ndarray, replay: bool, forward: Any) -> _Pending:
+                torch.cuda.empty_cache()
+                return
+
+    def _launch_cuda(
+        self, first: np.ndarray, second: np.ndarray, replay: bool, forward: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    ) -> _Pending:
         """Pin both inputs, run ``forward`` on them (or replay the graph of their shapes) on the encoder's
         stream, and queue the result's copy back to pinned host memory."""
         import torch

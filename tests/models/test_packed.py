@@ -168,3 +168,17 @@ def test_flash_kernel_only_where_it_runs(monkeypatch: pytest.MonkeyPatch, capabi
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
     assert flash_supported("cuda:0", dtype, head_dim) is expected
     assert flash_supported("cpu", dtype, head_dim) is False
+
+
+def test_a_failed_capture_ahead_is_a_warning_not_an_error(packed, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(type(packed), "replays_packed_graphs", property(lambda self: True))
+    calls = []
+
+    def out_of_memory(*args, **kwargs):
+        calls.append(args)
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(packed, "_launch_cuda", out_of_memory)
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
+    packed.capture_packed([(1024, 64), (2048, 128)])
+    assert len(calls) == 1 and "batches capture as they come" in caplog.text
