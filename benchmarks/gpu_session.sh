@@ -2,9 +2,12 @@
 # Every GPU measurement of a session, in one call on the device machine (see benchmarks/NOTES.md).
 # Expects wheels for the packages that machine lacks in .whl/ (duckdb, blingfire), carried with the call.
 # Writes logs and JSON under $OUT (or ./gpu-out when OUT is unset).
-# The fifth session's calls (runs 11-13, about 300-400 s each):
-#   ONLY="bench_embed bench_summarize before_summarize before_embed gil_summarize gil_embed" SKIP_RAY=1 \
-#     STEP_TIMEOUT=170 bash benchmarks/gpu_session.sh     # with an earlier tree in .bench-data/before
+# The sixth session's calls (runs 14-19, 70-350 s each), e.g. run 16 (packed vs padded, with the padded tree
+# in .bench-data/before) and run 19 (the final tree, summarize pieces by turns):
+#   ONLY="gpu_tests profile_rounds profile_rounds_padded bench_embed bench_summarize before_summarize before_embed" \
+#     SKIP_RAY=1 STEP_TIMEOUT=170 bash benchmarks/gpu_session.sh
+#   SUMMARIZE_ARGS="--phases --also-threads 8 --pieces 0,512 --turns 2" ONLY="gpu_tests bench_embed bench_summarize" \
+#     SKIP_RAY=1 STEP_TIMEOUT=150 bash benchmarks/gpu_session.sh
 set -uo pipefail
 OUT=${OUT:-gpu-out}
 mkdir -p "$OUT"
