@@ -153,8 +153,8 @@ class Encoder:
         if self._stream is None:
             with torch.inference_mode():
                 return Ready(self._packed_device_forward(torch.from_numpy(ids), torch.from_numpy(cu), _longest(cu)).numpy())
-        longest = _longest(cu)
-        return self._launch_cuda(ids, cu, replay and self.replays_packed_graphs, lambda i, c: self._packed_device_forward(i, c, longest))
+        # the attention bound is only needed when the batch runs without its graph
+        return self._launch_cuda(ids, cu, replay and self.replays_packed_graphs, lambda i, c: self._packed_device_forward(i, c, _longest(cu)))
 
     def capture_packed(self, capacities: list[tuple[int, int]]) -> None:
         """Capture the packed forward pass's graph for each ``(tokens, sequences)`` capacity (and run it
@@ -204,13 +204,18 @@ class Encoder:
     def replays_packed_graphs(self) -> bool:
         """True when packed batches should be filled to :func:`sqlml.models.graphs.packed_capacity` and
         launched with ``replay=True``: CUDA graphs are on for the packed forward pass."""
-        return self._packed is not None and self._graphs is not None and self._graphs.disabled_because is None
+        return self._packed is not None and self._graphs_on
 
     @property
     def pads_to_buckets(self) -> bool:
         """True when batches should come padded to few shapes (:func:`sqlml.models.graphs.bucket_length`,
         :func:`~sqlml.models.graphs.bucket_rows`) and be launched with ``replay=True``: CUDA graphs are on."""
-        return self._packed is None and self._graphs is not None and self._graphs.disabled_because is None
+        return self._packed is None and self._graphs_on
+
+    @property
+    def _graphs_on(self) -> bool:
+        """CUDA graphs exist for this encoder and no capture has turned them off."""
+        return self._graphs is not None and self._graphs.disabled_because is None
 
     def padded_lengths(self, lengths: np.ndarray) -> np.ndarray:
         """The padded length of a batch whose longest row has ``lengths`` tokens (elementwise): the

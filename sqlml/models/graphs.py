@@ -67,22 +67,32 @@ def packed_capacity(tokens: int, sequences: int, max_batch_tokens: int) -> tuple
     """``(token capacity, sequence capacity)`` of a packed batch of ``tokens`` tokens in ``sequences``
     sequences: tokens rounded up to a multiple of ``max_batch_tokens`` / :data:`TOKEN_STEPS`, and the
     first of :data:`SEQUENCE_DIVISORS` that holds the real sequences plus the filler ones
-    (:data:`FILLER_LENGTH`). So a job needs about :data:`TOKEN_STEPS` graphs (:func:`packed_ladder`);
+    (:func:`filler_sequences`). So a job needs about :data:`TOKEN_STEPS` graphs (:func:`packed_ladder`);
     filler costs at most 1/8 of a full batch, and empty sequences little (attention blocks that exit)."""
-    step = max(1, -(-max_batch_tokens // TOKEN_STEPS))
+    step = _token_step(max_batch_tokens)
     capacity = max(step, -(-tokens // step) * step)
-    needed = sequences + -(-(capacity - tokens) // FILLER_LENGTH)
+    needed = sequences + filler_sequences(tokens, capacity)
     for divisor in SEQUENCE_DIVISORS:
         if needed <= capacity // divisor:
             return capacity, capacity // divisor
     return capacity, needed  # rows of one token each: a shape of its own
 
 
+def filler_sequences(tokens: int, capacity: int) -> int:
+    """Sequences of at most :data:`FILLER_LENGTH` tokens that fill ``tokens`` real tokens up to ``capacity``."""
+    return -(-(capacity - tokens) // FILLER_LENGTH)
+
+
 def packed_ladder(max_batch_tokens: int) -> list[tuple[int, int]]:
     """The capacities that batches of rows of 16 or more tokens on average get (:func:`packed_capacity`),
     smallest first: capturing them before the first batch keeps captures out of a job's first pass."""
-    step = max(1, -(-max_batch_tokens // TOKEN_STEPS))
+    step = _token_step(max_batch_tokens)
     return [(step * i, step * i // SEQUENCE_DIVISORS[0]) for i in range(1, TOKEN_STEPS + 1)]
+
+
+def _token_step(max_batch_tokens: int) -> int:
+    """The step between packed token capacities."""
+    return max(1, -(-max_batch_tokens // TOKEN_STEPS))
 
 
 @dataclass

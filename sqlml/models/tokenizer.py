@@ -23,13 +23,13 @@ import os
 import re
 import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from sqlml import config
+from sqlml.engine.pools import shared_pool
 from sqlml.models.tokens import TokenBatch, gather_index, offsets_of
 
 if TYPE_CHECKING:
@@ -83,7 +83,7 @@ class TextTokenizer:
             if pieces == 1:
                 return self._tokenize(texts)
             size = -(-len(texts) // pieces)
-            return TokenBatch.concat(list(_pool().map(self._tokenize, [texts[i : i + size] for i in range(0, len(texts), size)])))
+            return TokenBatch.concat(list(shared_pool("tokenize").map(self._tokenize, [texts[i : i + size] for i in range(0, len(texts), size)])))
 
     def _tokenize(self, texts: list[str]) -> TokenBatch:
         """A text far longer than the window is tokenized from a prefix cut at whitespace (whole words,
@@ -250,7 +250,6 @@ def _bert_uncased_specials(hf: tokenizers.Tokenizer, spec: dict[str, Any]) -> tu
     return empty[0], empty[1], model["vocab"][model["unk_token"]]
 
 
-_shared_pool: ThreadPoolExecutor | None = None
 _blingfire: tuple[int, Any] | None = None
 _lock = threading.Lock()
 
@@ -282,15 +281,6 @@ def _caller() -> Iterator[int]:
     finally:
         with _lock:
             _callers -= 1
-
-
-def _pool() -> ThreadPoolExecutor:
-    """The process-wide tokenizing threads (one per core; created on first use)."""
-    global _shared_pool
-    with _lock:
-        if _shared_pool is None:
-            _shared_pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="sqlml-tokenize")
-        return _shared_pool
 
 
 def _load_blingfire() -> tuple[int, Any] | None:

@@ -93,7 +93,7 @@ class TokenBatch:
         ids past the real ones are ``pad_id`` in filler sequences of at most ``FILLER_LENGTH`` tokens, and
         the sequences past those are empty (``cu`` repeats its last value).
         """
-        from sqlml.models.graphs import FILLER_LENGTH
+        from sqlml.models.graphs import FILLER_LENGTH, filler_sequences
 
         first, last = int(self.offsets[start]), int(self.offsets[stop])
         bounds = self.offsets[start : stop + 1] - first
@@ -101,7 +101,7 @@ class TokenBatch:
             return self.ids[first:last].astype(np.int32, copy=False), bounds.astype(np.int32)
         tokens, sequences = capacity
         used = last - first
-        if tokens < used or sequences < stop - start + -(-(tokens - used) // FILLER_LENGTH):
+        if tokens < used or sequences < stop - start + filler_sequences(used, tokens):
             raise ValueError(f"cannot pack {stop - start} rows of {used} tokens into capacity {capacity}")
         ids = np.full(tokens, pad_id, dtype=np.int32)
         ids[:used] = self.ids[first:last]

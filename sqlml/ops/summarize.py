@@ -25,9 +25,6 @@ clustered on its own inside the batch; only float rounding of the batched embedd
 
 from __future__ import annotations
 
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sqlml import config, progress
+from sqlml.engine.pools import shared_pool
 from sqlml.engine.runtime import AnyRuntime, get_runtime
 from sqlml.errors import InvalidArgumentError
 from sqlml.ops.embed import embed_strings
@@ -277,7 +275,7 @@ def explain_texts(
     size = config.resolve("summarize_piece", None, PIECE_TEXTS, config.parse_non_negative_int)
     if not size or len(texts) <= size:
         return _explain_piece(texts, ns, runtime, rule, seed)
-    futures = [_pool().submit(_explain_piece, texts[i : i + size], ns[i : i + size], runtime, rule, seed) for i in range(0, len(texts), size)]
+    futures = [shared_pool("summarize").submit(_explain_piece, texts[i : i + size], ns[i : i + size], runtime, rule, seed) for i in range(0, len(texts), size)]
     return Explained.concat([future.result() for future in futures])
 
 
@@ -285,20 +283,6 @@ def _explain_piece(texts: list[str | None], ns: list[int | None], runtime: AnyRu
     batch = split_texts([None if n is None else t for t, n in zip(texts, ns, strict=True)])
     vectors = embed_strings(batch.sentences, runtime)
     return explain_vectors(batch, vectors, ns, rule, seed, kmeans_device(runtime))
-
-
-_shared_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def _pool() -> ThreadPoolExecutor:
-    """The process-wide summarizing threads (one per core; created on first use). Pieces of every
-    caller's texts queue here, so the cores stay busy while the last calls of a query finish."""
-    global _shared_pool
-    with _pool_lock:
-        if _shared_pool is None:
-            _shared_pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="sqlml-summarize")
-        return _shared_pool
 
 
 def kmeans_device(runtime: AnyRuntime) -> str:
