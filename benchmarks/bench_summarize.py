@@ -12,7 +12,7 @@ not plain nearest-to-centroid; see docs/summarize.md).
 
   python benchmarks/bench_summarize.py --articles 2000                       # CPU, default model
   python benchmarks/bench_summarize.py --random-weights --articles 20000 --device cuda
-  python benchmarks/bench_summarize.py --articles 2000 --pieces 0,512 --turns 3   # pieces on the shared pool, by turns
+  python benchmarks/bench_summarize.py --articles 2000 --turns-of SQLML_SUMMARIZE_PIECE=0,512 --turns 3   # a setting by turns
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ def naive_summary(text: str, n: int, st, KMeans) -> str:
 @contextmanager
 def phase_timers() -> Iterator[dict[str, float]]:
     """Thread-seconds spent in each phase of ``summarize`` (summed over DuckDB's threads) while inside."""
+    import sqlml.ops.kmeans as kmeans
     import sqlml.ops.summarize as summarize
     from sqlml.models.encoder import Encoder
 
@@ -73,16 +74,21 @@ def phase_timers() -> Iterator[dict[str, float]]:
         return wrapper
 
     names = ["split_texts", "embed_strings", "distinct_counts", "kmeans_batched", "select_many"]
-    saved = {name: getattr(summarize, name) for name in names}
+    inside_kmeans = ["init_centers_padded", "lloyd"]
+    saved = {name: getattr(summarize, name) for name in names} | {name: getattr(kmeans, name) for name in inside_kmeans}
     saved_tokenize = Encoder.tokenize
     try:
         for name in names:
             setattr(summarize, name, timed(name, saved[name]))
+        for name in inside_kmeans:
+            setattr(kmeans, name, timed(f"{name} (inside kmeans_batched)", saved[name]))
         Encoder.tokenize = timed("tokenize (inside embed_strings)", saved_tokenize)
         yield seconds
     finally:
         for name in names:
             setattr(summarize, name, saved[name])
+        for name in inside_kmeans:
+            setattr(kmeans, name, saved[name])
         Encoder.tokenize = saved_tokenize
 
 
@@ -96,8 +102,14 @@ def main() -> None:
     parser.add_argument("--row-group-rows", type=int, default=1024, help="articles per Parquet row group of the input file")
     parser.add_argument("--also-row-groups", default="", help="also time the SQL path on files with these row-group sizes (comma list)")
     parser.add_argument("--also-threads", default="", help="also time the SQL path with these DuckDB thread counts (comma list)")
-    parser.add_argument("--pieces", default="", help="also time the SQL path with these SQLML_SUMMARIZE_PIECE values by turns (comma list)")
-    parser.add_argument("--turns", type=int, default=2, help="turns of --pieces")
+    parser.add_argument(
+        "--turns-of",
+        default="",
+        metavar="VAR=V1,V2",
+        help="also time the SQL path with each value of a setting read per call, by turns in this process "
+        "(SQLML_SUMMARIZE_PIECE=0,512; SQLML_CUDA_GRAPHS=0,1 turns k-means graphs on and off, the model's stay as loaded)",
+    )
+    parser.add_argument("--turns", type=int, default=2, help="turns of --turns-of")
     parser.add_argument("--phases", action="store_true", help="one more SQL run with each phase's thread-seconds timed (split, tokenize, embed, k-means, select)")
     args = parser.parse_args()
 
@@ -151,19 +163,20 @@ def main() -> None:
     ours = con.sql(query).to_arrow_table()
     out["sqlml"] = {"articles_per_s": len(articles) / (time.perf_counter() - start), "articles_per_s_first_pass": len(articles) / first}
     out["runtime_during_headline"] = round_summary(before, runtime_counters(), time.perf_counter() - start)
-    if args.pieces:  # SQLML_SUMMARIZE_PIECE values by turns, in this process (the setting is read per call)
-        saved, by_piece = os.environ.get("SQLML_SUMMARIZE_PIECE"), defaultdict(list)
+    if args.turns_of:  # by turns, in this process: the setting is read per call
+        name, values = args.turns_of.split("=", 1)
+        saved, by_value = os.environ.get(name), defaultdict(list)
         for _ in range(args.turns):
-            for piece in args.pieces.split(","):
-                os.environ["SQLML_SUMMARIZE_PIECE"] = piece
+            for value in values.split(","):
+                os.environ[name] = value
                 start = time.perf_counter()
                 con.sql(query).to_arrow_table()
-                by_piece[piece].append(round(len(articles) / (time.perf_counter() - start), 1))
+                by_value[value].append(round(len(articles) / (time.perf_counter() - start), 1))
         if saved is None:
-            del os.environ["SQLML_SUMMARIZE_PIECE"]
+            del os.environ[name]
         else:
-            os.environ["SQLML_SUMMARIZE_PIECE"] = saved
-        out["sqlml"]["articles_per_s_by_piece_turns"] = dict(by_piece)
+            os.environ[name] = saved
+        out["sqlml"][f"articles_per_s_by_turns_of_{name}"] = dict(by_value)
     by_id = dict(zip(ours.column("id").to_pylist(), ours.column("s").to_pylist(), strict=True))
     for rows in (int(x) for x in args.also_row_groups.split(",") if x):
         other = w2_file.with_name(f"w2-{rows}.parquet")

@@ -6,7 +6,7 @@
 # in .bench-data/before) and run 19 (the final tree, summarize pieces by turns):
 #   ONLY="gpu_tests profile_rounds profile_rounds_padded bench_embed bench_summarize before_summarize before_embed" \
 #     SKIP_RAY=1 STEP_TIMEOUT=170 bash benchmarks/gpu_session.sh
-#   SUMMARIZE_ARGS="--phases --also-threads 8 --pieces 0,512 --turns 2" ONLY="gpu_tests bench_embed bench_summarize" \
+#   SUMMARIZE_ARGS="--phases --also-threads 8 --pieces 0,512 --turns 2 (now --turns-of SQLML_SUMMARIZE_PIECE=0,512)" ONLY="gpu_tests bench_embed bench_summarize" \
 #     SKIP_RAY=1 STEP_TIMEOUT=150 bash benchmarks/gpu_session.sh
 set -uo pipefail
 OUT=${OUT:-gpu-out}

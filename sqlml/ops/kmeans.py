@@ -10,7 +10,7 @@ Both implementations run the same algorithm, so they give the same labels on CPU
 
 :func:`kmeans_sklearn` runs ``sklearn.cluster.KMeans`` on one set (the reference). :func:`kmeans_batched`
 pads all sets of a call into one ``(sets, points, dim)`` tensor and runs the Lloyd steps for all of them
-together in torch, on the GPU when one is given. The one known difference: when a cluster loses all its
+together in torch (:mod:`sqlml.ops.lloyd`), on the GPU when one is given. The one known difference: when a cluster loses all its
 points, scikit-learn moves its center to a far point, while the batched version keeps the old center.
 Callers avoid this by never asking for more clusters than distinct points (k-means++ then starts from k
 distinct points, each of which stays nearest to its own center in the first step).
@@ -19,12 +19,10 @@ distinct points, each of which stays nearest to its own center in the first step
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    import torch
+from sqlml.ops.lloyd import lloyd
 
 #: Lloyd iterations at most (scikit-learn's default); sentence sets converge in well under 30.
 MAX_ITER = 300
@@ -170,57 +168,15 @@ def _run_group(
     sets: Sequence[np.ndarray], ks: Sequence[int], group: list[int], seed: int, device: str, max_iter: int, out: list[np.ndarray]
 ) -> None:
     """Cluster the sets ``group`` together; write each set's labels into ``out``."""
-    import torch
-
     sizes = np.array([len(sets[i]) for i in group])
     cluster_counts = np.array([ks[i] for i in group])
-    width, dim, k_max = int(sizes.max()), sets[group[0]].shape[1], int(cluster_counts.max())
+    width, dim = int(sizes.max()), sets[group[0]].shape[1]
     starts = np.cumsum(sizes) - sizes
     set_of_point = np.repeat(np.arange(len(group)), sizes)
     points = np.zeros((len(group), width, dim), dtype=np.float64)
     points[set_of_point, np.arange(sizes.sum()) - starts[set_of_point]] = np.concatenate([sets[i] for i in group])
     centers = init_centers_padded(points, sizes, cluster_counts, seed)
-    with _side_stream(device):
-        x = torch.from_numpy(points).to(device)
-        c = torch.from_numpy(centers).to(device)
-        valid = torch.arange(width, device=device)[None, :] < torch.from_numpy(sizes).to(device)[:, None]
-        k_invalid = (torch.arange(k_max, device=device)[None, :] >= torch.from_numpy(cluster_counts).to(device)[:, None])[:, None, :]
-        squares = (x * x).sum(-1, keepdim=True)
-        labels = _assign(x, squares, c, k_invalid)
-        for _ in range(max_iter):
-            one_hot = torch.nn.functional.one_hot(labels, k_max).to(x.dtype) * valid[:, :, None]
-            counts = one_hot.sum(dim=1)
-            sums = one_hot.transpose(1, 2) @ x
-            c = torch.where(counts[:, :, None] > 0, sums / counts.clamp(min=1)[:, :, None], c)
-            new = _assign(x, squares, c, k_invalid)
-            if bool(((new == labels) | ~valid).all()):
-                break
-            labels = new
-        flat = labels.cpu().numpy()[valid.cpu().numpy()]  # the sets' labels, one after another
+    labels = lloyd(points, centers, sizes, cluster_counts, device, max_iter)
+    flat = labels[np.arange(width)[None, :] < sizes[:, None]]  # the sets' labels, one after another
     for i, set_labels in zip(group, np.split(flat, np.cumsum(sizes)[:-1]), strict=True):
         out[i] = set_labels
-
-
-def _side_stream(device: str) -> Any:
-    """On CUDA, a stream of its own for this call's k-means: its per-iteration convergence check
-    waits for this stream only, not for embedding batches queued on the device by the runtime
-    (16 DuckDB threads clustering at once would otherwise each wait behind the model). Else a no-op."""
-    from contextlib import nullcontext
-
-    if not device.startswith("cuda"):
-        return nullcontext()
-    import torch
-
-    return torch.cuda.stream(torch.cuda.Stream(device))
-
-
-def _assign(x: torch.Tensor, squares: torch.Tensor, c: torch.Tensor, k_invalid: torch.Tensor) -> torch.Tensor:
-    """Nearest center per point: ``argmin ||x - c||^2`` (lowest index on ties); padded centers never win.
-
-    ``squares``: ``(x * x).sum(-1, keepdim=True)``, the same in every iteration; ``k_invalid``: padded centers.
-    """
-    import torch
-
-    dist = squares - 2 * (x @ c.transpose(1, 2)) + (c * c).sum(-1)[:, None, :]
-    dist = dist.masked_fill(k_invalid, torch.inf)
-    return dist.argmin(dim=-1)

@@ -39,6 +39,30 @@ def test_cuda_kmeans_on_its_stream_gives_the_cpu_labels() -> None:
     assert all((a == b).all() for a, b in zip(cpu, gpu, strict=True))
 
 
+def test_cuda_kmeans_graphs_give_the_op_by_op_labels_from_many_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlml.ops import lloyd
+    from sqlml.ops.kmeans import kmeans_batched
+
+    rng = np.random.default_rng(1)
+    calls = []
+    for count in (300, 300, 70, 5):  # two calls of one shape, two of others
+        sets = [rng.normal(size=(int(m), 2)) for m in rng.integers(2, 60, size=count)]
+        calls.append((sets, [min(6, len(s)) for s in sets]))
+    monkeypatch.setenv("SQLML_CUDA_GRAPHS", "0")
+    plain = [kmeans_batched(sets, ks, seed=0, device="cuda") for sets, ks in calls]
+    short = [kmeans_batched(sets, ks, seed=0, device="cuda", max_iter=11) for sets, ks in calls[:1]]
+    monkeypatch.setenv("SQLML_CUDA_GRAPHS", "1")
+    with ThreadPoolExecutor(8) as pool:
+        graphed = list(pool.map(lambda call: kmeans_batched(*call, seed=0, device="cuda"), calls * 3))
+    for expected, got in zip(plain * 3, graphed, strict=True):
+        assert all((a == b).all() for a, b in zip(expected, got, strict=True))
+    assert all((a == b).all() for a, b in zip(short[0], kmeans_batched(*calls[0], seed=0, device="cuda", max_iter=11), strict=True))
+    graphs = lloyd._DEVICES["cuda"]
+    assert graphs.disabled_because is None and 3 <= graphs._count <= 3 * 8
+
+
 def test_cuda_prepared_mask_gives_the_plain_forward(tiny_model_dir: Path) -> None:
     encoder = load_encoder(str(tiny_model_dir), device="cuda", dtype="float32")
     ids, mask = encoder.tokenize(TEXTS[:500]).pad(np.arange(500), encoder.pad_id)
