@@ -18,6 +18,7 @@ distinct points, each of which stays nearest to its own center in the first step
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -64,12 +65,13 @@ def init_centers_padded(points: np.ndarray, sizes: np.ndarray, ks: np.ndarray, s
     trials = 2 + np.log(ks).astype(np.int64)
     first = np.zeros(sets, dtype=np.int64)
     draws = np.zeros((sets, max(k_max - 1, 0), int(trials.max()) if sets else 2))
-    for m, k in {(int(m), int(k)) for m, k in zip(sizes, ks, strict=True)}:  # a set's draws depend on its size and k
-        rng = np.random.default_rng(seed)
-        rows = (sizes == m) & (ks == k)
-        first[rows] = rng.integers(m)
-        for center in range(k - 1):
-            draws[rows, center, : trials[rows][0]] = rng.random(trials[rows][0])
+    if sets:  # a set's random numbers depend on its size and k: one table row per pair, then one gather
+        pairs, inverse = np.unique(sizes * (k_max + 1) + ks, return_inverse=True)
+        table_first, table_draws = np.zeros(len(pairs), dtype=np.int64), np.zeros((len(pairs), *draws.shape[1:]))
+        for row, pair in enumerate(pairs.tolist()):
+            table_first[row], numbers = _random_numbers(seed, pair // (k_max + 1), pair % (k_max + 1))
+            table_draws[row, : numbers.shape[0], : numbers.shape[1]] = numbers
+        first, draws = table_first[inverse], table_draws[inverse]
     step = max(1, INIT_ELEMENTS // (draws.shape[2] * (width + dim) + width))
     chosen = np.zeros((sets, k_max), dtype=np.int64)
     for i in range(0, sets, step):  # sets sorted by size (as kmeans_batched gives them) pad little per step
@@ -79,6 +81,19 @@ def init_centers_padded(points: np.ndarray, sizes: np.ndarray, ks: np.ndarray, s
     centers = np.take_along_axis(data, chosen[:, :, None], axis=1)
     centers[np.arange(k_max)[None, :] >= ks[:, None]] = 0.0
     return centers
+
+
+@functools.lru_cache(maxsize=4096)
+def _random_numbers(seed: int, size: int, k: int) -> tuple[int, np.ndarray]:
+    """What a set of ``size`` points with ``k`` centers draws from its generator (seeded with ``seed``):
+    the first center's index, then ``(k - 1, 2 + int(log k))`` uniform numbers, one row per further
+    center. Cached: every call of a summarize job draws the same few dozen of these, and each draw from
+    a numpy generator gives up the GIL."""
+    rng = np.random.default_rng(seed)
+    first = int(rng.integers(size))
+    numbers = np.array([rng.random(2 + int(np.log(k))) for _ in range(k - 1)]).reshape(k - 1, 2 + int(np.log(k)))
+    numbers.flags.writeable = False
+    return first, numbers
 
 
 def _kmeans_plus_plus(
