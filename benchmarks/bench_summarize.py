@@ -55,6 +55,7 @@ def naive_summary(text: str, n: int, st, KMeans) -> str:
 def phase_timers() -> Iterator[dict[str, float]]:
     """Thread-seconds spent in each phase of ``summarize`` (summed over DuckDB's threads) while inside."""
     import sqlml.ops.kmeans as kmeans
+    import sqlml.ops.kmeans_graphs as kmeans_graphs
     import sqlml.ops.summarize as summarize
     from sqlml.models.encoder import Encoder
 
@@ -74,21 +75,21 @@ def phase_timers() -> Iterator[dict[str, float]]:
         return wrapper
 
     names = ["split_texts", "embed_strings", "distinct_counts", "kmeans_batched", "select_many"]
-    inside_kmeans = ["init_centers_padded", "lloyd"]
-    saved = {name: getattr(summarize, name) for name in names} | {name: getattr(kmeans, name) for name in inside_kmeans}
+    inside_kmeans = [(kmeans, "init_centers_padded"), (kmeans, "lloyd"), (kmeans, "start_numbers"), (kmeans_graphs, "cluster")]
+    saved = {name: getattr(summarize, name) for name in names} | {(module, name): getattr(module, name) for module, name in inside_kmeans}
     saved_tokenize = Encoder.tokenize
     try:
         for name in names:
             setattr(summarize, name, timed(name, saved[name]))
-        for name in inside_kmeans:
-            setattr(kmeans, name, timed(f"{name} (inside kmeans_batched)", saved[name]))
+        for module, name in inside_kmeans:
+            setattr(module, name, timed(f"{module.__name__.rsplit('.', 1)[1]}.{name} (inside kmeans_batched)", saved[module, name]))
         Encoder.tokenize = timed("tokenize (inside embed_strings)", saved_tokenize)
         yield seconds
     finally:
         for name in names:
             setattr(summarize, name, saved[name])
-        for name in inside_kmeans:
-            setattr(kmeans, name, saved[name])
+        for module, name in inside_kmeans:
+            setattr(module, name, saved[module, name])
         Encoder.tokenize = saved_tokenize
 
 

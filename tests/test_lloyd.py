@@ -1,5 +1,5 @@
-"""Lloyd iterations in blocks (the CUDA graph path's logic, run here op by op on CPU) give the labels
-of the plain loop, also in a larger padded problem holding an earlier call's values."""
+"""Lloyd iterations in blocks and the CUDA graph path's bodies (run here op by op on CPU) give the labels
+of the plain loop and of the CPU k-means, also in a larger padded shape holding an earlier call's values."""
 
 from __future__ import annotations
 
@@ -22,28 +22,15 @@ def padded_sets(count: int, seed: int, dim: int = 2) -> tuple[np.ndarray, np.nda
 
 
 def blocked_labels(points: np.ndarray, centers: np.ndarray, sizes: np.ndarray, ks: np.ndarray, max_iter: int) -> np.ndarray:
-    """What the graph path computes, with :func:`lloyd._block_steps` run op by op instead of replayed,
-    in a problem of 64 more sets and 5 more points filled with junk first (an earlier call's values)."""
-    import torch
-
-    sets, width, dim = points.shape
-    k = centers.shape[1]
-    rng = np.random.default_rng(1)
-    problem = lloyd._Problem(
-        torch.from_numpy(rng.normal(size=(sets + 64, width + 5, dim))),
-        torch.from_numpy(rng.normal(size=(sets + 64, k, dim))),
-        torch.ones(sets + 64, width + 5, dtype=torch.bool),
-        torch.zeros(sets + 64, 1, k, dtype=torch.bool),
-    )
-    lloyd._fill(problem, points, centers, sizes, ks)
-    labels = lloyd._iterate_in_blocks(lambda: lloyd._block_steps(problem), problem, max_iter)
-    return labels[:sets, :width].numpy()
+    """Lloyd in blocks of :data:`lloyd.BLOCK_ITERATIONS` steps (the graph path's loop), op by op on CPU."""
+    problem = lloyd.Problem.on_device(points, centers, sizes, ks, "cpu")
+    return lloyd.iterate_in_blocks(lambda: lloyd.block_steps(problem), problem, max_iter).numpy()
 
 
 @pytest.mark.parametrize("max_iter", [300, 1, 5, 8, 11, 16])
 def test_blocks_give_the_labels_of_the_plain_loop(max_iter: int) -> None:
     points, centers, sizes, ks = padded_sets(120, seed=0)
-    plain = lloyd._lloyd_eager(points, centers, sizes, ks, "cpu", max_iter)
+    plain = lloyd.lloyd(points, centers, sizes, ks, "cpu", max_iter)
     blocked = blocked_labels(points, centers, sizes, ks, max_iter)
     real = np.arange(points.shape[1])[None, :] < sizes[:, None]
     np.testing.assert_array_equal(blocked[real], plain[real])
@@ -52,14 +39,45 @@ def test_blocks_give_the_labels_of_the_plain_loop(max_iter: int) -> None:
 def test_the_plain_loop_needs_more_than_one_block_here() -> None:
     """The data above exercise chained blocks: some sets are still moving after one block."""
     points, centers, sizes, ks = padded_sets(120, seed=0)
-    one_block = lloyd._lloyd_eager(points, centers, sizes, ks, "cpu", lloyd.BLOCK_ITERATIONS)
-    converged = lloyd._lloyd_eager(points, centers, sizes, ks, "cpu", 300)
+    one_block = lloyd.lloyd(points, centers, sizes, ks, "cpu", lloyd.BLOCK_ITERATIONS)
+    converged = lloyd.lloyd(points, centers, sizes, ks, "cpu", 300)
     real = np.arange(points.shape[1])[None, :] < sizes[:, None]
     assert (one_block[real] != converged[real]).any()
 
 
-def test_cpu_runs_the_plain_loop_whatever_the_graph_setting(monkeypatch: pytest.MonkeyPatch) -> None:
-    points, centers, sizes, ks = padded_sets(10, seed=2)
-    monkeypatch.setenv("SQLML_CUDA_GRAPHS", "1")
-    np.testing.assert_array_equal(lloyd.lloyd(points, centers, sizes, ks, "cpu", 300), lloyd._lloyd_eager(points, centers, sizes, ks, "cpu", 300))
-    assert not lloyd._DEVICES
+def test_graphs_only_on_cuda_and_not_when_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlml.ops import kmeans_graphs
+
+    assert kmeans_graphs.enabled("cuda:0") and not kmeans_graphs.enabled("cpu")
+    monkeypatch.setenv("SQLML_CUDA_GRAPHS", "0")
+    assert not kmeans_graphs.enabled("cuda:0")
+
+
+def graph_path_labels(sets: list[np.ndarray], ks: list[int], max_iter: int = 300) -> list[np.ndarray]:
+    """What the CUDA graph path computes, its two graph bodies run op by op on CPU, in a padded shape
+    that holds an earlier call's values first."""
+    from sqlml.ops import kmeans_graphs
+    from sqlml.ops.kmeans import start_numbers
+
+    sizes, counts = np.array([len(s) for s in sets]), np.array(ks)
+    start = kmeans_graphs.Start.zeros(len(sets) + 70, int(sizes.max()) + 3, int(counts.max()), sets[0].shape[1], "cpu")
+    earlier = [np.random.default_rng(9).normal(size=(len(start.problem.x[0]), sets[0].shape[1])).astype(np.float32)] * (len(sets) + 70)
+    earlier_sizes = np.full(len(earlier), len(earlier[0]))
+    earlier_ks = np.full(len(earlier), int(counts.max()))
+    start.fill(earlier, earlier_sizes, earlier_ks, start_numbers(earlier_sizes, earlier_ks, 0))
+    slots = start.fill(sets, sizes, counts, start_numbers(sizes, counts, 0))
+    start.run()
+    labels = lloyd.iterate_in_blocks(lambda: lloyd.block_steps(start.problem), start.problem, max_iter).numpy().reshape(-1)[slots]
+    return np.split(labels, np.cumsum(sizes)[:-1])
+
+
+@pytest.mark.parametrize("max_iter", [300, 3, 11])
+def test_graph_path_bodies_give_the_cpu_labels(max_iter: int) -> None:
+    from sqlml.ops.kmeans import kmeans_batched
+
+    rng = np.random.default_rng(4)
+    sets = [rng.normal(size=(int(m), 2)).astype(np.float32) for m in rng.integers(1, 45, size=150)]
+    ks = [int(min(k, len(s))) for k, s in zip(rng.integers(1, 7, size=150), sets, strict=True)]
+    expected = kmeans_batched(sets, ks, seed=0, device="cpu", max_iter=max_iter)
+    for a, b in zip(expected, graph_path_labels(sets, ks, max_iter), strict=True):
+        np.testing.assert_array_equal(a, b)

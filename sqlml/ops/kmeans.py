@@ -23,6 +23,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from sqlml.ops import kmeans_graphs
 from sqlml.ops.lloyd import lloyd
 
 #: Lloyd iterations at most (scikit-learn's default); sentence sets converge in well under 30.
@@ -62,16 +63,7 @@ def init_centers_padded(points: np.ndarray, sizes: np.ndarray, ks: np.ndarray, s
     sets, width, dim = data.shape
     sizes, ks = np.asarray(sizes, dtype=np.int64), np.asarray(ks, dtype=np.int64)
     k_max = int(ks.max()) if sets else 1
-    trials = 2 + np.log(ks).astype(np.int64)
-    first = np.zeros(sets, dtype=np.int64)
-    draws = np.zeros((sets, max(k_max - 1, 0), int(trials.max()) if sets else 2))
-    if sets:  # a set's random numbers depend on its size and k: one table row per pair, then one gather
-        pairs, inverse = np.unique(sizes * (k_max + 1) + ks, return_inverse=True)
-        table_first, table_draws = np.zeros(len(pairs), dtype=np.int64), np.zeros((len(pairs), *draws.shape[1:]))
-        for row, pair in enumerate(pairs.tolist()):
-            table_first[row], numbers = _random_numbers(seed, pair // (k_max + 1), pair % (k_max + 1))
-            table_draws[row, : numbers.shape[0], : numbers.shape[1]] = numbers
-        first, draws = table_first[inverse], table_draws[inverse]
+    trials, first, draws = start_numbers(sizes, ks, seed)
     step = max(1, INIT_ELEMENTS // (draws.shape[2] * (width + dim) + width))
     chosen = np.zeros((sets, k_max), dtype=np.int64)
     for i in range(0, sets, step):  # sets sorted by size (as kmeans_batched gives them) pad little per step
@@ -81,6 +73,24 @@ def init_centers_padded(points: np.ndarray, sizes: np.ndarray, ks: np.ndarray, s
     centers = np.take_along_axis(data, chosen[:, :, None], axis=1)
     centers[np.arange(k_max)[None, :] >= ks[:, None]] = 0.0
     return centers
+
+
+def start_numbers(sizes: np.ndarray, ks: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The random numbers of the k-means++ starts of sets of ``sizes`` points and ``ks`` centers (``int64
+    (sets,)``): ``(trials int64 (sets,), first int64 (sets,), draws float64 (sets, max(ks) - 1, max(trials)))``:
+    candidates per step, the first center's index and each further center's uniform draws, as each set's
+    own generator gives them (:func:`_random_numbers`; a set's numbers depend only on its size and k)."""
+    sets, k_max = len(sizes), int(ks.max()) if len(ks) else 1
+    trials = 2 + np.log(ks).astype(np.int64)
+    draws = np.zeros((sets, max(k_max - 1, 0), int(trials.max()) if sets else 2))
+    if not sets:
+        return trials, np.zeros(0, dtype=np.int64), draws
+    pairs, inverse = np.unique(sizes * (k_max + 1) + ks, return_inverse=True)  # one table row per (size, k), then one gather
+    table_first, table_draws = np.zeros(len(pairs), dtype=np.int64), np.zeros((len(pairs), *draws.shape[1:]))
+    for row, pair in enumerate(pairs.tolist()):
+        table_first[row], numbers = _random_numbers(seed, pair // (k_max + 1), pair % (k_max + 1))
+        table_draws[row, : numbers.shape[0], : numbers.shape[1]] = numbers
+    return trials, table_first[inverse], table_draws[inverse]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -185,13 +195,18 @@ def _run_group(
     """Cluster the sets ``group`` together; write each set's labels into ``out``."""
     sizes = np.array([len(sets[i]) for i in group])
     cluster_counts = np.array([ks[i] for i in group])
-    width, dim = int(sizes.max()), sets[group[0]].shape[1]
-    starts = np.cumsum(sizes) - sizes
-    set_of_point = np.repeat(np.arange(len(group)), sizes)
-    points = np.zeros((len(group), width, dim), dtype=np.float64)
-    points[set_of_point, np.arange(sizes.sum()) - starts[set_of_point]] = np.concatenate([sets[i] for i in group])
-    centers = init_centers_padded(points, sizes, cluster_counts, seed)
-    labels = lloyd(points, centers, sizes, cluster_counts, device, max_iter)
-    flat = labels[np.arange(width)[None, :] < sizes[:, None]]  # the sets' labels, one after another
+    flat = None
+    if kmeans_graphs.enabled(device):
+        numbers = start_numbers(sizes, cluster_counts, seed)
+        flat = kmeans_graphs.cluster([sets[i] for i in group], sizes, cluster_counts, numbers, device, max_iter)
+    if flat is None:  # not on CUDA, or its graphs are off
+        width, dim = int(sizes.max()), sets[group[0]].shape[1]
+        starts = np.cumsum(sizes) - sizes
+        set_of_point = np.repeat(np.arange(len(group)), sizes)
+        points = np.zeros((len(group), width, dim), dtype=np.float64)
+        points[set_of_point, np.arange(sizes.sum()) - starts[set_of_point]] = np.concatenate([sets[i] for i in group])
+        centers = init_centers_padded(points, sizes, cluster_counts, seed)
+        labels = lloyd(points, centers, sizes, cluster_counts, device, max_iter)
+        flat = labels[np.arange(width)[None, :] < sizes[:, None]]  # the sets' labels, one after another
     for i, set_labels in zip(group, np.split(flat, np.cumsum(sizes)[:-1]), strict=True):
         out[i] = set_labels

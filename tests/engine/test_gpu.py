@@ -42,7 +42,7 @@ def test_cuda_kmeans_on_its_stream_gives_the_cpu_labels() -> None:
 def test_cuda_kmeans_graphs_give_the_op_by_op_labels_from_many_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from sqlml.ops import lloyd
+    from sqlml.ops import kmeans_graphs
     from sqlml.ops.kmeans import kmeans_batched
 
     rng = np.random.default_rng(1)
@@ -59,7 +59,7 @@ def test_cuda_kmeans_graphs_give_the_op_by_op_labels_from_many_threads(monkeypat
     for expected, got in zip(plain * 3, graphed, strict=True):
         assert all((a == b).all() for a, b in zip(expected, got, strict=True))
     assert all((a == b).all() for a, b in zip(short[0], kmeans_batched(*calls[0], seed=0, device="cuda", max_iter=11), strict=True))
-    graphs = lloyd._DEVICES["cuda"]
+    graphs = kmeans_graphs._DEVICES["cuda"]
     assert graphs.disabled_because is None and 3 <= graphs._count <= 3 * 8
 
 
