@@ -14,7 +14,8 @@ local_files_only           ``SQLML_LOCAL_FILES_ONLY``  on: never reach the netwo
 cache                      ``SQLML_CACHE``             on for CPU models, off for CUDA ones (engine/cache.py)
 cache_max_mb               ``SQLML_CACHE_MAX_MB``      2048: cache size bound, oldest entries go first
 fast_tokenizer             ``SQLML_FAST_TOKENIZER``    on: blingfire for BERT-uncased models on ASCII text
-cuda_graphs                ``SQLML_CUDA_GRAPHS``       on: replay the forward pass as CUDA graphs (BERT encoders)
+cuda_graphs                ``SQLML_CUDA_GRAPHS``       on: replay the forward pass (BERT encoders) and summarize's
+                                                       k-means as CUDA graphs
 packed                     ``SQLML_PACKED``            ``auto``: BERT encoders run unpadded (packed tokens) on CUDA in
                                                        float16/bfloat16; ``on`` also elsewhere; ``off`` never
 summarize_piece            ``SQLML_SUMMARIZE_PIECE``   512: a summarize call's texts run in pieces of this many on a
