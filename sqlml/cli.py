@@ -32,7 +32,7 @@ def _model_flags(model_option: Callable[..., Any]) -> Callable[[Callable[..., An
     options = [
         model_option,
         click.option("--device", default=None, metavar="DEVICE", help="auto (cuda → mps → cpu), cpu, cuda, cuda:N or mps. [env: SQLML_DEVICE]"),
-        click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Rows per model batch (256 on CPU, 16,384 on GPU). [env: SQLML_BATCH_SIZE]"),
+        click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Rows per model batch (64 on CPU, 16,384 on GPU). [env: SQLML_BATCH_SIZE]"),
         click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar on stderr for long jobs."),
     ]
 

@@ -6,7 +6,7 @@ setting                    environment variable        default
 model                      ``SQLML_MODEL``             ``'default'`` (all-MiniLM-L6-v2, bundled)
 device                     ``SQLML_DEVICE``            ``'auto'`` (cuda → mps → cpu)
 dtype                      ``SQLML_DTYPE``             ``float16`` on CUDA, ``float32`` elsewhere
-batch_size (rows/batch)    ``SQLML_BATCH_SIZE``        256 on CPU, 16,384 on GPU
+batch_size (rows/batch)    ``SQLML_BATCH_SIZE``        64 on CPU, 16,384 on GPU
 max_batch_tokens           ``SQLML_MAX_BATCH_TOKENS``  16,384 on CPU, 262,144 on GPU
 show_progress              ``SQLML_SHOW_PROGRESS``     on for the CLI, off for the library
 home                       ``SQLML_HOME``              the user data dir (``platformdirs``)
