@@ -110,7 +110,8 @@ def main() -> None:
         help="also time the SQL path with each value of a setting read per call, by turns in this process "
         "(SQLML_SUMMARIZE_PIECE=0,512; SQLML_CUDA_GRAPHS=0,1 turns k-means graphs on and off, the model's stay as loaded)",
     )
-    parser.add_argument("--turns", type=int, default=2, help="turns of --turns-of")
+    parser.add_argument("--pool-turns", default="", metavar="N1,N2", help="also time the SQL path with the summarize pool at these thread counts, by turns (default: one per core)")
+    parser.add_argument("--turns", type=int, default=2, help="turns of --turns-of and --pool-turns")
     parser.add_argument("--phases", action="store_true", help="one more SQL run with each phase's thread-seconds timed (split, tokenize, embed, k-means, select)")
     args = parser.parse_args()
 
@@ -178,6 +179,21 @@ def main() -> None:
         else:
             os.environ[name] = saved
         out["sqlml"][f"articles_per_s_by_turns_of_{name}"] = dict(by_value)
+    if args.pool_turns:  # the pieces' pool resized by turns (it is created on first use; replace it)
+        from concurrent.futures import ThreadPoolExecutor
+
+        from sqlml.engine import pools
+
+        by_size = defaultdict(list)
+        for _ in range(args.turns):
+            for size in (int(x) for x in args.pool_turns.split(",")):
+                pools._pools.pop("summarize").shutdown()
+                pools._pools["summarize"] = ThreadPoolExecutor(size, thread_name_prefix="sqlml-summarize")
+                start = time.perf_counter()
+                con.sql(query).to_arrow_table()
+                by_size[size].append(round(len(articles) / (time.perf_counter() - start), 1))
+        pools._pools.pop("summarize").shutdown()  # back to the default pool on next use
+        out["sqlml"]["articles_per_s_by_pool_threads_turns"] = dict(by_size)
     by_id = dict(zip(ours.column("id").to_pylist(), ours.column("s").to_pylist(), strict=True))
     for rows in (int(x) for x in args.also_row_groups.split(",") if x):
         other = w2_file.with_name(f"w2-{rows}.parquet")
