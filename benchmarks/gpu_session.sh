@@ -8,6 +8,12 @@
 #     SKIP_RAY=1 STEP_TIMEOUT=170 bash benchmarks/gpu_session.sh
 #   SUMMARIZE_ARGS="--phases --also-threads 8 --pieces 0,512 --turns 2 (now --turns-of SQLML_SUMMARIZE_PIECE=0,512)" ONLY="gpu_tests bench_embed bench_summarize" \
 #     SKIP_RAY=1 STEP_TIMEOUT=150 bash benchmarks/gpu_session.sh
+# The seventh session's calls (runs 20-23), e.g. run 22 (the summarize pool and piece size by turns, and a GIL
+# profile) and run 23 (the final tree, k-means graphs by turns):
+#   SUMMARIZE_ARGS="--phases --pool-turns 8,16,32 --turns-of SQLML_SUMMARIZE_PIECE=512,256 --turns 3" \
+#     ONLY="bench_summarize gil_summarize" SKIP_RAY=1 STEP_TIMEOUT=240 bash benchmarks/gpu_session.sh
+#   SUMMARIZE_ARGS="--phases --also-threads 8 --turns-of SQLML_CUDA_GRAPHS=0,1 --turns 3" \
+#     ONLY="gpu_tests bench_embed bench_summarize" SKIP_RAY=1 STEP_TIMEOUT=240 bash benchmarks/gpu_session.sh
 set -uo pipefail
 OUT=${OUT:-gpu-out}
 mkdir -p "$OUT"
