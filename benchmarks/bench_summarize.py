@@ -165,35 +165,44 @@ def main() -> None:
     ours = con.sql(query).to_arrow_table()
     out["sqlml"] = {"articles_per_s": len(articles) / (time.perf_counter() - start), "articles_per_s_first_pass": len(articles) / first}
     out["runtime_during_headline"] = round_summary(before, runtime_counters(), time.perf_counter() - start)
-    if args.turns_of:  # by turns, in this process: the setting is read per call
-        name, values = args.turns_of.split("=", 1)
-        saved, by_value = os.environ.get(name), defaultdict(list)
+
+    def articles_per_s() -> float:
+        start = time.perf_counter()
+        con.sql(query).to_arrow_table()
+        return round(len(articles) / (time.perf_counter() - start), 1)
+
+    def by_turns(values: list[str], apply: Callable[[str], None]) -> dict[str, list[float]]:
+        """Each value applied, then the SQL path timed; all values in turn, ``--turns`` times."""
+        rates = defaultdict(list)
         for _ in range(args.turns):
-            for value in values.split(","):
-                os.environ[name] = value
-                start = time.perf_counter()
-                con.sql(query).to_arrow_table()
-                by_value[value].append(round(len(articles) / (time.perf_counter() - start), 1))
+            for value in values:
+                apply(value)
+                rates[value].append(articles_per_s())
+        return dict(rates)
+
+    if args.turns_of:  # the setting is read per call
+        name, values = args.turns_of.split("=", 1)
+        saved = os.environ.get(name)
+
+        def set_setting(value: str) -> None:
+            os.environ[name] = value
+
+        out["sqlml"][f"articles_per_s_by_turns_of_{name}"] = by_turns(values.split(","), set_setting)
         if saved is None:
             del os.environ[name]
         else:
             os.environ[name] = saved
-        out["sqlml"][f"articles_per_s_by_turns_of_{name}"] = dict(by_value)
-    if args.pool_turns:  # the pieces' pool resized by turns (it is created on first use; replace it)
+    if args.pool_turns:  # the pieces' pool is created on first use: replace it by one of each size
         from concurrent.futures import ThreadPoolExecutor
 
         from sqlml.engine import pools
 
-        by_size = defaultdict(list)
-        for _ in range(args.turns):
-            for size in (int(x) for x in args.pool_turns.split(",")):
-                pools._pools.pop("summarize").shutdown()
-                pools._pools["summarize"] = ThreadPoolExecutor(size, thread_name_prefix="sqlml-summarize")
-                start = time.perf_counter()
-                con.sql(query).to_arrow_table()
-                by_size[size].append(round(len(articles) / (time.perf_counter() - start), 1))
+        def resize(threads: str) -> None:
+            pools._pools.pop("summarize").shutdown()
+            pools._pools["summarize"] = ThreadPoolExecutor(int(threads), thread_name_prefix="sqlml-summarize")
+
+        out["sqlml"]["articles_per_s_by_pool_threads_turns"] = by_turns(args.pool_turns.split(","), resize)
         pools._pools.pop("summarize").shutdown()  # back to the default pool on next use
-        out["sqlml"]["articles_per_s_by_pool_threads_turns"] = dict(by_size)
     by_id = dict(zip(ours.column("id").to_pylist(), ours.column("s").to_pylist(), strict=True))
     for rows in (int(x) for x in args.also_row_groups.split(",") if x):
         other = w2_file.with_name(f"w2-{rows}.parquet")
