@@ -66,7 +66,7 @@ def main() -> None:
 
     import sqlml
     from sqlml.models.device import resolve_device, resolve_dtype
-    from sqlml.models.random_init import build_random_model
+    from tests.support.random_model import build_random_model
     from sqlml.models.registry import default_model_dir
 
     from sqlml.engine.runtime import split_devices

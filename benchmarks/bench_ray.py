@@ -35,7 +35,7 @@ def main() -> None:
 
     import sqlml
     import sqlml.ray as sr
-    from sqlml.models.random_init import build_random_model
+    from tests.support.random_model import build_random_model
     from sqlml.models.registry import default_model_dir
 
     model_dir = str(build_random_model(tempfile.mkdtemp(prefix="bench-model-"))) if args.random_weights else str(default_model_dir())

@@ -52,8 +52,8 @@ def main() -> None:
     import sqlml
     from sqlml.engine.cache import open_cache
     from sqlml.engine.runtime import get_runtime
-    from sqlml.models.random_init import build_random_model
-    from sqlml.ops.relevance import search_array
+    from tests.support.random_model import build_random_model
+    from sqlml.ops.relevance.scores import search_array
 
     model = str(
         build_random_model(

@@ -54,9 +54,9 @@ def naive_summary(text: str, n: int, st, KMeans) -> str:
 @contextmanager
 def phase_timers() -> Iterator[dict[str, float]]:
     """Thread-seconds spent in each phase of ``summarize`` (summed over DuckDB's threads) while inside."""
-    import sqlml.ops.kmeans as kmeans
-    import sqlml.ops.kmeans_graphs as kmeans_graphs
-    import sqlml.ops.summarize as summarize
+    import sqlml.ops.summarize.kmeans as kmeans
+    import sqlml.engine.cuda.kmeans_graphs as kmeans_graphs
+    import sqlml.ops.summarize.pipeline as summarize
     from sqlml.models.encoder import Encoder
 
     seconds: dict[str, float] = defaultdict(float)
@@ -121,7 +121,7 @@ def main() -> None:
 
     import sqlml
     from sqlml.models.device import resolve_device
-    from sqlml.models.random_init import build_random_model
+    from tests.support.random_model import build_random_model
     from sqlml.models.registry import default_model_dir
 
     from sqlml.engine.runtime import split_devices

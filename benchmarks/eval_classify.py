@@ -29,9 +29,9 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from sqlml.engine.runtime import Runtime, get_runtime
-from sqlml.ops.classify import label_vectors, zero_shot_probabilities
-from sqlml.ops.long_text import text_vectors
-from sqlml.ops.train import DEFAULT_C, fit_logistic_regression
+from sqlml.ops.classify.core import label_vectors, zero_shot_probabilities
+from sqlml.ops.classify.long_text import text_vectors
+from sqlml.ops.classify.train import DEFAULT_C, fit_logistic_regression
 from sqlml.ops.embed import embed_strings
 
 BBC_LABELS = ("business", "entertainment", "politics", "sport", "tech")

@@ -21,9 +21,9 @@ import pyarrow.parquet as pq
 
 from sqlml.engine.cache import get_cache
 from sqlml.engine.runtime import get_runtime
-from sqlml.ops.bm25 import bm25_matrix
+from sqlml.ops.relevance.bm25 import bm25_matrix
 from sqlml.ops.embed import embed_strings
-from sqlml.ops.relevance import hybrid, top_k
+from sqlml.ops.relevance.scores import hybrid, top_k
 
 PUBLISHED = {"all-MiniLM-L6-v2 (MTEB)": (64.51, 92.50), "BM25 bm25s (MTEB baseline)": (68.74, 91.27)}
 

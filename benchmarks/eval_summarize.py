@@ -27,9 +27,9 @@ import pyarrow.parquet as pq
 
 from sqlml.engine.runtime import get_runtime
 from sqlml.ops.embed import embed_strings
-from sqlml.ops.kmeans import kmeans_batched, kmeans_sklearn
+from sqlml.ops.summarize.kmeans import kmeans_batched, kmeans_sklearn
 from sqlml.ops.sentences import Sentence, split_sentences, split_texts
-from sqlml.ops.summarize import DEFAULT_RULE, SEED, SelectionRule, cluster_count, distinct_counts, explain_vectors, summarize_array
+from sqlml.ops.summarize.pipeline import DEFAULT_RULE, SEED, SelectionRule, cluster_count, distinct_counts, explain_vectors, summarize_array
 
 ABLATIONS: list[tuple[str, SelectionRule]] = [
     ("naive k-means (k = n, nearest to centroid)", SelectionRule(1.0, 0.0, 0.0, True)),

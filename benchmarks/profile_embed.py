@@ -124,7 +124,7 @@ def main() -> None:
 
     from sqlml.engine.runtime import Runtime, _Request
     from sqlml.models.tokenizer import TextTokenizer
-    from sqlml.models.random_init import build_random_model
+    from tests.support.random_model import build_random_model
     from sqlml.models.registry import default_model_dir, load_encoder
 
     model_dir = str(build_random_model(tempfile.mkdtemp())) if args.random_weights else str(default_model_dir())

@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> None:
     import pyarrow.parquet as pq
 
     import sqlml
-    from sqlml.models.random_init import build_random_model
+    from tests.support.random_model import build_random_model
     from sqlml.models.registry import default_model_dir
     from workloads import w1, w2
 

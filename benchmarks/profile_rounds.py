@@ -7,7 +7,7 @@ round into its steps, in the worker thread only: merging and sorting the request
 batch shapes launched (each captured shape replayed alone afterwards, timed with CUDA events). It does
 that for the worker alone (pre-tokenized 2,048-row requests queued at once) and for the SQL pass
 (Parquet with 4,096-row groups, DuckDB's default threads), optionally at several GIL switch intervals.
-Run it again with ``SQLML_PACKED=off`` for the padded forward pass (sqlml/models/packed.py).
+Run it again with ``SQLML_PACKED=off`` for the padded forward pass (sqlml/engine/cuda/packed.py).
 
   python benchmarks/profile_rounds.py --random-weights --device cuda --rows 200000
 """
@@ -135,7 +135,7 @@ def main() -> None:
 
     import sqlml
     from sqlml.engine.runtime import Runtime, _Request, get_runtime
-    from sqlml.models.random_init import build_random_model
+    from tests.support.random_model import build_random_model
     from sqlml.models.registry import default_model_dir
 
     model_dir = str(build_random_model(tempfile.mkdtemp())) if args.random_weights else str(default_model_dir())

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import sqlml
-from sqlml.models.random_init import build_random_model
+from tests.support.random_model import build_random_model
 
 
 def memory_mib() -> tuple[float, float]:

@@ -17,7 +17,7 @@ Install: `pip install sqlml` (on CPU machines `pip install torch==2.13.0` first)
 `pip install 'sqlml[notebooks]'` for Jupyter and matplotlib."""),
     ("code", """import polars as pl
 import sqlml
-from sqlml.demo import sample_articles_path
+from sqlml.resources import sample_articles_path
 
 pl.Config.set_fmt_str_lengths(400)   # show whole summaries, not '…'
 pl.Config.set_tbl_width_chars(400)
@@ -162,7 +162,7 @@ SQL does the model work inside DuckDB; polars and matplotlib take the results fr
     ("code", """import matplotlib.pyplot as plt
 import polars as pl
 import sqlml
-from sqlml.demo import sample_articles_path
+from sqlml.resources import sample_articles_path
 
 pl.Config.set_fmt_str_lengths(600)   # show whole summaries, not '…'
 pl.Config.set_tbl_width_chars(600)

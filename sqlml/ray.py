@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from sqlml.errors import InvalidArgumentError, MissingExtraError
-from sqlml.ops.column_ops import ColumnOp
+from sqlml.jobs.column import ColumnOp
 from sqlml.ops.inputs import as_string_array
 
 if TYPE_CHECKING:
@@ -176,7 +176,7 @@ def run_parquet_job(
 
     Returns the number of rows written. ``address``: a Ray cluster (``'auto'``), or ``None`` for a local one.
     """
-    from sqlml.parquet_jobs import expand_inputs, open_dataset
+    from sqlml.jobs.parquet import expand_inputs, open_dataset
 
     ray = _require_ray()
     files = expand_inputs(inputs)

@@ -11,7 +11,7 @@ from hypothesis import settings
 
 
 import sqlml
-from sqlml.models.random_init import build_random_model
+from tests.support.random_model import build_random_model
 
 TINY_DIMENSION = 32
 

@@ -18,8 +18,9 @@ import sqlml
 from sqlml.cli import main
 from sqlml.errors import InvalidArgumentError, ModelLoadError, ModelNotFoundError
 from sqlml.models import heads
-from sqlml.ops import classify as ops
-from sqlml.ops import long_text, train
+from sqlml.ops.classify import core as ops
+from sqlml.ops.classify import long_text
+from sqlml.ops.classify import train
 
 LABELS = ["sport", "money"]
 
@@ -59,7 +60,7 @@ def hf_classifier_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def other_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A second tiny embedding model (other seed): same dimension, different weights."""
-    from sqlml.models.random_init import build_random_model
+    from tests.support.random_model import build_random_model
 
     return build_random_model(tmp_path_factory.mktemp("other-model"), seed=1, hidden_size=32, num_hidden_layers=1,
                               num_attention_heads=2, intermediate_size=64)
@@ -498,7 +499,8 @@ def test_zero_shot_quality_with_the_default_model(default_con: duckdb.DuckDBPyCo
 
 
 def test_demo_query_runs(default_con: duckdb.DuckDBPyConnection) -> None:
-    from sqlml.demo import demo_queries, sample_articles_path
+    from sqlml.cli.demo import demo_queries
+    from sqlml.resources import sample_articles_path
 
     title, sql = next(q for q in demo_queries(sample_articles_path()) if "classify_scores(" in q[1])
     rows = default_con.sql(sql).fetchall()

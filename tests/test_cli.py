@@ -117,8 +117,8 @@ def test_demo_runs_on_bundled_articles(tiny_model_dir: Path) -> None:
 
 
 def test_interrupted_job_resumes_without_recomputing(tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from sqlml import parquet_jobs
-    from sqlml.ops.column_ops import ColumnOp
+    from sqlml.jobs import parquet as parquet_jobs
+    from sqlml.jobs.column import ColumnOp
 
     monkeypatch.setattr(parquet_jobs, "READ_BATCH_ROWS", 100)
     source = tmp_path / "in.parquet"
@@ -149,12 +149,12 @@ def test_interrupted_job_resumes_without_recomputing(tmp_path: Path, tiny_model_
 
 
 def test_resume_refuses_changed_inputs(tmp_path: Path, tiny_model_dir: Path) -> None:
-    from sqlml import parquet_jobs
+    from sqlml.jobs import parquet as parquet_jobs
 
     source = tmp_path / "in.parquet"
     pq.write_table(pa.table({"body": ["a", "b"]}), source)
     out = tmp_path / "out.parquet"
-    from sqlml.checkpoint import PartCheckpoint
+    from sqlml.jobs.checkpoint import PartCheckpoint
 
     PartCheckpoint(out, {"inputs": "something else"}).start(resume=False)
     with pytest.raises(parquet_jobs.InvalidArgumentError, match=r"cannot resume: the inputs or options changed since the interrupted run"):

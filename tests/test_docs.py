@@ -46,7 +46,7 @@ def test_every_example_is_indexed_and_tested() -> None:
 
 
 def test_readme_function_table_names_every_public_sql_function() -> None:
-    from sqlml.reference import sql_functions
+    from sqlml.cli.reference import sql_functions
 
     table = [line for line in (ROOT / "README.md").read_text(encoding="utf-8").splitlines() if line.startswith("| `")]
     missing = [f.name for f in sql_functions() if not any(re.search(rf"`(sqlml\.)?{f.name}\(", line) for line in table)]

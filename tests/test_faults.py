@@ -126,8 +126,8 @@ def test_ctrl_c_stops_a_long_query_and_leaves_the_connection_usable(con: duckdb.
 
 KILLABLE_CLI = """
 import atexit, sys
-import sqlml.parquet_jobs as jobs
-from sqlml.ops import column_ops
+import sqlml.jobs.parquet as jobs
+from sqlml.jobs import column as column_ops
 jobs.READ_BATCH_ROWS = 200
 computed = [0]
 real_call = column_ops.ColumnOp.__call__

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sqlml.ops import lloyd
-from sqlml.ops.kmeans import init_centers_padded
+from sqlml.engine.cuda import lloyd
+from sqlml.ops.summarize.kmeans import init_centers_padded
 
 
 def padded_sets(count: int, seed: int, dim: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -46,7 +46,7 @@ def test_the_plain_loop_needs_more_than_one_block_here() -> None:
 
 
 def test_graphs_only_on_cuda_and_not_when_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    from sqlml.ops import kmeans_graphs
+    from sqlml.engine.cuda import kmeans_graphs
 
     assert kmeans_graphs.enabled("cuda:0") and not kmeans_graphs.enabled("cpu")
     monkeypatch.setenv("SQLML_CUDA_GRAPHS", "0")
@@ -56,8 +56,8 @@ def test_graphs_only_on_cuda_and_not_when_turned_off(monkeypatch: pytest.MonkeyP
 def graph_path_labels(sets: list[np.ndarray], ks: list[int], max_iter: int = 300) -> list[np.ndarray]:
     """What the CUDA graph path computes, its two graph bodies run op by op on CPU, in a padded shape
     that holds an earlier call's values first."""
-    from sqlml.ops import kmeans_graphs
-    from sqlml.ops.kmeans import start_numbers
+    from sqlml.engine.cuda import kmeans_graphs
+    from sqlml.ops.summarize.kmeans import start_numbers
 
     sizes, counts = np.array([len(s) for s in sets]), np.array(ks)
     start = kmeans_graphs.Start.zeros(len(sets) + 70, int(sizes.max()) + 3, int(counts.max()), sets[0].shape[1], "cpu")
@@ -73,7 +73,7 @@ def graph_path_labels(sets: list[np.ndarray], ks: list[int], max_iter: int = 300
 
 @pytest.mark.parametrize("max_iter", [300, 3, 11])
 def test_graph_path_bodies_give_the_cpu_labels(max_iter: int) -> None:
-    from sqlml.ops.kmeans import kmeans_batched
+    from sqlml.ops.summarize.kmeans import kmeans_batched
 
     rng = np.random.default_rng(4)
     sets = [rng.normal(size=(int(m), 2)).astype(np.float32) for m in rng.integers(1, 45, size=150)]

@@ -12,7 +12,8 @@ from click.testing import CliRunner
 
 import sqlml
 from sqlml.cli import main
-from sqlml.demo import demo_queries, sample_articles_path
+from sqlml.cli.demo import demo_queries
+from sqlml.resources import sample_articles_path
 
 NASTY = "it's \"odd\"; DROP TABLE t; --"
 

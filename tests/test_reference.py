@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sqlml.reference import cli_reference, sql_functions, sql_reference
+from sqlml.cli.reference import cli_reference, sql_functions, sql_reference
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -21,4 +21,4 @@ def test_every_public_sql_function_is_documented() -> None:
 @pytest.mark.parametrize(("name", "generate"), [("sql-reference.md", sql_reference), ("cli-reference.md", cli_reference)])
 def test_committed_reference_is_current(name: str, generate) -> None:
     committed = (DOCS / name).read_text(encoding="utf-8")
-    assert committed == generate(), f"docs/{name} is stale: run python -m sqlml.reference docs/"
+    assert committed == generate(), f"docs/{name} is stale: run python -m sqlml.cli.reference docs/"

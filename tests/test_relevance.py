@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 import sqlml
 from sqlml.cli import main
-from sqlml.ops.bm25 import bm25_scores, tokenize
+from sqlml.ops.relevance.bm25 import bm25_scores, tokenize
 
 DOCS = [
     "The central bank raised interest rates by half a point to fight inflation.",
@@ -107,7 +107,7 @@ def test_top_k_sentences_more_than_available_gives_all_ranked(news: duckdb.DuckD
 
 
 def test_top_k_ties_keep_position_order() -> None:
-    from sqlml.ops.relevance import top_k
+    from sqlml.ops.relevance.scores import top_k
 
     scores = np.array([0.5, 0.9, 0.5, 0.9, 0.1, 0.5])
     assert top_k(scores, np.ones(6, dtype=bool), 4).tolist() == [1, 3, 0, 2]
@@ -268,7 +268,7 @@ def test_cli_search_help_has_an_example() -> None:
 
 
 def test_hybrid_is_equal_weight_sum_of_minmax_scores() -> None:
-    from sqlml.ops.relevance import hybrid
+    from sqlml.ops.relevance.scores import hybrid
 
     semantic = np.array([0.2, 0.6, 0.4], dtype=np.float32)
     lexical = np.array([3.0, 0.0, 1.5], dtype=np.float32)

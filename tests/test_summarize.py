@@ -19,7 +19,7 @@ from sqlml.cli import main
 from sqlml.engine.runtime import Runtime, get_runtime
 from sqlml.errors import InvalidArgumentError
 from sqlml.ops.sentences import split_sentences
-from sqlml.ops.summarize import SelectionRule, distinct_counts, explain_texts, select, select_many, summarize_array
+from sqlml.ops.summarize.pipeline import SelectionRule, distinct_counts, explain_texts, select, select_many, summarize_array
 
 ARTICLE = (
     "The central bank raised interest rates by half a point on Thursday. "

@@ -10,7 +10,7 @@ A round merges at most ``batch_size`` rows, so while one round runs on the devic
 previous round are already tokenizing their next chunks. Inside a round, a model that offers
 ``launch`` (CUDA encoders do) gets batch i+1 padded and queued before batch i's result is awaited.
 A model that replays CUDA graphs (``pads_to_buckets``) gets its batches planned and padded to a few
-shapes (:mod:`sqlml.models.graphs`). A model that ``packs_tokens`` (:mod:`sqlml.models.packed`) gets
+shapes (:mod:`sqlml.engine.cuda.graphs`). A model that ``packs_tokens`` (:mod:`sqlml.engine.cuda.packed`) gets
 no padding at all: its rows go in their order, laid end to end, in batches bounded by ``batch_size``
 rows and ``max_batch_tokens`` real tokens, filled to a few capacities when it replays graphs.
 
@@ -32,7 +32,7 @@ import numpy as np
 
 from sqlml.engine.batching import plan_batches, plan_packed
 from sqlml.models.encoder import Ready
-from sqlml.models.graphs import bucket_rows, packed_capacity, packed_ladder
+from sqlml.engine.cuda.graphs import bucket_rows, packed_capacity, packed_ladder
 from sqlml.models.tokens import TokenBatch
 
 
@@ -179,7 +179,7 @@ class Runtime:
 
     def _run_packed(self, tokens: TokenBatch) -> np.ndarray:
         """Every row of ``tokens`` embedded in packed batches: ``float32 (rows, d)``. The first call
-        captures the graphs of the usual capacities (:func:`~sqlml.models.graphs.packed_ladder`) first."""
+        captures the graphs of the usual capacities (:func:`~sqlml.engine.cuda.graphs.packed_ladder`) first."""
         if not self._ladder_captured:
             self._ladder_captured = True
             self.encoder.capture_packed(packed_ladder(self.max_batch_tokens))

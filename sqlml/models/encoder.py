@@ -25,8 +25,8 @@ import numpy as np
 
 from sqlml import config
 from sqlml.errors import ModelLoadError
-from sqlml.models.graphs import FILLER_LENGTH, ShapeGraphs, bucket_length
-from sqlml.models.packed import PackedEncoder, flash_supported, packed_layout
+from sqlml.engine.cuda.graphs import FILLER_LENGTH, ShapeGraphs, bucket_length
+from sqlml.engine.cuda.packed import PackedEncoder, flash_supported, packed_layout
 from sqlml.models.tokenizer import TextTokenizer
 from sqlml.models.tokens import TokenBatch
 
@@ -136,7 +136,7 @@ class Encoder:
         copy, so the caller can pad the next batch while this one runs. All of it runs on the encoder's
         own stream: a device sync elsewhere in the process (k-means, another library) does not wait
         for queued batches, and this stream does not wait for them. ``replay``: run the batch as the
-        CUDA graph of its shape (:mod:`sqlml.models.graphs`) when :attr:`pads_to_buckets`; the caller
+        CUDA graph of its shape (:mod:`sqlml.engine.cuda.graphs`) when :attr:`pads_to_buckets`; the caller
         keeps the number of shapes small. Elsewhere it is :meth:`forward`.
         """
         if self._stream is None:
@@ -202,14 +202,14 @@ class Encoder:
 
     @property
     def replays_packed_graphs(self) -> bool:
-        """True when packed batches should be filled to :func:`sqlml.models.graphs.packed_capacity` and
+        """True when packed batches should be filled to :func:`sqlml.engine.cuda.graphs.packed_capacity` and
         launched with ``replay=True``: CUDA graphs are on for the packed forward pass."""
         return self._packed is not None and self._graphs_on
 
     @property
     def pads_to_buckets(self) -> bool:
-        """True when batches should come padded to few shapes (:func:`sqlml.models.graphs.bucket_length`,
-        :func:`~sqlml.models.graphs.bucket_rows`) and be launched with ``replay=True``: CUDA graphs are on."""
+        """True when batches should come padded to few shapes (:func:`sqlml.engine.cuda.graphs.bucket_length`,
+        :func:`~sqlml.engine.cuda.graphs.bucket_rows`) and be launched with ``replay=True``: CUDA graphs are on."""
         return self._packed is None and self._graphs_on
 
     @property
@@ -287,9 +287,9 @@ PREPARED_MASK_MODEL_TYPES = frozenset({"bert"})
 def choose_packed(model: SentenceTransformer, device: str, dtype: str) -> PackedEncoder | None:
     """The packed forward pass for this model, or ``None`` for the padded one. Setting ``packed``
     (``SQLML_PACKED``): ``auto`` takes it where flash attention's variable-length kernel serves the model
-    (:func:`~sqlml.models.packed.flash_supported`: CUDA, float16/bfloat16, compute capability ≥ 8.0,
+    (:func:`~sqlml.engine.cuda.packed.flash_supported`: CUDA, float16/bfloat16, compute capability ≥ 8.0,
     torch ≥ 2.10); ``on`` takes it anywhere (attention then runs padded per batch); ``off`` never. Only
-    for :func:`~sqlml.models.packed.packed_layout`."""
+    for :func:`~sqlml.engine.cuda.packed.packed_layout`."""
     choice = config.resolve("packed", None, None, config.parse_auto_bool)
     layout = packed_layout(model) if choice is not False else None
     if layout is None:

@@ -89,11 +89,11 @@ class TokenBatch:
         """Rows ``start .. stop - 1`` laid end to end: ``(ids, cu)``, ``int32 (tokens,)`` and ``int32
         (sequences + 1,)`` (the running sum of their lengths, from 0).
 
-        ``capacity``: ``(tokens, sequences)`` to fill (:func:`sqlml.models.graphs.packed_capacity`): the
+        ``capacity``: ``(tokens, sequences)`` to fill (:func:`sqlml.engine.cuda.graphs.packed_capacity`): the
         ids past the real ones are ``pad_id`` in filler sequences of at most ``FILLER_LENGTH`` tokens, and
         the sequences past those are empty (``cu`` repeats its last value).
         """
-        from sqlml.models.graphs import FILLER_LENGTH, filler_sequences
+        from sqlml.engine.cuda.graphs import FILLER_LENGTH, filler_sequences
 
         first, last = int(self.offsets[start]), int(self.offsets[stop])
         bounds = self.offsets[start : stop + 1] - first

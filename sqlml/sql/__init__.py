@@ -16,18 +16,13 @@ from typing import Any
 import duckdb
 
 from sqlml.errors import SqlmlError
+from sqlml.resources import udfs_dir
 from sqlml.sql.context import SqlContext
 from sqlml.sql.interrupts import track
 
 CATALOG = "sqlml"
 #: Modules under ``sqlml.sql`` with a ``register_udfs(con, ctx)`` function, registered in this order.
 UDF_MODULES = ("embed_udfs", "models_udfs", "summarize_udfs", "relevance_udfs", "classify_udfs", "stats_udfs")
-
-
-def udfs_dir() -> Path:
-    """The folder of public macro files: inside the wheel, or the repository's top-level ``udfs/``."""
-    packaged = Path(__file__).resolve().parent.parent / "udfs"
-    return packaged if packaged.is_dir() else Path(__file__).resolve().parents[2] / "udfs"
 
 
 def connect(

@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from sqlml.errors import InvalidArgumentError
 from sqlml.models.heads import known_heads_text
-from sqlml.ops.classify import (
+from sqlml.ops.classify.core import (
     Prediction,
     RuntimeSettings,
     check_labels,
@@ -26,9 +26,9 @@ from sqlml.ops.classify import (
     predict_zero_shot,
     resolve_model,
 )
-from sqlml.ops.failures import run_rows
+from sqlml.on_error import run_rows
 from sqlml.ops.inputs import as_string_array
-from sqlml.ops.train import DEFAULT_C, DEFAULT_TEST_SIZE, train_classifier
+from sqlml.ops.classify.train import DEFAULT_C, DEFAULT_TEST_SIZE, train_classifier
 from sqlml.sql.arrow_args import constant, single_chunk
 from sqlml.sql.context import SqlContext
 

@@ -6,7 +6,7 @@ import duckdb
 import pyarrow as pa
 
 from sqlml.ops.embed import embed_array
-from sqlml.ops.failures import run_rows
+from sqlml.on_error import run_rows
 from sqlml.ops.inputs import as_string_array
 from sqlml.sql.arrow_args import constant, single_chunk
 from sqlml.sql.context import SqlContext

@@ -6,9 +6,9 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from sqlml.ops.failures import run_rows
+from sqlml.on_error import run_rows
 from sqlml.ops.inputs import as_string_array
-from sqlml.ops.relevance import check_k, check_mode, check_query, relevance_array, search_array, top_k_sentences_array
+from sqlml.ops.relevance.scores import check_k, check_mode, check_query, relevance_array, search_array, top_k_sentences_array
 from sqlml.sql.arrow_args import constant, single_chunk
 from sqlml.sql.context import SqlContext
 

@@ -1,4 +1,4 @@
-"""Private UDF behind ``udfs/stats.sql``: the process's counters (:func:`sqlml.counters.stats`) as a LIST of STRUCTs."""
+"""Private UDF behind ``udfs/stats.sql``: the process's counters (:func:`sqlml.engine.counters.stats`) as a LIST of STRUCTs."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import duckdb
 
-from sqlml.counters import stats
+from sqlml.engine.counters import stats
 from sqlml.sql.context import SqlContext
 
 STATS_STRUCT = "STRUCT(component VARCHAR, name VARCHAR, metric VARCHAR, reason VARCHAR, value BIGINT)[]"

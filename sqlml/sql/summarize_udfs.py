@@ -1,6 +1,6 @@
 """Private UDFs behind ``udfs/summarize.sql``: ``_sqlml_summarize`` (VARCHAR) and ``_sqlml_summarize_explain``.
 
-Each call gets up to 2048 texts, summarized in pieces (:data:`sqlml.ops.summarize.PIECE_TEXTS`): a
+Each call gets up to 2048 texts, summarized in pieces (:data:`sqlml.ops.summarize.pipeline.PIECE_TEXTS`): a
 piece's sentences are embedded in one runtime request and clustered in one k-means batch. ``n`` may differ per row (a column); NULL ``n`` gives NULL.
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 
-from sqlml.ops.failures import run_rows
+from sqlml.on_error import run_rows
 from sqlml.ops.inputs import as_string_array
-from sqlml.ops.summarize import explain_array, summarize_array
+from sqlml.ops.summarize.pipeline import explain_array, summarize_array
 from sqlml.sql.arrow_args import constant, single_chunk
 from sqlml.sql.context import SqlContext
 

@@ -52,7 +52,7 @@ def test_pad_refuses_a_shape_smaller_than_the_rows() -> None:
 
 
 def test_length_buckets_are_few_and_never_shorter_than_the_row() -> None:
-    from sqlml.models.graphs import bucket_length
+    from sqlml.engine.cuda.graphs import bucket_length
 
     lengths = np.arange(1, 257)
     buckets = bucket_length(lengths, max_len=256)
@@ -62,7 +62,7 @@ def test_length_buckets_are_few_and_never_shorter_than_the_row() -> None:
 
 
 def test_row_buckets_keep_full_batches_and_pad_others_at_most_twofold() -> None:
-    from sqlml.models.graphs import bucket_rows
+    from sqlml.engine.cuda.graphs import bucket_rows
 
     assert bucket_rows(5461, 5461) == 5461
     assert bucket_rows(3000, 5461) == 5461

@@ -29,7 +29,7 @@ def test_cuda_fp32_is_close_to_cpu(tiny_model_dir: Path) -> None:
 
 
 def test_cuda_kmeans_on_its_stream_gives_the_cpu_labels() -> None:
-    from sqlml.ops.kmeans import kmeans_batched
+    from sqlml.ops.summarize.kmeans import kmeans_batched
 
     rng = np.random.default_rng(0)
     sets = [rng.normal(size=(int(m), 16)) for m in rng.integers(2, 40, size=300)]
@@ -42,8 +42,8 @@ def test_cuda_kmeans_on_its_stream_gives_the_cpu_labels() -> None:
 def test_cuda_kmeans_graphs_give_the_op_by_op_labels_from_many_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from sqlml.ops import kmeans_graphs
-    from sqlml.ops.kmeans import kmeans_batched
+    from sqlml.engine.cuda import kmeans_graphs
+    from sqlml.ops.summarize.kmeans import kmeans_batched
 
     rng = np.random.default_rng(1)
     calls = []
@@ -104,7 +104,7 @@ def test_cuda_packed_flash_path_agrees_with_the_padded_one(tiny_model_dir: Path,
     without = Runtime(padded, 512, 8_192).embed(TEXTS)
     assert (with_packing * without).sum(axis=1).min() >= 0.9999
     np.testing.assert_allclose(again, with_packing, atol=2e-3)
-    from sqlml.models.graphs import packed_ladder
+    from sqlml.engine.cuda.graphs import packed_ladder
 
     ladder = {(tokens, sequences + 1) for tokens, sequences in packed_ladder(8_192)}
     assert ladder <= set(packed._graphs.shapes) and len(packed._graphs.shapes) <= 24

@@ -133,7 +133,7 @@ def test_a_model_replaying_graphs_gets_few_padded_shapes_and_the_same_rows(runti
     monkeypatch.setattr(encoder, "launch", launch, raising=False)
     np.testing.assert_allclose(runtime.embed(texts(300)), expected, atol=1e-5)
     assert {length for _, length in shapes} <= {16, 24, 32, 48, 64}
-    from sqlml.models.graphs import bucket_rows
+    from sqlml.engine.cuda.graphs import bucket_rows
 
     for rows, length in shapes:
         capacity = min(16, 256 // length)

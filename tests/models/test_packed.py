@@ -11,8 +11,8 @@ import torch
 
 from sqlml.engine.batching import plan_packed
 from sqlml.engine.runtime import Runtime
-from sqlml.models.graphs import FILLER_LENGTH, TOKEN_STEPS, packed_capacity, packed_ladder
-from sqlml.models.packed import PackedEncoder, flash_supported, packed_layout, pooling_mode
+from sqlml.engine.cuda.graphs import FILLER_LENGTH, TOKEN_STEPS, packed_capacity, packed_ladder
+from sqlml.engine.cuda.packed import PackedEncoder, flash_supported, packed_layout, pooling_mode
 from sqlml.models.registry import load_encoder
 from sqlml.models.tokens import TokenBatch
 

@@ -13,7 +13,7 @@ from typing import IO
 import duckdb
 
 from sqlml.errors import InvalidArgumentError
-from sqlml.parquet_jobs import atomic_path
+from sqlml.jobs.parquet import atomic_path
 
 FORMATS = ("table", "csv", "json", "jsonl", "parquet")
 _COPY_OPTIONS = {

@@ -112,7 +112,7 @@ def query(sql: str, fmt: str, output: str | None, model: str | None, device: str
       sqlml query "SELECT id, embed(body) AS e FROM 'in.parquet'" -f parquet -o out.parquet
     """
     import sqlml
-    from sqlml.output import write_query
+    from sqlml.cli.output import write_query
 
     with sqlml.connect(model=model, device=device, batch_size=batch_size) as con:
         con.execute(f"SET enable_progress_bar = {'true' if progress else 'false'}")
@@ -144,7 +144,7 @@ def embed(inputs: tuple[str, ...], column: str, output: str, new_column: str, on
       sqlml embed 'data/*.parquet' --column body --engine ray --num-gpus 1 -o embedded/
       sqlml embed messy.parquet --column body --on-error null -o embedded.parquet
     """
-    from sqlml.parquet_jobs import run_column_job
+    from sqlml.jobs.parquet import run_column_job
 
     options = {"model": model, "device": device, "batch_size": batch_size, "on_error": on_error}
     rows = run_column_job(list(inputs), output, "embed", column, new_column, options, engine=engine, resume=resume,
@@ -178,7 +178,7 @@ def summarize(
       sqlml summarize 'news/*.parquet' -c body -n 5 --as gist -o gists.parquet
       sqlml summarize 'data/*.parquet' --column body --engine ray --num-gpus 1 -o out/
     """
-    from sqlml.parquet_jobs import run_column_job
+    from sqlml.jobs.parquet import run_column_job
 
     options = {"n": n, "model": model, "device": device, "batch_size": batch_size, "on_error": on_error}
     rows = run_column_job(list(inputs), output, "summarize", column, new_column, options, engine=engine, resume=resume,
@@ -212,8 +212,8 @@ def search(
       sqlml search 'data/*.parquet' -c body "election results" --mode lexical -f json
     """
     import sqlml
-    from sqlml.output import write_query
-    from sqlml.parquet_jobs import expand_inputs, open_dataset
+    from sqlml.cli.output import write_query
+    from sqlml.jobs.parquet import expand_inputs, open_dataset
 
     files = expand_inputs(list(inputs))
     open_dataset(files, column)  # clear errors for a missing file or column before any model loads
@@ -319,8 +319,8 @@ def train(name: str, inputs: tuple[str, ...], text_column: str, label_column: st
     import pyarrow as pa
 
     from sqlml.errors import InputFileError
-    from sqlml.ops.train import train_classifier
-    from sqlml.parquet_jobs import expand_inputs, open_dataset
+    from sqlml.ops.classify.train import train_classifier
+    from sqlml.jobs.parquet import expand_inputs, open_dataset
 
     dataset = open_dataset(expand_inputs(list(inputs)), text_column)
     if label_column not in dataset.schema.names:
@@ -363,7 +363,7 @@ def classify(inputs: tuple[str, ...], column: str, labels: str | None, model: st
       sqlml classify reviews.parquet --column text --model ./sentiment-model -o sentiment.parquet
     """
     from sqlml.errors import InvalidArgumentError
-    from sqlml.parquet_jobs import run_column_job
+    from sqlml.jobs.parquet import run_column_job
 
     if (labels is None) == (model is None):
         raise InvalidArgumentError("give --labels a,b,c (zero-shot) or --model NAME (a trained or Hugging Face classifier), exactly one")
@@ -407,7 +407,8 @@ def demo(model: str | None, device: str | None, batch_size: int | None, progress
     Uses the embedded default model; needs no network and no files of your own.
     """
     import sqlml
-    from sqlml.demo import demo_queries, sample_articles_path
+    from sqlml.cli.demo import demo_queries
+    from sqlml.resources import sample_articles_path
 
     articles = sample_articles_path()
     click.echo(f"sqlml demo on {articles.name} (36 news-style articles written for sqlml)\n")

@@ -4,16 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlml.errors import InputFileError
-
-
-def sample_articles_path() -> Path:
-    """The bundled ``articles.parquet`` (36 short news-style articles written for sqlml)."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "data" / "articles.parquet", here.parent / "examples" / "data" / "articles.parquet"):
-        if candidate.is_file():
-            return candidate
-    raise InputFileError("the bundled sample articles are missing from this installation; reinstall sqlml")
+from sqlml.resources import sample_articles_path
 
 
 def demo_queries(articles: Path) -> list[tuple[str, str]]:

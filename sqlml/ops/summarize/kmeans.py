@@ -10,7 +10,7 @@ Both implementations run the same algorithm, so they give the same labels on CPU
 
 :func:`kmeans_sklearn` runs ``sklearn.cluster.KMeans`` on one set (the reference). :func:`kmeans_batched`
 pads all sets of a call into one ``(sets, points, dim)`` tensor and runs the Lloyd steps for all of them
-together in torch (:mod:`sqlml.ops.lloyd`), on the GPU when one is given. The one known difference: when a cluster loses all its
+together in torch (:mod:`sqlml.engine.cuda.lloyd`), on the GPU when one is given. The one known difference: when a cluster loses all its
 points, scikit-learn moves its center to a far point, while the batched version keeps the old center.
 Callers avoid this by never asking for more clusters than distinct points (k-means++ then starts from k
 distinct points, each of which stays nearest to its own center in the first step).
@@ -23,8 +23,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from sqlml.ops import kmeans_graphs
-from sqlml.ops.lloyd import lloyd
+from sqlml.engine.cuda import kmeans_graphs
+from sqlml.engine.cuda.lloyd import lloyd
 
 #: Lloyd iterations at most (scikit-learn's default); sentence sets converge in well under 30.
 MAX_ITER = 300

@@ -36,7 +36,7 @@ def _embed(options: dict[str, Any]) -> Callable[[pa.StringArray], pa.Array]:
 
 
 def _summarize(options: dict[str, Any]) -> Callable[[pa.StringArray], pa.Array]:
-    from sqlml.ops.summarize import CHUNK_TEXTS, check_n, summarize_array
+    from sqlml.ops.summarize.pipeline import CHUNK_TEXTS, check_n, summarize_array
 
     n = options.get("n", 3)
     check_n(n)
@@ -50,7 +50,7 @@ def _summarize(options: dict[str, Any]) -> Callable[[pa.StringArray], pa.Array]:
 
 
 def _classify(options: dict[str, Any]) -> Callable[[pa.StringArray], pa.Array]:
-    from sqlml.ops.classify import (
+    from sqlml.ops.classify.core import (
         Prediction, RuntimeSettings, check_labels, check_template, predict_model, predict_zero_shot, resolve_model,
     )
 
@@ -76,7 +76,7 @@ def _classify(options: dict[str, Any]) -> Callable[[pa.StringArray], pa.Array]:
 
 def _relevance(options: dict[str, Any]) -> Callable[[pa.StringArray], pa.Array]:
     from sqlml.engine.cache import get_cache
-    from sqlml.ops.relevance import check_query, relevance_array
+    from sqlml.ops.relevance.scores import check_query, relevance_array
 
     query = check_query(options.get("query"), "relevance")
     runtime = _runtime(options)
@@ -98,7 +98,7 @@ class ColumnOp:
     """``ColumnOp('embed', {'model': 'default'})(texts)``: the operation applied to one text column.
 
     The model is loaded on first call (lazily), once per instance. Null texts give null results.
-    ``options['on_error']`` (``'raise'`` default, or ``'null'``) is the row policy of :mod:`sqlml.ops.failures`.
+    ``options['on_error']`` (``'raise'`` default, or ``'null'``) is the row policy of :mod:`sqlml.on_error`.
     """
 
     name: str
@@ -110,7 +110,7 @@ class ColumnOp:
             raise InvalidArgumentError(f"unknown operation {self.name!r}; use one of {', '.join(sorted(BUILDERS))}")
 
     def __call__(self, texts: pa.StringArray) -> pa.Array:
-        from sqlml.ops.failures import run_rows
+        from sqlml.on_error import run_rows
 
         if self._fn is None:
             self._fn = BUILDERS[self.name](self.options)

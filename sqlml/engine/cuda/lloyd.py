@@ -7,7 +7,7 @@ point to its nearest center (the lowest index on a tie), until no label changes 
 
 :func:`lloyd` runs the steps op by op, with a device sync per step for the convergence check.
 :func:`block_steps` is :data:`BLOCK_ITERATIONS` steps without a sync, the body of the CUDA graphs of
-:mod:`sqlml.ops.kmeans_graphs`; :func:`iterate_in_blocks` chains such blocks. A block that runs past the
+:mod:`sqlml.engine.cuda.kmeans_graphs`; :func:`iterate_in_blocks` chains such blocks. A block that runs past the
 fixed point changes nothing (the same labels give the same centers, bit for bit), so blocks give the
 labels of the op-by-op loop.
 """

@@ -98,10 +98,10 @@ def map_parquet(
 
     ``compute`` gets one record batch's column (``pa.StringArray``, nulls included) and must return an
     array of the same length. All input columns are kept, in order; the new column comes last. Finished
-    batches are checkpointed (:mod:`sqlml.checkpoint`): after a crash or Ctrl-C, ``resume=True``
+    batches are checkpointed (:mod:`sqlml.jobs.checkpoint`): after a crash or Ctrl-C, ``resume=True``
     continues without recomputing them. The output appears only when every row is done.
     """
-    from sqlml.checkpoint import PartCheckpoint
+    from sqlml.jobs.checkpoint import PartCheckpoint
 
     files = expand_inputs(inputs)
     dataset = open_dataset(files, column)
@@ -159,7 +159,7 @@ def run_column_job(
     ``engine='local'`` writes one file atomically; ``engine='ray'`` writes a folder of Parquet files
     (Ray Data's layout) through :func:`sqlml.ray.run_parquet_job`.
     """
-    from sqlml.ops.column_ops import ColumnOp
+    from sqlml.jobs.column import ColumnOp
 
     if engine == "local":
         op = ColumnOp(op_name, dict(options or {}))

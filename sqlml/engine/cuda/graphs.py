@@ -121,7 +121,7 @@ class ShapeGraphs:
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor | None:
         """Replay the graph of these input shapes (capturing it on first use) with these host tensors
         (pinned): ``int64 (rows, length)`` ids and mask for a padded forward pass, or ``int32`` packed ids
-        and sequence bounds for a packed one (:mod:`sqlml.models.packed`). The result lives on the device
+        and sequence bounds for a packed one (:mod:`sqlml.engine.cuda.packed`). The result lives on the device
         until the next call. ``None`` when graphs are off (a capture failed): run the forward pass without them."""
         if self.disabled_because is not None:
             return None

@@ -2,7 +2,7 @@
 
 ``sqlml.embed(texts, on_error='null')`` gives the operation's own NULL result (a NaN row, ``None``) for
 rows whose text makes it fail and the normal result for every other row; ``on_error='raise'`` (default)
-raises :class:`sqlml.errors.RowFailedError` naming the row. See :mod:`sqlml.ops.failures`.
+raises :class:`sqlml.errors.RowFailedError` naming the row. See :mod:`sqlml.on_error`.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from typing import Any
 
 import pyarrow as pa
 
-from sqlml.ops import classify as _classify
+from sqlml.ops.classify import core as _classify
 from sqlml.ops import embed as _embed
-from sqlml.ops import relevance as _relevance
-from sqlml.ops import summarize as _summarize
-from sqlml.ops.failures import python_texts, run_rows
+from sqlml.ops.relevance import scores as _relevance
+from sqlml.ops.summarize import pipeline as _summarize
+from sqlml.on_error import python_texts, run_rows
 
 ON_ERROR_DOC = """
 

@@ -6,11 +6,11 @@ Three kinds of classifier share one output shape:
   :data:`DEFAULT_TEMPLATE`), embedded once per label set (cached), and compared with the text's embedding;
   ``softmax(cosine / temperature)`` (default :data:`DEFAULT_TEMPERATURE`) gives probabilities summing to 1.
 * **trained head** (``model='name'`` or ``'name@k'``): a logistic regression on the embeddings, trained
-  with :func:`sqlml.ops.train.train_classifier` and stored by :mod:`sqlml.models.heads`.
+  with :func:`sqlml.ops.classify.train.train_classifier` and stored by :mod:`sqlml.models.heads`.
 * **Hugging Face sequence classifier** (``model='/path/to/dir'``): an ``AutoModelForSequenceClassification``
   folder; its ``id2label`` gives the labels; it runs batched through the runtime.
 
-Texts are embedded with :func:`sqlml.ops.long_text.text_vectors`: a text longer than the model's window
+Texts are embedded with :func:`sqlml.ops.classify.long_text.text_vectors`: a text longer than the model's window
 (256 tokens for the default model) is embedded as the mean of its sentence chunks instead of being truncated.
 
 NULL text → NULL label / NULL scores; row count and order are kept. Empty text is embedded like any
@@ -35,7 +35,7 @@ from sqlml.models import heads
 from sqlml.models.heads import Head, softmax
 from sqlml.ops.embed import CHUNK_ROWS, embed_strings
 from sqlml.ops.inputs import as_string_array, valid_strings
-from sqlml.ops.long_text import text_vectors
+from sqlml.ops.classify.long_text import text_vectors
 
 #: The zero-shot prompt; ``{label}`` is replaced by each label (measured in docs/classify.md).
 DEFAULT_TEMPLATE = "This text is about {label}."

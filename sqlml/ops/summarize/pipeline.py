@@ -2,7 +2,7 @@
 
 For each text: split into sentences (:mod:`sqlml.ops.sentences`) → embed every sentence (all sentences
 of a piece's texts in one runtime request) → k-means on the sentence vectors (all texts of a piece
-clustered in one batch, :mod:`sqlml.ops.kmeans`) → one representative sentence per cluster → the
+clustered in one batch, :mod:`sqlml.ops.summarize.kmeans`) → one representative sentence per cluster → the
 representatives of the ``n`` largest clusters, output verbatim in their original order. A call of more
 than :data:`PIECE_TEXTS` texts is cut into pieces that run on a shared pool of one thread per core.
 
@@ -38,7 +38,7 @@ from sqlml.engine.runtime import AnyRuntime, get_runtime
 from sqlml.errors import InvalidArgumentError
 from sqlml.ops.embed import embed_strings
 from sqlml.ops.inputs import as_string_array
-from sqlml.ops.kmeans import kmeans_batched
+from sqlml.ops.summarize.kmeans import kmeans_batched
 from sqlml.ops.sentences import SentenceBatch, split_texts
 
 #: k-means seed: the same input gives the same summary on every run.

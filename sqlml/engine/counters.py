@@ -25,7 +25,7 @@ def stats() -> list[dict[str, Any]]:
     """Every counter of this process, as dicts with the keys of :data:`STAT_FIELDS`."""
     from sqlml.engine.cache import opened_caches
     from sqlml.engine.runtime import all_runtimes
-    from sqlml.ops.failures import failure_counts
+    from sqlml.on_error import failure_counts
 
     rows: list[dict[str, Any]] = [
         {"component": "function", "name": c["function"], "metric": c["metric"], "reason": c["reason"], "value": c["value"]}

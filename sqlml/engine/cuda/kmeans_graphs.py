@@ -4,9 +4,9 @@ Op by op, a 512-text summarize call made ~100 numpy calls for the k-means++ star
 per Lloyd step, and each gives up the GIL and must take it back from DuckDB's other threads: on an
 H200 such a call spent ~0.5 s in k-means, almost all of it waiting (benchmarks/NOTES.md, levers 36-37).
 Here one graph per padded shape scatters the sets' float32 points into a zero-padded float64 tensor and
-runs the k-means++ start (:func:`plus_plus`, the algorithm of :func:`sqlml.ops.kmeans.init_centers_padded`
-with the same random numbers), and another runs :data:`~sqlml.ops.lloyd.BLOCK_ITERATIONS` Lloyd steps
-(:func:`~sqlml.ops.lloyd.block_steps`), replayed until the labels stop changing: about ten host calls per
+runs the k-means++ start (:func:`plus_plus`, the algorithm of :func:`sqlml.ops.summarize.kmeans.init_centers_padded`
+with the same random numbers), and another runs :data:`~sqlml.engine.cuda.lloyd.BLOCK_ITERATIONS` Lloyd steps
+(:func:`~sqlml.engine.cuda.lloyd.block_steps`), replayed until the labels stop changing: about ten host calls per
 call in all.
 
 The labels are those of the op-by-op path up to float rounding: sums over points run in the device's
@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, TypeVar
 import numpy as np
 
 from sqlml import config
-from sqlml.ops.lloyd import Problem, block_steps, iterate_in_blocks
+from sqlml.engine.cuda.lloyd import Problem, block_steps, iterate_in_blocks
 
 if TYPE_CHECKING:
     import torch
@@ -56,7 +56,7 @@ def cluster(
     max_iter: int,
 ) -> np.ndarray | None:
     """Labels ``int64 (sum(sizes),)`` of ``sets`` (``float (sizes[i], dim)`` each, ``ks[i]`` clusters),
-    one set after another, from the k-means++ start with ``numbers`` (:func:`sqlml.ops.kmeans.start_numbers`).
+    one set after another, from the k-means++ start with ``numbers`` (:func:`sqlml.ops.summarize.kmeans.start_numbers`).
     ``None`` when graphs are off on ``device`` (a capture failed): cluster op by op instead."""
     return _graphs(device).run(sets, sizes, ks, numbers, max_iter)
 
@@ -130,7 +130,7 @@ def plus_plus(
     x: torch.Tensor, valid: torch.Tensor, sizes: torch.Tensor, ks: torch.Tensor, trials: torch.Tensor, first: torch.Tensor, draws: torch.Tensor
 ) -> torch.Tensor:
     """Indices ``int64 (sets, k)`` of the k-means++ centers of each set of ``x`` (``float64 (sets, width,
-    dim)``, real points ``valid``): :func:`sqlml.ops.kmeans._kmeans_plus_plus` in torch, step for step, with
+    dim)``, real points ``valid``): :func:`sqlml.ops.summarize.kmeans._kmeans_plus_plus` in torch, step for step, with
     no host sync. Per set: ``sizes`` points, ``ks`` centers, ``trials`` candidates per step, the ``first``
     index and the ``draws`` (``(sets, k - 1, trials)``). Indices past ``ks`` are junk."""
     import torch
@@ -160,7 +160,7 @@ def plus_plus(
 
 
 def _squared_distances(points: torch.Tensor, squares: torch.Tensor, centers: torch.Tensor, center_squares: torch.Tensor) -> torch.Tensor:
-    """``float64 (sets, c, width)``: :func:`sqlml.ops.kmeans._squared_distances` in torch."""
+    """``float64 (sets, c, width)``: :func:`sqlml.ops.summarize.kmeans._squared_distances` in torch."""
     return (center_squares[:, :, None] + squares[:, None, :] - 2.0 * (centers @ points.transpose(1, 2))).clamp(min=0.0)
 
 

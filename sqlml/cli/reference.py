@@ -1,6 +1,6 @@
 """Reference docs generated from the sources of truth: ``udfs/*.sql`` comments and the CLI's ``--help``.
 
-``python -m sqlml.reference docs/`` rewrites ``docs/sql-reference.md`` and ``docs/cli-reference.md``; a
+``python -m sqlml.cli.reference docs/`` rewrites ``docs/sql-reference.md`` and ``docs/cli-reference.md``; a
 test fails when a public SQL function has no comment block or the committed files are stale.
 """
 
@@ -25,7 +25,7 @@ class SqlFunction:
 
 def sql_functions(udfs_dir: Path | None = None) -> list[SqlFunction]:
     """Every public macro in ``udfs/*.sql`` with the ``--`` comment lines directly above it."""
-    from sqlml.sql import udfs_dir as default_dir
+    from sqlml.resources import udfs_dir as default_dir
 
     found = []
     for path in sorted((udfs_dir or default_dir()).glob("*.sql")):
@@ -45,7 +45,7 @@ def sql_functions(udfs_dir: Path | None = None) -> list[SqlFunction]:
 
 def sql_reference() -> str:
     """Markdown for every public SQL function, grouped by file."""
-    lines = ["# SQL function reference", "", "Generated from the comments in `udfs/*.sql` (`python -m sqlml.reference docs/`).", ""]
+    lines = ["# SQL function reference", "", "Generated from the comments in `udfs/*.sql` (`python -m sqlml.cli.reference docs/`).", ""]
     current = None
     for fn in sql_functions():
         if fn.file != current:
@@ -61,7 +61,7 @@ def cli_reference() -> str:
 
     from sqlml.cli import main
 
-    lines = ["# CLI reference", "", "Generated from `--help` (`python -m sqlml.reference docs/`).", ""]
+    lines = ["# CLI reference", "", "Generated from `--help` (`python -m sqlml.cli.reference docs/`).", ""]
     fixed = {"terminal_width": 100, "max_content_width": 100, "help_option_names": ["-h", "--help"]}  # same text on every terminal
     root = click.Context(main, info_name="sqlml", **fixed)
     lines += ["## `sqlml`", "", "```", main.get_help(root), "```", ""]

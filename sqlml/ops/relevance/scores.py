@@ -2,7 +2,7 @@
 
 Engine-agnostic (Arrow in, Arrow/numpy out). Semantic relevance is the cosine similarity of
 L2-normalised embeddings (a dot product); the query is embedded once per call and kept per (model,
-query) for the process. Lexical relevance is BM25 (:mod:`sqlml.ops.bm25`) over a well-defined corpus:
+query) for the process. Lexical relevance is BM25 (:mod:`sqlml.ops.relevance.bm25`) over a well-defined corpus:
 every row searched, or the sentences of one text. Hybrid is the equal-weight sum of the two scores,
 each min-max normalised to ``[0, 1]`` over that corpus (Weaviate's "relative score fusion"): on
 SciFact it beats reciprocal-rank fusion by 1.8 nDCG@10 (``docs/relevance.md``).
@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 from sqlml.engine.cache import EmbeddingCache, get_cache
 from sqlml.engine.runtime import AnyRuntime, get_runtime
 from sqlml.errors import InvalidArgumentError
-from sqlml.ops.bm25 import bm25_scores
+from sqlml.ops.relevance.bm25 import bm25_scores
 from sqlml.ops.embed import embed_strings
 from sqlml.ops.inputs import as_string_array, valid_strings
 from sqlml.ops.sentences import split_sentences

@@ -16,9 +16,9 @@ from sqlml import progress
 from sqlml.errors import InvalidArgumentError
 from sqlml.models import heads
 from sqlml.models.heads import Head
-from sqlml.ops.classify import RuntimeSettings
+from sqlml.ops.classify.core import RuntimeSettings
 from sqlml.ops.inputs import as_string_array
-from sqlml.ops.long_text import text_vectors
+from sqlml.ops.classify.long_text import text_vectors
 
 #: Held-out share of the labelled rows used to report accuracy and macro-F1 at training time.
 DEFAULT_TEST_SIZE = 0.2
