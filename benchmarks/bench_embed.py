@@ -33,6 +33,7 @@ import numpy as np
 import pyarrow as pa  # module level: DuckDB evaluates the UDF's annotations in this namespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # the repo root: this tree's sqlml and tests.support
 
 from runtime_rounds import round_summary, runtime_counters  # noqa: E402
 from workloads import w1  # noqa: E402
@@ -65,11 +66,10 @@ def main() -> None:
     from sentence_transformers import SentenceTransformer
 
     import sqlml
-    from sqlml.models.device import resolve_device, resolve_dtype
-    from tests.support.random_model import build_random_model
-    from sqlml.models.registry import default_model_dir
-
     from sqlml.engine.runtime import split_devices
+    from sqlml.models.device import resolve_device, resolve_dtype
+    from sqlml.models.registry import default_model_dir
+    from tests.support.random_model import build_random_model
 
     devices = split_devices(args.device)  # 'cuda:all' / 'cuda:0,cuda:1': sqlml runs one worker per device
     device = resolve_device(devices[0])  # the peers (one process, one device) run on the first

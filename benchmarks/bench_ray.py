@@ -19,6 +19,7 @@ from pathlib import Path
 import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # the repo root: this tree's sqlml and tests.support
 
 from workloads import w1  # noqa: E402
 
@@ -35,8 +36,8 @@ def main() -> None:
 
     import sqlml
     import sqlml.ray as sr
-    from tests.support.random_model import build_random_model
     from sqlml.models.registry import default_model_dir
+    from tests.support.random_model import build_random_model
 
     model_dir = str(build_random_model(tempfile.mkdtemp(prefix="bench-model-"))) if args.random_weights else str(default_model_dir())
     device = "cuda" if args.num_gpus else "cpu"

@@ -19,6 +19,7 @@ import argparse
 import os
 import resource
 import shutil
+import sys
 import tempfile
 import time
 import tracemalloc
@@ -26,6 +27,9 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # the repo root: this tree's sqlml and tests.support
 
 
 def synthetic_texts(rows: int, seed: int = 0) -> pa.StringArray:
@@ -52,8 +56,8 @@ def main() -> None:
     import sqlml
     from sqlml.engine.cache import open_cache
     from sqlml.engine.runtime import get_runtime
-    from tests.support.random_model import build_random_model
     from sqlml.ops.relevance.scores import search_array
+    from tests.support.random_model import build_random_model
 
     model = str(
         build_random_model(

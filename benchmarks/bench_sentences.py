@@ -17,11 +17,15 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow.parquet as pq
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # the repo root: this tree's sqlml and tests.support
 
 GLUE = re.compile(r"[a-z0-9%)][.!?](\"?)[A-Z]")
 Splitter = Callable[[str], list[str]]

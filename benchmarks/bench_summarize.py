@@ -34,6 +34,7 @@ import numpy as np
 import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # the repo root: this tree's sqlml and tests.support
 
 from runtime_rounds import round_summary, runtime_counters  # noqa: E402
 from workloads import w2  # noqa: E402
@@ -54,10 +55,10 @@ def naive_summary(text: str, n: int, st, KMeans) -> str:
 @contextmanager
 def phase_timers() -> Iterator[dict[str, float]]:
     """Thread-seconds spent in each phase of ``summarize`` (summed over DuckDB's threads) while inside."""
-    import sqlml.ops.summarize.kmeans as kmeans
     import sqlml.engine.cuda.kmeans_graphs as kmeans_graphs
+    import sqlml.engine.runtime as runtime
+    import sqlml.ops.summarize.kmeans as kmeans
     import sqlml.ops.summarize.pipeline as summarize
-    from sqlml.models.encoder import Encoder
 
     seconds: dict[str, float] = defaultdict(float)
     lock = threading.Lock()
@@ -77,20 +78,20 @@ def phase_timers() -> Iterator[dict[str, float]]:
     names = ["split_texts", "embed_strings", "distinct_counts", "kmeans_batched", "select_many"]
     inside_kmeans = [(kmeans, "init_centers_padded"), (kmeans, "lloyd"), (kmeans, "start_numbers"), (kmeans_graphs, "cluster")]
     saved = {name: getattr(summarize, name) for name in names} | {(module, name): getattr(module, name) for module, name in inside_kmeans}
-    saved_tokenize = Encoder.tokenize
+    saved_tokenize = runtime.tokenize  # a request's tokenization, in the caller's thread (pieces on the pool included)
     try:
         for name in names:
             setattr(summarize, name, timed(name, saved[name]))
         for module, name in inside_kmeans:
             setattr(module, name, timed(f"{module.__name__.rsplit('.', 1)[1]}.{name} (inside kmeans_batched)", saved[module, name]))
-        Encoder.tokenize = timed("tokenize (inside embed_strings)", saved_tokenize)
+        runtime.tokenize = timed("tokenize (inside embed_strings)", saved_tokenize)
         yield seconds
     finally:
         for name in names:
             setattr(summarize, name, saved[name])
         for module, name in inside_kmeans:
             setattr(module, name, saved[module, name])
-        Encoder.tokenize = saved_tokenize
+        runtime.tokenize = saved_tokenize
 
 
 def main() -> None:
@@ -120,11 +121,10 @@ def main() -> None:
     from sklearn.cluster import KMeans
 
     import sqlml
-    from sqlml.models.device import resolve_device
-    from tests.support.random_model import build_random_model
-    from sqlml.models.registry import default_model_dir
-
     from sqlml.engine.runtime import split_devices
+    from sqlml.models.device import resolve_device
+    from sqlml.models.registry import default_model_dir
+    from tests.support.random_model import build_random_model
 
     devices = split_devices(args.device)  # 'cuda:all' / 'cuda:0,cuda:1': sqlml runs one worker per device
     device = resolve_device(devices[0])  # the peers (one process, one device) run on the first

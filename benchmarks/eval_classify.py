@@ -20,6 +20,7 @@ Usage (from the repository root; 2-core CPU: about 10 minutes, most of it embedd
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -28,11 +29,14 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from sqlml.engine.runtime import Runtime, get_runtime
-from sqlml.ops.classify.core import label_vectors, zero_shot_probabilities
-from sqlml.ops.classify.long_text import text_vectors
-from sqlml.ops.classify.train import DEFAULT_C, fit_logistic_regression
-from sqlml.ops.embed import embed_strings
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # the repo root: this tree's sqlml and tests.support
+
+from sqlml.engine.runtime import Runtime, get_runtime  # noqa: E402
+from sqlml.ops.classify.core import label_vectors, zero_shot_probabilities  # noqa: E402
+from sqlml.ops.classify.long_text import text_vectors  # noqa: E402
+from sqlml.ops.classify.train import DEFAULT_C, fit_logistic_regression  # noqa: E402
+from sqlml.ops.embed import embed_strings  # noqa: E402
 
 BBC_LABELS = ("business", "entertainment", "politics", "sport", "tech")
 TEMPLATES = {

@@ -13,17 +13,21 @@ Corpus embeddings go through sqlml's persistent embedding cache, so a rerun embe
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 
-from sqlml.engine.cache import get_cache
-from sqlml.engine.runtime import get_runtime
-from sqlml.ops.relevance.bm25 import bm25_matrix
-from sqlml.ops.embed import embed_strings
-from sqlml.ops.relevance.scores import hybrid, top_k
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # the repo root: this tree's sqlml and tests.support
+
+from sqlml.engine.cache import get_cache  # noqa: E402
+from sqlml.engine.runtime import get_runtime  # noqa: E402
+from sqlml.ops.embed import embed_strings  # noqa: E402
+from sqlml.ops.relevance.bm25 import bm25_matrix  # noqa: E402
+from sqlml.ops.relevance.scores import hybrid, top_k  # noqa: E402
 
 PUBLISHED = {"all-MiniLM-L6-v2 (MTEB)": (64.51, 92.50), "BM25 bm25s (MTEB baseline)": (68.74, 91.27)}
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import math
 import re
+import sys
 import time
 from pathlib import Path
 
@@ -25,11 +26,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sqlml.engine.runtime import get_runtime
-from sqlml.ops.embed import embed_strings
-from sqlml.ops.summarize.kmeans import kmeans_batched, kmeans_sklearn
-from sqlml.ops.sentences import Sentence, split_sentences, split_texts
-from sqlml.ops.summarize.pipeline import DEFAULT_RULE, SEED, SelectionRule, cluster_count, distinct_counts, explain_vectors, summarize_array
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # the repo root: this tree's sqlml and tests.support
+
+from sqlml.engine.runtime import get_runtime  # noqa: E402
+from sqlml.ops.embed import embed_strings  # noqa: E402
+from sqlml.ops.sentences import Sentence, split_sentences, split_texts  # noqa: E402
+from sqlml.ops.summarize.kmeans import kmeans_batched  # noqa: E402
+from sqlml.ops.summarize.pipeline import DEFAULT_RULE, SEED, SelectionRule, cluster_count, distinct_counts, explain_vectors, summarize_array  # noqa: E402
+from tests.support.kmeans_reference import kmeans_sklearn  # noqa: E402
 
 ABLATIONS: list[tuple[str, SelectionRule]] = [
     ("naive k-means (k = n, nearest to centroid)", SelectionRule(1.0, 0.0, 0.0, True)),

@@ -14,6 +14,13 @@
 #     ONLY="bench_summarize gil_summarize" SKIP_RAY=1 STEP_TIMEOUT=240 bash benchmarks/gpu_session.sh
 #   SUMMARIZE_ARGS="--phases --also-threads 8 --turns-of SQLML_CUDA_GRAPHS=0,1 --turns 3" \
 #     ONLY="gpu_tests bench_embed bench_summarize" SKIP_RAY=1 STEP_TIMEOUT=240 bash benchmarks/gpu_session.sh
+# The eighth session's call (the restructure A/B: this tree against ace800b, the last commit before it, unpacked
+# with `git archive ace800b | tar -x -C .bench-data/before`; carry .whl and .bench-data, ~34 MB with the tree):
+#   SKIP_RAY=1 STEP_TIMEOUT=240 ONLY="gpu_tests bench_embed bench_summarize before_summarize before_embed" \
+#     bash benchmarks/gpu_session.sh
+# .whl holds duckdb, blingfire (trimmed to __init__.py, libblingfiretokdll.so and bert_base_tok.*: the sentence
+# splitter is built into the library, the tokenizer loads bert_base_tok.bin), bm25s, PyStemmer, platformdirs, click,
+# and pytest's hypothesis, sortedcontainers and pytest-timeout (tests/conftest.py and pyproject's timeout need them).
 set -uo pipefail
 OUT=${OUT:-gpu-out}
 mkdir -p "$OUT"

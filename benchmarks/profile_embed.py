@@ -23,6 +23,7 @@ from pathlib import Path
 import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # the repo root: this tree's sqlml and tests.support
 
 from workloads import w1  # noqa: E402
 
@@ -73,17 +74,17 @@ def stage_times(encoder, tokens, budget: int) -> dict[str, float]:
 
 @contextmanager
 def device_busy() -> Iterator[Callable[[], float]]:
-    """While inside, every CUDA batch the runtime launches is bracketed by events on the encoder's
+    """While inside, every CUDA batch the runtime launches is bracketed by events on the launcher's
     stream; the yielded function gives the seconds the device spent on them (0 off CUDA)."""
-    from sqlml.models.encoder import Encoder
+    from sqlml.engine.cuda.launcher import Launcher
 
     spans = []
-    launch = Encoder.launch
+    launch = Launcher.launch
 
     def bracketed(self, input_ids, attention_mask, **kwargs):
         import torch
 
-        if not self.device.startswith("cuda"):
+        if not self.encoder.device.startswith("cuda"):
             return launch(self, input_ids, attention_mask, **kwargs)
         stream = getattr(self, "_stream", None) or torch.cuda.current_stream()  # older code: the default stream
         start = torch.cuda.Event(enable_timing=True)
@@ -99,11 +100,11 @@ def device_busy() -> Iterator[Callable[[], float]]:
             end.synchronize()
         return sum(start.elapsed_time(end) for start, end in spans) / 1000
 
-    Encoder.launch = bracketed
+    Launcher.launch = bracketed
     try:
         yield seconds
     finally:
-        Encoder.launch = launch
+        Launcher.launch = launch
 
 
 def main() -> None:
@@ -118,25 +119,27 @@ def main() -> None:
     parser.add_argument("--sql-row-groups", default="16384,8192", help="rows per Parquet row group of the SQL input (DuckDB: one thread per group)")
     args = parser.parse_args()
 
-    import sqlml
     import duckdb
     import numpy as np
 
+    import sqlml
+    from sqlml.engine.cuda.launcher import launcher_for
     from sqlml.engine.runtime import Runtime, _Request
+    from sqlml.engine.tokenize import tokenize
+    from sqlml.models.registry import default_model_dir, load_encoder
     from sqlml.models.tokenizer import TextTokenizer
     from tests.support.random_model import build_random_model
-    from sqlml.models.registry import default_model_dir, load_encoder
 
     model_dir = str(build_random_model(tempfile.mkdtemp())) if args.random_weights else str(default_model_dir())
     texts = w1(args.rows)
     encoder = load_encoder(model_dir, args.device)
     out: dict[str, object] = {"rows": len(texts), "device": encoder.device, "dtype": encoder.dtype}
 
-    encoder.tokenize(texts[:1000])
-    out["tokenize_one_call_rows_per_s"] = len(texts) / timed(lambda: encoder.tokenize(texts))
+    tokenize(encoder, texts[:1000])
+    out["tokenize_one_call_rows_per_s"] = len(texts) / timed(lambda: tokenize(encoder, texts))  # as Runtime.submit tokenizes
     chunks = [texts[i : i + 2048] for i in range(0, len(texts), 2048)]
     with ThreadPoolExecutor(args.threads) as pool:
-        out["tokenize_2048_chunks_threads_rows_per_s"] = len(texts) / timed(lambda: list(pool.map(encoder.tokenize, chunks)))
+        out["tokenize_2048_chunks_threads_rows_per_s"] = len(texts) / timed(lambda: list(pool.map(lambda c: tokenize(encoder, c), chunks)))
         hf_only = TextTokenizer(encoder.tokenizer.hf, encoder.max_seq_length, fast=False)
         out["tokenize_2048_chunks_threads_hf_only_rows_per_s"] = len(texts) / timed(lambda: list(pool.map(hf_only, chunks)))
     out["tokenize_fast_path_share"] = 1 - len(encoder.tokenizer.fast.rejected(texts)) / len(texts) if encoder.tokenizer.fast else 0.0
@@ -188,7 +191,7 @@ def main() -> None:
         by_groups[f"{group_rows}_device_busy_share"] = busy() / wall if encoder.device.startswith("cuda") else None
         con.close()
     out["sql_rows_per_s_by_row_group_rows"] = by_groups
-    graphs = getattr(encoder, "_graphs", None)
+    graphs = getattr(launcher_for(encoder), "_graphs", None)
     out["cuda_graph_shapes"] = len(graphs.shapes) if graphs is not None else None
     print(json.dumps(out, indent=2))
 

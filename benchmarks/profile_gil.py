@@ -30,6 +30,7 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # the repo root: this tree's sqlml and tests.support
 
 #: Phase of a sample: the first of these functions found on its stack, from the leaf up.
 PHASES = {
@@ -58,8 +59,8 @@ def run(args: argparse.Namespace) -> None:
     import pyarrow.parquet as pq
 
     import sqlml
-    from tests.support.random_model import build_random_model
     from sqlml.models.registry import default_model_dir
+    from tests.support.random_model import build_random_model
     from workloads import w1, w2
 
     layers = {} if args.layers is None else {"num_hidden_layers": args.layers}  # 0: a CPU proxy where the model costs ~nothing

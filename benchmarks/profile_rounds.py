@@ -24,6 +24,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # the repo root: this tree's sqlml and tests.support
 
 from runtime_rounds import round_summary  # noqa: E402
 from workloads import w1  # noqa: E402
@@ -39,17 +40,17 @@ class WorkerSteps:
         self._undo: list[tuple[object, str, object]] = []
 
     def install(self) -> None:
+        from sqlml.engine.cuda import launcher
         from sqlml.engine.runtime import Runtime
-        from sqlml.models import encoder
         from sqlml.models.tokens import TokenBatch
 
         self._wrap(Runtime, "_run", "round")
         self._wrap(TokenBatch, "concat", "merge", classmethod_=True)
         self._wrap(TokenBatch, "pad", "pad")
-        self._wrap(encoder.Encoder, "padded_lengths", "bucket")
-        self._wrap(encoder.Encoder, "launch", "launch", shapes=True)
-        self._wrap(encoder.Encoder, "launch_packed", "launch", shapes=True)
-        self._wrap(encoder._Pending, "result", "wait_result")
+        self._wrap(launcher.Launcher, "padded_lengths", "bucket")
+        self._wrap(launcher.Launcher, "launch", "launch", shapes=True)
+        self._wrap(launcher.Launcher, "launch_packed", "launch", shapes=True)
+        self._wrap(launcher._Pending, "result", "wait_result")
 
     def uninstall(self) -> None:
         for owner, name, original in reversed(self._undo):
@@ -79,16 +80,16 @@ class WorkerSteps:
         self._undo.append((owner, name, original))
 
 
-def device_seconds(encoder, shapes: Counter[tuple[int, int]], repeats: int = 5) -> float | None:
+def device_seconds(launcher, shapes: Counter[tuple[int, int]], repeats: int = 5) -> float | None:
     """Σ over launched shapes of (batches × the device time of one replay of that shape's graph); ``None``
     when a batch ran without a graph."""
-    graphs = getattr(encoder, "_graphs", None)
+    graphs = getattr(launcher, "_graphs", None)
     if graphs is None or not graphs.shapes:
         return None
     import torch
 
     total = 0.0
-    with torch.cuda.stream(encoder._stream):
+    with torch.cuda.stream(launcher._stream):
         for shape, count in shapes.items():
             entry = graphs._graphs.get(shape)
             if entry is None:
@@ -104,9 +105,9 @@ def device_seconds(encoder, shapes: Counter[tuple[int, int]], repeats: int = 5) 
     return total
 
 
-def report(steps: WorkerSteps, encoder, before, after, wall: float, rows: int) -> dict[str, object]:
+def report(steps: WorkerSteps, launcher, before, after, wall: float, rows: int) -> dict[str, object]:
     padded = after.padded_tokens - before.padded_tokens
-    device = device_seconds(encoder, steps.shapes) if encoder.device.startswith("cuda") else None
+    device = device_seconds(launcher, steps.shapes) if launcher.encoder.device.startswith("cuda") else None
     return {
         "rows_per_s": rows / wall,
         "wall_s": wall,
@@ -134,16 +135,18 @@ def main() -> None:
     import pyarrow.parquet as pq
 
     import sqlml
+    from sqlml.engine.cuda.launcher import launcher_for
     from sqlml.engine.runtime import Runtime, _Request, get_runtime
-    from tests.support.random_model import build_random_model
     from sqlml.models.registry import default_model_dir
+    from tests.support.random_model import build_random_model
 
     model_dir = str(build_random_model(tempfile.mkdtemp())) if args.random_weights else str(default_model_dir())
     texts = w1(args.rows)
     runtime = get_runtime(model_dir, args.device)
     encoder = runtime.encoder
+    launcher = launcher_for(encoder)
     out: dict[str, object] = {"rows": len(texts), "device": encoder.device, "dtype": encoder.dtype,
-                              "packed": getattr(encoder, "packs_tokens", False),
+                              "packed": launcher.packs_tokens,
                               "batch_size": runtime.batch_size, "max_batch_tokens": runtime.max_batch_tokens}
     steps = WorkerSteps()
     steps.install()
@@ -161,7 +164,7 @@ def main() -> None:
         for request in requests:
             request.future.result()
         wall = time.perf_counter() - start
-    out["worker_alone"] = report(steps, encoder, before, alone.snapshot(), wall, len(texts))
+    out["worker_alone"] = report(steps, launcher, before, alone.snapshot(), wall, len(texts))
 
     folder = Path(tempfile.mkdtemp())
     path = folder / "w1.parquet"
@@ -178,12 +181,12 @@ def main() -> None:
             start = time.perf_counter()
             con.sql(f"SELECT embed(s) FROM '{path}'").to_arrow_table()
             wall = time.perf_counter() - start
-            sql[f"switch_{interval}_turn_{turn}"] = report(steps, encoder, before, runtime.snapshot(), wall, len(texts))
+            sql[f"switch_{interval}_turn_{turn}"] = report(steps, launcher, before, runtime.snapshot(), wall, len(texts))
     sys.setswitchinterval(default_interval)
     con.close()
     steps.uninstall()
     out["sql"] = sql
-    graphs = getattr(encoder, "_graphs", None)
+    graphs = getattr(launcher, "_graphs", None)
     out["cuda_graph_shapes"] = graphs.shapes if graphs is not None else None
     out["mean_tokens"] = float(np.mean([c.lengths.mean() for c in chunks]))
     print(json.dumps(out, indent=2))

@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-import sqlml
-from tests.support.random_model import build_random_model
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # the repo root: this tree's sqlml and tests.support
+
+import sqlml  # noqa: E402
+from tests.support.random_model import build_random_model  # noqa: E402
 
 
 def memory_mib() -> tuple[float, float]:

@@ -23,8 +23,7 @@ from sqlml.errors import (
     RowFailedError,
     SqlmlError,
 )
-
-__version__ = "0.1.0"
+from sqlml.version import __version__
 
 # public name -> module that defines it; imported on first attribute access (PEP 562).
 _LAZY = {
@@ -41,7 +40,7 @@ _LAZY = {
     "summarize_parquet": "sqlml.jobs.parquet",
     "relevance": "sqlml.api",
     "top_k_sentences": "sqlml.api",
-    "search": "sqlml.ops.relevance.scores",
+    "search": "sqlml.api",
     "cache_info": "sqlml.engine.cache",
     "clear_cache": "sqlml.engine.cache",
     "classify": "sqlml.api",

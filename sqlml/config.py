@@ -1,34 +1,19 @@
 """Settings: explicit argument > ``SQLML_*`` environment variable > built-in default.
 
-=========================  ==========================  =======================================
-setting                    environment variable        default
-=========================  ==========================  =======================================
-model                      ``SQLML_MODEL``             ``'default'`` (all-MiniLM-L6-v2, bundled)
-device                     ``SQLML_DEVICE``            ``'auto'`` (cuda → mps → cpu)
-dtype                      ``SQLML_DTYPE``             ``float16`` on CUDA, ``float32`` elsewhere
-batch_size (rows/batch)    ``SQLML_BATCH_SIZE``        64 on CPU, 16,384 on GPU
-max_batch_tokens           ``SQLML_MAX_BATCH_TOKENS``  16,384 on CPU, 262,144 on GPU
-show_progress              ``SQLML_SHOW_PROGRESS``     on for the CLI, off for the library
-home                       ``SQLML_HOME``              the user data dir (``platformdirs``)
-local_files_only           ``SQLML_LOCAL_FILES_ONLY``  on: never reach the network for models
-cache                      ``SQLML_CACHE``             on for CPU models, off for CUDA ones (engine/cache.py)
-cache_max_mb               ``SQLML_CACHE_MAX_MB``      2048: cache size bound, oldest entries go first
-fast_tokenizer             ``SQLML_FAST_TOKENIZER``    on: blingfire for BERT-uncased models on ASCII text
-cuda_graphs                ``SQLML_CUDA_GRAPHS``       on: replay the forward pass (BERT encoders) and summarize's
-                                                       k-means as CUDA graphs
-packed                     ``SQLML_PACKED``            ``auto``: BERT encoders run unpadded (packed tokens) on CUDA in
-                                                       float16/bfloat16; ``on`` also elsewhere; ``off`` never
-summarize_piece            ``SQLML_SUMMARIZE_PIECE``   512: a summarize call's texts run in pieces of this many on a
-                                                       shared pool of one thread per core; 0: one piece
-=========================  ==========================  =======================================
+:data:`SETTINGS` lists every setting once (its meaning, default and the module that applies it);
+``docs/configuration.md``'s table is generated from it (:func:`settings_table`) and a test keeps the two
+equal. :class:`Settings` carries the per-call ones (model, device, dtype, batch size, token budget,
+cache, progress) from a front door down to the runtime, resolved once by :meth:`Settings.resolve`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlml.errors import ConfigError
 
@@ -36,6 +21,92 @@ T = TypeVar("T")
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: ``name`` (the environment variable is ``SQLML_<NAME>``), what it does, its default, where it applies."""
+
+    name: str
+    meaning: str
+    default: str
+    applied_in: str
+
+    @property
+    def env(self) -> str:
+        return env_name(self.name)
+
+
+#: Every setting, in the order of the configuration table.
+SETTINGS: tuple[Setting, ...] = (
+    Setting('model',
+            'the model used when a call names none (`default`, a registered name, a local directory, a cached hub id)',
+            '`default`: the embedded all-MiniLM-L6-v2 (384-d)',
+            '`sqlml/config.py`'),
+    Setting('device',
+            '`auto`, `cpu`, `cuda`, `cuda:N`, `cuda:0,cuda:1`, `cuda:all`, `mps`',
+            '`auto`: CUDA → MPS → CPU',
+            '`sqlml/models/device.py`'),
+    Setting('dtype',
+            '`float32`, `float16`, `bfloat16`',
+            '`float16` on CUDA, `float32` elsewhere',
+            '`sqlml/models/device.py`'),
+    Setting('batch_size',
+            'rows per model batch (≥ 1), an upper bound: the token budget usually decides',
+            '64 on CPU, 16,384 on GPU',
+            '`sqlml/engine/runtime.py`'),
+    Setting('max_batch_tokens',
+            'padded tokens per model batch (≥ 1); the memory knob',
+            '16,384 on CPU, 262,144 on GPU',
+            '`sqlml/engine/runtime.py`'),
+    Setting('show_progress',
+            'progress bars on stderr (`1/0`, `true/false`, `yes/no`, `on/off`)',
+            'on in the CLI, off in the library',
+            '`sqlml/progress.py`'),
+    Setting('home',
+            "sqlml's data folder: trained heads (`heads/`) and the embedding cache (`cache/`)",
+            'the per-user data directory (`platformdirs`, e.g. `~/.local/share/sqlml`)',
+            '`sqlml/config.py`'),
+    Setting('local_files_only',
+            '`0` allows downloading models from the Hugging Face hub',
+            '`1`: never reach the network',
+            '`sqlml/config.py`'),
+    Setting('cache',
+            'the persistent embedding cache (`1`/`0`)',
+            'on for CPU and MPS models, off for CUDA ones',
+            '`sqlml/engine/cache.py`'),
+    Setting('cache_max_mb',
+            'size bound of the embedding cache; the oldest entries go first',
+            '2048',
+            '`sqlml/engine/cache.py`'),
+    Setting('fast_tokenizer',
+            "the blingfire fast path for BERT-uncased models on plain-ASCII text (`1`/`0`); it gives the same token ids as the model's tokenizer (checked on its whole vocabulary when a model loads; tested against it on varied text), ~5× faster per text",
+            'on',
+            '`sqlml/models/tokenizer.py`'),
+    Setting('cuda_graphs',
+            "replay the model's forward pass as CUDA graphs, one per batch shape (BERT encoders on CUDA; `1`/`0`); padded batches are padded to a few lengths (16, 24, 32, 48, 64, 96, 128, …) and row counts, packed ones filled to a few token capacities, so few graphs serve a whole job. `summarize`'s k-means on CUDA runs as graphs too (k-means++ start and blocks of 8 Lloyd steps per padded shape); it reads the setting per call, the model when it loads. A capture that fails turns graphs off for that model (or that device's k-means) with a warning",
+            'on',
+            '`sqlml/engine/cuda/graphs.py`, `sqlml/engine/cuda/kmeans_graphs.py`'),
+    Setting('packed',
+            "run BERT sentence encoders (mean or CLS pooling) on packed tokens: each batch's rows laid end to end, no padding, attention per sentence (flash attention's variable-length kernel). `auto`: on CUDA in float16/bfloat16 with torch ≥ 2.10; `on`: also elsewhere (attention padded per batch; for tests and comparisons); `off`: the padded path",
+            'auto',
+            '`sqlml/engine/cuda/packed.py`'),
+    Setting('summarize_piece',
+            'texts per piece of a `summarize` / `summarize_explain` call: a call (up to 2,048 texts from DuckDB, 2,048 per chunk in the Python API and CLI) is cut into pieces of this many that run on a shared pool of one thread per core, so the cores stay busy while the last calls of a query finish, and a file with one row group (one DuckDB thread) still uses several cores; `0` runs a call as one piece in the calling thread. Same summaries either way',
+            '512',
+            '`sqlml/ops/summarize/pipeline.py`'),
+    Setting('allow_paths',
+            'folders model directories must lie in (`:`-separated; `;` on Windows), or `none`',
+            'unset: any local directory',
+            '`sqlml/models/registry.py`'),
+)
+
+
+def settings_table() -> str:
+    """The Markdown table of :data:`SETTINGS` that ``docs/configuration.md`` shows."""
+    lines = ["| variable | setting | default | where it is read |", "|---|---|---|---|"]
+    lines += [f"| `{s.env}` | {s.meaning} | {s.default} | {s.applied_in} |" for s in SETTINGS]
+    return "\n".join(lines)
 
 
 def env_name(setting: str) -> str:
@@ -88,6 +159,45 @@ def parse_positive_int(raw: str) -> int:
     if value < 1:
         raise ValueError("expected a whole number >= 1")
     return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where and how models run for one connection, command or call.
+
+    Each field is the explicit argument, else its ``SQLML_*`` variable (after :meth:`resolve`); ``None``
+    leaves the choice to where the device is known (dtype, batch sizes and the cache default depend on
+    it: see :data:`SETTINGS`). ``model`` is always a name (``'default'`` unless set).
+    """
+
+    model: str = "default"
+    device: str | None = None
+    dtype: str | None = None
+    batch_size: int | None = None
+    max_batch_tokens: int | None = None
+    cache: bool | None = None
+    show_progress: bool | None = None
+
+    @classmethod
+    def resolve(cls, **explicit: Any) -> Settings:
+        """Settings from explicit arguments (``None`` = not given) over ``SQLML_*`` variables.
+
+        Raises :class:`ConfigError` for a variable that does not parse; unknown names are a ``TypeError``.
+        """
+        given = {k: v for k, v in explicit.items() if v is not None}
+        return cls(
+            model=resolve("model", given.get("model"), "default", str),
+            device=resolve("device", given.get("device"), None, str),
+            dtype=resolve("dtype", given.get("dtype"), None, str),
+            batch_size=resolve("batch_size", given.get("batch_size"), None, parse_positive_int),
+            max_batch_tokens=resolve("max_batch_tokens", given.get("max_batch_tokens"), None, parse_positive_int),
+            cache=resolve("cache", given.get("cache"), None, parse_bool),
+            show_progress=resolve("show_progress", given.get("show_progress"), None, parse_bool),
+        )
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with the given fields changed; ``None`` values change nothing."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
 def home_dir(explicit: str | os.PathLike[str] | None = None) -> Path:

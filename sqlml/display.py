@@ -71,7 +71,7 @@ def explain_table(explanation: str | Sequence[Mapping[str, Any]] | None, n: int 
     if explanation is None:
         return None
     if isinstance(explanation, str):
-        from sqlml.ops.summarize.pipeline import summarize_explain
+        from sqlml.api import summarize_explain
 
         return explain_table(summarize_explain([explanation], n, model=model)[0])
     rows = list(explanation)

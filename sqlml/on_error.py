@@ -19,14 +19,13 @@ run once more and a second failure is raised as it came.
 
 from __future__ import annotations
 
-import threading
-from collections import Counter
 from collections.abc import Callable
 from typing import Literal, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sqlml.engine.counters import count_call, count_failed_rows
 from sqlml.errors import (
     ConfigError,
     InputFileError,
@@ -48,10 +47,6 @@ FIX = "fix or filter that row, or pass on_error := 'null' (Python on_error='null
 
 R = TypeVar("R")
 
-_lock = threading.Lock()
-_calls: Counter[str] = Counter()
-_rows: Counter[str] = Counter()
-_failures: Counter[tuple[str, str]] = Counter()
 
 
 def check_on_error(value: str | None, function: str) -> OnError:
@@ -76,9 +71,7 @@ def run_rows(
     Counts one call and ``len(texts)`` rows for ``function``.
     """
     policy = check_on_error(on_error, function)
-    with _lock:
-        _calls[function] += 1
-        _rows[function] += len(texts)
+    count_call(function, len(texts))
     try:
         return compute(texts, 0, len(texts))
     except ARGUMENT_ERRORS:
@@ -93,9 +86,8 @@ def run_rows(
                 f"{function}: row {row + 1} of {len(texts)} in this batch ({describe(texts[row].as_py())}) failed: "
                 f"{type(error).__name__}: {error}; {FIX}"
             ) from error
-        with _lock:
-            for _, error in failing:
-                _failures[(function, type(error).__name__)] += 1
+        for _, error in failing:
+            count_failed_rows(function, type(error).__name__, 1)
         mask = pc.is_in(pa.array(range(len(texts))), pa.array([row for row, _ in failing]))
         return compute(pc.if_else(mask, pa.scalar(None, pa.string()), texts), 0, len(texts))
 
@@ -155,8 +147,7 @@ def python_texts(texts: object, function: str, on_error: str | None) -> pa.Strin
             f"surrogate, e.g. from decoding bytes with errors='surrogateescape'); clean it with "
             f"text.encode('utf-8', 'replace').decode('utf-8'), or pass on_error='null' to get None for such rows"
         )
-    with _lock:
-        _failures[(function, "UnicodeEncodeError")] += len(bad)
+    count_failed_rows(function, "UnicodeEncodeError", len(bad))
     dropped = set(bad)
     return as_string_array([None if i in dropped else t for i, t in enumerate(items)])
 
@@ -167,15 +158,3 @@ def _valid_unicode(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def failure_counts() -> list[dict[str, object]]:
-    """Per function: calls, rows and failed rows by reason, as ``{function, metric, reason, value}`` dicts."""
-    with _lock:
-        out: list[dict[str, object]] = []
-        for function in sorted(_calls):
-            out.append({"function": function, "metric": "calls", "reason": None, "value": _calls[function]})
-            out.append({"function": function, "metric": "rows", "reason": None, "value": _rows[function]})
-        for (function, reason), count in sorted(_failures.items()):
-            out.append({"function": function, "metric": "failed_rows", "reason": reason, "value": count})
-        return out

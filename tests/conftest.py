@@ -9,7 +9,6 @@ import duckdb
 import pytest
 from hypothesis import settings
 
-
 import sqlml
 from tests.support.random_model import build_random_model
 

@@ -135,7 +135,7 @@ def test_python_invalid_surrogates_and_nul_bytes(tiny_model_dir: Path) -> None:
         ("classify(x, []::VARCHAR[])", "classify: labels must be a non-empty list, e.g. ['sport', 'politics']"),
         ("classify(x, ['a', 'a'])", "classify: labels must be distinct; ['a'] appear more than once in ['a', 'a']"),
         ("classify(x, ['a', NULL])", "classify: labels must not contain NULL; got ['a', None]"),
-        ("classify(x, NULL::VARCHAR[])", "classify: give labels := ['a', 'b', ...] for zero-shot classification or model := 'name'"),
+        ("classify(x, NULL::VARCHAR[])", "classify: give labels (a list of label names) for zero-shot classification or model"),
         ("embed_list(x, model := 'no-such-model')", "model 'no-such-model' not found; known models: 'default'"),
         ("classify(x, model := 'no-such-head')", "classifier 'no-such-head' not found"),
     ],

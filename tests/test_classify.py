@@ -19,8 +19,7 @@ from sqlml.cli import main
 from sqlml.errors import InvalidArgumentError, ModelLoadError, ModelNotFoundError
 from sqlml.models import heads
 from sqlml.ops.classify import core as ops
-from sqlml.ops.classify import long_text
-from sqlml.ops.classify import train
+from sqlml.ops.classify import long_text, train
 
 LABELS = ["sport", "money"]
 
@@ -165,7 +164,7 @@ def test_label_embeddings_are_cached_per_label_set(tiny_model_dir: Path) -> None
         ("classify('a', [])", r"classify: labels must be a non-empty list, e\.g\. \['sport', 'politics'\]"),
         ("classify('a', ['x', 'x', 'y'])", r"classify: labels must be distinct; \['x'\] appear more than once in \['x', 'x', 'y'\]"),
         ("classify_scores('a', ['x', NULL])", r"classify_scores: labels must not contain NULL; got \['x', None\]"),
-        ("classify('a')", r"classify: give labels := \['a', 'b', \.\.\.\] for zero-shot classification or model := 'name'"),
+        ("classify('a')", r"classify: give labels \(a list of label names\) for zero-shot classification or model"),
         ("classify('a', ['x'], model := 'topics')", r"classify: give labels \(zero-shot\) or model .*, not both"),
         ("classify('a', ['x'], template := 'no placeholder')", r"classify: template must contain '\{label\}' exactly once"),
         ("classify('a', ['x'], temperature := 0)", r"classify: temperature must be > 0 \(default 0\.05\); got 0\.0"),
@@ -419,7 +418,7 @@ def test_hf_classifier_matches_transformers_and_is_batched(hf_classifier_dir: Pa
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from sqlml.models.hf_classifier import get_classifier_runtime
+    from sqlml.engine.classifiers import get_classifier_runtime
 
     texts = [f"review number {i} " + "very " * (i % 7) + "good" for i in range(50)]
     scores = sqlml.classify_scores(texts, model=str(hf_classifier_dir), device="cpu")

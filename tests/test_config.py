@@ -38,3 +38,34 @@ def test_parse_bool(raw: str, expected: bool) -> None:
 def test_home_dir_follows_environment(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     monkeypatch.setenv("SQLML_HOME", str(tmp_path / "h"))
     assert config.home_dir() == tmp_path / "h"
+
+
+def test_the_configuration_docs_show_the_settings_table_of_the_code() -> None:
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "configuration.md").read_text(encoding="utf-8")
+    assert config.settings_table() in docs, "docs/configuration.md is stale: paste config.settings_table() into it"
+
+
+def test_every_setting_the_code_reads_is_in_the_table() -> None:
+    import re
+    from pathlib import Path
+
+    package = Path(config.__file__).resolve().parent
+    read = set()
+    for path in package.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        read |= set(re.findall(r"""resolve\(\s*["'](\w+)["']""", text))
+        read |= {name.lower() for name in re.findall(r"""["']SQLML_(\w+)["']""", text)}
+    assert read <= {s.name for s in config.SETTINGS}, read - {s.name for s in config.SETTINGS}
+
+
+def test_settings_resolve_arguments_over_the_environment(monkeypatch) -> None:
+    monkeypatch.setenv("SQLML_BATCH_SIZE", "32")
+    monkeypatch.setenv("SQLML_DEVICE", "cpu")
+    settings = config.Settings.resolve(device="cuda", batch_size=None)
+    assert (settings.model, settings.device, settings.batch_size, settings.dtype) == ("default", "cuda", 32, None)
+    assert settings.replace(batch_size=8, dtype=None).batch_size == 8
+    monkeypatch.setenv("SQLML_CACHE", "maybe")
+    with pytest.raises(config.ConfigError, match=r"SQLML_CACHE='maybe' is not valid"):
+        config.Settings.resolve()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from sqlml.ops.summarize import kmeans
-from sqlml.ops.summarize.kmeans import init_centers, init_centers_padded, kmeans_batched, kmeans_sklearn
+from sqlml.ops.summarize.kmeans import init_centers, init_centers_padded, kmeans_batched
+from tests.support.kmeans_reference import kmeans_sklearn
 
 
 def unit_sets(count: int, seed: int, dim: int = 16) -> tuple[list[np.ndarray], list[int]]:

@@ -111,14 +111,33 @@ def query(sql: str, fmt: str, output: str | None, model: str | None, device: str
       sqlml query "SELECT * FROM sqlml_models()" --format json
       sqlml query "SELECT id, embed(body) AS e FROM 'in.parquet'" -f parquet -o out.parquet
     """
-    import sqlml
     from sqlml.cli.output import write_query
+    from sqlml.sql import connect
 
-    with sqlml.connect(model=model, device=device, batch_size=batch_size) as con:
+    with connect(model=model, device=device, batch_size=batch_size) as con:
         con.execute(f"SET enable_progress_bar = {'true' if progress else 'false'}")
         write_query(con, sql, fmt, output)
     if fmt == "table" or output is None:
         click.echo()
+
+
+def _column_job(
+    inputs: list[str], output: str, op_name: str, column: str, new_column: str, options: dict[str, Any], *, engine: str,
+    resume: bool, show_progress: bool, address: str | None, num_gpus: float | None, concurrency: int | None,
+) -> int:
+    """Run a column job on the local engine (one file, atomically; resumable) or hand it to the Ray door (a folder)."""
+    if engine == "ray":
+        if resume:
+            from sqlml.errors import InvalidArgumentError
+
+            raise InvalidArgumentError("--resume is for the local engine; Ray retries failed batches itself")
+        from sqlml.ray import run_parquet_job
+
+        return run_parquet_job(inputs, output, op_name, column, new_column, options, address=address, num_gpus=num_gpus,
+                               concurrency=concurrency)
+    from sqlml.jobs.parquet import run_column_job
+
+    return run_column_job(inputs, output, op_name, column, new_column, options, resume=resume, show_progress=show_progress)
 
 
 @main.command()
@@ -144,11 +163,9 @@ def embed(inputs: tuple[str, ...], column: str, output: str, new_column: str, on
       sqlml embed 'data/*.parquet' --column body --engine ray --num-gpus 1 -o embedded/
       sqlml embed messy.parquet --column body --on-error null -o embedded.parquet
     """
-    from sqlml.jobs.parquet import run_column_job
-
     options = {"model": model, "device": device, "batch_size": batch_size, "on_error": on_error}
-    rows = run_column_job(list(inputs), output, "embed", column, new_column, options, engine=engine, resume=resume,
-                          show_progress=progress, address=address, num_gpus=num_gpus, concurrency=concurrency)
+    rows = _column_job(list(inputs), output, "embed", column, new_column, options, engine=engine, resume=resume, show_progress=progress,
+                       address=address, num_gpus=num_gpus, concurrency=concurrency)
     click.echo(f"wrote {rows} rows to {output}", err=True)
 
 
@@ -178,11 +195,9 @@ def summarize(
       sqlml summarize 'news/*.parquet' -c body -n 5 --as gist -o gists.parquet
       sqlml summarize 'data/*.parquet' --column body --engine ray --num-gpus 1 -o out/
     """
-    from sqlml.jobs.parquet import run_column_job
-
     options = {"n": n, "model": model, "device": device, "batch_size": batch_size, "on_error": on_error}
-    rows = run_column_job(list(inputs), output, "summarize", column, new_column, options, engine=engine, resume=resume,
-                          show_progress=progress, address=address, num_gpus=num_gpus, concurrency=concurrency)
+    rows = _column_job(list(inputs), output, "summarize", column, new_column, options, engine=engine, resume=resume, show_progress=progress,
+                       address=address, num_gpus=num_gpus, concurrency=concurrency)
     click.echo(f"wrote {rows} rows to {output}", err=True)
 
 
@@ -211,25 +226,23 @@ def search(
       sqlml search articles.parquet --column body "central bank raises interest rates" -k 5
       sqlml search 'data/*.parquet' -c body "election results" --mode lexical -f json
     """
-    import sqlml
     from sqlml.cli.output import write_query
     from sqlml.jobs.parquet import expand_inputs, open_dataset
+    from sqlml.sql import connect
 
     files = expand_inputs(list(inputs))
     open_dataset(files, column)  # clear errors for a missing file or column before any model loads
-    listing = ", ".join(_sql_string(f) for f in files)
+    from sqlml.sql.quoting import quote_literal
+
+    listing = ", ".join(quote_literal(f) for f in files)
     # SQL text, not parameters: write_query wraps the query in COPY for file formats
-    sql = f"SELECT * FROM sqlml_search('search_input', {_sql_string(column)}, {_sql_string(query)}, k := {k}, mode := {_sql_string(mode)}, on_error := {_sql_string(on_error)})"
-    with sqlml.connect(model=model, device=device, batch_size=batch_size) as con:
+    sql = f"SELECT * FROM sqlml_search('search_input', {quote_literal(column)}, {quote_literal(query)}, k := {k}, mode := {quote_literal(mode)}, on_error := {quote_literal(on_error)})"
+    with connect(model=model, device=device, batch_size=batch_size) as con:
         con.execute(f"SET enable_progress_bar = {'true' if progress else 'false'}")
         con.execute(f"CREATE TEMP VIEW search_input AS SELECT * FROM read_parquet([{listing}])")
         write_query(con, sql, fmt, output)
     if fmt == "table" or output is None:
         click.echo()
-
-
-def _sql_string(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 @main.group()
@@ -319,8 +332,8 @@ def train(name: str, inputs: tuple[str, ...], text_column: str, label_column: st
     import pyarrow as pa
 
     from sqlml.errors import InputFileError
-    from sqlml.ops.classify.train import train_classifier
     from sqlml.jobs.parquet import expand_inputs, open_dataset
+    from sqlml.ops.classify.train import train_classifier
 
     dataset = open_dataset(expand_inputs(list(inputs)), text_column)
     if label_column not in dataset.schema.names:
@@ -363,8 +376,6 @@ def classify(inputs: tuple[str, ...], column: str, labels: str | None, model: st
       sqlml classify reviews.parquet --column text --model ./sentiment-model -o sentiment.parquet
     """
     from sqlml.errors import InvalidArgumentError
-    from sqlml.jobs.parquet import run_column_job
-
     if (labels is None) == (model is None):
         raise InvalidArgumentError("give --labels a,b,c (zero-shot) or --model NAME (a trained or Hugging Face classifier), exactly one")
     options = {
@@ -373,8 +384,8 @@ def classify(inputs: tuple[str, ...], column: str, labels: str | None, model: st
         "on_error": on_error,
     }
     name = new_column or ("scores" if scores else "label")
-    rows = run_column_job(list(inputs), output, "classify", column, name, options, engine=engine, resume=resume,
-                          show_progress=progress, address=address, num_gpus=num_gpus, concurrency=concurrency)
+    rows = _column_job(list(inputs), output, "classify", column, name, options, engine=engine, resume=resume, show_progress=progress,
+                       address=address, num_gpus=num_gpus, concurrency=concurrency)
     click.echo(f"wrote {rows} rows to {output}", err=True)
 
 
@@ -406,13 +417,13 @@ def demo(model: str | None, device: str | None, batch_size: int | None, progress
 
     Uses the embedded default model; needs no network and no files of your own.
     """
-    import sqlml
     from sqlml.cli.demo import demo_queries
     from sqlml.resources import sample_articles_path
+    from sqlml.sql import connect
 
     articles = sample_articles_path()
     click.echo(f"sqlml demo on {articles.name} (36 news-style articles written for sqlml)\n")
-    with sqlml.connect(model=model, device=device, batch_size=batch_size) as con:
+    with connect(model=model, device=device, batch_size=batch_size) as con:
         for title, sql in demo_queries(articles):
             click.echo(f"-- {title}")
             click.echo(str(con.sql(sql)))

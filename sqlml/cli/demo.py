@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlml.resources import sample_articles_path
+from sqlml.sql.quoting import quote_literal
 
 
 def demo_queries(articles: Path) -> list[tuple[str, str]]:
     """(title, SQL) pairs the demo runs, in order, over ``articles``."""
-    source = "'" + str(articles).replace("'", "''") + "'"
+    source = quote_literal(articles)
     return [
         (
             "Articles most similar to 'central bank raises interest rates' (embed + array_cosine_similarity)",

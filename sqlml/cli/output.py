@@ -14,6 +14,7 @@ import duckdb
 
 from sqlml.errors import InvalidArgumentError
 from sqlml.jobs.parquet import atomic_path
+from sqlml.sql.quoting import quote_literal
 
 FORMATS = ("table", "csv", "json", "jsonl", "parquet")
 _COPY_OPTIONS = {
@@ -56,5 +57,4 @@ def write_query(
 
 def _copy(con: duckdb.DuckDBPyConnection, sql: str, fmt: str, file: Path) -> None:
     query = sql.strip().rstrip(";")
-    literal = "'" + str(file).replace("'", "''") + "'"
-    con.execute(f"COPY ({query}) TO {literal} ({_COPY_OPTIONS[fmt]})").fetchall()
+    con.execute(f"COPY ({query}) TO {quote_literal(file)} ({_COPY_OPTIONS[fmt]})").fetchall()

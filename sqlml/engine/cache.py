@@ -55,7 +55,8 @@ CREATE UNIQUE INDEX IF NOT EXISTS embeddings_model_key ON embeddings (model, key
 
 
 class Fingerprinted(Protocol):
-    """What the cache needs of a model: :class:`sqlml.models.encoder.Encoder` is one."""
+    """What the cache needs of a model: a runtime (:class:`sqlml.engine.runtime.RuntimeView`) is one, as
+    is the encoder it runs (:class:`sqlml.models.encoder.Encoder`); both give the same key."""
 
     dtype: str
     max_seq_length: int

@@ -1,18 +1,23 @@
 """The inference runtime: one worker thread per (model, device) owns the model and runs every batch.
 
 Callers (DuckDB threads, the CLI, Ray actors) call :meth:`Runtime.submit` with a list of texts. The
-caller's own thread tokenizes (the Rust tokenizer releases the GIL, so DuckDB's threads tokenize in
-parallel); the worker then merges all requests waiting in its queue, sorts their rows by length, cuts
-them into batches bounded by ``batch_size`` rows and ``max_batch_tokens`` padded tokens, runs them, and
-hands every caller its rows back in the caller's order.
+caller's own thread tokenizes (:mod:`sqlml.engine.tokenize`; the Rust tokenizer and blingfire release the
+GIL, so DuckDB's threads tokenize in parallel); the worker then merges all requests waiting in its
+queue, sorts their rows by length, cuts them into batches bounded by ``batch_size`` rows and
+``max_batch_tokens`` padded tokens, runs them, and hands every caller its rows back in the caller's order.
 
 A round merges at most ``batch_size`` rows, so while one round runs on the device the callers of the
-previous round are already tokenizing their next chunks. Inside a round, a model that offers
-``launch`` (CUDA encoders do) gets batch i+1 padded and queued before batch i's result is awaited.
-A model that replays CUDA graphs (``pads_to_buckets``) gets its batches planned and padded to a few
-shapes (:mod:`sqlml.engine.cuda.graphs`). A model that ``packs_tokens`` (:mod:`sqlml.engine.cuda.packed`) gets
-no padding at all: its rows go in their order, laid end to end, in batches bounded by ``batch_size``
-rows and ``max_batch_tokens`` real tokens, filled to a few capacities when it replays graphs.
+previous round are already tokenizing their next chunks. An embedding encoder runs through its
+launcher (:mod:`sqlml.engine.cuda.launcher`): inside a round batch i+1 is padded and queued before
+batch i's result is awaited. A launcher that replays CUDA graphs (``pads_to_buckets``) gets its batches
+planned and padded to a few shapes (:mod:`sqlml.engine.batching`). One that ``packs_tokens``
+(:mod:`sqlml.engine.cuda.packed`) gets no padding at all: its rows go in their order, laid end to end,
+in batches bounded by ``batch_size`` rows and ``max_batch_tokens`` real tokens, filled to a few
+capacities when it replays graphs. Other models (sequence classifiers) run their ``forward`` per batch.
+
+Operations see a runtime only through its interface (:class:`RuntimeView`): ``submit``/``embed``,
+``dimension``, ``device``, ``dtype``, ``max_seq_length``, ``fingerprint``, ``model_name``, ``model_id``
+and ``token_lengths``; never the model inside.
 
 On an out-of-memory error a batch is halved and retried (down to one row); no row is lost or
 reordered. An exception fails only the requests of that round; the worker lives on.
@@ -23,18 +28,20 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from concurrent.futures import Future
 from collections.abc import Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
-from sqlml.engine.batching import plan_batches, plan_packed
-from sqlml.models.encoder import Ready
-from sqlml.engine.cuda.graphs import bucket_rows, packed_capacity, packed_ladder
+from sqlml.engine.batching import bucket_rows, pack, packed_capacity, packed_ladder, plan_batches, plan_packed
+from sqlml.engine.cuda.launcher import launcher_for
+from sqlml.engine.pending import Pending, Ready
+from sqlml.engine.tokenize import tokenize
+from sqlml.models.encoder import Encoder
+from sqlml.models.tokenizer import TextTokenizer
 from sqlml.models.tokens import TokenBatch
-
 
 #: How long a GPU worker waits for more requests before starting a round smaller than ``batch_size``.
 GATHER_SECONDS = 0.002
@@ -42,26 +49,93 @@ GATHER_SECONDS = 0.002
 
 class BatchModel(Protocol):
     """What the runtime needs of a model: :class:`sqlml.models.encoder.Encoder` is one, a sequence
-    classifier (rows → label probabilities) can be another."""
+    classifier (:class:`sqlml.models.hf_classifier.HFClassifier`, rows → label probabilities) another."""
 
     device: str
+    dtype: str
     pad_id: int
+    max_seq_length: int
+    tokenizer: TextTokenizer
 
     @property
     def dimension(self) -> int:
         """Width of one output row."""
 
+    @property
+    def name(self) -> str:
+        """The name the model was asked for."""
+
+    @property
+    def display_id(self) -> str:
+        """A human-readable id of the model."""
+
+    @property
+    def fingerprint(self) -> str:
+        """A stable id of the model's files."""
+
     def tokenize(self, texts: list[str]) -> TokenBatch:
-        """Token ids per text; called from many threads at once."""
+        """Token ids per text, in the calling thread; called from many threads at once."""
 
     def forward(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         """``(rows, length)`` int64 pair → ``float32 (rows, dimension)``; called from the worker only."""
 
 
-class Pending(Protocol):
-    """A batch queued on a device; ``result`` waits for it."""
+class RuntimeView:
+    """The interface operations see, the same for :class:`Runtime` and :class:`MultiDeviceRuntime`:
+    ``submit``/``embed`` and what the model is (read from ``encoder``, the model the runtime runs).
 
-    def result(self) -> np.ndarray: ...
+    Also what the embedding cache needs of a model (:class:`sqlml.engine.cache.Fingerprinted`).
+    """
+
+    encoder: BatchModel
+
+    def submit(self, texts: list[str]) -> Future[np.ndarray]:
+        """Queue ``texts`` (no ``None``); the future gives ``float32 (len(texts), dimension)``."""
+        raise NotImplementedError
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Blocking form of :meth:`submit`: ``float32 (len(texts), dimension)``."""
+        return self.submit(texts).result()
+
+    @property
+    def dimension(self) -> int:
+        """Width of one output row: the embedding size, or a classifier's number of labels."""
+        return self.encoder.dimension
+
+    @property
+    def device(self) -> str:
+        """The model's device (``'cpu'``, ``'cuda:0'``, ``'mps'``; the first one of several)."""
+        return self.encoder.device
+
+    @property
+    def dtype(self) -> str:
+        """The model's precision (``'float32'``, ``'float16'``, ``'bfloat16'``)."""
+        return self.encoder.dtype
+
+    @property
+    def max_seq_length(self) -> int:
+        """The model window in tokens, special tokens included: longer texts are truncated."""
+        return self.encoder.max_seq_length
+
+    @property
+    def fingerprint(self) -> str:
+        """A stable id of the model's files (cache keys and trained heads record it)."""
+        return self.encoder.fingerprint
+
+    @property
+    def model_name(self) -> str:
+        """The name the model was asked for: ``'default'``, an alias, a path or a hub id (a classifier's folder)."""
+        return self.encoder.name
+
+    @property
+    def model_id(self) -> str:
+        """A human-readable id of the model: the default model's hub id, else its location."""
+        return self.encoder.display_id
+
+    def token_lengths(self, texts: list[str]) -> np.ndarray:
+        """``int64 (len(texts),)``: tokens per text, special tokens included, truncated at
+        :attr:`max_seq_length`, as the model sees them. ``texts`` must not contain ``None``."""
+        return tokenize(self.encoder, texts).lengths
 
 
 
@@ -98,11 +172,15 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, oom_type) or (isinstance(exc, RuntimeError) and "out of memory" in str(exc))
 
 
-class Runtime:
+class Runtime(RuntimeView):
     """Batched, thread-safe embedding of texts on one encoder. Create it with :func:`get_runtime`."""
 
     def __init__(self, encoder: BatchModel, batch_size: int, max_batch_tokens: int) -> None:
+        #: The model as loaded (for the engine and tests; operations use the interface of :class:`RuntimeView`).
         self.encoder = encoder
+        # What runs the batches: an encoder's launcher (its fast paths, shared by the encoder's runtimes),
+        # or the model itself (its ``forward``).
+        self._runner: Any = launcher_for(encoder) if isinstance(encoder, Encoder) else encoder
         self.batch_size = batch_size
         self.max_batch_tokens = max_batch_tokens
         self._queue: queue.SimpleQueue[_Request] = queue.SimpleQueue()
@@ -117,16 +195,12 @@ class Runtime:
 
         Tokenization runs here, in the caller's thread. ``texts`` must not contain ``None``.
         """
-        request = _Request(self.encoder.tokenize(texts))
+        request = _Request(tokenize(self.encoder, texts))
         if not texts:
             request.future.set_result(np.empty((0, self.encoder.dimension), dtype=np.float32))
             return request.future
         self._queue.put(request)
         return request.future
-
-    def embed(self, texts: list[str]) -> np.ndarray:
-        """Blocking form of :meth:`submit`."""
-        return self.submit(texts).result()
 
     def snapshot(self) -> RuntimeStats:
         """A copy of the counters."""
@@ -169,7 +243,7 @@ class Runtime:
 
     def _run(self, requests: list[_Request]) -> list[np.ndarray]:
         tokens = TokenBatch.concat([request.tokens for request in requests])
-        out = self._run_packed(tokens) if getattr(self.encoder, "packs_tokens", False) else self._run_padded(tokens)
+        out = self._run_packed(tokens) if getattr(self._runner, "packs_tokens", False) else self._run_padded(tokens)
         with self._stats_lock:
             self._stats.requests += len(requests)
             self._stats.rows += len(tokens)
@@ -179,10 +253,10 @@ class Runtime:
 
     def _run_packed(self, tokens: TokenBatch) -> np.ndarray:
         """Every row of ``tokens`` embedded in packed batches: ``float32 (rows, d)``. The first call
-        captures the graphs of the usual capacities (:func:`~sqlml.engine.cuda.graphs.packed_ladder`) first."""
+        captures the graphs of the usual capacities (:func:`~sqlml.engine.batching.packed_ladder`) first."""
         if not self._ladder_captured:
             self._ladder_captured = True
-            self.encoder.capture_packed(packed_ladder(self.max_batch_tokens))
+            self._runner.capture_packed(packed_ladder(self.max_batch_tokens))
         parts = plan_packed(tokens.offsets, self.batch_size, self.max_batch_tokens)
         return self._collect(len(tokens), ((part, self._launch_packed(tokens, part)) for part in parts))
 
@@ -190,12 +264,12 @@ class Runtime:
         """Pack and launch rows ``part``; filled to a graph capacity when the model replays graphs. On
         out-of-memory the rows are halved (down to one), run without graphs."""
         capacity = None
-        if replay and self.encoder.replays_packed_graphs:
+        if replay and self._runner.replays_packed_graphs:
             used = int(tokens.offsets[part.stop] - tokens.offsets[part.start])
             capacity = packed_capacity(used, part.stop - part.start, self.max_batch_tokens)
-        ids, cu = tokens.packed(part.start, part.stop, capacity, self.encoder.pad_id)
+        ids, cu = pack(tokens, part.start, part.stop, capacity, self.encoder.pad_id)
         try:
-            pending = self.encoder.launch_packed(ids, cu, replay=capacity is not None)
+            pending = self._runner.launch_packed(ids, cu, replay=capacity is not None)
         except Exception as exc:
             if not is_out_of_memory(exc) or part.stop - part.start == 1:
                 raise
@@ -213,8 +287,8 @@ class Runtime:
         """Every row of ``tokens`` embedded in length-sorted padded batches: ``float32 (rows, d)``."""
         lengths = tokens.lengths
         order = np.argsort(-lengths, kind="stable")
-        bucketed = getattr(self.encoder, "pads_to_buckets", False)  # it replays CUDA graphs: few shapes
-        padded = self.encoder.padded_lengths(lengths[order]) if bucketed else lengths[order]
+        bucketed = getattr(self._runner, "pads_to_buckets", False)  # it replays CUDA graphs: few shapes
+        padded = self._runner.padded_lengths(lengths[order]) if bucketed else lengths[order]
         launched = (
             (order[part], self._launch_rows(tokens, order[part], int(padded[part.start]) if bucketed else None))
             for part in plan_batches(padded, self.batch_size, self.max_batch_tokens)
@@ -242,10 +316,10 @@ class Runtime:
             capacity = min(self.batch_size, max(1, self.max_batch_tokens // width))
             shape = (bucket_rows(len(rows), capacity), width)
         input_ids, mask = tokens.pad(rows, self.encoder.pad_id, shape)
-        launch = getattr(self.encoder, "launch", None)
+        launch = getattr(self._runner, "launch", None)
         try:
             if launch is None:
-                pending: Pending = Ready(self.encoder.forward(input_ids, mask))
+                pending: Pending = Ready(self._runner.forward(input_ids, mask))
             else:
                 pending = launch(input_ids, mask, replay=True) if shape is not None else launch(input_ids, mask)
         except Exception as exc:
@@ -278,8 +352,8 @@ def _place(out: np.ndarray, rows: slice | np.ndarray, pending: Pending) -> None:
     out[rows] = pending.result()[:count]
 
 
-class MultiDeviceRuntime:
-    """One :class:`Runtime` (one worker) per device behind the same ``submit``/``embed`` interface.
+class MultiDeviceRuntime(RuntimeView):
+    """One :class:`Runtime` (one worker) per device behind the same interface (:class:`RuntimeView`).
 
     Each request goes whole to the device with the fewest rows outstanding, so rows of one request stay
     together and in order; devices run in parallel.
@@ -303,10 +377,6 @@ class MultiDeviceRuntime:
     def _finished(self, index: int, rows: int) -> None:
         with self._lock:
             self._outstanding[index] -= rows
-
-    def embed(self, texts: list[str]) -> np.ndarray:
-        """Blocking form of :meth:`submit`."""
-        return self.submit(texts).result()
 
     def snapshot(self) -> RuntimeStats:
         """The counters of all devices, summed."""

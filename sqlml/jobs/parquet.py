@@ -9,9 +9,8 @@ from __future__ import annotations
 import glob
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -147,30 +146,18 @@ def run_column_job(
     new_column: str,
     options: dict[str, Any] | None = None,
     *,
-    engine: str = "local",
     resume: bool = False,
     show_progress: bool | None = None,
-    address: str | None = None,
-    num_gpus: float | None = None,
-    concurrency: int | None = None,
 ) -> int:
-    """Add ``new_column = op(column)`` to Parquet inputs on the local engine or on Ray; return rows written.
+    """Add ``new_column = op(column)`` to Parquet inputs, written atomically to one file; return rows written.
 
-    ``engine='local'`` writes one file atomically; ``engine='ray'`` writes a folder of Parquet files
-    (Ray Data's layout) through :func:`sqlml.ray.run_parquet_job`.
+    ``op_name`` and ``options`` are those of :class:`sqlml.jobs.column.ColumnOp`. ``resume`` continues an
+    interrupted run into the same output (:mod:`sqlml.jobs.checkpoint`).
     """
     from sqlml.jobs.column import ColumnOp
 
-    if engine == "local":
-        op = ColumnOp(op_name, dict(options or {}))
-        return map_parquet(inputs, output, column, new_column, op, resume=resume, show_progress=show_progress, desc=op_name)
-    if engine == "ray":
-        if resume:
-            raise InvalidArgumentError("--resume is for the local engine; Ray retries failed batches itself")
-        from sqlml.ray import run_parquet_job
-
-        return run_parquet_job(inputs, output, op_name, column, new_column, options, address=address, num_gpus=num_gpus, concurrency=concurrency)
-    raise InvalidArgumentError(f"unknown engine {engine!r}; use 'local' or 'ray'")
+    op = ColumnOp(op_name, dict(options or {}))
+    return map_parquet(inputs, output, column, new_column, op, resume=resume, show_progress=show_progress, desc=op_name)
 
 
 def embed_parquet(

@@ -3,7 +3,7 @@ trained classifier heads of the store (``$SQLML_HOME/heads``), with their held-o
 
 from __future__ import annotations
 
-from dataclasses import dataclass, asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlml.models import registry

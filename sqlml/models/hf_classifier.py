@@ -1,29 +1,28 @@
-"""Local Hugging Face sequence classifiers (``AutoModelForSequenceClassification`` folders) run by the runtime.
+"""Local Hugging Face sequence classifiers (``AutoModelForSequenceClassification`` folders), loaded once per process.
 
-:class:`HFClassifier` has the runtime's ``BatchModel`` shape: the runtime's rows are label
-probabilities (``dimension`` = number of labels) instead of embeddings, so a classifier gets the same
-cross-thread, length-sorted, token-budget batching and OOM splitting as embedding. Only local folders
-are read (``local_files_only=True``) and ``trust_remote_code`` stays off.
+:class:`HFClassifier` has the shape the engine's runtime runs (tokenize, forward on padded ``int64``
+arrays): its rows are label probabilities (``dimension`` = number of labels) instead of embeddings,
+so a classifier gets the same cross-thread, length-sorted, token-budget batching and OOM splitting as
+embedding. Only local folders are read (``local_files_only=True``) and ``trust_remote_code`` stays off.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sqlml.errors import ModelLoadError
+from sqlml.models.ref import fingerprint_directory
 from sqlml.models.tokenizer import TextTokenizer
 from sqlml.models.tokens import TokenBatch
 
 if TYPE_CHECKING:
     import torch
-
-    from sqlml.engine.runtime import Runtime
 
 
 def is_sequence_classifier_dir(directory: str | Path) -> bool:
@@ -48,11 +47,31 @@ class HFClassifier:
     labels: tuple[str, ...]
     pad_id: int
     max_seq_length: int
+    _fingerprint: str | None = None
+    _fingerprint_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def dimension(self) -> int:
         """The number of labels (the width of one output row)."""
         return len(self.labels)
+
+    @property
+    def name(self) -> str:
+        """The folder, as resolved when loaded."""
+        return self.path
+
+    @property
+    def display_id(self) -> str:
+        """The folder, as resolved when loaded."""
+        return self.path
+
+    @property
+    def fingerprint(self) -> str:
+        """A stable id of the folder's files (:func:`~sqlml.models.ref.fingerprint_directory`)."""
+        with self._fingerprint_lock:
+            if self._fingerprint is None:
+                self._fingerprint = fingerprint_directory(Path(self.path))
+            return self._fingerprint
 
     @classmethod
     def load(cls, path: str, device: str, dtype: str) -> HFClassifier:
@@ -85,7 +104,7 @@ class HFClassifier:
         return cls(path, device, dtype, model, TextTokenizer(backend, max_len), labels, int(hf_tokenizer.pad_token_id or 0), max_len)
 
     def tokenize(self, texts: list[str]) -> TokenBatch:
-        """Token ids per text with special tokens, truncated to ``max_seq_length``; thread-safe."""
+        """Token ids per text with special tokens, truncated to ``max_seq_length``; thread-safe, in the calling thread."""
         return self.tokenizer(texts)
 
     def forward(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
@@ -98,50 +117,31 @@ class HFClassifier:
             logits = self.model(input_ids=ids, attention_mask=mask).logits
             return torch.softmax(logits.float(), dim=-1).cpu().numpy()
 
-    def info(self) -> dict[str, Any]:
-        """A row for model listings."""
-        return {"name": self.path, "id": self.path, "kind": "hf-classifier", "dimension": self.dimension,
-                "device": self.device, "dtype": self.dtype, "loaded": True}
 
-
-_runtimes: dict[tuple[str, str, str, int, int], Runtime] = {}
+_loaded: dict[tuple[str, str, str], HFClassifier] = {}
 _lock = threading.Lock()
 
 
-def get_classifier_runtime(
-    path: str,
-    device: str | None = None,
-    dtype: str | None = None,
-    batch_size: int | None = None,
-    max_batch_tokens: int | None = None,
-) -> Runtime:
-    """The process-wide runtime running the classifier folder ``path`` (loaded once per path, device and dtype).
+def load_classifier(path: str, device: str | None = None, dtype: str | None = None) -> HFClassifier:
+    """The sequence classifier in the folder ``path`` on ``device``/``dtype``, loaded on first use.
 
-    Batch defaults match :func:`sqlml.engine.runtime.get_runtime`.
+    ``device``/``dtype`` follow :mod:`sqlml.models.device`. Thread-safe; one instance per process and
+    (resolved folder, device, dtype); concurrent first calls load once.
     """
-    from sqlml import config
-    from sqlml.engine.runtime import Runtime
     from sqlml.models.device import resolve_device, resolve_dtype
 
     resolved = str(Path(path).expanduser().resolve())
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)
-    on_cpu = dev == "cpu"
-    rows = config.resolve("batch_size", batch_size, 256 if on_cpu else 4096, config.parse_positive_int)
-    tokens = config.resolve("max_batch_tokens", max_batch_tokens, 16_384 if on_cpu else 262_144, config.parse_positive_int)
-    key = (resolved, dev, dt, rows, tokens)
+    key = (resolved, dev, dt)
     with _lock:
-        runtime = _runtimes.get(key)
-        if runtime is None:
-            shared = next((r.encoder for k, r in _runtimes.items() if k[:3] == key[:3]), None)
-            runtime = _runtimes[key] = Runtime(shared or HFClassifier.load(resolved, dev, dt), rows, tokens)
-        return runtime
+        found = _loaded.get(key)
+        if found is None:
+            found = _loaded[key] = HFClassifier.load(resolved, dev, dt)
+        return found
 
 
 def loaded_classifiers() -> list[HFClassifier]:
     """Every sequence classifier loaded in this process (one per path, device and dtype)."""
     with _lock:
-        seen: dict[int, HFClassifier] = {}
-        for runtime in _runtimes.values():
-            seen.setdefault(id(runtime.encoder), runtime.encoder)  # type: ignore[arg-type]
-        return list(seen.values())
+        return list(_loaded.values())

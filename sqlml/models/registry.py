@@ -20,37 +20,22 @@ from __future__ import annotations
 import os
 import re
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlml import config
 from sqlml.errors import ModelNotFoundError
+from sqlml.models.ref import DEFAULT_ID, ModelRef
 
 if TYPE_CHECKING:
     from sqlml.models.encoder import Encoder
 
 DEFAULT_NAME = "default"
-DEFAULT_ID = "sentence-transformers/all-MiniLM-L6-v2"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 
 _aliases: dict[str, Path] = {}
 _loaded: dict[tuple[str, str, str], Encoder] = {}
 _lock = threading.Lock()
-
-
-@dataclass(frozen=True)
-class ModelRef:
-    """Where a model name points. ``location`` is a directory path or a hub id; ``kind`` says which."""
-
-    name: str
-    kind: str  # 'default' | 'alias' | 'path' | 'hub'
-    location: str
-
-    @property
-    def display_id(self) -> str:
-        """A human-readable id: the hub id of the default model, else the location."""
-        return DEFAULT_ID if self.kind == "default" else self.location
 
 
 def default_model_dir() -> Path:

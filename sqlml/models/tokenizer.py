@@ -1,6 +1,8 @@
 """Texts → token ids (with special tokens, truncated at the model window) as a :class:`TokenBatch`.
 
-Thread-safe: DuckDB's threads tokenize their own chunks at the same time. Two tokenizers give the same ids:
+Thread-safe: DuckDB's threads tokenize their own chunks at the same time; a call runs in its caller's
+thread (the engine spreads one large call over threads: ``engine/tokenize.py``). Two tokenizers give the
+same ids:
 
 * the model's own Rust tokenizer (``tokenizers``), for every model and every text;
 * for BERT-uncased WordPiece models with BERT's vocabulary (all-MiniLM-L6-v2, bert-base-uncased and
@@ -22,14 +24,11 @@ import json
 import os
 import re
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from sqlml import config
-from sqlml.engine.pools import shared_pool
 from sqlml.models.tokens import TokenBatch, gather_index, offsets_of
 
 if TYPE_CHECKING:
@@ -37,8 +36,6 @@ if TYPE_CHECKING:
 
 #: Characters kept per token of the window before a long text is cut (tokens average ~4-5 chars).
 PREFIX_CHARS_PER_TOKEN = 32
-#: Texts per piece when a large call is spread over threads.
-PARALLEL_ROWS = 512
 #: Joins texts for one blingfire call: a private-use character, which it reads as one unknown token ...
 SEPARATOR = " \ue000 "
 #: ... written as this id, which no real token has.
@@ -68,27 +65,12 @@ class TextTokenizer:
         self.fast = BlingfireWordPiece.matching(self.hf, max_len) if allowed else None
 
     def __call__(self, texts: list[str]) -> TokenBatch:
-        """Ids of every text, in order. ``texts`` must not contain ``None``.
+        """Ids of every text, in order, in the calling thread. ``texts`` must not contain ``None``.
 
-        A call on more than ``PARALLEL_ROWS`` texts is cut into pieces tokenized by a shared thread pool
-        (the model tokenizer's ``encode_batch`` spreads over cores on its own; blingfire does not): a
-        DuckDB query whose input has one row group calls the UDF from one thread, chunk after chunk.
-        Only cores no other caller uses are shared out (:func:`piece_count`): when DuckDB's threads call
-        at once, each tokenizes its own texts, since every piece costs GIL hand-offs.
-        """
-        if self.fast is None or len(texts) <= PARALLEL_ROWS:
-            return self._tokenize(texts)
-        with _caller() as callers:
-            pieces = piece_count(len(texts), callers)
-            if pieces == 1:
-                return self._tokenize(texts)
-            size = -(-len(texts) // pieces)
-            return TokenBatch.concat(list(shared_pool("tokenize").map(self._tokenize, [texts[i : i + size] for i in range(0, len(texts), size)])))
-
-    def _tokenize(self, texts: list[str]) -> TokenBatch:
-        """A text far longer than the window is tokenized from a prefix cut at whitespace (whole words,
+        A text far longer than the window is tokenized from a prefix cut at whitespace (whole words,
         so the kept tokens are the same); if that prefix did not fill the window, the whole text is
-        tokenized. This keeps a 5 MB text from costing seconds for 256 tokens."""
+        tokenized. This keeps a 5 MB text from costing seconds for 256 tokens.
+        """
         limit = self.max_len * PREFIX_CHARS_PER_TOKEN
         if max(map(len, texts), default=0) <= limit:  # the common case, without a Python-level loop
             return self._either_way(texts)
@@ -100,6 +82,14 @@ class TextTokenizer:
             return batch
         keep = np.setdiff1d(np.arange(len(texts)), redo)
         return TokenBatch.in_order([(keep, batch.take(keep)), (redo, self._either_way([texts[i] for i in redo]))])
+
+    @property
+    def spreads_over_cores(self) -> bool:
+        """True when one call already runs on several cores: without the fast path every text goes to the
+        model tokenizer, whose ``encode_batch`` spreads over cores on its own. With it, a call runs in
+        the calling thread (blingfire releases the GIL but works on one core), so a caller with many
+        texts gains from cutting them into pieces for other threads."""
+        return self.fast is None
 
     def _either_way(self, texts: list[str]) -> TokenBatch:
         """The fast path for the texts it may take, the model tokenizer for the rest, in order."""
@@ -252,35 +242,6 @@ def _bert_uncased_specials(hf: tokenizers.Tokenizer, spec: dict[str, Any]) -> tu
 
 _blingfire: tuple[int, Any] | None = None
 _lock = threading.Lock()
-
-
-def piece_count(texts: int, callers: int, cores: int | None = None) -> int:
-    """Pieces to cut a call of ``texts`` texts into while ``callers`` calls (this one included) run.
-
-    At least ``PARALLEL_ROWS`` texts per piece, and this call's share of the cores: ``cores // callers``,
-    at least 1. Why the share: beside busy Python threads every piece gives up and takes back the GIL a
-    few dozen times, so 4 threads each tokenizing 8,192 W1 sentences in 16 pool pieces beside 1 / 3
-    busy threads took 4.2 / 13.9 s, each in its own thread 0.7 / 1.3 s (0.33 vs 0.36 s with none).
-    """
-    cores = cores if cores is not None else os.cpu_count() or 1
-    return max(1, min(-(-texts // PARALLEL_ROWS), cores // max(callers, 1)))
-
-
-_callers = 0
-
-
-@contextmanager
-def _caller() -> Iterator[int]:
-    """Count this thread among the tokenizer's callers while inside; yields the count, itself included."""
-    global _callers
-    with _lock:
-        _callers += 1
-        count = _callers
-    try:
-        yield count
-    finally:
-        with _lock:
-            _callers -= 1
 
 
 def _load_blingfire() -> tuple[int, Any] | None:

@@ -1,4 +1,7 @@
-"""Token ids of many texts in flat numpy buffers (no Python list per row), and their padding."""
+"""Token ids of many texts in flat numpy buffers (no Python list per row), and their padding.
+
+How rows are laid end to end for the packed forward pass is batch planning, in the engine
+(``engine/batching.py``: ``pack``)."""
 
 from __future__ import annotations
 
@@ -26,12 +29,6 @@ class TokenBatch:
         return cls(ids, offsets)
 
     @classmethod
-    def from_padded(cls, padded: np.ndarray, lengths: np.ndarray) -> TokenBatch:
-        """From a ``(rows, width)`` matrix whose row ``i`` holds ``lengths[i]`` ids, left-aligned."""
-        keep = np.arange(padded.shape[1])[None, :] < lengths[:, None]
-        return cls(np.ascontiguousarray(padded[keep], dtype=np.int32), offsets_of(lengths))
-
-    @classmethod
     def concat(cls, parts: Sequence[TokenBatch]) -> TokenBatch:
         """The rows of ``parts`` one after another."""
         if len(parts) == 1:
@@ -55,14 +52,6 @@ class TokenBatch:
         """``int64 (rows,)``: ids per row."""
         return np.diff(self.offsets)
 
-    def row(self, i: int) -> list[int]:
-        """Row ``i`` as a list of ints."""
-        return self.ids[self.offsets[i] : self.offsets[i + 1]].tolist()
-
-    def to_lists(self) -> list[list[int]]:
-        """Every row as a list of ints."""
-        return [self.row(i) for i in range(len(self))]
-
     def take(self, rows: np.ndarray) -> TokenBatch:
         """The rows ``rows`` (indices), in that order."""
         starts, lengths = self._spans(rows)
@@ -84,32 +73,6 @@ class TokenBatch:
         ids = np.full((height, width), pad_id, dtype=np.int64)
         ids[: len(rows)][mask[: len(rows)]] = self.ids[gather_index(starts, lengths[: len(rows)])]  # row-major order of ``mask``
         return ids, mask.astype(np.int64)
-
-    def packed(self, start: int, stop: int, capacity: tuple[int, int] | None = None, pad_id: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        """Rows ``start .. stop - 1`` laid end to end: ``(ids, cu)``, ``int32 (tokens,)`` and ``int32
-        (sequences + 1,)`` (the running sum of their lengths, from 0).
-
-        ``capacity``: ``(tokens, sequences)`` to fill (:func:`sqlml.engine.cuda.graphs.packed_capacity`): the
-        ids past the real ones are ``pad_id`` in filler sequences of at most ``FILLER_LENGTH`` tokens, and
-        the sequences past those are empty (``cu`` repeats its last value).
-        """
-        from sqlml.engine.cuda.graphs import FILLER_LENGTH, filler_sequences
-
-        first, last = int(self.offsets[start]), int(self.offsets[stop])
-        bounds = self.offsets[start : stop + 1] - first
-        if capacity is None:
-            return self.ids[first:last].astype(np.int32, copy=False), bounds.astype(np.int32)
-        tokens, sequences = capacity
-        used = last - first
-        if tokens < used or sequences < stop - start + filler_sequences(used, tokens):
-            raise ValueError(f"cannot pack {stop - start} rows of {used} tokens into capacity {capacity}")
-        ids = np.full(tokens, pad_id, dtype=np.int32)
-        ids[:used] = self.ids[first:last]
-        cu = np.full(sequences + 1, tokens, dtype=np.int32)
-        cu[: stop - start + 1] = bounds
-        filler = np.arange(used + FILLER_LENGTH, tokens, FILLER_LENGTH, dtype=np.int32)
-        cu[stop - start + 1 : stop - start + 1 + len(filler)] = filler
-        return ids, cu
 
     def _spans(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         starts = self.offsets[rows]

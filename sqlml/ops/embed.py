@@ -11,16 +11,15 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import pyarrow as pa
 
 from sqlml import progress
-from sqlml.engine.cache import EmbeddingCache, get_cache
-from sqlml.engine.runtime import AnyRuntime, get_runtime
-from sqlml.errors import InvalidArgumentError
-from sqlml.ops.inputs import as_string_array, unique_index, valid_strings
+from sqlml.engine.cache import EmbeddingCache
+from sqlml.engine.runtime import AnyRuntime
+from sqlml.ops.inputs import unique_index, valid_strings
 
 #: Rows handed to the runtime per request by the Python API and the CLI.
 CHUNK_ROWS = 8192
@@ -39,7 +38,7 @@ def embed_strings(
     it and only the rest go to the model; new vectors are written back.
     """
     uniques, index = unique_index(values)
-    if cache is not None and hasattr(runtime.encoder, "fingerprint"):
+    if cache is not None:
         vectors = _embed_cached(uniques, runtime, bar, cache)
     else:
         vectors = _embed_uniques(uniques, runtime, bar)
@@ -47,7 +46,7 @@ def embed_strings(
 
 
 def _embed_cached(uniques: list[str], runtime: AnyRuntime, bar: progress.Progress | None, cache: EmbeddingCache) -> np.ndarray:
-    model = runtime.encoder
+    model = runtime
     found, vectors = cache.lookup(model, uniques, model.dimension)
     if bar is not None:
         bar.update(int(found.sum()))
@@ -69,7 +68,7 @@ def _embed_uniques(
     bar: progress.Progress | None,
     on_chunk: Callable[[int, int, np.ndarray], None] | None = None,
 ) -> np.ndarray:
-    vectors = np.empty((len(uniques), runtime.encoder.dimension), dtype=np.float32)
+    vectors = np.empty((len(uniques), runtime.dimension), dtype=np.float32)
     pending: deque[tuple[int, int, Future[np.ndarray]]] = deque()
     for start in range(0, len(uniques), CHUNK_ROWS):
         stop = min(start + CHUNK_ROWS, len(uniques))
@@ -100,7 +99,7 @@ def embed_array(
 ) -> pa.FixedSizeListArray:
     """Embed an Arrow string array into ``FixedSizeList<float32, d>``; null in → null out, order kept."""
     values, nulls = valid_strings(texts)
-    dim = runtime.encoder.dimension
+    dim = runtime.dimension
     dense = embed_strings(values, runtime, bar, cache)
     if nulls is None:
         return pa.FixedSizeListArray.from_arrays(pa.array(dense.reshape(-1)), dim)
@@ -108,39 +107,3 @@ def embed_array(
     full[~nulls.to_numpy(zero_copy_only=False)] = dense
     return pa.FixedSizeListArray.from_arrays(pa.array(full.reshape(-1)), dim, mask=nulls)
 
-
-def embed(
-    texts: Any,
-    *,
-    model: str | None = None,
-    device: str | None = None,
-    dtype: str | None = None,
-    batch_size: int | None = None,
-    show_progress: bool | None = None,
-    output: Output = "numpy",
-    cache: bool | None = None,
-) -> Any:
-    """Embed texts with ``model`` (default: the embedded all-MiniLM-L6-v2).
-
-    ``texts``: a list of ``str | None``, a pyarrow string array or a polars ``Series``.
-    Returns, by ``output``: ``"numpy"`` → ``float32 ndarray (n, d)`` (NaN rows for nulls);
-    ``"arrow"`` → ``pa.FixedSizeListArray``; ``"polars"`` → ``pl.Series`` of ``Array(Float32, d)``.
-    ``cache``: use the persistent embedding cache (default: ``SQLML_CACHE``, on).
-    """
-    if output not in ("numpy", "arrow", "polars"):
-        raise InvalidArgumentError(f"output must be 'numpy', 'arrow' or 'polars', not {output!r}")
-    array = as_string_array(texts)
-    runtime = get_runtime(model, device, dtype, batch_size)
-    with progress.progress_bar(len(array), "embed", progress.enabled(show_progress, False)) as bar:
-        result = embed_array(array, runtime, bar, get_cache(cache, runtime.encoder.device))
-    if output == "arrow":
-        return result
-    if output == "polars":
-        import polars as pl
-
-        return pl.Series("embedding", result)
-    matrix = result.values.to_numpy(zero_copy_only=False).reshape(len(result), runtime.encoder.dimension)
-    if result.null_count:
-        matrix = matrix.copy()
-        matrix[result.is_null().to_numpy(zero_copy_only=False)] = np.nan
-    return matrix

@@ -58,8 +58,8 @@ def unique_index(values: list[str]) -> tuple[list[str], list[int] | None]:
     """Deduplicate: ``uniques[index[i]] == values[i]`` for every i; uniques keep first-seen order.
 
     ``index`` is ``None`` when every value is unique (``uniques`` is then ``values``). Every pass is a
-    C-level loop (``dict.fromkeys``, ``map``): a Python-level loop held the GIL for ~14% of the SQL
-    embedding path's GIL time on a 16-core host (benchmarks/NOTES.md, lever 28).
+    C-level loop (``dict.fromkeys``, ``map``) because a Python-level loop holds the GIL that DuckDB's
+    other threads need on the SQL embedding path.
     """
     firsts = dict.fromkeys(values)
     if len(firsts) == len(values):

@@ -85,9 +85,8 @@ class SentenceBatch:
 
 
 # Texts are given to blingfire in groups of about this many characters, joined by a newline (see
-# split_texts): ~5 groups per 1,024 W2 articles. Each group costs a few dozen numpy calls that give up the
-# GIL, so fewer, larger groups wait less under contention (NOTES, lever 27: 64k-character groups were 2x
-# slower); the price is ~30 MB of temporaries per splitting thread (blingfire's buffers: 18 bytes per byte).
+# split_texts): ~5 groups per 1,024 news articles. Each group costs a few dozen numpy calls that give up the
+# GIL, so fewer, larger groups wait less under contention (64k-character groups are 2x slower); the price is ~30 MB of temporaries per splitting thread (blingfire's buffers: 18 bytes per byte).
 GROUP_CHARS = 1 << 20
 # Character classes by table for ASCII (index 128 stands for every other code point): what str.isspace()
 # is true for (beyond ASCII: _OTHER_SPACES; a test checks every code point) and _GLUE_HINT's parts.
@@ -107,9 +106,8 @@ def split_texts(texts: Sequence[str | None], group_chars: int = GROUP_CHARS) -> 
     Texts go to blingfire in groups of about ``group_chars`` characters, one call per group
     (:func:`_split_group`), not one per text, and the repair pass runs in Python only for the texts
     that need it. Why: every C call and every per-sentence Python step holds or retakes the GIL, and
-    with DuckDB's threads busy in Python each retake waits up to the 5 ms switch interval (measured:
-    4 threads splitting 1,024 W2 articles each next to 1 / 3 busy Python threads took 11.4 / 25.9 s one
-    call per text, 3.0 / 5.9 s grouped; benchmarks/NOTES.md, levers 22 and 27).
+    with DuckDB's threads busy in Python each retake waits up to the 5 ms switch interval (grouping is
+    about 4x faster under that contention; benchmarks/NOTES.md has the measurements).
     """
     present = [i for i, text in enumerate(texts) if text is not None]
     lengths = [len(texts[i]) for i in present]  # type: ignore[arg-type]
@@ -136,7 +134,7 @@ def _split_group(group: list[str]) -> tuple[list[str], np.ndarray]:
     sentence runs on into the next text (it ends without an end mark) and the texts that span touches
     are split alone; a text whose spans miss text or have untrimmed edges, or that may hold a glued
     sentence end, goes through :func:`_repaired`. So each text gets exactly its own
-    :func:`sentence_spans` (checked on all 4,450 BBC bodies and summaries and 3,000 W2 articles, and by
+    :func:`sentence_spans` (checked on all 4,450 BBC bodies and summaries and 3,000 generated news articles, and by
     a fuzz test).
     """
     if len(group) == 1:

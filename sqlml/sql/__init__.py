@@ -9,20 +9,20 @@ written into the user's database file.
 
 from __future__ import annotations
 
-import importlib
-from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from sqlml.config import Settings
 from sqlml.errors import SqlmlError
 from sqlml.resources import udfs_dir
+from sqlml.sql.adapter import row_udf
 from sqlml.sql.context import SqlContext
 from sqlml.sql.interrupts import track
+from sqlml.sql.quoting import quote_identifier
+from sqlml.sql.specs import SPECS, UdfSpec
 
 CATALOG = "sqlml"
-#: Modules under ``sqlml.sql`` with a ``register_udfs(con, ctx)`` function, registered in this order.
-UDF_MODULES = ("embed_udfs", "models_udfs", "summarize_udfs", "relevance_udfs", "classify_udfs", "stats_udfs")
 
 
 def connect(
@@ -76,11 +76,10 @@ def register(
             f"this connection already has a database named {CATALOG!r} attached (sqlml was registered already, "
             f"or a user database uses that name); detach it first: DETACH {CATALOG}"
         )
-    ctx = SqlContext.create(
-        model=model, device=device, dtype=dtype, batch_size=batch_size, max_batch_tokens=max_batch_tokens, cache=cache
-    )
-    for name in UDF_MODULES:
-        importlib.import_module(f"sqlml.sql.{name}").register_udfs(con, ctx)
+    settings = Settings.resolve(model=model, device=device, dtype=dtype, batch_size=batch_size, max_batch_tokens=max_batch_tokens, cache=cache)
+    ctx = SqlContext.create(settings)
+    for spec in SPECS:
+        _register(con, spec, ctx)
     con.execute(f"ATTACH ':memory:' AS {CATALOG} (READ_WRITE)")  # READ_WRITE: also on read-only connections
     for path in sorted(udfs_dir().glob("*.sql")):
         con.execute(path.read_text(encoding="utf-8"))
@@ -101,13 +100,18 @@ def cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     return new
 
 
+def _register(con: duckdb.DuckDBPyConnection, spec: UdfSpec, ctx: SqlContext) -> None:
+    """Create ``spec``'s UDF on ``con``: Arrow batches, NULLs passed through to the core (which keeps them NULL)."""
+    udf = spec.udf(ctx) if spec.udf is not None else row_udf(spec, ctx)
+    options: dict[str, Any] = {"side_effects": True} if spec.side_effects else {}
+    if spec.arguments:
+        options |= {"type": "arrow", "null_handling": "special"}
+    con.create_function(spec.name, udf, [a.sql_type for a in spec.arguments], spec.returns(ctx), **options)
+
+
 def _append_search_path(con: duckdb.DuckDBPyConnection) -> None:
     current = con.execute("SELECT current_setting('search_path')").fetchall()[0][0]
     if not current:
         db, schema = con.execute("SELECT current_database(), current_schema()").fetchall()[0]
-        current = f"{_quote(db)}.{_quote(schema)}"
+        current = f"{quote_identifier(db)}.{quote_identifier(schema)}"
     con.execute("SET search_path = ?", [f"{current},{CATALOG}.main"])
-
-
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from sqlml.engine.batching import plan_batches
+from sqlml.engine.batching import bucket_length, bucket_rows, plan_batches
 from sqlml.models.tokens import TokenBatch
+from tests.support.tokens import from_padded, to_lists
 
 
 def test_plan_respects_rows_and_token_budget() -> None:
@@ -29,11 +30,11 @@ def test_pad_builds_ids_and_mask_for_the_rows_asked() -> None:
 
 def test_token_batches_concatenate_and_reorder_without_lists() -> None:
     a = TokenBatch.from_lists([[1, 2], []])
-    b = TokenBatch.from_padded(np.array([[7, 8, 9], [5, 0, 0]], dtype=np.int32), np.array([3, 1]))
+    b = from_padded(np.array([[7, 8, 9], [5, 0, 0]], dtype=np.int32), np.array([3, 1]))
     both = TokenBatch.concat([a, b])
-    assert both.to_lists() == [[1, 2], [], [7, 8, 9], [5]]
+    assert to_lists(both) == [[1, 2], [], [7, 8, 9], [5]]
     assert both.lengths.tolist() == [2, 0, 3, 1]
-    assert both.take(np.array([3, 0, 2, 1])).to_lists() == [[5], [1, 2], [7, 8, 9], []]
+    assert to_lists(both.take(np.array([3, 0, 2, 1]))) == [[5], [1, 2], [7, 8, 9], []]
     assert len(TokenBatch.concat([])) == 0
 
 
@@ -52,8 +53,6 @@ def test_pad_refuses_a_shape_smaller_than_the_rows() -> None:
 
 
 def test_length_buckets_are_few_and_never_shorter_than_the_row() -> None:
-    from sqlml.engine.cuda.graphs import bucket_length
-
     lengths = np.arange(1, 257)
     buckets = bucket_length(lengths, max_len=256)
     assert set(buckets.tolist()) == {16, 24, 32, 48, 64, 96, 128, 192, 256}
@@ -62,8 +61,6 @@ def test_length_buckets_are_few_and_never_shorter_than_the_row() -> None:
 
 
 def test_row_buckets_keep_full_batches_and_pad_others_at_most_twofold() -> None:
-    from sqlml.engine.cuda.graphs import bucket_rows
-
     assert bucket_rows(5461, 5461) == 5461
     assert bucket_rows(3000, 5461) == 5461
     assert bucket_rows(2000, 5461) == 2731

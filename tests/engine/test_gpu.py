@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sqlml.engine.batching import packed_ladder
+from sqlml.engine.cuda.launcher import launcher_for
 from sqlml.engine.runtime import Runtime
 from sqlml.models.registry import load_encoder
 
@@ -65,11 +67,12 @@ def test_cuda_kmeans_graphs_give_the_op_by_op_labels_from_many_threads(monkeypat
 
 def test_cuda_prepared_mask_gives_the_plain_forward(tiny_model_dir: Path) -> None:
     encoder = load_encoder(str(tiny_model_dir), device="cuda", dtype="float32")
+    launcher = launcher_for(encoder)
     ids, mask = encoder.tokenize(TEXTS[:500]).pad(np.arange(500), encoder.pad_id)
-    prepared = encoder.launch(ids, mask).result()
+    prepared = launcher.launch(ids, mask).result()
     encoder._prepared_mask = False
     try:
-        plain = encoder.launch(ids, mask).result()
+        plain = launcher.launch(ids, mask).result()
     finally:
         encoder._prepared_mask = True
     np.testing.assert_allclose(prepared, plain, atol=1e-5)
@@ -78,13 +81,13 @@ def test_cuda_prepared_mask_gives_the_plain_forward(tiny_model_dir: Path) -> Non
 def test_cuda_graphs_give_the_plain_vectors_with_few_shapes(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import dataclasses
 
-    graphed = dataclasses.replace(load_encoder(str(tiny_model_dir), device="cuda", dtype="float32"))
+    graphed = launcher_for(dataclasses.replace(load_encoder(str(tiny_model_dir), device="cuda", dtype="float32")))
     monkeypatch.setenv("SQLML_CUDA_GRAPHS", "0")
-    plain = dataclasses.replace(graphed)
+    plain = launcher_for(dataclasses.replace(graphed.encoder))  # made now: without graphs
     assert graphed.pads_to_buckets and not plain.pads_to_buckets
-    with_graphs = Runtime(graphed, 512, 8_192).embed(TEXTS)
-    again = Runtime(graphed, 512, 8_192).embed(TEXTS[::-1])[::-1]  # replayed graphs, other batches
-    without = Runtime(plain, 512, 8_192).embed(TEXTS)
+    with_graphs = Runtime(graphed.encoder, 512, 8_192).embed(TEXTS)
+    again = Runtime(graphed.encoder, 512, 8_192).embed(TEXTS[::-1])[::-1]  # replayed graphs, other batches
+    without = Runtime(plain.encoder, 512, 8_192).embed(TEXTS)
     np.testing.assert_allclose(with_graphs, without, atol=1e-4)
     np.testing.assert_allclose(again, without, atol=1e-4)
     assert 0 < len(graphed._graphs.shapes) <= 16
@@ -95,17 +98,15 @@ def test_cuda_packed_flash_path_agrees_with_the_padded_one(tiny_model_dir: Path,
     its rows equal the padded path's, and the first and a replayed pass agree."""
     import dataclasses
 
-    packed = dataclasses.replace(load_encoder(str(tiny_model_dir), device="cuda", dtype="float16"))
+    packed = launcher_for(dataclasses.replace(load_encoder(str(tiny_model_dir), device="cuda", dtype="float16")))
     monkeypatch.setenv("SQLML_PACKED", "off")
-    padded = dataclasses.replace(packed)
+    padded = launcher_for(dataclasses.replace(packed.encoder))  # made now: the padded forward pass
     assert packed.packs_tokens and packed.replays_packed_graphs and not padded.packs_tokens
-    with_packing = Runtime(packed, 512, 8_192).embed(TEXTS)
-    again = Runtime(packed, 700, 8_192).embed(TEXTS[::-1])[::-1]
-    without = Runtime(padded, 512, 8_192).embed(TEXTS)
+    with_packing = Runtime(packed.encoder, 512, 8_192).embed(TEXTS)
+    again = Runtime(packed.encoder, 700, 8_192).embed(TEXTS[::-1])[::-1]
+    without = Runtime(padded.encoder, 512, 8_192).embed(TEXTS)
     assert (with_packing * without).sum(axis=1).min() >= 0.9999
     np.testing.assert_allclose(again, with_packing, atol=2e-3)
-    from sqlml.engine.cuda.graphs import packed_ladder
-
     ladder = {(tokens, sequences + 1) for tokens, sequences in packed_ladder(8_192)}
     assert ladder <= set(packed._graphs.shapes) and len(packed._graphs.shapes) <= 24
 
@@ -114,7 +115,7 @@ def test_cuda_packed_without_graphs_agrees(tiny_model_dir: Path, monkeypatch: py
     import dataclasses
 
     monkeypatch.setenv("SQLML_CUDA_GRAPHS", "0")
-    packed = dataclasses.replace(load_encoder(str(tiny_model_dir), device="cuda", dtype="float16"))
+    packed = launcher_for(dataclasses.replace(load_encoder(str(tiny_model_dir), device="cuda", dtype="float16")))
     assert packed.packs_tokens and not packed.replays_packed_graphs
     cpu = Runtime(load_encoder(str(tiny_model_dir), device="cpu"), 256, 16_384).embed(TEXTS)
-    assert (Runtime(packed, 512, 8_192).embed(TEXTS) * cpu).sum(axis=1).min() >= 0.999
+    assert (Runtime(packed.encoder, 512, 8_192).embed(TEXTS) * cpu).sum(axis=1).min() >= 0.999

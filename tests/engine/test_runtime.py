@@ -8,6 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from sqlml.engine.batching import bucket_rows
+from sqlml.engine.cuda.launcher import Launcher, launcher_for
+from sqlml.engine.pending import Ready
 from sqlml.engine.runtime import Runtime, get_runtime
 from sqlml.models.registry import load_encoder
 
@@ -117,24 +120,36 @@ def test_cuda_all_without_a_gpu_names_the_fix(tiny_model_dir: Path) -> None:
 
 
 def test_a_model_replaying_graphs_gets_few_padded_shapes_and_the_same_rows(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A model with ``pads_to_buckets`` (CUDA graphs) gets bucketed shapes; filler rows never leak out."""
+    """A launcher with ``pads_to_buckets`` (CUDA graphs) gets bucketed shapes; filler rows never leak out."""
     expected = runtime.embed(texts(300))
     encoder = runtime.encoder
+    launcher = launcher_for(encoder)
     shapes = []
 
-    def launch(ids: np.ndarray, mask: np.ndarray, replay: bool = False):
+    def launch(ids: np.ndarray, mask: np.ndarray, replay: bool = False) -> Ready:
         assert replay
         shapes.append(ids.shape)
-        from sqlml.models.encoder import Ready
-
         return Ready(encoder.forward(ids, mask))
 
-    monkeypatch.setattr(type(encoder), "pads_to_buckets", property(lambda self: True))
-    monkeypatch.setattr(encoder, "launch", launch, raising=False)
+    monkeypatch.setattr(Launcher, "pads_to_buckets", property(lambda self: True))
+    monkeypatch.setattr(launcher, "launch", launch)
     np.testing.assert_allclose(runtime.embed(texts(300)), expected, atol=1e-5)
     assert {length for _, length in shapes} <= {16, 24, 32, 48, 64}
-    from sqlml.engine.cuda.graphs import bucket_rows
-
     for rows, length in shapes:
         capacity = min(16, 256 // length)
         assert rows in {bucket_rows(r, capacity) for r in range(1, capacity + 1)}
+
+
+def test_the_interface_operations_see(runtime: Runtime, tiny_model_dir: Path) -> None:
+    """What operations read of a runtime is the model's, without reaching into it; the same on several devices."""
+    encoder = runtime.encoder
+    assert (runtime.dimension, runtime.device, runtime.dtype, runtime.max_seq_length) == (32, "cpu", "float32", encoder.max_seq_length)
+    assert runtime.fingerprint == encoder.fingerprint and runtime.model_name == str(tiny_model_dir)
+    assert runtime.model_id == encoder.ref.display_id
+    batch = texts(40) + ["", "word " * 5000]
+    lengths = runtime.token_lengths(batch)
+    assert lengths.tolist() == encoder.tokenize(batch).lengths.tolist()
+    assert lengths.dtype == np.int64 and lengths.max() == encoder.max_seq_length
+    multi = get_runtime(str(tiny_model_dir), "cpu,cpu")
+    assert (multi.dimension, multi.device, multi.fingerprint, multi.model_id) == (32, "cpu", runtime.fingerprint, runtime.model_id)
+    assert multi.token_lengths(batch).tolist() == lengths.tolist()

@@ -3,44 +3,19 @@
 from __future__ import annotations
 
 import json
-import random
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import tokenizers
 
-from sqlml.models.tokenizer import TextTokenizer, piece_count
+from sqlml.models.tokenizer import TextTokenizer
+from tests.support.tokens import to_lists, varied_texts
 
 
 @pytest.fixture(scope="module")
 def bert_tokenizer(tiny_model_dir: Path) -> tokenizers.Tokenizer:
     return tokenizers.Tokenizer.from_file(str(tiny_model_dir / "tokenizer.json"))
-
-
-def varied_texts(vocab: list[str], count: int, seed: int = 0) -> list[str]:
-    """Sentences of vocabulary words, punctuation, digits, odd whitespace, control characters, accents,
-    CJK, emoji, special-token text, overlong words and texts past the window (seeded)."""
-    rng = random.Random(seed)
-    printable = [chr(i) for i in range(32, 127)]
-    odd = ["\t", "\n", "\r\n", "\x00", "\x07", "\x1b", "\x7f", "é", "ß", "£", "—", "“", "中", "😀", "\u00a0", "\u200b", "İ", "ﬁ"]
-    pieces: list[str] = []
-    texts = ["", " ", "\t\n", "a" * 100, "a" * 101, "1" * 150 + " tail", "[SEP] [cls] [unk]", "x" * 20_000, "word " * 3000]
-    while len(texts) < count:
-        pieces.clear()
-        for _ in range(rng.randint(0, 40)):
-            r = rng.random()
-            if r < 0.55:
-                pieces.append(rng.choice(vocab).removeprefix("##") if r < 0.45 else rng.choice(vocab))
-            elif r < 0.8:
-                pieces.append("".join(rng.choice(printable) for _ in range(rng.randint(1, 8))))
-            elif r < 0.85:
-                pieces.append(rng.choice(odd))
-            elif r < 0.9:
-                pieces.append("".join(rng.choice(vocab).removeprefix("##") for _ in range(rng.randint(2, 12))))
-            pieces.append(rng.choice([" ", " ", "", ", ", ". "]))
-        texts.append("".join(pieces))
-    return texts
 
 
 def test_fast_path_equals_the_model_tokenizer_on_varied_text(bert_tokenizer: tokenizers.Tokenizer) -> None:
@@ -51,7 +26,7 @@ def test_fast_path_equals_the_model_tokenizer_on_varied_text(bert_tokenizer: tok
     taken = len(texts) - len(fast.fast.rejected(texts))
     assert 0.2 * len(texts) < taken < len(texts)  # both paths are exercised
     got, expected = fast(texts), reference(texts)
-    assert got.to_lists() == expected.to_lists()
+    assert to_lists(got) == to_lists(expected)
     assert max(got.lengths) == 256  # truncation at the window, [SEP] included
 
 
@@ -66,28 +41,10 @@ def test_a_fast_call_that_does_not_cut_into_one_piece_per_text_gives_way(bert_to
 def test_fast_path_is_thread_safe(bert_tokenizer: tokenizers.Tokenizer) -> None:
     tokenizer = TextTokenizer(bert_tokenizer, 128, fast=True)
     texts = varied_texts(list(json.loads(bert_tokenizer.to_str())["model"]["vocab"]), 1600, seed=1)
-    expected = tokenizer(texts).to_lists()
+    expected = to_lists(tokenizer(texts))
     with ThreadPoolExecutor(8) as pool:
         parts = list(pool.map(tokenizer, [texts[i : i + 100] for i in range(0, len(texts), 100)]))
-    assert [row for part in parts for row in part.to_lists()] == expected
-
-
-def test_large_calls_from_many_threads_give_the_ids_of_one_call(bert_tokenizer: tokenizers.Tokenizer) -> None:
-    tokenizer = TextTokenizer(bert_tokenizer, 128, fast=True)
-    texts = varied_texts(list(json.loads(bert_tokenizer.to_str())["model"]["vocab"]), 4800, seed=2)
-    expected = [TextTokenizer(bert_tokenizer, 128, fast=False)(texts[i : i + 600]).to_lists() for i in range(0, len(texts), 600)]
-    with ThreadPoolExecutor(8) as pool:  # calls over PARALLEL_ROWS texts, pieces or not as callers come and go
-        parts = list(pool.map(tokenizer, [texts[i : i + 600] for i in range(0, len(texts), 600)]))
-    assert [part.to_lists() for part in parts] == expected
-
-
-def test_a_call_is_cut_into_this_callers_share_of_the_cores() -> None:
-    assert piece_count(2048, callers=1, cores=16) == 4  # at least PARALLEL_ROWS texts per piece
-    assert piece_count(100_000, callers=1, cores=16) == 16
-    assert piece_count(100_000, callers=4, cores=16) == 4
-    assert piece_count(100_000, callers=16, cores=16) == 1  # every core has a caller: no pool hand-offs
-    assert piece_count(100_000, callers=40, cores=16) == 1
-    assert piece_count(10, callers=1, cores=16) == 1
+    assert [row for part in parts for row in to_lists(part)] == expected
 
 
 def edited(tokenizer: tokenizers.Tokenizer, change) -> tokenizers.Tokenizer:  # type: ignore[no-untyped-def]
@@ -107,7 +64,7 @@ def test_fast_path_is_refused_for_other_tokenizers(bert_tokenizer: tokenizers.To
     other_vocabulary = edited(bert_tokenizer, swap_two_words)
     assert TextTokenizer(other_vocabulary, 256).fast is None
     other_vocabulary.no_padding()
-    assert TextTokenizer(other_vocabulary, 256)(["the market"]).to_lists() == [other_vocabulary.encode("the market").ids]
+    assert to_lists(TextTokenizer(other_vocabulary, 256)(["the market"])) == [other_vocabulary.encode("the market").ids]
 
     monkeypatch.setenv("SQLML_FAST_TOKENIZER", "0")
     assert TextTokenizer(bert_tokenizer, 256).fast is None

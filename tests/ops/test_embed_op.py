@@ -66,11 +66,12 @@ def test_rejects_non_text_input() -> None:
 
 def test_long_texts_tokenize_from_a_prefix_with_the_same_tokens(tiny_model_dir: Path) -> None:
     from sqlml.models.registry import load_encoder
+    from tests.support.tokens import to_lists
 
     encoder = load_encoder(str(tiny_model_dir), device="cpu")
     long_text = "Markets rallied today, and the café owner said “prices rose 3.5%”. " * 20_000  # ~1.3 MB
     one_word = "x" * 100_000 + " end"  # no whitespace in the window: the whole text is tokenized
     spaces = " " * 50_000 + "few words"  # the prefix holds no tokens: the whole text is tokenized
     full = [e.ids for e in encoder.tokenizer.hf.encode_batch([long_text, one_word, spaces], add_special_tokens=True)]
-    assert encoder.tokenize([long_text, one_word, spaces]).to_lists() == full
+    assert to_lists(encoder.tokenize([long_text, one_word, spaces])) == full
     assert len(full[0]) == encoder.max_seq_length

@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from sqlml import config
+
 if TYPE_CHECKING:
     import torch
     from sentence_transformers import SentenceTransformer
@@ -59,6 +61,20 @@ def packed_layout(model: SentenceTransformer) -> PackedLayout | None:
         return None
     pooling = pooling_mode(modules[1])
     return PackedLayout(bert, pooling) if pooling in POOLING_MODES else None
+
+
+def choose_packed(model: SentenceTransformer, device: str, dtype: str) -> PackedEncoder | None:
+    """The packed forward pass for this model, or ``None`` for the padded one. Setting ``packed``
+    (``SQLML_PACKED``): ``auto`` takes it where flash attention's variable-length kernel serves the model
+    (:func:`flash_supported`: CUDA, float16/bfloat16, compute capability ≥ 8.0, torch ≥ 2.10); ``on``
+    takes it anywhere (attention then runs padded per batch); ``off`` never. Only for
+    :func:`packed_layout`."""
+    choice = config.resolve("packed", None, None, config.parse_auto_bool)
+    layout = packed_layout(model) if choice is not False else None
+    if layout is None:
+        return None
+    flash = flash_supported(device, dtype, layout.head_dim)
+    return PackedEncoder(layout, flash) if flash or choice else None
 
 
 def flash_supported(device: str, dtype: str, head_dim: int) -> bool:

@@ -23,19 +23,19 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from sqlml import progress
+from sqlml.config import Settings
 from sqlml.engine.runtime import AnyRuntime, get_runtime
 from sqlml.errors import InvalidArgumentError, ModelNotFoundError
 from sqlml.models import heads
 from sqlml.models.heads import Head, softmax
-from sqlml.ops.embed import CHUNK_ROWS, embed_strings
-from sqlml.ops.inputs import as_string_array, valid_strings
 from sqlml.ops.classify.long_text import text_vectors
+from sqlml.ops.embed import embed_strings
+from sqlml.ops.inputs import valid_strings
 
 #: The zero-shot prompt; ``{label}`` is replaced by each label (measured in docs/classify.md).
 DEFAULT_TEMPLATE = "This text is about {label}."
@@ -43,7 +43,6 @@ DEFAULT_TEMPLATE = "This text is about {label}."
 DEFAULT_TEMPERATURE = 0.05
 
 SCORE_TYPE = pa.list_(pa.struct([("label", pa.string()), ("score", pa.float64())]))
-Output = Literal["list", "arrow", "polars"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -145,47 +144,33 @@ class SequenceClassifierModel:
 
     @property
     def labels(self) -> tuple[str, ...]:
-        return self.runtime.encoder.labels  # type: ignore[attr-defined, no-any-return]
+        return self.runtime.labels  # type: ignore[attr-defined, no-any-return]
 
     def probabilities(self, values: list[str]) -> np.ndarray:
         return embed_strings(values, self.runtime).astype(np.float64)
 
 
-@dataclass(frozen=True)
-class RuntimeSettings:
-    """Where models run: the embedding model name and runtime settings (``None`` → defaults)."""
-
-    embedding_model: str | None = None
-    device: str | None = None
-    dtype: str | None = None
-    batch_size: int | None = None
-    max_batch_tokens: int | None = None
-
-    def embedding_runtime(self, model: str | None = None) -> AnyRuntime:
-        return get_runtime(model or self.embedding_model, self.device, self.dtype, self.batch_size, self.max_batch_tokens)
-
-
 def check_head_matches(head: Head, runtime: AnyRuntime) -> None:
     """Refuse a head trained on another embedding model than the one ``runtime`` runs."""
     trained = head.meta.get("embedding_model") or {}
-    encoder = runtime.encoder
-    if trained.get("fingerprint") != encoder.fingerprint or trained.get("dimension") != encoder.dimension:  # type: ignore[attr-defined]
+    if trained.get("fingerprint") != runtime.fingerprint or trained.get("dimension") != runtime.dimension:
         raise InvalidArgumentError(
             f"classifier {head.ref!r} was trained on embeddings of {trained.get('id')!r} ({trained.get('dimension')}-d) but "
-            f"this call embeds with {encoder.ref.display_id!r} ({encoder.dimension}-d); use the model it was trained on "  # type: ignore[attr-defined]
+            f"this call embeds with {runtime.model_id!r} ({runtime.dimension}-d); use the model it was trained on "
             f"(embedding_model := {trained.get('name')!r} in SQL, embedding_model= in Python, --embedding-model in the CLI) "
             "or re-train the classifier on this model"
         )
 
 
-def resolve_model(model: str, settings: RuntimeSettings) -> HeadModel | SequenceClassifierModel:
+def resolve_model(model: str, settings: Settings, embedding_model: str | None = None) -> HeadModel | SequenceClassifierModel:
     """Turn ``model`` into a classifier: a stored head (``name``/``name@k``) or a sequence-classifier folder.
 
     Raises :class:`ModelNotFoundError` listing the stored heads when ``model`` is neither.
     """
     from pathlib import Path
 
-    from sqlml.models.hf_classifier import get_classifier_runtime, is_sequence_classifier_dir
+    from sqlml.engine.classifiers import get_classifier_runtime
+    from sqlml.models.hf_classifier import is_sequence_classifier_dir
 
     path = Path(model).expanduser()
     if "@" not in model and not heads.exists(model) and path.is_dir():
@@ -202,7 +187,7 @@ def resolve_model(model: str, settings: RuntimeSettings) -> HeadModel | Sequence
             f"classifier directory {model!r} does not exist; check the path, or use a trained classifier: {heads.known_heads_text()}"
         )
     head = heads.load_cached(model)
-    runtime = settings.embedding_runtime()
+    runtime = _embedding_runtime(settings, embedding_model)
     check_head_matches(head, runtime)
     return HeadModel(head, runtime)
 
@@ -279,119 +264,67 @@ def predict_model(texts: pa.StringArray, classifier: HeadModel | SequenceClassif
     return out
 
 
-# --------------------------------------------------------------------------------------------------
-# Python API
+def _embedding_runtime(settings: Settings, embedding_model: str | None) -> AnyRuntime:
+    return get_runtime(embedding_model or settings.model, settings.device, settings.dtype, settings.batch_size, settings.max_batch_tokens)
 
 
-def _run(
-    texts: Any,
-    labels: Sequence[str] | None,
-    model: str | None,
-    embedding_model: str | None,
-    template: str | None,
-    temperature: float | None,
-    device: str | None,
-    batch_size: int | None,
-    show_progress: bool | None,
+@dataclass(frozen=True)
+class Classifier:
+    """One call's classifier: zero-shot over labels (constant or per row) or a resolved head / HF classifier."""
+
+    labels: tuple[str, ...] | None
+    model: HeadModel | SequenceClassifierModel | None
+    runtime: AnyRuntime | None
+    template: str
+    temperature: float
+    function: str
+
+    def predict(self, texts: pa.StringArray, row_labels: pa.Array | None = None) -> Prediction:
+        """Predictions for ``texts``; ``row_labels`` (a list column aligned with ``texts``) replaces the
+        constant labels of a zero-shot classifier. A NULL labels row gives NULL."""
+        if self.model is not None:
+            return predict_model(texts, self.model)
+        assert self.runtime is not None
+        if row_labels is None:
+            return predict_zero_shot(texts, [self.labels] * len(texts), self.runtime, self.template, self.temperature)
+        checked: dict[tuple[str | None, ...], tuple[str, ...]] = {}  # each distinct label set is validated once
+        label_sets: list[tuple[str, ...] | None] = []
+        for row in row_labels.to_pylist():
+            if row is not None and tuple(row) not in checked:
+                checked[tuple(row)] = check_labels(row, self.function)
+            label_sets.append(None if row is None else checked[tuple(row)])
+        return predict_zero_shot(texts, label_sets, self.runtime, self.template, self.temperature)
+
+
+def resolve_classifier(
     function: str,
-) -> Prediction:
-    array = as_string_array(texts)
-    settings = RuntimeSettings(embedding_model, device, None, batch_size)
-    if labels is not None and model is not None:
+    settings: Settings,
+    *,
+    labels: Sequence[str] | None = None,
+    model: str | None = None,
+    embedding_model: str | None = None,
+    template: str | None = None,
+    temperature: float | None = None,
+    per_row_labels: bool = False,
+) -> Classifier:
+    """The one place a call's classifier is chosen: zero-shot when it has labels, else ``model``.
+
+    ``per_row_labels``: labels come with each row (SQL's list column); the constant ``labels`` must then
+    be ``None``. Raises :class:`InvalidArgumentError` for both or neither, bad labels, template or temperature.
+    """
+    has_labels = per_row_labels or labels is not None
+    if has_labels and model is not None:
         raise InvalidArgumentError(
             f"{function}: give labels (zero-shot) or model (a trained classifier or sequence-classifier folder), not both; "
-            "to choose the embedding model of zero-shot classification use embedding_model="
+            "to choose the embedding model of zero-shot classification use embedding_model"
         )
-    if labels is None and model is None:
+    if not has_labels and model is None:
         raise InvalidArgumentError(
-            f"{function}: give labels=[...] for zero-shot classification or model='name' for a trained classifier "
-            f"(known: {heads.known_heads_text()}) or a sequence-classifier folder"
+            f"{function}: give labels (a list of label names) for zero-shot classification or model (the name of a trained "
+            f"classifier, known: {heads.known_heads_text()}; or a sequence-classifier folder)"
         )
-    if labels is not None:
-        checked, runtime = check_labels(labels, function), settings.embedding_runtime()
-        prompt, temp = check_template(template, function), check_temperature(temperature, function)
-
-        def predict(part: pa.StringArray) -> Prediction:
-            return predict_zero_shot(part, [checked] * len(part), runtime, prompt, temp)
-    else:
-        classifier = resolve_model(model, settings)  # type: ignore[arg-type]
-
-        def predict(part: pa.StringArray) -> Prediction:
-            return predict_model(part, classifier)
-
-    result = Prediction()
-    with progress.progress_bar(len(array), function, progress.enabled(show_progress, False)) as bar:
-        for start in range(0, len(array), CHUNK_ROWS):  # chunks: the bar moves, and memory stays bounded per chunk
-            part = predict(array.slice(start, CHUNK_ROWS))
-            result.labels.extend(part.labels)
-            result.probs.extend(part.probs)
-            bar.update(len(part.labels))
-    return result
-
-
-def _convert(array: pa.Array, output: Output, name: str) -> Any:
-    if output == "arrow":
-        return array
-    if output == "polars":
-        import polars as pl
-
-        return pl.Series(name, array)
-    if output == "list":
-        return array.to_pylist()
-    raise InvalidArgumentError(f"output must be 'list', 'arrow' or 'polars', not {output!r}")
-
-
-def classify(
-    texts: Any,
-    labels: Sequence[str] | None = None,
-    model: str | None = None,
-    *,
-    embedding_model: str | None = None,
-    template: str | None = None,
-    temperature: float | None = None,
-    device: str | None = None,
-    batch_size: int | None = None,
-    show_progress: bool | None = None,
-    output: Output = "list",
-) -> Any:
-    """The most probable label of each text.
-
-    ``texts``: a list of ``str | None``, a pyarrow string array or a polars ``Series``. Give either
-    ``labels`` (zero-shot: a non-empty list of distinct label names or descriptions, compared in
-    embedding space through ``template``) or ``model`` (a trained classifier ``'name'``/``'name@k'``, or
-    a Hugging Face sequence-classifier folder). ``embedding_model`` is the embedding model for zero-shot
-    and trained heads (default: ``SQLML_MODEL`` or the embedded all-MiniLM-L6-v2).
-
-    Returns ``list[str | None]`` (``output='list'``), a ``pa.StringArray`` or a polars ``Series``; NULL → NULL.
-    """
-    return _convert(
-        _run(texts, labels, model, embedding_model, template, temperature, device, batch_size, show_progress, "classify").label_array(),
-        output,
-        "label",
-    )
-
-
-def classify_scores(
-    texts: Any,
-    labels: Sequence[str] | None = None,
-    model: str | None = None,
-    *,
-    embedding_model: str | None = None,
-    template: str | None = None,
-    temperature: float | None = None,
-    device: str | None = None,
-    batch_size: int | None = None,
-    show_progress: bool | None = None,
-    output: Output = "list",
-) -> Any:
-    """Every label's probability per text, by descending probability (arguments as :func:`classify`).
-
-    Each row is ``[{'label': str, 'score': float}, ...]`` covering every label, scores summing to 1;
-    ``row[0]['label']`` equals :func:`classify`'s answer. NULL text → ``None``.
-    Returns a list of rows, a ``pa.ListArray`` of ``STRUCT<label, score>`` or a polars ``Series``.
-    """
-    return _convert(
-        _run(texts, labels, model, embedding_model, template, temperature, device, batch_size, show_progress, "classify_scores").score_array(),
-        output,
-        "scores",
-    )
+    prompt, temp = check_template(template, function), check_temperature(temperature, function)
+    if model is not None:
+        return Classifier(None, resolve_model(model, settings, embedding_model), None, prompt, temp, function)
+    constant = None if labels is None else check_labels(labels, function)
+    return Classifier(constant, None, _embedding_runtime(settings, embedding_model), prompt, temp, function)

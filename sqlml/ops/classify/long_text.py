@@ -14,7 +14,6 @@ from sqlml.engine.runtime import AnyRuntime
 from sqlml.ops.embed import embed_strings
 
 
-
 def chunk_text(text: str, runtime: AnyRuntime, budget: int) -> list[str]:
     """Split ``text`` into consecutive sentence groups of at most ``budget`` tokens each (with special
     tokens; a longer single sentence forms its own chunk and is truncated by the model)."""
@@ -23,7 +22,7 @@ def chunk_text(text: str, runtime: AnyRuntime, budget: int) -> list[str]:
     sentences = split_sentences(text)
     if len(sentences) <= 1:
         return [text]
-    lengths = (runtime.encoder.tokenize([s.text for s in sentences]).lengths - 2).tolist()  # minus [CLS]/[SEP]
+    lengths = (runtime.token_lengths([s.text for s in sentences]) - 2).tolist()  # minus [CLS]/[SEP]
     chunks: list[str] = []
     start, used = 0, 0
     for i, n in enumerate(lengths):
@@ -42,13 +41,13 @@ def text_vectors(values: list[str], runtime: AnyRuntime) -> np.ndarray:
     normalised mean of their sentence-aligned chunks. Every chunk of every text goes to one
     :func:`embed_strings` call, so the runtime batches them together.
     """
-    budget = int(getattr(runtime.encoder, "max_seq_length", 256))
+    budget = runtime.max_seq_length
     # A token covers at least one UTF-8 byte, so only texts with more bytes than the window can overflow it;
     # tokenizing just those keeps the extra pass off short texts (if a tokenizer broke the rule, a text just
     # over the window would be truncated, as embed() does).
     maybe_long = [i for i, text in enumerate(values) if len(text.encode("utf-8")) > budget - 4]
     # the runtime's tokenizer truncates at the window, so a full-length row is the sign of a longer text
-    lengths = runtime.encoder.tokenize([values[i] for i in maybe_long]).lengths
+    lengths = runtime.token_lengths([values[i] for i in maybe_long])
     long_rows = {i for i, n in zip(maybe_long, lengths.tolist(), strict=True) if n >= budget}
     owners: list[int] = []
     pieces: list[str] = []

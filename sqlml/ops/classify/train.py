@@ -13,12 +13,13 @@ from typing import Any
 import numpy as np
 
 from sqlml import progress
+from sqlml.engine.runtime import get_runtime
 from sqlml.errors import InvalidArgumentError
 from sqlml.models import heads
 from sqlml.models.heads import Head
-from sqlml.ops.classify.core import RuntimeSettings
-from sqlml.ops.inputs import as_string_array
 from sqlml.ops.classify.long_text import text_vectors
+from sqlml.ops.inputs import as_string_array
+from sqlml.version import __version__
 
 #: Held-out share of the labelled rows used to report accuracy and macro-F1 at training time.
 DEFAULT_TEST_SIZE = 0.2
@@ -121,7 +122,6 @@ def train_classifier(
     those of its latest version: that version is returned unchanged (the fit would be identical), so a
     query that evaluates the training call twice stores one version.
     """
-    import sqlml
     from sklearn.metrics import accuracy_score, f1_score
 
     heads.check_name(name)
@@ -141,8 +141,8 @@ def train_classifier(
             f"train_classifier: need at least 2 distinct labels among the non-NULL rows, found {len(classes)} "
             f"({classes!r}) in {len(keep)} rows"
         )
-    runtime = RuntimeSettings(embedding_model, device, dtype, batch_size, max_batch_tokens).embedding_runtime()
-    digest = training_digest(values, y.tolist(), c, test_size, seed, runtime.encoder.fingerprint)  # type: ignore[attr-defined]
+    runtime = get_runtime(embedding_model, device, dtype, batch_size, max_batch_tokens)
+    digest = training_digest(values, y.tolist(), c, test_size, seed, runtime.fingerprint)
     latest = heads.versions(name)
     if latest:
         previous = heads.load_cached(f"{name}@{latest[-1]}")
@@ -166,17 +166,16 @@ def train_classifier(
         held_out = len(test)
         note = f"stratified {test_size:.0%} held-out split, seed {seed}; stored head refitted on all rows"
     coef, intercept = fit_logistic_regression(x, y, c, seed)
-    encoder = runtime.encoder
     meta = {
         "kind": "logistic-regression",
-        "embedding_model": {"name": encoder.ref.name, "id": encoder.ref.display_id,  # type: ignore[attr-defined]
-                            "fingerprint": encoder.fingerprint, "dimension": encoder.dimension},  # type: ignore[attr-defined]
+        "embedding_model": {"name": runtime.model_name, "id": runtime.model_id,
+                            "fingerprint": runtime.fingerprint, "dimension": runtime.dimension},
         "text_embedding": "sentence-chunk mean beyond the model window",
         "training": {"rows": len(keep), "skipped_null_rows": len(text_array) - len(keep), "c": c, "test_size": test_size,
                      "seed": seed, "data_sha256": digest},
         "metrics": {"accuracy": accuracy, "macro_f1": macro_f1, "held_out_rows": held_out, "note": note},
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "sqlml_version": sqlml.__version__,
+        "sqlml_version": __version__,
     }
     return result_of(heads.save(name, classes, coef, intercept, meta))
 

@@ -23,12 +23,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sqlml.engine.cache import EmbeddingCache, get_cache
-from sqlml.engine.runtime import AnyRuntime, get_runtime
+from sqlml.engine.cache import EmbeddingCache
+from sqlml.engine.runtime import AnyRuntime
 from sqlml.errors import InvalidArgumentError
-from sqlml.ops.relevance.bm25 import bm25_scores
 from sqlml.ops.embed import embed_strings
-from sqlml.ops.inputs import as_string_array, valid_strings
+from sqlml.ops.inputs import valid_strings
+from sqlml.ops.relevance.bm25 import bm25_scores
 from sqlml.ops.sentences import split_sentences
 
 Mode = Literal["semantic", "lexical", "hybrid"]
@@ -74,7 +74,7 @@ _query_memo_lock = threading.Lock()
 
 def query_vector(query: str, runtime: AnyRuntime, cache: EmbeddingCache | None = None) -> np.ndarray:
     """The query's embedding, ``float32 (d,)``: computed once per (model, query) in this process."""
-    key = (id(runtime.encoder), query)
+    key = (id(runtime), query)
     with _query_memo_lock:
         vector = _query_memo.get(key)
         if vector is not None:
@@ -244,98 +244,3 @@ def search_array(
     positions = np.arange(len(texts)) if nulls is None else np.flatnonzero(~nulls.to_numpy(zero_copy_only=False))
     return Hits(positions[chosen].astype(np.int64), scores[chosen].astype(np.float64))
 
-
-# -- Python API -------------------------------------------------------------------------------------
-def relevance(
-    texts: Any,
-    query: str,
-    *,
-    model: str | None = None,
-    device: str | None = None,
-    batch_size: int | None = None,
-    cache: bool | None = None,
-) -> np.ndarray:
-    """Semantic relevance of each text to ``query``: ``float32 (n,)`` cosine similarity, NaN for None.
-
-    ``texts``: a list of ``str | None``, a pyarrow string array or a polars ``Series``.
-    """
-    query = check_query(query, "relevance")
-    array = as_string_array(texts)
-    queries = pa.array([query] * len(array), pa.string())
-    runtime = get_runtime(model, device, None, batch_size)
-    scores = relevance_array(array, queries, runtime, get_cache(cache, runtime.encoder.device))
-    return scores.to_numpy(zero_copy_only=False).astype(np.float32)
-
-
-def top_k_sentences(
-    texts: Any,
-    query: str,
-    k: int = 3,
-    *,
-    mode: Mode = "semantic",
-    model: str | None = None,
-    device: str | None = None,
-    batch_size: int | None = None,
-    cache: bool | None = None,
-) -> list[list[str] | None]:
-    """The ``k`` sentences of each text most relevant to ``query``, best first (None for None)."""
-    query = check_query(query, "top_k_sentences")
-    k = check_k(k, "top_k_sentences")
-    mode = check_mode(mode, "top_k_sentences")
-    runtime = None if mode == "lexical" else get_runtime(model, device, None, batch_size)
-    return top_k_sentences_array(as_string_array(texts), query, k, mode, runtime, get_cache(cache, runtime.encoder.device)).to_pylist()
-
-
-def search(
-    data: Any,
-    query: str,
-    k: int = 10,
-    *,
-    mode: Mode = "hybrid",
-    column: str | None = None,
-    model: str | None = None,
-    device: str | None = None,
-    batch_size: int | None = None,
-    cache: bool | None = None,
-) -> Any:
-    """The ``k`` rows of ``data`` most relevant to ``query``, best first, with ``score`` and ``rank``.
-
-    ``data``: texts (list, pyarrow array, polars Series) → a ``pa.Table`` (row, text, score, rank),
-    ``row`` being the 0-based input position; or a ``pa.Table`` / polars ``DataFrame`` with
-    ``column`` naming the text column → the same type, its matching rows with every column plus
-    ``score`` and ``rank``. ``mode``: ``'semantic'``, ``'lexical'`` or ``'hybrid'`` (default).
-    """
-    query = check_query(query, "search")
-    k = check_k(k, "search")
-    mode = check_mode(mode, "search")
-    table, as_polars = _as_table(data, column)
-    texts = as_string_array(table.column(column) if column is not None else data)
-    runtime = None if mode == "lexical" else get_runtime(model, device, None, batch_size)
-    hits = search_array(texts, query, k, mode, runtime, None if runtime is None else get_cache(cache, runtime.encoder.device))
-    extra = {"score": pa.array(hits.scores, pa.float64()), "rank": pa.array(np.arange(1, len(hits.rows) + 1), pa.int64())}
-    if table is None:
-        result = pa.table({"row": pa.array(hits.rows, pa.int64()), "text": texts.take(pa.array(hits.rows)), **extra})
-    else:
-        result = table.take(pa.array(hits.rows))
-        for name, values in extra.items():
-            result = result.append_column(name, values)
-    if as_polars:
-        import polars as pl
-
-        return pl.from_arrow(result)
-    return result
-
-
-def _as_table(data: Any, column: str | None) -> tuple[pa.Table | None, bool]:
-    """``(table, came_from_polars)`` for tabular ``data``; ``(None, False)`` for a sequence of texts."""
-    is_polars_frame = type(data).__module__.startswith("polars") and type(data).__name__ == "DataFrame"
-    if not (is_polars_frame or isinstance(data, pa.Table)):
-        if column is not None:
-            raise InvalidArgumentError("search: column is only for tables; pass the texts themselves, or a table with column=")
-        return None, False
-    table = data.to_arrow() if is_polars_frame else data
-    if column is None or column not in table.column_names:
-        raise InvalidArgumentError(
-            f"search: column must name the text column of the table, got {column!r}; its columns are: {', '.join(table.column_names)}"
-        )
-    return table, is_polars_frame

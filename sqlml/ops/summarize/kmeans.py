@@ -8,7 +8,7 @@ Both implementations run the same algorithm, so they give the same labels on CPU
 2. **Lloyd iterations** in float64 until no label changes (``tol=0``) or ``max_iter``. A point is assigned
    to the nearest center; a tie goes to the lower cluster index (as in scikit-learn).
 
-:func:`kmeans_sklearn` runs ``sklearn.cluster.KMeans`` on one set (the reference). :func:`kmeans_batched`
+:func:`kmeans_batched` matches ``sklearn.cluster.KMeans`` from the same start (tests check it); it
 pads all sets of a call into one ``(sets, points, dim)`` tensor and runs the Lloyd steps for all of them
 together in torch (:mod:`sqlml.engine.cuda.lloyd`), on the GPU when one is given. The one known difference: when a cluster loses all its
 points, scikit-learn moves its center to a far point, while the batched version keeps the old center.
@@ -149,20 +149,11 @@ def _squared_distances(points: np.ndarray, squares: np.ndarray, centers: np.ndar
 
     As ``|c|² + |x|² - 2 c·x`` (scikit-learn's form), clipped at 0: the temporaries are ``(sets, c, width)``
     instead of ``(sets, c, width, dim)``, so one step covers a whole call's sets and the k-means++ start
-    makes ~10x fewer numpy calls, each of which gives up the GIL (NOTES, lever 31). Each entry is its
+    makes ~10x fewer numpy calls, each of which gives up the GIL. Each entry is its
     own sum over ``dim`` (einsum, no BLAS), so padding a set cannot change it.
     """
     dots = np.einsum("scd,swd->scw", centers, points)
     return np.maximum(center_squares[:, :, None] + squares[:, None, :] - 2.0 * dots, 0.0)
-
-
-def kmeans_sklearn(points: np.ndarray, k: int, seed: int = 0, max_iter: int = MAX_ITER) -> np.ndarray:
-    """Labels ``int64 (m,)`` of ``points`` (``(m, dim)``) with scikit-learn's ``KMeans`` (the reference)."""
-    from sklearn.cluster import KMeans
-
-    data = np.asarray(points, dtype=np.float64)
-    model = KMeans(k, init=init_centers(data, k, seed), n_init=1, max_iter=max_iter, tol=0.0, algorithm="lloyd")
-    return model.fit(data).labels_.astype(np.int64)
 
 
 def kmeans_batched(

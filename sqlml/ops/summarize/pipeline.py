@@ -26,27 +26,25 @@ clustered on its own inside the batch; only float rounding of the batched embedd
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sqlml import config, progress
+from sqlml import config
 from sqlml.engine.pools import shared_pool
-from sqlml.engine.runtime import AnyRuntime, get_runtime
+from sqlml.engine.runtime import AnyRuntime
 from sqlml.errors import InvalidArgumentError
 from sqlml.ops.embed import embed_strings
-from sqlml.ops.inputs import as_string_array
-from sqlml.ops.summarize.kmeans import kmeans_batched
 from sqlml.ops.sentences import SentenceBatch, split_texts
+from sqlml.ops.summarize.kmeans import kmeans_batched
 
 #: k-means seed: the same input gives the same summary on every run.
 SEED = 0
 #: Texts per chunk in the Python API and the CLI (one runtime request and one k-means batch each).
 CHUNK_TEXTS = 2048
 #: Texts per piece of a call (``SQLML_SUMMARIZE_PIECE``; 0: one piece): a call of more texts is cut into
-#: pieces run on a shared pool (benchmarks/NOTES.md, lever 34).
+#: pieces run on a shared pool, so every core stays busy while a query's last calls finish.
 PIECE_TEXTS = 512
 
 #: Arrow type of one explained sentence (``summarize_explain`` returns a list of these per text).
@@ -221,7 +219,7 @@ def select_many(
 def _summed_rows(x: np.ndarray, indptr: np.ndarray, indices: np.ndarray) -> np.ndarray:
     """``(len(indptr) - 1, d)``: row ``i`` is the sum of ``x[indices[indptr[i]:indptr[i + 1]]]``, added in
     that order (so equal to ``np.add.at`` / ``np.add.reduceat``, bit for bit), as one sparse product:
-    6-14x faster than those two on 1,024 texts of ~25 384-d rows (NOTES lever 30)."""
+    6-14x faster than those two on 1,024 texts of ~25 384-d rows."""
     import scipy.sparse
 
     return scipy.sparse.csr_matrix((np.ones(len(indices)), indices, indptr), shape=(len(indptr) - 1, len(x))) @ x
@@ -287,7 +285,7 @@ def _explain_piece(texts: list[str | None], ns: list[int | None], runtime: AnyRu
 
 def kmeans_device(runtime: AnyRuntime) -> str:
     """Cluster on the model's CUDA device when it has one; else CPU (MPS lacks float64)."""
-    device = runtime.encoder.device
+    device = runtime.device
     return device if device.startswith("cuda") else "cpu"
 
 
@@ -313,59 +311,3 @@ def explain_array(
     """``list<EXPLAIN_TYPE>`` per text, one struct per sentence in order; NULL/empty → NULL."""
     return explain_texts(texts.to_pylist(), _ns(n, len(texts), function), runtime, rule, function=function).explanations()
 
-
-def _run(texts: Any, n: int, compute: Any, desc: str, model: str | None, device: str | None, batch_size: int | None, show_progress: bool | None) -> Any:
-    check_n(n, desc)
-    array = as_string_array(texts)
-    runtime = get_runtime(model, device, None, batch_size)
-    parts = []
-    with progress.progress_bar(len(array), desc, progress.enabled(show_progress, False)) as bar:
-        for start in range(0, len(array), CHUNK_TEXTS):
-            chunk = array.slice(start, CHUNK_TEXTS)
-            parts.append(compute(chunk, n, runtime, function=desc))
-            bar.update(len(chunk))
-    result = pa.concat_arrays(parts) if parts else compute(array, n, runtime, function=desc)
-    if isinstance(texts, (pa.Array, pa.ChunkedArray)):
-        return result
-    if type(texts).__module__.startswith("polars"):
-        import polars as pl
-
-        return pl.Series("summary" if compute is summarize_array else "explanation", result)
-    return result.to_pylist()
-
-
-def summarize(
-    texts: Any,
-    n: int = 3,
-    *,
-    model: str | None = None,
-    device: str | None = None,
-    batch_size: int | None = None,
-    show_progress: bool | None = None,
-) -> Any:
-    """Extractive summaries of ``n`` sentences each (verbatim, in original order, joined by a space).
-
-    ``texts``: a list of ``str | None``, a pyarrow string array or a polars ``Series``; the result has
-    the same kind (list of ``str | None``, ``pa.StringArray``, ``pl.Series`` of strings). NULL or empty
-    text → ``None``. ``n <= 0`` raises :class:`InvalidArgumentError`.
-    Example: ``sqlml.summarize(df["body"], n=2)`` on a polars column gives a ``Series`` named ``summary``.
-    """
-    return _run(texts, n, summarize_array, "summarize", model, device, batch_size, show_progress)
-
-
-def summarize_explain(
-    texts: Any,
-    n: int = 3,
-    *,
-    model: str | None = None,
-    device: str | None = None,
-    batch_size: int | None = None,
-    show_progress: bool | None = None,
-) -> Any:
-    """For every sentence of every text: position, sentence, cluster, cluster_size, score, selected.
-
-    Same inputs as :func:`summarize`; a list in gives a list of ``list[dict] | None``, Arrow gives a
-    ``pa.ListArray`` of :data:`EXPLAIN_TYPE`, polars a ``pl.Series`` of lists of structs. The selected
-    sentences, joined by a space, are exactly :func:`summarize`'s result.
-    """
-    return _run(texts, n, explain_array, "summarize_explain", model, device, batch_size, show_progress)

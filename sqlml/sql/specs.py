@@ -1,0 +1,194 @@
+"""The private UDFs behind ``udfs/*.sql``, declared as one table.
+
+Each public SQL function is a macro in ``udfs/NAME.sql`` over a private fixed-signature UDF
+(``_sqlml_NAME``) listed in :data:`SPECS`. A row-wise spec names its arguments (which are per row, which
+must be constants) and the binder of its core in :mod:`sqlml.ops.calls`; :func:`sqlml.sql.adapter.row_udf`
+does the rest. Adding a function: one macro file, one spec line, one core.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from sqlml.engine.counters import stats
+from sqlml.models.catalog import list_models
+from sqlml.on_error import run_rows
+from sqlml.ops.calls import (
+    Bound,
+    bind_classify,
+    bind_embed,
+    bind_relevance,
+    bind_summarize,
+    bind_summarize_explain,
+    bind_top_k_sentences,
+    cache_for,
+    runtime_for,
+)
+from sqlml.ops.classify.train import DEFAULT_C, DEFAULT_TEST_SIZE, train_classifier
+from sqlml.ops.inputs import as_string_array
+from sqlml.ops.relevance.scores import check_k, check_mode, check_query, search_array
+from sqlml.sql.adapter import Arg, SqlBinder, UdfSpec, constant, single_chunk
+from sqlml.sql.context import SqlContext
+
+TEXT = Arg("text", "VARCHAR", per_row=True)
+MODEL = Arg("model", "VARCHAR")
+ON_ERROR = Arg("on_error", "VARCHAR")
+
+
+def _embed(ctx: SqlContext, function: str, rows: Mapping[str, pa.Array], *, model: str | None) -> Bound:
+    ctx.fixed_width_runtime(model, function)
+    return bind_embed(ctx.settings, function, model=model)
+
+
+def _embed_list(ctx: SqlContext, function: str, rows: Mapping[str, pa.Array], *, model: str | None) -> Bound:
+    fixed = bind_embed(ctx.settings, function, model=model)
+
+    def run(texts: pa.StringArray, per_row: Mapping[str, pa.Array]) -> pa.Array:
+        vectors = fixed(texts, per_row)
+        width = vectors.type.list_size
+        offsets = pa.array(np.arange(0, (len(vectors) + 1) * width, width, dtype=np.int32))
+        return pa.ListArray.from_arrays(offsets, vectors.values, mask=vectors.is_null())
+
+    return run
+
+
+def _classify(scores: bool) -> SqlBinder:
+    def bind(
+        ctx: SqlContext, function: str, rows: Mapping[str, pa.Array], *, model: str | None, embedding_model: str | None,
+        template: str | None, temperature: float | None,
+    ) -> Bound:
+        # zero-shot where rows carry labels, else the model's classifier (the rows' labels are then all NULL)
+        has_labels = rows["labels"].null_count < len(rows["labels"])
+        return bind_classify(
+            ctx.settings, function, model=model, embedding_model=embedding_model, template=template, temperature=temperature,
+            scores=scores, per_row_labels=has_labels,
+        )
+
+    return bind
+
+
+def _search_udf(ctx: SqlContext) -> Callable[..., pa.Array]:
+    """``_sqlml_search(list(text), query, k, mode, model, on_error)``: the hits of each aggregated corpus."""
+    function = "sqlml_search"
+
+    def search(corpora: pa.ChunkedArray, queries: pa.ChunkedArray, ks: pa.ChunkedArray, modes: pa.ChunkedArray,
+               models: pa.ChunkedArray, on_errors: pa.ChunkedArray) -> pa.Array:
+        on_error = constant(on_errors, function, "on_error")
+        lists = single_chunk(corpora)
+        query_values = single_chunk(queries).to_pylist()
+        k = check_k(constant(ks, function, "k"), function)
+        mode = check_mode(constant(modes, function, "mode"), function)
+        runtime = None if mode == "lexical" else runtime_for(ctx.settings, constant(models, function, "model"))
+        cache = None if runtime is None else cache_for(ctx.settings, runtime)
+        out: list[list[dict[str, object]] | None] = []
+        for i in range(len(lists)):  # one row per call in practice: the macro aggregates the table
+            if not lists[i].is_valid or query_values[i] is None:
+                out.append(None)
+                continue
+            query = check_query(query_values[i], function)
+            # the rows of the corpus are the rows on_error isolates: a failing text becomes NULL (never matches)
+            hits = run_rows(
+                function, as_string_array(lists[i].values),
+                lambda part, _s, _e: search_array(part, query, k, mode, runtime, cache), on_error,  # noqa: B023 - called at once
+            )
+            ranks = np.arange(1, len(hits.rows) + 1)
+            out.append([{"row": int(r), "score": float(s), "rank": int(n)} for r, s, n in zip(hits.rows, hits.scores, ranks)])
+        return pa.array(out, type=pa.list_(pa.struct(HIT_FIELDS)))
+
+    return search
+
+
+#: One search hit as SQL sees it: 0-based position in the aggregated list, score and 1-based rank.
+HIT_FIELDS = {"row": pa.int64(), "score": pa.float64(), "rank": pa.int64()}
+TRAIN_FIELDS = [
+    ("name", pa.string()), ("version", pa.int32()), ("model", pa.string()), ("labels", pa.list_(pa.string())),
+    ("rows", pa.int64()), ("skipped", pa.int64()), ("held_out", pa.int64()), ("accuracy", pa.float64()),
+    ("macro_f1", pa.float64()), ("note", pa.string()),
+]
+
+
+def _train_udf(ctx: SqlContext) -> Callable[..., pa.Array]:
+    """``_sqlml_train(name, texts[], labels[], c, test_size, seed, embedding_model)``: one head per row."""
+    settings = ctx.settings
+
+    def train(names: pa.ChunkedArray, texts: pa.ChunkedArray, labels: pa.ChunkedArray, cs: pa.ChunkedArray,
+              test_sizes: pa.ChunkedArray, seeds: pa.ChunkedArray, embedding_models: pa.ChunkedArray) -> pa.Array:
+        rows: list[dict[str, Any] | None] = []
+        columns = [single_chunk(a).to_pylist() for a in (names, texts, labels, cs, test_sizes, seeds, embedding_models)]
+        for name, texts, labels, c, test_size, seed, embedding_model in zip(*columns, strict=True):
+            if name is None or texts is None or labels is None:
+                rows.append(None)
+                continue
+            result = train_classifier(
+                name, texts, labels, embedding_model=embedding_model or settings.model,
+                c=DEFAULT_C if c is None else c, test_size=DEFAULT_TEST_SIZE if test_size is None else test_size,
+                seed=0 if seed is None else seed, device=settings.device, dtype=settings.dtype, batch_size=settings.batch_size,
+                max_batch_tokens=settings.max_batch_tokens,
+            )
+            rows.append({"name": result.name, "version": result.version, "model": result.ref, "labels": list(result.labels),
+                         "rows": result.rows, "skipped": result.skipped, "held_out": result.held_out,
+                         "accuracy": result.accuracy, "macro_f1": result.macro_f1, "note": result.note})
+        return pa.array(rows, type=pa.struct(TRAIN_FIELDS))
+
+    return train
+
+
+def _fixed(sql_type: str) -> Callable[[SqlContext], str]:
+    return lambda _ctx: sql_type
+
+
+_CLASSIFY_ARGS = (
+    TEXT, Arg("labels", "VARCHAR[]", per_row=True), MODEL, Arg("embedding_model", "VARCHAR"), Arg("template", "VARCHAR"),
+    Arg("temperature", "DOUBLE"), ON_ERROR,
+)
+_SUMMARIZE_ARGS = (TEXT, Arg("n", "BIGINT", per_row=True), MODEL, ON_ERROR)
+EXPLAIN_SQL_TYPE = "STRUCT(position INTEGER, sentence VARCHAR, cluster INTEGER, cluster_size INTEGER, score DOUBLE, selected BOOLEAN)[]"
+SCORES_SQL_TYPE = "STRUCT(label VARCHAR, score DOUBLE)[]"
+TRAIN_SQL_TYPE = (
+    "STRUCT(name VARCHAR, version INTEGER, model VARCHAR, labels VARCHAR[], rows BIGINT, skipped BIGINT, "
+    "held_out BIGINT, accuracy DOUBLE, macro_f1 DOUBLE, note VARCHAR)"
+)
+MODEL_SQL_TYPE = (
+    "STRUCT(name VARCHAR, id VARCHAR, kind VARCHAR, dimension INTEGER, device VARCHAR, dtype VARCHAR, loaded BOOLEAN, "
+    "accuracy DOUBLE, macro_f1 DOUBLE)[]"
+)
+STATS_SQL_TYPE = "STRUCT(component VARCHAR, name VARCHAR, metric VARCHAR, reason VARCHAR, value BIGINT)[]"
+
+
+def _no_rows(bind: Callable[..., Bound]) -> SqlBinder:
+    """A binder of :mod:`sqlml.ops.calls` as the SQL door calls it (the connection's settings; no look at the rows)."""
+    return lambda ctx, function, rows, **constants: bind(ctx.settings, function, **constants)
+
+
+#: Every private UDF, registered in this order.
+SPECS: tuple[UdfSpec, ...] = (
+    UdfSpec("_sqlml_embed", "embed", lambda ctx: f"FLOAT[{ctx.dimension}]", (TEXT, MODEL, ON_ERROR), bind=_embed),
+    UdfSpec("_sqlml_embed_list", "embed_list", _fixed("FLOAT[]"), (TEXT, MODEL, ON_ERROR), bind=_embed_list),
+    UdfSpec("_sqlml_summarize", "summarize", _fixed("VARCHAR"), _SUMMARIZE_ARGS, bind=_no_rows(bind_summarize)),
+    UdfSpec("_sqlml_summarize_explain", "summarize_explain", _fixed(EXPLAIN_SQL_TYPE), _SUMMARIZE_ARGS,
+            bind=_no_rows(bind_summarize_explain)),
+    UdfSpec("_sqlml_relevance", "relevance", _fixed("FLOAT"), (TEXT, Arg("query", "VARCHAR", per_row=True), MODEL, ON_ERROR),
+            bind=_no_rows(bind_relevance)),
+    UdfSpec("_sqlml_top_k_sentences", "top_k_sentences", _fixed("VARCHAR[]"),
+            (TEXT, Arg("query", "VARCHAR"), Arg("k", "BIGINT"), Arg("mode", "VARCHAR"), MODEL, ON_ERROR),
+            bind=_no_rows(bind_top_k_sentences)),
+    UdfSpec("_sqlml_classify", "classify", _fixed("VARCHAR"), _CLASSIFY_ARGS, bind=_classify(scores=False)),
+    UdfSpec("_sqlml_classify_scores", "classify_scores", _fixed(SCORES_SQL_TYPE), _CLASSIFY_ARGS, bind=_classify(scores=True)),
+    UdfSpec("_sqlml_search", "sqlml_search", _fixed("STRUCT(row BIGINT, score DOUBLE, rank BIGINT)[]"),
+            (Arg("texts", "VARCHAR[]"), Arg("query", "VARCHAR"), Arg("k", "BIGINT"), Arg("mode", "VARCHAR"), MODEL, ON_ERROR),
+            udf=_search_udf),
+    # side effects: each call stores a new version, so DuckDB must neither fold nor repeat nor skip it
+    UdfSpec("_sqlml_train", "sqlml_train", _fixed(TRAIN_SQL_TYPE),
+            (Arg("name", "VARCHAR"), Arg("texts", "VARCHAR[]"), Arg("labels", "VARCHAR[]"), Arg("c", "DOUBLE"),
+             Arg("test_size", "DOUBLE"), Arg("seed", "BIGINT"), Arg("embedding_model", "VARCHAR")),
+            udf=_train_udf, side_effects=True),
+    # side effects: the answers change as models load and queries run
+    UdfSpec("_sqlml_models", "sqlml_models", _fixed(MODEL_SQL_TYPE),
+            udf=lambda _ctx: lambda: [m.as_dict() for m in list_models()], side_effects=True),
+    UdfSpec("_sqlml_stats", "sqlml_stats", _fixed(STATS_SQL_TYPE), udf=lambda _ctx: stats, side_effects=True),
+)
+
