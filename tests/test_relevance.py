@@ -275,3 +275,13 @@ def test_hybrid_is_equal_weight_sum_of_minmax_scores() -> None:
     np.testing.assert_allclose(hybrid(semantic, lexical), [0.5, 0.5, 0.5])
     np.testing.assert_allclose(hybrid(semantic, np.zeros(3, dtype=np.float32)), [0.0, 0.5, 0.25])
     assert hybrid(np.array([0.3]), np.array([1.0])).tolist() == [0.0]  # a single text: nothing to normalise against
+
+
+def test_python_top_k_sentences_lexical_needs_no_model() -> None:
+    # Regression: the Python API looked up the cache of a runtime that lexical mode never loads
+    # ("'NoneType' object has no attribute 'encoder'", blamed on row 1); SQL worked.
+    import sqlml
+
+    texts = ["Rates rose today. The weather was fine. Central banks raised interest rates again.", None, ""]
+    got = sqlml.top_k_sentences(texts, "interest rates", k=2, mode="lexical")
+    assert got == [["Central banks raised interest rates again.", "Rates rose today."], None, []]
