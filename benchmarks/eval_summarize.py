@@ -37,14 +37,12 @@ from sqlml.ops.summarize.pipeline import DEFAULT_RULE, SEED, SelectionRule, clus
 from tests.support.kmeans_reference import kmeans_sklearn  # noqa: E402
 
 ABLATIONS: list[tuple[str, SelectionRule]] = [
-    ("naive k-means (k = n, nearest to centroid)", SelectionRule(1.0, 0.0, 0.0, True)),
-    ("k = n, position-aware representative (-0.2·pos/m)", SelectionRule(1.0, 0.0, 0.2, True)),
-    ("k = n, + document centrality in the score", SelectionRule(1.0, 1.0, 0.0, True)),
-    ("k = 2n, n largest clusters, nearest to centroid", SelectionRule(2.0, 0.0, 0.0, True)),
-    ("k = 2n, clusters in reading order (not by size), + centrality", SelectionRule(2.0, 1.0, 0.0, False)),
+    ("naive k-means (k = n, nearest to centroid)", SelectionRule(1.0, 0.0)),
+    ("k = n, + document centrality in the score", SelectionRule(1.0, 1.0)),
+    ("k = 2n, n largest clusters, nearest to centroid", SelectionRule(2.0, 0.0)),
     ("**sqlml default**: k = 2n, n largest clusters, + centrality", DEFAULT_RULE),
-    ("k = 3n, n largest clusters, + centrality", SelectionRule(3.0, 1.0, 0.0, True)),
-    ("no clustering: one cluster per sentence = centrality ranking", SelectionRule(1e9, 1.0, 0.0, True)),
+    ("k = 3n, n largest clusters, + centrality", SelectionRule(3.0, 1.0)),
+    ("no clustering: one cluster per sentence = centrality ranking", SelectionRule(1e9, 1.0)),
 ]
 
 

@@ -128,13 +128,17 @@ def classify(
     scores: bool = False,
     output_column: str | None = None,
     template: str | None = None,
+    temperature: float | None = None,
     embedding_model: str | None = None,
     num_gpus: float | None = None,
     concurrency: int | tuple[int, int] | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> ray.data.Dataset:
-    """Add a label column (zero-shot ``labels`` or a classifier ``model``); ``scores=True`` adds every label's probability."""
-    options = {"labels": labels, "model": model, "scores": scores, "template": template, "embedding_model": embedding_model}
+    """Add a label column (zero-shot ``labels`` or a classifier ``model``); ``scores=True`` adds every label's probability.
+
+    ``template`` and ``temperature`` are those of :func:`sqlml.classify`."""
+    options = {"labels": labels, "model": model, "scores": scores, "template": template, "temperature": temperature,
+               "embedding_model": embedding_model}
     name = output_column or ("scores" if scores else "label")
     return map_column(ds, "classify", column, name, options, num_gpus=num_gpus, concurrency=concurrency, batch_size=batch_size)
 

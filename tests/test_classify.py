@@ -468,7 +468,8 @@ def test_cli_train_classify_and_models(labelled_parquet: Path, tiny_model_dir: P
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ([], "Error: give --labels a,b,c (zero-shot) or --model NAME (a trained or Hugging Face classifier), exactly one"),
+        ([], "Error: classify: give labels (a list of label names) for zero-shot classification or model"),
+        (["--labels", "a,b", "--model", "topics"], "Error: classify: give labels (zero-shot) or model"),
         (["--labels", "a,a"], "Error: classify: labels must be distinct; ['a'] appear more than once in ['a', 'a']"),
         (["--model", "missing"], "Error: classifier 'missing' not found in"),
     ],
@@ -504,3 +505,16 @@ def test_demo_query_runs(default_con: duckdb.DuckDBPyConnection) -> None:
     title, sql = next(q for q in demo_queries(sample_articles_path()) if "classify_scores(" in q[1])
     rows = default_con.sql(sql).fetchall()
     assert len(rows) == 8 and all(r[2] in ("business", "sport", "politics", "tech", "entertainment", "science") for r in rows)
+
+
+def test_cli_classify_passes_the_temperature_to_the_core(labelled_parquet: Path, tmp_path: Path) -> None:
+    # The CLI and Ray once built zero-shot classifiers of their own and dropped temperature.
+    runner = CliRunner()
+    tops = []
+    for extra in ([], ["--temperature", "5"]):
+        target = tmp_path / f"t{len(extra)}.parquet"
+        args = ["classify", str(labelled_parquet), "-c", "body", "--labels", ",".join(LABELS), "--scores", "-o", str(target), "--device", "cpu"]
+        out = runner.invoke(main, [*args, *extra])
+        assert out.exit_code == 0, out.output
+        tops.append(pq.read_table(target).column("scores").to_pylist()[0][0]["score"])
+    assert tops[1] < tops[0]  # a higher temperature flattens the probabilities

@@ -49,7 +49,7 @@ def summaries(texts: list[str | None], n: int | list[int | None], runtime: Runti
 
 def test_select_numbers_clusters_by_first_sentence_and_picks_largest() -> None:
     x = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [0.6, 0.8]])
-    cluster, size, score, selected = select(x, np.array([5, 2, 2, 2]), n=1, rule=SelectionRule(2.0, 0.0, 0.0, True))
+    cluster, size, score, selected = select(x, np.array([5, 2, 2, 2]), n=1, rule=SelectionRule(2.0, 0.0))
     assert cluster.tolist() == [0, 1, 1, 1]
     assert size.tolist() == [1, 3, 3, 3]
     assert selected.tolist() == [False, True, False, False]  # the largest cluster; the earlier of two equal best
@@ -62,7 +62,7 @@ def test_select_ties_go_to_the_earlier_sentence() -> None:
     assert selected.tolist() == [True, False, False, False]
 
 
-@pytest.mark.parametrize("rule", [SelectionRule(), SelectionRule(1.0, 0.0, 0.2, True), SelectionRule(2.0, 0.5, 0.1, False)])
+@pytest.mark.parametrize("rule", [SelectionRule(), SelectionRule(1.0, 0.0), SelectionRule(2.0, 0.5)])
 def test_select_many_equals_select_per_text(rule: SelectionRule) -> None:
     rng = np.random.default_rng(0)
     counts = [3, 0, 1, 12, 7, 0, 25]

@@ -356,11 +356,13 @@ def train(name: str, inputs: tuple[str, ...], text_column: str, label_column: st
 @click.option("--scores", is_flag=True, help="Add every label's probability (LIST<STRUCT<label, score>>, highest first) instead of the label.")
 @click.option("--as", "new_column", default=None, help="Name of the added column [default: label, or scores with --scores].")
 @click.option("--template", default=None, help="Zero-shot prompt with {label} [default: 'This text is about {label}.'].")
+@click.option("--temperature", type=float, default=None,
+              help="Zero-shot softmax temperature: lower gives more confident scores [default: 0.05].")
 @ON_ERROR_OPTION
 @classifier_options
 @engine_options
 def classify(inputs: tuple[str, ...], column: str, labels: str | None, model: str | None, output: str, scores: bool,
-             new_column: str | None, template: str | None, on_error: str, embedding_model: str | None, device: str | None,
+             new_column: str | None, template: str | None, temperature: float | None, on_error: str, embedding_model: str | None, device: str | None,
              batch_size: int | None, progress: bool, engine: str, address: str | None, num_gpus: float | None,
              concurrency: int | None, resume: bool) -> None:
     """Add a predicted label column to Parquet files.
@@ -375,13 +377,10 @@ def classify(inputs: tuple[str, ...], column: str, labels: str | None, model: st
       sqlml classify news.parquet --column body --model topics --scores -o scored.parquet
       sqlml classify reviews.parquet --column text --model ./sentiment-model -o sentiment.parquet
     """
-    from sqlml.errors import InvalidArgumentError
-    if (labels is None) == (model is None):
-        raise InvalidArgumentError("give --labels a,b,c (zero-shot) or --model NAME (a trained or Hugging Face classifier), exactly one")
     options = {
         "labels": None if labels is None else [x.strip() for x in labels.split(",")], "model": model, "scores": scores,
-        "template": template, "embedding_model": embedding_model, "device": device, "batch_size": batch_size,
-        "on_error": on_error,
+        "template": template, "temperature": temperature, "embedding_model": embedding_model, "device": device,
+        "batch_size": batch_size, "on_error": on_error,
     }
     name = new_column or ("scores" if scores else "label")
     rows = _column_job(list(inputs), output, "classify", column, name, options, engine=engine, resume=resume, show_progress=progress,

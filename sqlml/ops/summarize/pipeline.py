@@ -66,15 +66,11 @@ class SelectionRule:
 
     ``clusters_per_sentence``: k-means clusters per requested sentence (k = that × n, at most the
     number of distinct sentences). ``centrality_weight``: weight of the similarity to the text's
-    centroid in a sentence's score. ``position_weight``: score penalty per unit of relative position
-    (0 at the first sentence, ``position_weight`` at the end). ``rank_by_size``: keep the n largest
-    clusters (else the n clusters whose representatives come first).
+    centroid in a sentence's score. The n largest clusters give the summary.
     """
 
     clusters_per_sentence: float = 2.0
     centrality_weight: float = 1.0
-    position_weight: float = 0.0
-    rank_by_size: bool = True
 
 
 DEFAULT_RULE = SelectionRule()
@@ -198,17 +194,12 @@ def select_many(
     if rule.centrality_weight:  # likeness to the text's mean direction, for all texts in a few numpy calls
         totals = _summed_rows(x, offsets, np.arange(rows))
         score += rule.centrality_weight * np.einsum("ij,ij->i", x, _unit(totals)[text])
-    if rule.position_weight:
-        score = score - rule.position_weight * (np.arange(rows) - offsets[text]) / counts[text]
     # Representative: highest score in its cluster, the earlier sentence on a tie (lexsort is stable).
     # Ties compare rounded scores: BLAS may round identical rows (repeated sentences) differently.
     tie_key = -np.round(score, 9)
     order = np.lexsort((np.arange(rows), tie_key, group))
     reps = order[np.flatnonzero(np.diff(group[order], prepend=-1))]
-    if rule.rank_by_size:
-        ranked = reps[np.lexsort((reps, tie_key[reps], -sizes[group[reps]], text[reps]))]
-    else:
-        ranked = np.sort(reps)
+    ranked = reps[np.lexsort((reps, tie_key[reps], -sizes[group[reps]], text[reps]))]
     rank_text = text[ranked]
     place = np.arange(len(ranked)) - np.searchsorted(rank_text, rank_text)  # 0 for a text's best cluster
     selected = np.zeros(rows, dtype=bool)
