@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from sqlml import progress
 from sqlml.config import Settings
+from sqlml.engine.runtime import runtime_for
 from sqlml.errors import InvalidArgumentError
 from sqlml.on_error import python_texts, run_rows
 from sqlml.ops.calls import (
@@ -27,7 +28,6 @@ from sqlml.ops.calls import (
     bind_summarize_explain,
     bind_top_k_sentences,
     cache_for,
-    runtime_for,
 )
 from sqlml.ops.relevance.scores import Mode, check_k, check_mode, check_query, search_array
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import threading
 
-from sqlml.engine.runtime import Runtime
+from sqlml.config import Settings
+from sqlml.engine.runtime import Runtime, batch_limits
 from sqlml.models.hf_classifier import HFClassifier
 
 
@@ -31,6 +32,11 @@ _runtimes: dict[tuple[int, int, int], ClassifierRuntime] = {}
 _lock = threading.Lock()
 
 
+def classifier_runtime_for(settings: Settings, path: str) -> ClassifierRuntime:
+    """The runtime of the classifier folder ``path`` with ``settings``' device, dtype and batch sizes."""
+    return get_classifier_runtime(path, settings.device, settings.dtype, settings.batch_size, settings.max_batch_tokens)
+
+
 def get_classifier_runtime(
     path: str,
     device: str | None = None,
@@ -41,18 +47,15 @@ def get_classifier_runtime(
     """The process-wide runtime running the classifier folder ``path`` (the model is loaded once per
     path, device and dtype: :func:`~sqlml.models.hf_classifier.load_classifier`).
 
-    Defaults: ``batch_size`` (rows) 256 on CPU and 4,096 on GPU; ``max_batch_tokens`` 16,384 on CPU and
-    262,144 on GPU; each overridable by argument or ``SQLML_BATCH_SIZE`` / ``SQLML_MAX_BATCH_TOKENS``.
+    Batch limits: :func:`sqlml.engine.runtime.batch_limits` (4,096 rows on GPU: classifier models are larger
+    than sentence encoders).
     """
-    from sqlml import config
     from sqlml.models.device import resolve_device, resolve_dtype
     from sqlml.models.hf_classifier import load_classifier
 
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)
-    on_cpu = dev == "cpu"
-    rows = config.resolve("batch_size", batch_size, 256 if on_cpu else 4096, config.parse_positive_int)
-    tokens = config.resolve("max_batch_tokens", max_batch_tokens, 16_384 if on_cpu else 262_144, config.parse_positive_int)
+    rows, tokens = batch_limits(batch_size, max_batch_tokens, dev, gpu_rows=4096)
     classifier = load_classifier(path, dev, dt)
     key = (id(classifier), rows, tokens)  # loaded classifiers stay loaded: the id names one for good
     with _lock:

@@ -35,6 +35,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from sqlml.config import Settings
 from sqlml.engine.batching import bucket_rows, pack, packed_capacity, packed_ladder, plan_batches, plan_packed
 from sqlml.engine.cuda.launcher import launcher_for
 from sqlml.engine.pending import Pending, Ready
@@ -413,6 +414,23 @@ def split_devices(device: str | None) -> list[str | None]:
 CPU_BATCH_ROWS = 64
 
 
+def batch_limits(batch_size: int | None, max_batch_tokens: int | None, device: str, *, gpu_rows: int) -> tuple[int, int]:
+    """``(rows, padded tokens)`` per batch on ``device``: argument > ``SQLML_BATCH_SIZE`` /
+    ``SQLML_MAX_BATCH_TOKENS`` > default (:data:`CPU_BATCH_ROWS` rows and 16,384 tokens on CPU; ``gpu_rows``
+    rows and 262,144 tokens elsewhere)."""
+    from sqlml import config
+
+    on_cpu = device == "cpu"
+    rows = config.resolve("batch_size", batch_size, CPU_BATCH_ROWS if on_cpu else gpu_rows, config.parse_positive_int)
+    tokens = config.resolve("max_batch_tokens", max_batch_tokens, 16_384 if on_cpu else 262_144, config.parse_positive_int)
+    return rows, tokens
+
+
+def runtime_for(settings: Settings, model: str | None = None) -> AnyRuntime:
+    """The runtime of ``model`` (``None`` → ``settings.model``) with ``settings``' device, dtype and batch sizes."""
+    return get_runtime(model or settings.model, settings.device, settings.dtype, settings.batch_size, settings.max_batch_tokens)
+
+
 def get_runtime(
     model: str | None = None,
     device: str | None = None,
@@ -426,14 +444,11 @@ def get_runtime(
     Defaults: ``batch_size`` (rows) :data:`CPU_BATCH_ROWS` on CPU and 16,384 on GPU; ``max_batch_tokens`` 16,384 on CPU and
     262,144 on GPU; each overridable by argument or ``SQLML_BATCH_SIZE`` / ``SQLML_MAX_BATCH_TOKENS``.
     """
-    from sqlml import config
     from sqlml.models.registry import load_encoder
 
     devices = split_devices(device)
     encoders = [load_encoder(model, d, dtype) for d in devices]
-    on_cpu = encoders[0].device == "cpu"
-    rows = config.resolve("batch_size", batch_size, CPU_BATCH_ROWS if on_cpu else 16_384, config.parse_positive_int)
-    tokens = config.resolve("max_batch_tokens", max_batch_tokens, 16_384 if on_cpu else 262_144, config.parse_positive_int)
+    rows, tokens = batch_limits(batch_size, max_batch_tokens, encoders[0].device, gpu_rows=16_384)
     key = (tuple(id(e) for e in encoders), rows, tokens)
     with _runtimes_lock:
         runtime = _runtimes.get(key)

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from sqlml.config import Settings
 from sqlml.engine.cache import EmbeddingCache, get_cache
-from sqlml.engine.runtime import AnyRuntime, get_runtime
+from sqlml.engine.runtime import AnyRuntime, runtime_for
 from sqlml.errors import InvalidArgumentError
 from sqlml.ops.classify.core import Classifier, resolve_classifier
 from sqlml.ops.embed import embed_array
@@ -28,11 +28,6 @@ from sqlml.ops.summarize.pipeline import check_n, explain_array, summarize_array
 RowArgs = Mapping[str, pa.Array]
 #: An operation bound to its settings and constants: ``(texts, per-row arguments) -> results``.
 Bound = Callable[[pa.StringArray, RowArgs], pa.Array]
-
-
-def runtime_for(settings: Settings, model: str | None = None) -> AnyRuntime:
-    """The runtime of ``model`` (``None`` → ``settings.model``) with ``settings``' device, dtype and batch sizes."""
-    return get_runtime(model or settings.model, settings.device, settings.dtype, settings.batch_size, settings.max_batch_tokens)
 
 
 def cache_for(settings: Settings, runtime: AnyRuntime) -> EmbeddingCache | None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlml.config import Settings
-from sqlml.engine.runtime import AnyRuntime
+from sqlml.engine.runtime import AnyRuntime, runtime_for
 from sqlml.errors import InvalidArgumentError
-from sqlml.ops.calls import runtime_for
 
 
 @dataclass(frozen=True)

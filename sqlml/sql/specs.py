@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from sqlml.engine.counters import stats
+from sqlml.engine.runtime import runtime_for
 from sqlml.models.catalog import list_models
 from sqlml.on_error import run_rows
 from sqlml.ops.calls import (
@@ -26,7 +27,6 @@ from sqlml.ops.calls import (
     bind_summarize_explain,
     bind_top_k_sentences,
     cache_for,
-    runtime_for,
 )
 from sqlml.ops.classify.train import DEFAULT_C, DEFAULT_TEST_SIZE, train_classifier
 from sqlml.ops.inputs import as_string_array

@@ -29,7 +29,8 @@ import numpy as np
 import pyarrow as pa
 
 from sqlml.config import Settings
-from sqlml.engine.runtime import AnyRuntime, get_runtime
+from sqlml.engine.classifiers import classifier_runtime_for
+from sqlml.engine.runtime import AnyRuntime, runtime_for
 from sqlml.errors import InvalidArgumentError, ModelNotFoundError
 from sqlml.models import heads
 from sqlml.models.heads import Head, softmax
@@ -169,7 +170,6 @@ def resolve_model(model: str, settings: Settings, embedding_model: str | None = 
     """
     from pathlib import Path
 
-    from sqlml.engine.classifiers import get_classifier_runtime
     from sqlml.models.hf_classifier import is_sequence_classifier_dir
 
     path = Path(model).expanduser()
@@ -180,14 +180,14 @@ def resolve_model(model: str, settings: Settings, embedding_model: str | None = 
                 "For zero-shot classification with an embedding model, pass labels and give the model as the embedding model"
             )
         return SequenceClassifierModel(
-            get_classifier_runtime(str(path), settings.device, settings.dtype, settings.batch_size, settings.max_batch_tokens)
+            classifier_runtime_for(settings, str(path))
         )
     if "@" not in model and not heads.exists(model) and model.startswith(("/", ".", "~")):
         raise ModelNotFoundError(
             f"classifier directory {model!r} does not exist; check the path, or use a trained classifier: {heads.known_heads_text()}"
         )
     head = heads.load_cached(model)
-    runtime = _embedding_runtime(settings, embedding_model)
+    runtime = runtime_for(settings, embedding_model)
     check_head_matches(head, runtime)
     return HeadModel(head, runtime)
 
@@ -264,10 +264,6 @@ def predict_model(texts: pa.StringArray, classifier: HeadModel | SequenceClassif
     return out
 
 
-def _embedding_runtime(settings: Settings, embedding_model: str | None) -> AnyRuntime:
-    return get_runtime(embedding_model or settings.model, settings.device, settings.dtype, settings.batch_size, settings.max_batch_tokens)
-
-
 @dataclass(frozen=True)
 class Classifier:
     """One call's classifier: zero-shot over labels (constant or per row) or a resolved head / HF classifier."""
@@ -327,4 +323,4 @@ def resolve_classifier(
     if model is not None:
         return Classifier(None, resolve_model(model, settings, embedding_model), None, prompt, temp, function)
     constant = None if labels is None else check_labels(labels, function)
-    return Classifier(constant, None, _embedding_runtime(settings, embedding_model), prompt, temp, function)
+    return Classifier(constant, None, runtime_for(settings, embedding_model), prompt, temp, function)

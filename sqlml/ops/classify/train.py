@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from sqlml import progress
-from sqlml.engine.runtime import get_runtime
+from sqlml.config import Settings
+from sqlml.engine.runtime import runtime_for
 from sqlml.errors import InvalidArgumentError
 from sqlml.models import heads
 from sqlml.models.heads import Head
@@ -141,7 +142,7 @@ def train_classifier(
             f"train_classifier: need at least 2 distinct labels among the non-NULL rows, found {len(classes)} "
             f"({classes!r}) in {len(keep)} rows"
         )
-    runtime = get_runtime(embedding_model, device, dtype, batch_size, max_batch_tokens)
+    runtime = runtime_for(Settings.resolve(model=embedding_model, device=device, dtype=dtype, batch_size=batch_size, max_batch_tokens=max_batch_tokens))
     digest = training_digest(values, y.tolist(), c, test_size, seed, runtime.fingerprint)
     latest = heads.versions(name)
     if latest:
