@@ -69,3 +69,12 @@ def test_settings_resolve_arguments_over_the_environment(monkeypatch) -> None:
     monkeypatch.setenv("SQLML_CACHE", "maybe")
     with pytest.raises(config.ConfigError, match=r"SQLML_CACHE='maybe' is not valid"):
         config.Settings.resolve()
+
+
+def test_the_settings_table_names_modules_that_exist() -> None:
+    import re
+    from pathlib import Path
+
+    root = Path(config.__file__).resolve().parents[1]
+    named = [p for s in config.SETTINGS for p in re.findall(r"`([\w/]+\.py)`", s.applied_in)]
+    assert named and [p for p in named if not (root / p).is_file()] == []

@@ -409,8 +409,8 @@ def split_devices(device: str | None) -> list[str | None]:
     return [part.strip() for part in choice.split(",")] if "," in choice else [choice]
 
 
-#: Rows per model batch on CPU. Small batches of length-sorted rows pad less and stay in cache: on this
-#: project's 2-core machine 64-row batches ran 17-20% faster than 256-row ones (benchmarks/NOTES.md, lever 39).
+#: Rows per model batch on CPU. Small batches of length-sorted rows pad less and stay in cache: 64-row
+#: batches run faster on CPU than 256-row ones (docs/performance.md).
 CPU_BATCH_ROWS = 64
 
 

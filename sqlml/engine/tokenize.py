@@ -52,8 +52,8 @@ def piece_count(texts: int, callers: int, cores: int | None = None) -> int:
 
     At least ``PARALLEL_ROWS`` texts per piece, and this call's share of the cores: ``cores // callers``,
     at least 1. Why the share: beside busy Python threads every piece gives up and takes back the GIL a
-    few dozen times, so 4 threads each tokenizing 8,192 W1 sentences in 16 pool pieces beside 1 / 3
-    busy threads took 4.2 / 13.9 s, each in its own thread 0.7 / 1.3 s (0.33 vs 0.36 s with none).
+    few dozen times, so cutting each of several concurrent calls into as many pieces as there are cores
+    is several times slower than giving each call its share.
     """
     cores = cores if cores is not None else os.cpu_count() or 1
     return max(1, min(-(-texts // PARALLEL_ROWS), cores // max(callers, 1)))

@@ -191,8 +191,8 @@ def takes_prepared_mask(model: SentenceTransformer) -> bool:
 
 def _attention_backends(device: str) -> Any:
     """On CUDA, attention kernels without cuDNN's: cuDNN builds an execution plan for every new batch
-    shape, and length-sorted token-budget batches are nearly all new shapes (H100 profile: 12 ms of
-    CPU per attention call, 72 ms per batch; see benchmarks/NOTES.md). Elsewhere: torch's choice."""
+    shape, and length-sorted token-budget batches are nearly all new shapes (tens of ms of host time
+    per batch). Elsewhere: torch's choice."""
     from contextlib import nullcontext
 
     if not device.startswith("cuda"):

@@ -7,7 +7,7 @@ same ids:
 * the model's own Rust tokenizer (``tokenizers``), for every model and every text;
 * for BERT-uncased WordPiece models with BERT's vocabulary (all-MiniLM-L6-v2, bert-base-uncased and
   models fine-tuned from them), blingfire's compiled ``bert_base_tok`` automaton, for plain-ASCII texts.
-  It is ~5× faster per text (11 vs 61 µs per W1 sentence on one core, benchmarks/NOTES.md), writes the
+  It is ~5× faster per text than the Hugging Face tokenizer on short sentences, writes the
   ids straight into a numpy buffer and releases the GIL while it works.
 
 The fast path is taken only where the ids are proven equal: the model's tokenizer must be configured as

@@ -2,7 +2,7 @@
 
 Launched from Python, one forward pass of a 6-layer encoder is ~100 kernel launches, each through
 several layers of ``nn.Module`` calls: ~15 ms of host time per batch, all of it holding the GIL that
-DuckDB's 16 threads also need for their glue (H100 profile, benchmarks/NOTES.md). A captured graph
+DuckDB's threads also need for their glue. A captured graph
 replays the same kernels with one host call. Graphs need fixed shapes, so the runtime pads batches
 to a few shapes (:func:`~sqlml.engine.batching.bucket_length`, :func:`~sqlml.engine.batching.bucket_rows`)
 or fills packed ones to a few capacities (:func:`~sqlml.engine.batching.packed_capacity`) when the

@@ -1,8 +1,8 @@
 """k-means of a call's point sets on CUDA as captured graphs: the k-means++ start and blocks of Lloyd steps.
 
 Op by op, a 512-text summarize call made ~100 numpy calls for the k-means++ start and ~20 torch calls
-per Lloyd step, and each gives up the GIL and must take it back from DuckDB's other threads: on an
-H200 such a call spent ~0.5 s in k-means, almost all of it waiting (benchmarks/NOTES.md, levers 36-37).
+per Lloyd step, and each gives up the GIL and must take it back from DuckDB's other threads, so such a
+call spends most of its k-means time waiting for the GIL.
 Here one graph per padded shape scatters the sets' float32 points into a zero-padded float64 tensor and
 runs the k-means++ start (:func:`plus_plus`, the algorithm of :func:`sqlml.ops.summarize.kmeans.init_centers_padded`
 with the same random numbers), and another runs :data:`~sqlml.engine.cuda.lloyd.BLOCK_ITERATIONS` Lloyd steps

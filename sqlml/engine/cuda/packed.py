@@ -1,7 +1,7 @@
 """A BERT sentence encoder run on packed tokens: no padding anywhere.
 
-Padded batches of length-sorted rows still spend about half of the device's work on padding (W1 on an
-H200: 0.51 real tokens per padded one, NOTES lever 32), and the worker pays host time
+Padded batches of length-sorted rows of short sentences still spend about half of the device's work on
+padding, and the worker pays host time
 to sort, bucket and pad every round. Here a batch is the rows' token ids laid end to end
 (``ids``, ``(tokens,)``) with their boundaries (``cu``, ``(sequences + 1,)``, the running sum of
 lengths): every linear layer, norm and activation runs on real tokens only, attention runs per
