@@ -285,3 +285,10 @@ def test_python_top_k_sentences_lexical_needs_no_model() -> None:
     texts = ["Rates rose today. The weather was fine. Central banks raised interest rates again.", None, ""]
     got = sqlml.top_k_sentences(texts, "interest rates", k=2, mode="lexical")
     assert got == [["Central banks raised interest rates again.", "Rates rose today."], None, []]
+
+
+def test_top_k_sentences_hybrid_on_texts_without_sentences(tiny_con) -> None:
+    # Regression: with no sentence in the whole call, hybrid mode fused BM25 with semantic scores that were
+    # never computed ("'NoneType' object has no attribute 'astype'").
+    got = tiny_con.sql("SELECT top_k_sentences(t, 'rates', mode := 'hybrid') FROM (VALUES (''), ('   '), (NULL)) v(t)").fetchall()
+    assert got == [([],), ([],), (None,)]

@@ -204,6 +204,9 @@ def top_k_sentences_array(
             picked.append(None)
             continue
         count = len(parts)
+        if count == 0:  # empty or whitespace text: no sentence to score
+            picked.append([])
+            continue
         everything = np.ones(count, dtype=bool)
         own = None if semantic is None else semantic[start : start + count]
         if mode == "semantic":
@@ -214,7 +217,7 @@ def top_k_sentences_array(
                 scores, eligible = lexical, lexical > 0
             else:
                 scores, eligible = hybrid(own, lexical), everything
-        picked.append([parts[i] for i in top_k(scores, eligible, k)] if count else [])
+        picked.append([parts[i] for i in top_k(scores, eligible, k)])
         start += count
     return pa.array(picked, type=pa.list_(pa.string()))
 
