@@ -89,7 +89,7 @@ def _run(function: str, texts: Any, bound: Bound, on_error: str | None, show_pro
     step = STEP_ROWS.get(function, DEFAULT_STEP_ROWS)
 
     def compute(part: pa.StringArray, _start: int, _stop: int) -> pa.Array:
-        if len(part) <= step:
+        if len(part) == 0:
             return bound(part, {})
         pieces = []
         with progress.progress_bar(len(part), function, show) as bar:
@@ -97,7 +97,7 @@ def _run(function: str, texts: Any, bound: Bound, on_error: str | None, show_pro
                 piece = part.slice(start, step)
                 pieces.append(bound(piece, {}))
                 bar.update(len(piece))
-        return pa.concat_arrays(pieces)
+        return pieces[0] if len(pieces) == 1 else pa.concat_arrays(pieces)
 
     return run_rows(function, array, compute, on_error)
 
@@ -249,7 +249,7 @@ def relevance(
     ``texts``: a list of ``str | None``, a pyarrow string array or a polars ``Series``.
     """
     settings = Settings.resolve(model=model, device=device, batch_size=batch_size, cache=cache)
-    return convert(_run("relevance", texts, bind_relevance(settings, query=query), on_error, None), "numpy", "relevance")
+    return convert(_run("relevance", texts, bind_relevance(settings, query=query), on_error, False), "numpy", "relevance")
 
 
 def top_k_sentences(
@@ -271,7 +271,7 @@ def top_k_sentences(
     """
     settings = Settings.resolve(model=model, device=device, batch_size=batch_size, cache=cache)
     bound = bind_top_k_sentences(settings, query=check_query(query, "top_k_sentences"), k=k, mode=mode)
-    return convert(_run("top_k_sentences", texts, bound, on_error, None), "list", "sentences")  # type: ignore[no-any-return]
+    return convert(_run("top_k_sentences", texts, bound, on_error, False), "list", "sentences")  # type: ignore[no-any-return]
 
 
 def search(

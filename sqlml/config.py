@@ -3,7 +3,7 @@
 :data:`SETTINGS` lists every setting once (its meaning, default and the module that applies it);
 ``docs/configuration.md``'s table is generated from it (:func:`settings_table`) and a test keeps the two
 equal. :class:`Settings` carries the per-call ones (model, device, dtype, batch size, token budget,
-cache, progress) from a front door down to the runtime, resolved once by :meth:`Settings.resolve`.
+cache, progress) from a front door down to the runtime.
 """
 
 from __future__ import annotations
@@ -163,11 +163,12 @@ def parse_positive_int(raw: str) -> int:
 
 @dataclass(frozen=True)
 class Settings:
-    """Where and how models run for one connection, command or call.
+    """Where and how models run for one connection, command or call: what the caller chose.
 
-    Each field is the explicit argument, else its ``SQLML_*`` variable (after :meth:`resolve`); ``None``
-    leaves the choice to where the device is known (dtype, batch sizes and the cache default depend on
-    it: see :data:`SETTINGS`). ``model`` is always a name (``'default'`` unless set).
+    ``model`` is resolved at once (argument > ``SQLML_MODEL`` > ``'default'``): it names the runtime. Every
+    other field holds the explicit argument, or ``None``; its ``SQLML_*`` variable and default are read
+    where the setting is applied (:data:`SETTINGS` names the module), because defaults depend on the
+    device and a variable that does not parse must fail only the calls that use it.
     """
 
     model: str = "default"
@@ -179,21 +180,19 @@ class Settings:
     show_progress: bool | None = None
 
     @classmethod
-    def resolve(cls, **explicit: Any) -> Settings:
-        """Settings from explicit arguments (``None`` = not given) over ``SQLML_*`` variables.
-
-        Raises :class:`ConfigError` for a variable that does not parse; unknown names are a ``TypeError``.
-        """
-        given = {k: v for k, v in explicit.items() if v is not None}
-        return cls(
-            model=resolve("model", given.get("model"), "default", str),
-            device=resolve("device", given.get("device"), None, str),
-            dtype=resolve("dtype", given.get("dtype"), None, str),
-            batch_size=resolve("batch_size", given.get("batch_size"), None, parse_positive_int),
-            max_batch_tokens=resolve("max_batch_tokens", given.get("max_batch_tokens"), None, parse_positive_int),
-            cache=resolve("cache", given.get("cache"), None, parse_bool),
-            show_progress=resolve("show_progress", given.get("show_progress"), None, parse_bool),
-        )
+    def resolve(
+        cls,
+        *,
+        model: str | None = None,
+        device: str | None = None,
+        dtype: str | None = None,
+        batch_size: int | None = None,
+        max_batch_tokens: int | None = None,
+        cache: bool | None = None,
+        show_progress: bool | None = None,
+    ) -> Settings:
+        """Settings from explicit arguments (``None`` = not given); raises :class:`ConfigError` for a bad ``SQLML_MODEL``."""
+        return cls(default_model(model), device, dtype, batch_size, max_batch_tokens, cache, show_progress)
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with the given fields changed; ``None`` values change nothing."""

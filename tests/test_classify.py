@@ -518,3 +518,12 @@ def test_cli_classify_passes_the_temperature_to_the_core(labelled_parquet: Path,
         assert out.exit_code == 0, out.output
         tops.append(pq.read_table(target).column("scores").to_pylist()[0][0]["score"])
     assert tops[1] < tops[0]  # a higher temperature flattens the probabilities
+
+
+def test_a_classifier_model_ignores_zero_shot_template_and_temperature(tiny_model_dir: Path, hf_classifier_dir: Path) -> None:
+    # template and temperature shape zero-shot prompts and scores; with a model they have no effect and are not checked.
+    import sqlml
+
+    texts = ["the match ended 2-1", None]
+    plain = sqlml.classify(texts, model=str(hf_classifier_dir), device="cpu")
+    assert sqlml.classify(texts, model=str(hf_classifier_dir), device="cpu", template="no placeholder", temperature=0) == plain

@@ -292,3 +292,10 @@ def test_top_k_sentences_hybrid_on_texts_without_sentences(tiny_con) -> None:
     # never computed ("'NoneType' object has no attribute 'astype'").
     got = tiny_con.sql("SELECT top_k_sentences(t, 'rates', mode := 'hybrid') FROM (VALUES (''), ('   '), (NULL)) v(t)").fetchall()
     assert got == [([],), ([],), (None,)]
+
+
+def test_python_relevance_needs_a_query(tiny_model_dir: Path) -> None:
+    import sqlml
+
+    with pytest.raises(sqlml.InvalidArgumentError, match="relevance: query must be text, not NoneType"):
+        sqlml.relevance(["a text"], None, model=str(tiny_model_dir), device="cpu")

@@ -316,3 +316,26 @@ def test_summary_properties(tiny_runtime: Runtime, words: list[list[str]], n: in
     assert all(sentences.index(sentences[p]) == p for p in chosen)  # ... at its first position
     assert explained.summaries().to_pylist() == [" ".join(sentences[p] for p in chosen)]
     assert summaries([text], n, tiny_runtime) == explained.summaries().to_pylist()
+
+
+def test_python_summarize_with_n_none_gives_null_as_sql_does(tiny_model_dir: Path) -> None:
+    import sqlml
+
+    assert sqlml.summarize(["One sentence. Two sentences."], n=None, model=str(tiny_model_dir), device="cpu") == [None]
+
+
+def test_progress_bar_shows_for_small_calls_when_asked(tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import sqlml
+
+    sqlml.summarize(["One sentence. Two sentences."], n=1, model=str(tiny_model_dir), device="cpu", show_progress=True)
+    assert "summarize" in capsys.readouterr().err
+
+
+def test_a_bad_cache_variable_does_not_fail_operations_that_use_no_cache(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlml
+
+    monkeypatch.setenv("SQLML_CACHE", "maybe")
+    assert sqlml.summarize(["One sentence. Two sentences."], n=1, model=str(tiny_model_dir), device="cpu") is not None
+    monkeypatch.setenv("SQLML_SHOW_PROGRESS", "maybe")  # a connection shows no progress bar
+    with sqlml.connect(model=str(tiny_model_dir), device="cpu") as con:
+        assert con.sql("SELECT 1").fetchall() == [(1,)]

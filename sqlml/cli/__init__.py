@@ -377,6 +377,9 @@ def classify(inputs: tuple[str, ...], column: str, labels: str | None, model: st
       sqlml classify news.parquet --column body --model topics --scores -o scored.parquet
       sqlml classify reviews.parquet --column text --model ./sentiment-model -o sentiment.parquet
     """
+    from sqlml.ops.classify.core import check_choice
+
+    check_choice("classify", labels is not None, model)  # before any file is read or a Ray cluster is started
     options = {
         "labels": None if labels is None else [x.strip() for x in labels.split(",")], "model": model, "scores": scores,
         "template": template, "temperature": temperature, "embedding_model": embedding_model, "device": device,

@@ -42,12 +42,12 @@ def bind_embed(settings: Settings, function: str = "embed", *, model: str | None
     return lambda texts, _rows: embed_array(texts, runtime, cache=cache)
 
 
-def _sentences_n(n: int | None, rows: RowArgs) -> int | pa.Array:
-    """``n`` for this call: the per-row column when the call has one, else the constant (default 3)."""
-    return rows["n"] if "n" in rows else (3 if n is None else n)
+def _sentences_n(n: int | None, rows: RowArgs) -> int | pa.Array | None:
+    """``n`` for this call: the per-row column when the call has one, else the constant (``None`` → NULL results)."""
+    return rows["n"] if "n" in rows else n
 
 
-def bind_summarize(settings: Settings, function: str = "summarize", *, model: str | None = None, n: int | None = None) -> Bound:
+def bind_summarize(settings: Settings, function: str = "summarize", *, model: str | None = None, n: int | None = 3) -> Bound:
     """The ``n`` most representative sentences of each text (``VARCHAR``); NULL or empty text → NULL."""
     check_n(n, function)
     runtime = runtime_for(settings, model)
@@ -55,7 +55,7 @@ def bind_summarize(settings: Settings, function: str = "summarize", *, model: st
 
 
 def bind_summarize_explain(
-    settings: Settings, function: str = "summarize_explain", *, model: str | None = None, n: int | None = None
+    settings: Settings, function: str = "summarize_explain", *, model: str | None = None, n: int | None = 3
 ) -> Bound:
     """One struct per sentence (position, sentence, cluster, cluster_size, score, selected); NULL or empty → NULL."""
     check_n(n, function)
@@ -92,9 +92,15 @@ def bind_classify(
     return run
 
 
-def bind_relevance(settings: Settings, function: str = "relevance", *, query: str | None = None, model: str | None = None) -> Bound:
-    """Cosine similarity of each text to ``query`` (or the per-row ``rows['query']``) as ``float32``; NULL → NULL."""
-    constant_query = None if query is None else check_query(query, function)
+def bind_relevance(
+    settings: Settings, function: str = "relevance", *, query: str | None = None, model: str | None = None, per_row_query: bool = False
+) -> Bound:
+    """Cosine similarity of each text to ``query`` as ``float32``; NULL text → NULL.
+
+    ``per_row_query``: the queries come per row (``rows['query']``, SQL's column; a NULL query gives NULL)
+    instead of the constant ``query``, which is then required.
+    """
+    constant_query = None if per_row_query else check_query(query, function)
     runtime = runtime_for(settings, model)
     cache = cache_for(settings, runtime)
 

@@ -172,7 +172,7 @@ SPECS: tuple[UdfSpec, ...] = (
     UdfSpec("_sqlml_summarize_explain", "summarize_explain", _fixed(EXPLAIN_SQL_TYPE), _SUMMARIZE_ARGS,
             bind=_no_rows(bind_summarize_explain)),
     UdfSpec("_sqlml_relevance", "relevance", _fixed("FLOAT"), (TEXT, Arg("query", "VARCHAR", per_row=True), MODEL, ON_ERROR),
-            bind=_no_rows(bind_relevance)),
+            bind=lambda ctx, function, rows, **constants: bind_relevance(ctx.settings, function, per_row_query=True, **constants)),
     UdfSpec("_sqlml_top_k_sentences", "top_k_sentences", _fixed("VARCHAR[]"),
             (TEXT, Arg("query", "VARCHAR"), Arg("k", "BIGINT"), Arg("mode", "VARCHAR"), MODEL, ON_ERROR),
             bind=_no_rows(bind_top_k_sentences)),

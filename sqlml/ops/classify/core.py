@@ -84,7 +84,7 @@ def check_temperature(temperature: float | None, function: str = "classify") -> 
     """The softmax temperature (``None`` → :data:`DEFAULT_TEMPERATURE`); must be > 0."""
     if temperature is None:
         return DEFAULT_TEMPERATURE
-    if not temperature > 0:
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
         raise InvalidArgumentError(f"{function}: temperature must be > 0 (default {DEFAULT_TEMPERATURE}); got {temperature!r}")
     return float(temperature)
 
@@ -292,6 +292,20 @@ class Classifier:
         return predict_zero_shot(texts, label_sets, self.runtime, self.template, self.temperature)
 
 
+def check_choice(function: str, has_labels: bool, model: str | None) -> None:
+    """Raise :class:`InvalidArgumentError` unless exactly one of labels (zero-shot) and ``model`` is given."""
+    if has_labels and model is not None:
+        raise InvalidArgumentError(
+            f"{function}: give labels (zero-shot) or model (a trained classifier or sequence-classifier folder), not both; "
+            "to choose the embedding model of zero-shot classification use embedding_model"
+        )
+    if not has_labels and model is None:
+        raise InvalidArgumentError(
+            f"{function}: give labels (a list of label names) for zero-shot classification or model (the name of a trained "
+            f"classifier, known: {heads.known_heads_text()}; or a sequence-classifier folder)"
+        )
+
+
 def resolve_classifier(
     function: str,
     settings: Settings,
@@ -308,19 +322,9 @@ def resolve_classifier(
     ``per_row_labels``: labels come with each row (SQL's list column); the constant ``labels`` must then
     be ``None``. Raises :class:`InvalidArgumentError` for both or neither, bad labels, template or temperature.
     """
-    has_labels = per_row_labels or labels is not None
-    if has_labels and model is not None:
-        raise InvalidArgumentError(
-            f"{function}: give labels (zero-shot) or model (a trained classifier or sequence-classifier folder), not both; "
-            "to choose the embedding model of zero-shot classification use embedding_model"
-        )
-    if not has_labels and model is None:
-        raise InvalidArgumentError(
-            f"{function}: give labels (a list of label names) for zero-shot classification or model (the name of a trained "
-            f"classifier, known: {heads.known_heads_text()}; or a sequence-classifier folder)"
-        )
+    check_choice(function, per_row_labels or labels is not None, model)
+    if model is not None:  # template and temperature are zero-shot's: a classifier model ignores them
+        return Classifier(None, resolve_model(model, settings, embedding_model), None, DEFAULT_TEMPLATE, DEFAULT_TEMPERATURE, function)
     prompt, temp = check_template(template, function), check_temperature(temperature, function)
-    if model is not None:
-        return Classifier(None, resolve_model(model, settings, embedding_model), None, prompt, temp, function)
     constant = None if labels is None else check_labels(labels, function)
     return Classifier(constant, None, runtime_for(settings, embedding_model), prompt, temp, function)
