@@ -11,6 +11,10 @@ with the new column appended; rows are neither dropped nor reordered inside a ba
 killed actor is restarted and its batch retried by Ray Data's actor pool (its defaults, read in the
 2.60 source: ``max_restarts=-1``, ``max_task_retries=-1``); a block's output is committed only when
 its task succeeds, so a retried batch is not duplicated. No model code imports Ray.
+
+``on_error`` is the row policy of every front door: ``'raise'`` (default) fails the job naming the row
+whose text makes the model fail; ``'null'`` writes NULL for such rows (counted in each actor's
+:func:`sqlml.stats`).
 """
 
 from __future__ import annotations
@@ -95,12 +99,13 @@ def embed(
     *,
     output_column: str = "embedding",
     model: str | None = None,
+    on_error: str | None = None,
     num_gpus: float | None = None,
     concurrency: int | tuple[int, int] | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> ray.data.Dataset:
     """Add an embedding column (``FixedSizeList<float32, d>``, null text → null)."""
-    return map_column(ds, "embed", column, output_column, {"model": model}, num_gpus=num_gpus, concurrency=concurrency, batch_size=batch_size)
+    return map_column(ds, "embed", column, output_column, {"model": model, "on_error": on_error}, num_gpus=num_gpus, concurrency=concurrency, batch_size=batch_size)
 
 
 def summarize(
@@ -110,12 +115,13 @@ def summarize(
     n: int = 3,
     output_column: str = "summary",
     model: str | None = None,
+    on_error: str | None = None,
     num_gpus: float | None = None,
     concurrency: int | tuple[int, int] | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> ray.data.Dataset:
     """Add an extractive summary column (``n`` sentences, verbatim, original order; NULL/empty → NULL)."""
-    options = {"n": n, "model": model}
+    options = {"n": n, "model": model, "on_error": on_error}
     return map_column(ds, "summarize", column, output_column, options, num_gpus=num_gpus, concurrency=concurrency, batch_size=batch_size)
 
 
@@ -130,6 +136,7 @@ def classify(
     template: str | None = None,
     temperature: float | None = None,
     embedding_model: str | None = None,
+    on_error: str | None = None,
     num_gpus: float | None = None,
     concurrency: int | tuple[int, int] | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
@@ -138,7 +145,7 @@ def classify(
 
     ``template`` and ``temperature`` are those of :func:`sqlml.classify`."""
     options = {"labels": labels, "model": model, "scores": scores, "template": template, "temperature": temperature,
-               "embedding_model": embedding_model}
+               "embedding_model": embedding_model, "on_error": on_error}
     name = output_column or ("scores" if scores else "label")
     return map_column(ds, "classify", column, name, options, num_gpus=num_gpus, concurrency=concurrency, batch_size=batch_size)
 
@@ -150,6 +157,7 @@ def relevance(
     *,
     output_column: str = "relevance",
     model: str | None = None,
+    on_error: str | None = None,
     num_gpus: float | None = None,
     concurrency: int | tuple[int, int] | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
@@ -159,7 +167,7 @@ def relevance(
     Rank with Ray afterwards (``ds.sort(output_column, descending=True).limit(k)``): BM25 and hybrid
     scores need the whole corpus at once, which is what ``sqlml_search`` does on one machine.
     """
-    options = {"query": query, "model": model}
+    options = {"query": query, "model": model, "on_error": on_error}
     return map_column(ds, "relevance", column, output_column, options, num_gpus=num_gpus, concurrency=concurrency, batch_size=batch_size)
 
 

@@ -59,7 +59,7 @@ def test_relevance_per_row_queries(news: duckdb.DuckDBPyConnection) -> None:
 
 @pytest.mark.parametrize("query", ["''", "'   '"])
 def test_relevance_empty_query_is_an_error(news: duckdb.DuckDBPyConnection, query: str) -> None:
-    with pytest.raises(duckdb.Error, match=r"relevance: query is empty; pass the text to rank by, e.g\. relevance\(body, 'interest rates'\)"):
+    with pytest.raises(duckdb.Error, match=r"relevance: query is empty or blank; pass the text to rank by, e\.g\. 'interest rates'"):
         news.sql(f"SELECT relevance(body, {query}) FROM news").fetchall()
 
 

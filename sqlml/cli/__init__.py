@@ -51,7 +51,7 @@ runtime_options = _model_flags(
 
 
 ON_ERROR_OPTION = click.option(
-    "--on-error", type=click.Choice(["raise", "null"]), default="raise", show_default=True,
+    "--on-error", metavar="raise|null", default="raise", show_default=True,
     help="raise: stop at the first row whose text makes the model fail, naming it. null: write NULL for such rows "
          "(counted) and keep going. Invalid options raise either way.",
 )
@@ -172,7 +172,7 @@ def embed(inputs: tuple[str, ...], column: str, output: str, new_column: str, on
 @main.command()
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--column", "-c", required=True, help="The text column to summarize.")
-@click.option("-n", "n", type=click.IntRange(min=1), default=3, show_default=True, help="Sentences per summary.")
+@click.option("-n", "n", type=int, default=3, show_default=True, help="Sentences per summary (1 or more).")
 @click.option("-o", "--output", required=True, type=click.Path(), help="Output Parquet file (written atomically), or folder with --engine ray.")
 @click.option("--as", "new_column", default="summary", show_default=True, help="Name of the added column.")
 @ON_ERROR_OPTION
@@ -206,7 +206,7 @@ def summarize(
 @click.argument("query")
 @click.option("--column", "-c", required=True, help="The text column to search.")
 @click.option("-k", "k", type=int, default=10, show_default=True, help="How many rows to return (best first).")
-@click.option("--mode", type=click.Choice(["semantic", "lexical", "hybrid"]), default="hybrid", show_default=True, help="semantic (cosine), lexical (BM25) or hybrid (equal-weight sum of both, each min-max normalised).")
+@click.option("--mode", metavar="semantic|lexical|hybrid", default="hybrid", show_default=True, help="semantic (cosine), lexical (BM25) or hybrid (equal-weight sum of both, each min-max normalised).")
 @click.option("--format", "-f", "fmt", type=FORMAT_CHOICE, default="table", show_default=True, help="Output format.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write to this file (atomically) instead of stdout.")
 @ON_ERROR_OPTION
@@ -381,7 +381,7 @@ def classify(inputs: tuple[str, ...], column: str, labels: str | None, model: st
 
     check_choice("classify", labels is not None, model)  # before any file is read or a Ray cluster is started
     options = {
-        "labels": None if labels is None else [x.strip() for x in labels.split(",")], "model": model, "scores": scores,
+        "labels": None if labels is None else [x.strip() for x in labels.split(",") if x.strip()], "model": model, "scores": scores,
         "template": template, "temperature": temperature, "embedding_model": embedding_model, "device": device,
         "batch_size": batch_size, "on_error": on_error,
     }

@@ -62,6 +62,8 @@ def check_labels(labels: Any, function: str = "classify") -> tuple[str, ...]:
     bad = next((x for x in items if not isinstance(x, str)), None)
     if bad is not None:
         raise InvalidArgumentError(f"{function}: labels must be strings; found {type(bad).__name__} {bad!r}")
+    if any(not x.strip() for x in items):
+        raise InvalidArgumentError(f"{function}: labels must not be empty or blank; got {items!r}")
     seen: set[str] = set()
     dups = [x for x in items if x in seen or seen.add(x)]  # type: ignore[func-returns-value]
     if dups:

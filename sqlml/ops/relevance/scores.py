@@ -48,7 +48,7 @@ def check_query(query: Any, function: str) -> str:
         raise InvalidArgumentError(f"{function}: query must be text, not {type(query).__name__}")
     if not query.strip():
         raise InvalidArgumentError(
-            f"{function}: query is empty; pass the text to rank by, e.g. {function}(body, 'interest rates')"
+            f"{function}: query is empty or blank; pass the text to rank by, e.g. 'interest rates'"
         )
     return query
 
