@@ -275,8 +275,8 @@ def test_cli_adds_a_summary_column(tiny_model_dir: Path, tmp_path: Path) -> None
 def test_cli_errors(tiny_model_dir: Path, tmp_path: Path) -> None:
     source = tmp_path / "in.parquet"
     pq.write_table(pa.table({"body": ["A. B."]}), source)
-    bad_n = CliRunner().invoke(main, ["summarize", str(source), "-c", "body", "-n", "0", "-o", str(tmp_path / "o.parquet")])
-    assert bad_n.exit_code == 2 and "Invalid value for '-n': 0 is not in the range x>=1." in bad_n.output
+    bad_n = CliRunner().invoke(main, ["summarize", str(source), "-c", "body", "-n", "0", "-o", str(tmp_path / "o.parquet"), "--model", str(tiny_model_dir)])
+    assert bad_n.exit_code == 1 and "Error: summarize: n must be a positive number of sentences, got 0" in bad_n.output
     missing = CliRunner().invoke(main, ["summarize", str(source), "-c", "text", "-o", str(tmp_path / "o.parquet"), "--model", str(tiny_model_dir)])
     assert missing.exit_code == 1 and "Error: column 'text' is not in the input; its columns are: body" in missing.output
     assert not (tmp_path / "o.parquet").exists()
