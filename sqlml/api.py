@@ -16,7 +16,6 @@ import pyarrow as pa
 
 from sqlml import progress
 from sqlml.config import Settings
-from sqlml.engine.runtime import runtime_for
 from sqlml.errors import InvalidArgumentError
 from sqlml.on_error import python_texts, run_rows
 from sqlml.ops.calls import (
@@ -27,7 +26,7 @@ from sqlml.ops.calls import (
     bind_summarize,
     bind_summarize_explain,
     bind_top_k_sentences,
-    cache_for,
+    mode_runtime,
 )
 from sqlml.ops.relevance.scores import Mode, check_k, check_mode, check_query, search_array
 
@@ -301,8 +300,7 @@ def search(
     table, as_polars = _as_table(data, column)
     texts = python_texts(table.column(column) if table is not None else data, "search", on_error)
     settings = Settings.resolve(model=model, device=device, batch_size=batch_size, cache=cache)
-    runtime = None if mode == "lexical" else runtime_for(settings)
-    cache_used = None if runtime is None else cache_for(settings, runtime)
+    runtime, cache_used = mode_runtime(settings, mode)
     hits = run_rows("search", texts, lambda part, _s, _e: search_array(part, query, k, mode, runtime, cache_used), on_error)
     extra = {"score": pa.array(hits.scores, pa.float64()), "rank": pa.array(np.arange(1, len(hits.rows) + 1), pa.int64())}
     if table is None:

@@ -8,12 +8,11 @@ cache, progress) from a front door down to the runtime.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sqlml.errors import ConfigError
 
@@ -193,10 +192,6 @@ class Settings:
     ) -> Settings:
         """Settings from explicit arguments (``None`` = not given); raises :class:`ConfigError` for a bad ``SQLML_MODEL``."""
         return cls(default_model(model), device, dtype, batch_size, max_batch_tokens, cache, show_progress)
-
-    def replace(self, **changes: Any) -> Settings:
-        """A copy with the given fields changed; ``None`` values change nothing."""
-        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
 def home_dir(explicit: str | os.PathLike[str] | None = None) -> Path:

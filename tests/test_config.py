@@ -66,4 +66,3 @@ def test_settings_carry_explicit_arguments_and_resolve_the_model(monkeypatch) ->
     settings = config.Settings.resolve(device="cuda", batch_size=None)
     assert (settings.model, settings.device, settings.batch_size, settings.cache) == ("/models/e5", "cuda", None, None)
     assert config.Settings.resolve(model="default").model == "default"
-    assert settings.replace(batch_size=8, dtype=None).batch_size == 8

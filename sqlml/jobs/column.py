@@ -13,9 +13,8 @@ from typing import Any
 import pyarrow as pa
 
 from sqlml.config import Settings
-from sqlml.errors import InvalidArgumentError
 from sqlml.on_error import run_rows
-from sqlml.ops.calls import BINDERS, Bound, bind
+from sqlml.ops.calls import Bound, bind, check_operation
 
 #: Options that say where the model runs; every other option is the operation's own argument.
 SETTINGS_OPTIONS = ("device", "dtype", "batch_size", "max_batch_tokens", "cache")
@@ -36,8 +35,7 @@ class ColumnOp:
     _bound: Bound | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.name not in BINDERS:
-            raise InvalidArgumentError(f"unknown operation {self.name!r}; use one of {', '.join(sorted(BINDERS))}")
+        check_operation(self.name)  # before any model loads
 
     def __call__(self, texts: pa.StringArray) -> pa.Array:
         if self._bound is None:

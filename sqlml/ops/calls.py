@@ -35,6 +35,14 @@ def cache_for(settings: Settings, runtime: AnyRuntime) -> EmbeddingCache | None:
     return get_cache(settings.cache, runtime.device)
 
 
+def mode_runtime(settings: Settings, mode: str, model: str | None = None) -> tuple[AnyRuntime | None, EmbeddingCache | None]:
+    """The runtime and cache a relevance ``mode`` needs: none for ``'lexical'`` (BM25 loads no model)."""
+    if mode == "lexical":
+        return None, None
+    runtime = runtime_for(settings, model)
+    return runtime, cache_for(settings, runtime)
+
+
 def bind_embed(settings: Settings, function: str = "embed", *, model: str | None = None) -> Bound:
     """``FixedSizeList<float32, d>`` per text, L2-normalised; NULL → NULL."""
     runtime = runtime_for(settings, model)
@@ -129,8 +137,7 @@ def bind_top_k_sentences(
     checked_query = check_query(query, function)
     checked_k = check_k(k, function)
     checked_mode = check_mode(mode, function)
-    runtime = None if checked_mode == "lexical" else runtime_for(settings, model)
-    cache = None if runtime is None else cache_for(settings, runtime)
+    runtime, cache = mode_runtime(settings, checked_mode, model)
     return lambda texts, _rows: top_k_sentences_array(texts, checked_query, checked_k, checked_mode, runtime, cache)
 
 
@@ -146,8 +153,13 @@ BINDERS: dict[str, Callable[..., Bound]] = {
 }
 
 
-def bind(name: str, settings: Settings, **options: Any) -> Bound:
-    """The binder of operation ``name`` applied to ``options``; an unknown name is an argument error."""
+def check_operation(name: str) -> None:
+    """Raise :class:`InvalidArgumentError` unless ``name`` is an operation of :data:`BINDERS`."""
     if name not in BINDERS:
         raise InvalidArgumentError(f"unknown operation {name!r}; use one of {', '.join(sorted(BINDERS))}")
+
+
+def bind(name: str, settings: Settings, **options: Any) -> Bound:
+    """The binder of operation ``name`` applied to ``options``; an unknown name is an argument error."""
+    check_operation(name)
     return BINDERS[name](settings, name, **options)

@@ -15,7 +15,6 @@ import numpy as np
 import pyarrow as pa
 
 from sqlml.engine.counters import stats
-from sqlml.engine.runtime import runtime_for
 from sqlml.models.catalog import list_models
 from sqlml.on_error import run_rows
 from sqlml.ops.calls import (
@@ -26,7 +25,7 @@ from sqlml.ops.calls import (
     bind_summarize,
     bind_summarize_explain,
     bind_top_k_sentences,
-    cache_for,
+    mode_runtime,
 )
 from sqlml.ops.classify.train import DEFAULT_C, DEFAULT_TEST_SIZE, train_classifier
 from sqlml.ops.inputs import as_string_array
@@ -82,8 +81,7 @@ def _search_udf(ctx: SqlContext) -> Callable[..., pa.Array]:
         query_values = single_chunk(queries).to_pylist()
         k = check_k(constant(ks, function, "k"), function)
         mode = check_mode(constant(modes, function, "mode"), function)
-        runtime = None if mode == "lexical" else runtime_for(ctx.settings, constant(models, function, "model"))
-        cache = None if runtime is None else cache_for(ctx.settings, runtime)
+        runtime, cache = mode_runtime(ctx.settings, mode, constant(models, function, "model"))
         out: list[list[dict[str, object]] | None] = []
         for i in range(len(lists)):  # one row per call in practice: the macro aggregates the table
             if not lists[i].is_valid or query_values[i] is None:
