@@ -20,8 +20,10 @@ from sqlml.errors import (
     MissingExtraError,
     ModelLoadError,
     ModelNotFoundError,
+    PathNotAllowedError,
     RowFailedError,
     SqlmlError,
+    SqlmlWarning,
 )
 from sqlml.version import __version__
 
@@ -57,8 +59,10 @@ __all__ = [
     "MissingExtraError",
     "ModelLoadError",
     "ModelNotFoundError",
+    "PathNotAllowedError",
     "RowFailedError",
     "SqlmlError",
+    "SqlmlWarning",
     "__version__",
     *_LAZY,
 ]

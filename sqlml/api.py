@@ -28,7 +28,7 @@ from sqlml.ops.calls import (
     bind_top_k_sentences,
     mode_runtime,
 )
-from sqlml.ops.relevance.scores import Mode, check_k, check_mode, check_query, search_array
+from sqlml.ops.relevance.scores import Mode, check_k, check_mode, check_query, check_table_columns, search_array
 
 Output = Literal["numpy", "arrow", "polars", "list"]
 
@@ -328,6 +328,7 @@ def _as_table(data: Any, column: str | None) -> tuple[pa.Table | None, bool]:
         raise InvalidArgumentError(
             f"search: column must name the text column of the table, got {column!r}; its columns are: {', '.join(table.column_names)}"
         )
+    check_table_columns(table.column_names, "search")
     return table, is_polars_frame
 
 

@@ -28,6 +28,10 @@ class ModelLoadError(SqlmlError, RuntimeError):
     """A model was found but could not be loaded (missing or corrupt files, unsupported format)."""
 
 
+class PathNotAllowedError(SqlmlError, PermissionError):
+    """A path the user named is outside what ``SQLML_ALLOW_PATHS`` or DuckDB's sandbox permits (:mod:`sqlml.paths`)."""
+
+
 class MissingExtraError(SqlmlError, ImportError):
     """An optional dependency is missing; the message names the ``pip install 'sqlml[...]'`` command."""
 
@@ -38,3 +42,7 @@ class InputFileError(SqlmlError, FileNotFoundError):
 
 class RowFailedError(SqlmlError, RuntimeError):
     """One row's text made an operation fail under ``on_error='raise'``; the message names the row and the fix."""
+
+
+class SqlmlWarning(UserWarning):
+    """Root of sqlml's warnings: an optional part (the embedding cache) failed and was turned off; results are unaffected."""

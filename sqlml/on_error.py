@@ -10,6 +10,10 @@ raises, :func:`run_rows` bisects the chunk to find the rows that fail on their o
   counted per function and reason (the exception type), readable with ``sqlml_stats()`` /
   :func:`sqlml.stats`.
 
+Text that is not valid UTF-8 (Arrow data from a Parquet file, a registered table or the Python API is
+not checked on the way in) fails its row before the operation runs: named under ``'raise'`` (its bytes
+shown with U+FFFD), NULL and counted under ``'null'``.
+
 Argument errors (an invalid ``n``/``k``/label list/mode, an unknown model, a model that cannot load, a
 bad setting) are mistakes of the query, not of a row: they raise under both policies, unbisected. When
 no single row reproduces a failure (a transient device error, memory for the whole chunk), the chunk is
@@ -35,7 +39,7 @@ from sqlml.errors import (
     ModelNotFoundError,
     RowFailedError,
 )
-from sqlml.ops.inputs import as_string_array
+from sqlml.ops.inputs import as_string_array, invalid_utf8_rows
 
 OnError = Literal["raise", "null"]
 POLICIES: tuple[OnError, ...] = ("raise", "null")
@@ -72,6 +76,15 @@ def run_rows(
     """
     policy = check_on_error(on_error, function)
     count_call(function, len(texts))
+    unreadable = invalid_utf8_rows(texts)
+    if unreadable:
+        if policy == "raise":
+            raise RowFailedError(
+                f"{function}: row {unreadable[0] + 1} of {len(texts)} in this batch ({describe(raw_value(texts, unreadable[0]))}) "
+                f"is not valid UTF-8 (bytes that do not decode are shown as \ufffd); {FIX}"
+            )
+        count_failed_rows(function, "UnicodeDecodeError", len(unreadable))
+        texts = _null_rows(texts, unreadable)
     try:
         return compute(texts, 0, len(texts))
     except ARGUMENT_ERRORS:
@@ -83,13 +96,18 @@ def run_rows(
         if policy == "raise":
             row, error = failing[0]
             raise RowFailedError(
-                f"{function}: row {row + 1} of {len(texts)} in this batch ({describe(texts[row].as_py())}) failed: "
+                f"{function}: row {row + 1} of {len(texts)} in this batch ({describe(raw_value(texts, row))}) failed: "
                 f"{type(error).__name__}: {error}; {FIX}"
             ) from error
         for _, error in failing:
             count_failed_rows(function, type(error).__name__, 1)
-        mask = pc.is_in(pa.array(range(len(texts))), pa.array([row for row, _ in failing]))
-        return compute(pc.if_else(mask, pa.scalar(None, pa.string()), texts), 0, len(texts))
+        return compute(_null_rows(texts, [row for row, _ in failing]), 0, len(texts))
+
+
+def _null_rows(texts: pa.StringArray, rows: list[int]) -> pa.StringArray:
+    """``texts`` with the text of ``rows`` set to NULL."""
+    mask = pc.is_in(pa.array(range(len(texts))), pa.array(rows, pa.int64()))
+    return pc.if_else(mask, pa.scalar(None, pa.string()), texts)
 
 
 def _failing_rows(
@@ -121,19 +139,36 @@ def _failing_rows(
     return failing
 
 
-def describe(text: str | None) -> str:
-    """A short, safe preview of a row's text for error messages."""
+def raw_value(texts: pa.StringArray, row: int) -> bytes | None:
+    """Row ``row``'s text as its bytes (``None`` for NULL): readable whether or not they are UTF-8."""
+    return texts.view(pa.binary())[row].as_py()
+
+
+def describe(text: str | bytes | None) -> str:
+    """A short, safe preview of a row's text for error messages, the one every door shows.
+
+    Bytes that are not UTF-8 are counted in bytes and shown with U+FFFD where they do not decode; a lone
+    surrogate in a Python string shows as ``?``.
+    """
     if text is None:
         return "NULL text"
-    preview = text[:40].encode("utf-8", "replace").decode("utf-8") + ("…" if len(text) > 40 else "")
-    return f"text of {len(text):,} characters starting {preview!r}"
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            return f"text of {len(text):,} bytes starting {_preview(text[:160].decode('utf-8', 'replace'))!r}"
+    return f"text of {len(text):,} characters starting {_preview(text).encode('utf-8', 'replace').decode('utf-8')!r}"
+
+
+def _preview(text: str) -> str:
+    return text[:40] + ("…" if len(text) > 40 else "")
 
 
 def python_texts(texts: object, function: str, on_error: str | None) -> pa.StringArray:
     """:func:`sqlml.ops.inputs.as_string_array`, where a string that is not valid Unicode is a failing row.
 
     Only Python strings can hold one (a lone surrogate, e.g. from ``bytes.decode(errors='surrogateescape')``);
-    Arrow and DuckDB strings are always valid UTF-8. Under ``'null'`` such rows become NULL and are counted.
+    Arrow bytes that are not UTF-8 are :func:`run_rows`'s to find. Under ``'null'`` such rows become NULL and are counted.
     """
     policy = check_on_error(on_error, function)
     try:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -28,6 +29,7 @@ import pyarrow as pa
 from sqlml.errors import InvalidArgumentError, MissingExtraError
 from sqlml.jobs.column import ColumnOp
 from sqlml.ops.inputs import as_string_array
+from sqlml.paths import check_output_path
 
 if TYPE_CHECKING:
     import ray.data
@@ -187,15 +189,31 @@ def run_parquet_job(
     """The CLI's ``--engine ray``: read Parquet, add the column, write a folder of Parquet files in order.
 
     Returns the number of rows written. ``address``: a Ray cluster (``'auto'``), or ``None`` for a local one.
+    Input files are united by column name as on the local engine (:func:`sqlml.jobs.parquet.open_dataset`).
+    The folder is written beside ``output_dir`` and then takes its place (:func:`sqlml.atomic.atomic_folder`):
+    a re-run replaces an earlier output, and a failed run leaves it as it was.
     """
+    import pyarrow.parquet as pq
+
+    from sqlml.atomic import atomic_folder
     from sqlml.jobs.parquet import expand_inputs, open_dataset
 
+    check_output_path(output_dir, "folder")
     ray = _require_ray()
     files = expand_inputs(inputs)
-    open_dataset(files, column)  # same checks and messages as the local engine, before any cluster work
-    if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
-    ray.data.DataContext.get_current().execution_options.preserve_order = True
-    ds = map_column(ray.data.read_parquet(files), op_name, column, output_column, options, num_gpus=num_gpus, concurrency=concurrency, batch_size=batch_size)
-    ds.write_parquet(os.fspath(output_dir))
-    return ds.count()
+    schema = open_dataset(files, column).schema  # same checks and messages as the local engine, before any cluster work
+    target = Path(output_dir).resolve()
+    for file in files:
+        if target in Path(file).resolve().parents:
+            raise InvalidArgumentError(
+                f"output folder {os.fspath(output_dir)!r} holds the input {file!r}, which replacing the folder would delete; "
+                "choose another output folder"
+            )
+    with atomic_folder(output_dir, ".parquet") as folder:
+        if not ray.is_initialized():
+            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        ray.data.DataContext.get_current().execution_options.preserve_order = True
+        source = ray.data.read_parquet(files, schema=schema)
+        ds = map_column(source, op_name, column, output_column, options, num_gpus=num_gpus, concurrency=concurrency, batch_size=batch_size)
+        ds.write_parquet(os.fspath(folder))
+        return sum(pq.ParquetFile(part).metadata.num_rows for part in folder.glob("*.parquet"))

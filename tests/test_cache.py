@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
@@ -19,8 +20,10 @@ from click.testing import CliRunner
 
 import sqlml
 from sqlml.cli import main
-from sqlml.engine.cache import cache_path, open_cache
+from sqlml.engine.cache import EmbeddingCache, cache_path, open_cache
 from sqlml.engine.runtime import get_runtime
+from sqlml.errors import SqlmlWarning
+from tests.helpers import close
 
 TEXTS = [f"document number {i} about rates, elections and football" for i in range(40)]
 
@@ -161,3 +164,182 @@ def test_many_duckdb_threads_share_the_cache(tiny_con: duckdb.DuckDBPyConnection
     assert tiny_con.sql(query).fetchall() == first
     assert rows_embedded(tiny_model_dir) == before
     assert open_cache().stats.errors == 0
+
+
+# -- a cache that cannot be used is turned off: one warning, one counted error, every row still embedded --
+
+
+def _home() -> Path:
+    return Path(os.environ["SQLML_HOME"])
+
+
+def _home_is_a_file() -> None:
+    _home().write_text("not a folder")
+
+
+def _cache_folder_is_a_file() -> None:
+    _home().mkdir(parents=True)
+    (_home() / "cache").write_text("not a folder")
+
+
+def _database_is_a_folder() -> None:
+    cache_path().mkdir(parents=True)
+
+
+def _home_is_read_only() -> None:
+    _home().mkdir(parents=True)
+    _home().chmod(0o500)
+
+
+def _corrupt_file_in_a_read_only_folder() -> None:
+    cache_path().parent.mkdir(parents=True)
+    cache_path().write_bytes(b"not a database at all " * 200)
+    cache_path().parent.chmod(0o500)
+
+
+def _needs_permissions(setup: object) -> object:
+    # root ignores file modes, so a chmod cannot make a folder unwritable for it
+    return pytest.param(setup, marks=pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions"))
+
+
+UNUSABLE_PLACES = [
+    _home_is_a_file,
+    _cache_folder_is_a_file,
+    _database_is_a_folder,
+    _needs_permissions(_home_is_read_only),
+    _needs_permissions(_corrupt_file_in_a_read_only_folder),
+]
+
+
+@pytest.fixture
+def restore_modes() -> Iterator[None]:
+    """Folders a test made read-only are made writable again, so the temporary tree can be removed."""
+    yield
+    for folder in (_home(), cache_path().parent):
+        if folder.is_dir():
+            folder.chmod(0o700)
+
+
+def cache_errors(con: duckdb.DuckDBPyConnection) -> int:
+    query = "SELECT sum(value) FROM sqlml_stats() WHERE component = 'cache' AND metric = 'errors' AND name = ?"
+    return int(con.execute(query, [str(cache_path())]).fetchone()[0] or 0)
+
+
+@pytest.mark.parametrize("make_unusable", UNUSABLE_PLACES)
+def test_unusable_cache_place_leaves_sql_rows_intact(make_unusable: Callable[[], None], tiny_model_dir: Path, restore_modes: None) -> None:
+    query = "SELECT embed(body, on_error := '{}') FROM docs ORDER BY rowid"
+    with sqlml.connect(model=str(tiny_model_dir), device="cpu", cache=False) as con:
+        con.execute("CREATE TABLE docs AS SELECT unnest(?::VARCHAR[]) AS body", [TEXTS])
+        expected = con.sql(query.format("raise")).fetchall()
+    make_unusable()
+    with sqlml.connect(model=str(tiny_model_dir), device="cpu") as con, pytest.warns(SqlmlWarning) as caught:
+        con.execute("CREATE TABLE docs AS SELECT unnest(?::VARCHAR[]) AS body", [TEXTS])
+        for on_error in ("raise", "null", "raise"):
+            assert close(con.sql(query.format(on_error)).fetchall(), expected)
+        assert cache_errors(con) >= 1
+    assert len(caught) == 1
+    assert "the embedding cache" in str(caught[0].message) and "SQLML_CACHE=0" in str(caught[0].message)
+
+
+def test_unusable_cache_warns_once_across_duckdb_threads(tiny_con: duckdb.DuckDBPyConnection) -> None:
+    # 3 chunks reach the UDF from several DuckDB threads at once, each finding the cache unusable
+    _home_is_a_file()
+    tiny_con.execute("SET threads = 4")
+    tiny_con.execute("CREATE TABLE many AS SELECT 'text ' || i AS body FROM range(4100) t(i)")
+    with pytest.warns(SqlmlWarning) as caught:
+        nulls = tiny_con.sql("SELECT count(*) FILTER (WHERE embed(body, on_error := 'null') IS NULL) FROM many").fetchall()
+    assert nulls == [(0,)] and len(caught) == 1 and cache_errors(tiny_con) >= 1
+
+
+def _cache_counter(metric: str) -> int:
+    return sum(r["value"] for r in sqlml.stats() if r["component"] == "cache" and r["name"] == str(cache_path()) and r["metric"] == metric)
+
+
+@pytest.mark.parametrize("make_unusable", UNUSABLE_PLACES)
+def test_unusable_cache_place_leaves_python_rows_intact(
+    make_unusable: Callable[[], None], tiny_model_dir: Path, restore_modes: None
+) -> None:
+    expected = sqlml.embed(TEXTS, model=str(tiny_model_dir), device="cpu", cache=False)
+    make_unusable()
+    with pytest.warns(SqlmlWarning, match="the embedding cache") as caught:
+        for _ in range(2):
+            np.testing.assert_array_equal(sqlml.embed(TEXTS, model=str(tiny_model_dir), device="cpu"), expected)
+    assert len(caught) == 1
+    assert _cache_counter("errors") >= 1
+
+
+def _failing(error: Exception) -> Callable[..., object]:
+    def fail(*_args: object) -> object:
+        raise error
+
+    return fail
+
+
+@pytest.mark.parametrize(
+    ("method", "error"),
+    [
+        ("_select", sqlite3.OperationalError("disk I/O error")),
+        ("_select", sqlite3.DatabaseError("database disk image is malformed")),
+        ("_evict", sqlite3.OperationalError("database or disk is full")),
+        ("_evict", PermissionError(13, "Permission denied")),
+    ],
+    ids=["read-io", "read-malformed", "write-full", "write-permission"],
+)
+def test_cache_fault_after_opening_turns_it_off(
+    method: str, error: Exception, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = sqlml.embed(TEXTS, model=str(tiny_model_dir), device="cpu", cache=False)
+    sqlml.embed(TEXTS[:5], model=str(tiny_model_dir), device="cpu")  # the cache works at first
+    monkeypatch.setattr(EmbeddingCache, method, _failing(error))
+    with sqlml.connect(model=str(tiny_model_dir), device="cpu") as con, pytest.warns(SqlmlWarning) as caught:
+        con.execute("CREATE TABLE docs AS SELECT unnest(?::VARCHAR[]) AS body", [TEXTS])
+        vectors = con.sql("SELECT embed(body, on_error := 'null') FROM docs ORDER BY rowid").fetchall()
+        np.testing.assert_array_equal(sqlml.embed(TEXTS, model=str(tiny_model_dir), device="cpu"), expected)
+        assert cache_errors(con) >= 1
+    assert close(vectors, [(row.tolist(),) for row in expected])
+    assert len(caught) == 1 and type(error).__name__ in str(caught[0].message)
+
+
+# -- the size bound holds for the files on disk (database, write-ahead log and its index together) --
+
+
+class FakeModel:
+    fingerprint, dtype, max_seq_length = "fake", "float32", 8
+
+
+def disk_bytes() -> int:
+    return sum(p.stat().st_size for p in open_cache()._files() if p.exists())
+
+
+@pytest.mark.parametrize("dimension", [32, 768])
+def test_files_on_disk_stay_within_the_bound(dimension: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SQLML_CACHE_MAX_MB", "1")
+    cache, rng = open_cache(), np.random.default_rng(0)
+    rounds = 8 if dimension == 32 else 2  # ≈ 4 MiB (32-d) and ≈ 12 MiB (768-d) written into a 1 MiB bound
+    for round in range(rounds):  # 2048 rows a call, as DuckDB hands them to embed()
+        vectors = rng.standard_normal((2048, dimension), dtype=np.float32)
+        cache.store(FakeModel(), [f"{round}-{i}" for i in range(2048)], vectors)
+        assert disk_bytes() <= 2**20
+    assert cache.stats.evicted > 0 and cache.stats.errors == 0
+    found, got = cache.lookup(FakeModel(), [f"{rounds - 1}-2047", "0-0"], dimension)
+    assert found.tolist() == [True, False]  # newest kept, oldest evicted
+    np.testing.assert_array_equal(got[0], vectors[-1])
+
+
+def test_bound_shrinks_a_file_written_without_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a file whose free pages were never given back (or a bound lowered later) is shrunk on the next write
+    cache_path().parent.mkdir(parents=True)
+    with sqlite3.connect(cache_path()) as con:
+        con.execute("PRAGMA journal_mode=WAL")
+        con.executescript(
+            "CREATE TABLE embeddings (id INTEGER PRIMARY KEY, model TEXT NOT NULL, key BLOB NOT NULL, vector BLOB NOT NULL);"
+            "CREATE UNIQUE INDEX embeddings_model_key ON embeddings (model, key);"
+        )
+        con.executemany(
+            "INSERT INTO embeddings (model, key, vector) VALUES ('old', ?, zeroblob(1024))", [(i.to_bytes(16, "big"),) for i in range(3000)]
+        )
+    monkeypatch.setenv("SQLML_CACHE_MAX_MB", "1")
+    cache = open_cache()
+    cache.store(FakeModel(), ["new"], np.ones((1, 256), dtype=np.float32))
+    assert disk_bytes() <= 2**20 and cache.stats.errors == 0
+    assert cache.lookup(FakeModel(), ["new"], 256)[0].tolist() == [True]

@@ -368,7 +368,7 @@ def test_a_failed_save_leaves_no_partial_version(monkeypatch: pytest.MonkeyPatch
     def broken(*args: object, **kwargs: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(safetensors.numpy, "save_file", broken)
+    monkeypatch.setattr(safetensors.numpy, "save", broken)
     texts, labels = training_rows()
     with pytest.raises(OSError, match="disk full"):
         sqlml.train_classifier("crash", texts, labels, embedding_model=str(tiny_model_dir), device="cpu")

@@ -107,7 +107,17 @@ def test_interrupt_stops_a_long_query_promptly(con: duckdb.DuckDBPyConnection) -
     assert len(con.sql(QUERIES[0]).fetchall()) == 120
 
 
-def test_ctrl_c_stops_a_long_query_and_leaves_the_connection_usable(con: duckdb.DuckDBPyConnection) -> None:
+@pytest.fixture
+def python_sigint_handler(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Python's default SIGINT handler for the test, so sqlml installs its own (a run under nohup starts with SIG_IGN)."""
+    saved = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    monkeypatch.setattr(interrupts, "_installed", False)
+    yield
+    signal.signal(signal.SIGINT, saved)
+
+
+def test_ctrl_c_stops_a_long_query_and_leaves_the_connection_usable(python_sigint_handler: None, con: duckdb.DuckDBPyConnection) -> None:
     assert signal.getsignal(signal.SIGINT) is interrupts._on_sigint  # installed by sqlml.connect over the default
     main = threading.main_thread().ident
     assert main is not None and threading.get_ident() == main

@@ -42,8 +42,9 @@ PACKAGE_DIR = ROOT / PACKAGE
 
 #: Layers by rank, lowest first: (name, module prefixes). A prefix covers the module and its submodules.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    # Settings, the one root error, the version, shipped-file lookup, progress bars: everything may use them.
-    ("base", ("sqlml.errors", "sqlml.config", "sqlml.version", "sqlml.resources", "sqlml.progress")),
+    # Settings, the one root error, the version, shipped-file lookup, progress bars, the one atomic writer
+    # (trained heads in models/ use it too), the one path policy: everything may use them.
+    ("base", ("sqlml.errors", "sqlml.config", "sqlml.version", "sqlml.resources", "sqlml.progress", "sqlml.atomic", "sqlml.paths")),
     # What a model is: registry, encoder load + forward, tokenizer, heads, HF classifiers, device choice.
     ("models", ("sqlml.models",)),
     # How it runs fast: one worker per device, batching, OOM split, pools, cache, counters; engine/cuda/.

@@ -180,3 +180,53 @@ def test_parquet_jobs_take_the_policy(tmp_path, tiny_model_dir, poisoned: None) 
     for name, column in (("e.parquet", "embedding"), ("s.parquet", "summary")):
         nulls = pq.read_table(tmp_path / name).column(column).is_null().to_pylist()
         assert [i for i, missing in enumerate(nulls) if missing] == [2, 4, 7]
+
+
+# -- invalid UTF-8 in Arrow data: the row is named (bytes shown as U+FFFD) or NULLed, in every door ------
+def invalid_utf8_strings(values: list[bytes | None]) -> pa.StringArray:
+    """A ``pa.string()`` array holding ``values`` unchecked, as a reader that trusts its file hands it over."""
+    offsets = np.cumsum([0, *(len(v or b"") for v in values)], dtype=np.int32)
+    validity = pa.array([v is not None for v in values]).buffers()[1]
+    return pa.Array.from_buffers(pa.string(), len(values), [validity, pa.py_buffer(offsets.tobytes()), pa.py_buffer(b"".join(v or b"" for v in values))])
+
+
+BAD_BYTES = [b"fine text", b"\xff\xfe bad", None]
+NOT_UTF8 = (
+    r"embed: row 2 of 3 in this batch \(text of 6 bytes starting '\ufffd\ufffd bad'\) is not valid UTF-8 \(bytes that "
+    r"do not decode are shown as \ufffd\); fix or filter that row, or pass on_error := 'null' \(Python on_error='null', "
+    r"CLI --on-error null\) to get NULL for failing rows"
+)
+
+
+@pytest.mark.parametrize("kind", ["binary", "string"])
+def test_python_api_invalid_utf8_names_the_row_or_nulls_it(tiny_model_dir: Path, kind: str) -> None:
+    texts = pa.array(BAD_BYTES, pa.binary()) if kind == "binary" else invalid_utf8_strings(BAD_BYTES)
+    before = failures_by_reason("embed").get("UnicodeDecodeError", 0)
+    with pytest.raises(RowFailedError, match=NOT_UTF8):
+        sqlml.embed(texts, model=str(tiny_model_dir))
+    matrix = sqlml.embed(texts, model=str(tiny_model_dir), on_error="null")
+    assert [bool(np.isnan(row).all()) for row in matrix] == [False, True, True]
+    assert failures_by_reason("embed").get("UnicodeDecodeError", 0) == before + 1
+
+
+def test_sql_invalid_utf8_in_a_registered_arrow_table(tiny_con: duckdb.DuckDBPyConnection) -> None:
+    tiny_con.register("raw", pa.table({"id": [1, 2, 3], "x": invalid_utf8_strings(BAD_BYTES)}))
+    with pytest.raises(duckdb.Error, match=NOT_UTF8):
+        tiny_con.sql("SELECT embed(x) FROM raw").fetchall()
+    rows = tiny_con.sql("SELECT id, sqlml.summarize(x, n := 1, on_error := 'null') FROM raw ORDER BY id").fetchall()
+    assert rows == [(1, "fine text"), (2, None), (3, None)]
+
+
+@pytest.mark.parametrize("kind", ["binary", "string"])
+def test_cli_invalid_utf8_in_a_parquet_column(tmp_path: Path, tiny_model_dir: Path, kind: str) -> None:
+    source, out = tmp_path / "in.parquet", tmp_path / "out.parquet"
+    body = pa.array(BAD_BYTES, pa.binary()) if kind == "binary" else invalid_utf8_strings(BAD_BYTES)
+    pq.write_table(pa.table({"id": [1, 2, 3], "body": body}), source)
+    common = ["--column", "body", "--model", str(tiny_model_dir), "--device", "cpu", "--no-progress", "-o", str(out)]
+    result = CliRunner().invoke(main, ["embed", str(source), *common])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert "Traceback" not in result.output and not out.exists()
+    assert result.output.startswith("Error: embed: row 2 of 3 in this batch (text of 6 bytes starting '\ufffd\ufffd bad') is not valid UTF-8")
+    result = CliRunner().invoke(main, ["embed", str(source), *common, "--on-error", "null"])
+    assert result.exit_code == 0, result.output
+    assert [v is None for v in pq.read_table(out).column("embedding").to_pylist()] == [False, True, True]

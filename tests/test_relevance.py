@@ -226,6 +226,51 @@ def test_search_ties_keep_table_order(news: duckdb.DuckDBPyConnection) -> None:
     assert rows == [(0, 1), (1, 2), (2, 3), (3, 4)]
 
 
+OWN_SCORE = (
+    "sqlml_search: the table already has a column named {name!r}; the results add their own score and rank columns, "
+    "so rename it first (in SQL, search a view: CREATE VIEW v AS SELECT * RENAME ({name} AS table_{name}) FROM t)"
+)
+
+
+@pytest.mark.parametrize("name", ["score", "rank", "Score"])
+def test_search_refuses_a_table_with_its_own_score_or_rank(news: duckdb.DuckDBPyConnection, name: str) -> None:
+    news.execute(f'CREATE TABLE scored AS SELECT *, id * 10 AS "{name}" FROM news')
+    message = OWN_SCORE.format(name=name).replace("(", r"\(").replace(")", r"\)").replace("*", r"\*")
+    with pytest.raises(duckdb.Error, match=message):
+        news.sql("SELECT * FROM sqlml_search('scored', 'body', 'rates')").fetchall()
+    news.execute("CREATE TABLE empty_scored AS SELECT * FROM scored LIMIT 0")
+    with pytest.raises(duckdb.Error, match=message):  # the columns are wrong whether or not rows come back
+        news.sql("SELECT * FROM sqlml_search('empty_scored', 'body', 'rates')").fetchall()
+    news.execute(f"CREATE VIEW renamed AS SELECT * RENAME ({name} AS table_{name}) FROM scored")
+    renamed = news.sql("SELECT * FROM sqlml_search('renamed', 'body', 'rates', k := 2)")
+    assert renamed.columns == ["id", "body", "category", f"table_{name}", "score", "rank"]
+    assert [(r[0] * 10, r[5]) for r in renamed.fetchall()] == [(r[0] * 10, r[1]) for r in news.sql(
+        "SELECT id, rank FROM sqlml_search('news', 'body', 'rates', k := 2)").fetchall()]
+
+
+@pytest.mark.parametrize("name", ["__sqlml_row", "source", "hits", "row", "fields", "position"])
+def test_search_own_names_never_meet_the_table_columns(news: duckdb.DuckDBPyConnection, name: str) -> None:
+    news.execute(f'CREATE TABLE extra AS SELECT *, 100 - id AS "{name}" FROM news')
+    got = news.sql("SELECT * FROM sqlml_search('extra', 'body', 'rates', k := 3)")
+    assert got.columns == ["id", "body", "category", name, "score", "rank"]
+    plain = news.sql("SELECT id, score, rank FROM sqlml_search('news', 'body', 'rates', k := 3)").fetchall()
+    assert [(r[0], r[3], r[4], r[5]) for r in got.fetchall()] == [(i, 100 - i, s, n) for i, s, n in plain]
+    news.execute(f'CREATE TABLE as_text AS SELECT id, body AS "{name}" FROM news')  # the text column itself so named
+    hits = news.sql(f"SELECT id, score, rank FROM sqlml_search('as_text', '{name}', 'rates', k := 3)").fetchall()
+    assert hits == plain
+
+
+def test_python_and_cli_search_refuse_a_table_with_its_own_score(tmp_path: Path, tiny_model_dir: Path) -> None:
+    table = pa.table({"id": list(range(5)), "body": DOCS, "score": [1.0] * 5})
+    with pytest.raises(sqlml.InvalidArgumentError, match=r"^search: the table already has a column named 'score'; the results add"):
+        sqlml.search(table, "rates", column="body", model=str(tiny_model_dir), device="cpu")
+    path = tmp_path / "scored.parquet"
+    pq.write_table(table, path)
+    result = CliRunner().invoke(main, ["search", str(path), "-c", "body", "rates", "--model", str(tiny_model_dir), "--device", "cpu", "--no-progress"])
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert result.output.startswith("Error: ") and OWN_SCORE.format(name="score") in result.output, result.output
+
+
 # -- BM25 -------------------------------------------------------------------------------------------
 def test_bm25_equals_bm25s_library() -> None:
     import bm25s

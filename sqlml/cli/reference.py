@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-_MACRO = re.compile(r"CREATE\s+OR\s+REPLACE\s+MACRO\s+sqlml\.main\.(\w+)\s*\(", re.IGNORECASE)
+_MACRO = re.compile(r"CREATE\s+(?:OR\s+REPLACE\s+)?MACRO\s+sqlml\.main\.(\w+)\s*\(", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ def sql_functions(udfs_dir: Path | None = None) -> list[SqlFunction]:
                 comment.append(stripped[2:].removeprefix(" "))
                 continue
             match = _MACRO.search(line)
-            if match:
+            if match and not match.group(1).startswith("_"):  # private helpers of the macros are no public function
                 found.append(SqlFunction(match.group(1), path.name, "\n".join(comment).strip()))
             if stripped == "" or match:
                 comment = []

@@ -11,10 +11,18 @@ the model key is the encoder's file fingerprint plus dtype and max_seq_length, s
 precision or truncation never reads stale vectors (invalidation by fingerprint). Old models' rows
 stay until evicted or cleared.
 
-Size is bounded by ``SQLML_CACHE_MAX_MB`` (default 2048): when the live pages exceed it, the oldest
-inserted rows are deleted down to 80% of the bound (first in, first out). The cache is best effort:
-a locked or unreadable cache means a recompute, never a failed query. A corrupt file (e.g. written
-over by something else) is deleted and rebuilt; ``stats.resets`` counts that.
+Size is bounded by ``SQLML_CACHE_MAX_MB`` (default 2048), counting the files on disk: the database,
+its write-ahead log (``-wal``) and the log's index (``-shm``) together stay within the bound after every
+write (a write in progress may briefly use more). The log gets an eighth of the bound and is truncated
+when it outgrows it; when the database file outgrows the rest, the oldest inserted rows are deleted
+down to 80% of it (first in, first out) and the freed pages are given back to the file system
+(``auto_vacuum=INCREMENTAL``; a file made without it is converted by one ``VACUUM`` when opened).
+
+The cache is optional: a fault never fails or nulls a row. A corrupt file (e.g. written over by
+something else) is deleted and rebuilt; ``stats.resets`` counts that. Any other fault (a folder that
+cannot be created, no permission, a full disk, a lock held past the timeout, a corrupt file that
+cannot be deleted) turns this cache off for the rest of the process with one :class:`SqlmlWarning`
+and counts ``stats.errors``; texts are then embedded without it.
 
 Switch: ``SQLML_CACHE=0`` turns it off (default on); ``sqlml.connect(cache=False)`` per connection.
 """
@@ -25,6 +33,7 @@ import hashlib
 import os
 import sqlite3
 import threading
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,14 +43,20 @@ from typing import Any, Protocol
 import numpy as np
 
 from sqlml import config
+from sqlml.errors import SqlmlWarning
 
 #: Bytes of sha256 kept per text: 128 bits make an accidental collision practically impossible.
 KEY_BYTES = 16
 #: Keys per ``IN (...)`` lookup, under SQLite's historical 999-variable limit.
 LOOKUP_CHUNK = 900
-#: Eviction removes rows until the live size is this fraction of the bound (hysteresis).
+#: Eviction removes rows until the live size is this fraction of the database's share (hysteresis).
 EVICT_TO = 0.8
+#: Share of the bound kept for the write-ahead log; the database file gets the rest.
+WAL_SHARE = 0.125
+#: SQLite's WAL index (``-shm``) grows by 32 KiB per 4096 log frames.
+SHM_BYTES_PER_4096_FRAMES = 32 * 1024
 DEFAULT_MAX_MB = 2048
+_INCREMENTAL = 2  # PRAGMA auto_vacuum's value for INCREMENTAL
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS embeddings (
@@ -114,16 +129,18 @@ class EmbeddingCache:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._generation = 0
+        #: Why a fault turned the cache off for this process (``None`` while it works).
+        self.disabled_because: str | None = None
 
     # -- public API -------------------------------------------------------------------------
     def lookup(self, model: Fingerprinted, texts: list[str], dimension: int) -> tuple[np.ndarray, np.ndarray]:
         """Cached vectors of ``texts``: ``(found bool (n,), vectors float32 (n, dimension))``.
 
-        Rows not found are zeros. Never raises for cache trouble (counts it and reports misses).
+        Rows not found are zeros. Never raises for cache trouble (see :meth:`_guarded`; all misses then).
         """
         found = np.zeros(len(texts), dtype=bool)
         vectors = np.zeros((len(texts), dimension), dtype=np.float32)
-        if texts:
+        if texts and self.disabled_because is None:
             keys = text_keys(texts)
             position = {k: i for i, k in enumerate(keys)}
             rows = self._guarded(lambda con: self._select(con, model_key(model), keys), default=[])
@@ -139,22 +156,35 @@ class EmbeddingCache:
         return found, vectors
 
     def store(self, model: Fingerprinted, texts: list[str], vectors: np.ndarray) -> None:
-        """Insert ``vectors`` (``float32 (len(texts), d)``) for ``texts``; existing rows are kept."""
-        if not texts:
+        """Insert ``vectors`` (``float32 (len(texts), d)``) for ``texts``; existing rows are kept.
+
+        Rows go in transactions of at most half the log's share of the bound, so one call never grows the
+        log far past it; afterwards the files on disk are within ``max_bytes`` (see :meth:`_settle`).
+        """
+        if not texts or self.disabled_because is not None:
             return
         name = model_key(model)
         blobs = np.ascontiguousarray(vectors, dtype="<f4")
         rows = [(name, key, blobs[i].tobytes()) for i, key in enumerate(text_keys(texts))]
 
         def write(con: sqlite3.Connection) -> int:
-            with _transaction(con):
-                con.executemany("INSERT OR IGNORE INTO embeddings (model, key, vector) VALUES (?, ?, ?)", rows)
-                return self._evict(con)
+            database_pages, wal_bytes = self._shares(con)
+            con.execute(f"PRAGMA journal_size_limit = {wal_bytes}")
+            row_bytes = len(rows[0][2]) + 2 * (len(name) + KEY_BYTES) + 64  # table row and index entry, roughly
+            step = max(1, wal_bytes // 2 // row_bytes)
+            evicted = 0
+            for start in range(0, len(rows), step):
+                with _transaction(con):
+                    con.executemany("INSERT OR IGNORE INTO embeddings (model, key, vector) VALUES (?, ?, ?)", rows[start : start + step])
+                    evicted += self._evict(con, database_pages)
+            self._settle(con, database_pages, wal_bytes)
+            return evicted
 
-        evicted = self._guarded(write, default=0)
-        with self._lock:
-            self.stats.writes += len(rows)
-            self.stats.evicted += evicted
+        evicted = self._guarded(write, default=None)
+        if evicted is not None:
+            with self._lock:
+                self.stats.writes += len(rows)
+                self.stats.evicted += evicted
 
     def info(self) -> CacheInfo:
         """Entries, live bytes, file bytes and entries per model key."""
@@ -164,8 +194,8 @@ class EmbeddingCache:
             return sum(models.values()), _live_bytes(con), models
 
         entries, used, models = self._guarded(read, default=(0, 0, {})) if self.path.exists() else (0, 0, {})
-        files = sum(p.stat().st_size for p in self._files() if p.exists())
-        return CacheInfo(str(self.path), True, entries, used, files, self.max_bytes, models)
+        files = sum(_file_bytes(p) for p in self._files())
+        return CacheInfo(str(self.path), self.disabled_because is None, entries, used, files, self.max_bytes, models)
 
     def clear(self) -> int:
         """Delete every entry and shrink the file; returns the number of entries removed."""
@@ -193,11 +223,15 @@ class EmbeddingCache:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             con = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
             try:
+                # before the first table: a new file gives freed pages back to the file system on request
+                con.execute("PRAGMA auto_vacuum=INCREMENTAL")
                 con.execute("PRAGMA journal_mode=WAL")
                 # NORMAL in WAL mode: a process crash loses nothing committed; power loss may drop the
                 # last transactions but never corrupts the file. Fine for a cache.
                 con.execute("PRAGMA synchronous=NORMAL")
                 con.executescript(_SCHEMA)
+                if con.execute("PRAGMA auto_vacuum").fetchone()[0] != _INCREMENTAL:
+                    con.execute("VACUUM")  # a file made without auto_vacuum switches only by a rebuild
             except BaseException:
                 con.close()
                 raise
@@ -205,23 +239,55 @@ class EmbeddingCache:
         return local.con
 
     def _guarded(self, action: Any, default: Any) -> Any:
-        """Run ``action(connection)``; on a corrupt file rebuild it once; on other trouble give ``default``."""
+        """Run ``action(connection)``, or give ``default``: the cache never fails the rows it serves.
+
+        A corrupt file is rebuilt once; any other fault, or a rebuild that fails, turns the cache off
+        (:meth:`_disable`). Once off, ``default`` comes at once.
+        """
         for attempt in range(2):
+            if self.disabled_because is not None:
+                return default
             generation = self._generation
             try:
                 return action(self._connection())
-            except sqlite3.OperationalError:
-                # locked past the timeout, disk full, read-only home: skip the cache this time
-                with self._lock:
-                    self.stats.errors += 1
+            except sqlite3.OperationalError as error:
+                # locked past the timeout, disk full, no permission, a folder where the file should be
+                self._disable(error)
                 return default
-            except sqlite3.DatabaseError:
-                # "file is not a database", "database disk image is malformed": rebuild, recompute
-                if attempt == 0:
+            except sqlite3.DatabaseError as error:
+                # "file is not a database", "database disk image is malformed": rebuild once, recompute
+                if attempt == 1:
+                    self._disable(error)
+                    return default
+                try:
                     self._reset(generation)
+                except OSError as reset_error:
+                    self._disable(reset_error)
+                    return default
+            except OSError as error:
+                # the folder cannot be created: SQLML_HOME or cache/ is a file, no permission, disk full
+                self._disable(error)
+                return default
+        return default
+
+    def _disable(self, error: Exception) -> None:
+        """Count ``error`` and turn the cache off for this process; the first fault warns, once."""
         with self._lock:
             self.stats.errors += 1
-        return default
+            if self.disabled_because is not None:
+                return
+            self.disabled_because = f"{type(error).__name__}: {error}"
+            con = getattr(self._local, "con", None)
+            if con is not None:
+                con.close()
+                self._local.con = None
+        warnings.warn(
+            f"sqlml: the embedding cache {self.path} is off for the rest of this process ({self.disabled_because}); "
+            f"texts are embedded without it. Fix: let sqlml create and write {self.path} (point SQLML_HOME at a "
+            "writable folder), or set SQLML_CACHE=0 to run without the cache.",
+            SqlmlWarning,
+            stacklevel=3,
+        )
 
     def _reset(self, seen_generation: int) -> None:
         with self._lock:
@@ -244,17 +310,41 @@ class EmbeddingCache:
             rows += con.execute(f"SELECT key, vector FROM embeddings WHERE model = ? AND key IN ({marks})", [name, *chunk]).fetchall()
         return rows
 
-    def _evict(self, con: sqlite3.Connection) -> int:
-        used = _live_bytes(con)
-        if used <= self.max_bytes:
-            return 0
-        total = con.execute("SELECT count(*) FROM embeddings").fetchone()[0]
-        drop = max(1, int(total * (1 - EVICT_TO * self.max_bytes / used)))
-        return int(
-            con.execute(
+    def _shares(self, con: sqlite3.Connection) -> tuple[int, int]:
+        """``(database pages, log bytes)`` of ``max_bytes``; the log's index (-shm) is kept room for too."""
+        page_size = con.execute("PRAGMA page_size").fetchone()[0]
+        wal_bytes = int(self.max_bytes * WAL_SHARE)
+        shm_bytes = SHM_BYTES_PER_4096_FRAMES * (wal_bytes // (4096 * page_size) + 2)
+        return max(16, (self.max_bytes - wal_bytes - shm_bytes) // page_size), wal_bytes
+
+    def _evict(self, con: sqlite3.Connection, database_pages: int) -> int:
+        """Inside a write transaction: when the live pages outgrow ``database_pages``, delete the oldest rows
+        until they are :data:`EVICT_TO` of it; returns the rows deleted. Later writes reuse the freed pages."""
+        evicted = 0
+        while True:
+            live = con.execute("PRAGMA page_count").fetchone()[0] - con.execute("PRAGMA freelist_count").fetchone()[0]
+            if live <= database_pages:
+                return evicted
+            total = con.execute("SELECT count(*) FROM embeddings").fetchone()[0]
+            drop = min(total, max(1, int(total * (1 - EVICT_TO * database_pages / live))))
+            if drop == 0:
+                return evicted  # nothing left to delete: the schema alone outgrows a tiny bound
+            evicted += con.execute(
                 "DELETE FROM embeddings WHERE id <= (SELECT id FROM embeddings ORDER BY id LIMIT 1 OFFSET ?)", [drop - 1]
             ).rowcount
-        )
+
+    def _settle(self, con: sqlite3.Connection, database_pages: int, wal_bytes: int) -> None:
+        """After a write: give free pages past ``database_pages`` back, and checkpoint and truncate the log
+        when the files on disk outgrow their shares."""
+        excess = con.execute("PRAGMA page_count").fetchone()[0] - database_pages
+        if excess > 0:
+            # executescript steps the pragma to the end; execute() would free one page per call
+            con.executescript(f"PRAGMA incremental_vacuum({excess})")
+        database, wal, _shm = (_file_bytes(p) for p in self._files())
+        page_size = con.execute("PRAGMA page_size").fetchone()[0]
+        if wal > wal_bytes or database > database_pages * page_size:
+            # copies the log into the database, cuts the database to its pages and the log to zero bytes
+            con.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
 
 @contextmanager
@@ -267,6 +357,14 @@ def _transaction(con: sqlite3.Connection) -> Iterator[None]:
         con.execute("ROLLBACK")
         raise
     con.execute("COMMIT")
+
+
+def _file_bytes(path: Path) -> int:
+    """Size of ``path``, 0 when it is missing (another process may be rebuilding the cache)."""
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 def _live_bytes(con: sqlite3.Connection) -> int:
@@ -320,7 +418,7 @@ def get_cache(explicit: bool | None = None, device: str = "cpu") -> EmbeddingCac
 def cache_info() -> dict[str, Any]:
     """Python API of ``sqlml cache info``: path, enabled, entries, bytes used, bound, rows per model."""
     info = open_cache().info()
-    return {**info.as_dict(), "enabled": enabled()}
+    return {**info.as_dict(), "enabled": enabled() and info.enabled}
 
 
 def clear_cache() -> int:

@@ -1,9 +1,9 @@
 """Resumable column jobs: each finished record batch is saved as its own small Parquet part.
 
-Parts live in a hidden folder beside the output (``.OUT.parquet.parts/``), each written to a temporary
-name and renamed, so a killed job leaves only whole parts. A ``manifest.json`` records what the job was
-(input files with sizes and modification times, column, operation); ``--resume`` continues only when
-it matches, and skips every batch whose part is already there.
+Parts live in a hidden folder beside the output (``.OUT.parquet.parts/``), each written through the
+atomic writer (:mod:`sqlml.atomic`), so a killed job leaves only whole parts. A ``manifest.json`` records
+what the job was (input files with sizes and modification times, column, operation); ``--resume``
+continues only when it matches, and skips every batch whose part is already there.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from sqlml.atomic import atomic_path, write_atomically
 from sqlml.errors import InvalidArgumentError
 
 
@@ -46,9 +47,8 @@ class PartCheckpoint:
             return len(list(self.folder.glob("part-*.parquet")))
         shutil.rmtree(self.folder, ignore_errors=True)
         self.folder.mkdir(parents=True)
-        tmp = manifest_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.manifest, indent=2, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, manifest_file)
+        text = json.dumps(self.manifest, indent=2, sort_keys=True)
+        write_atomically(manifest_file, lambda tmp: tmp.write_text(text, encoding="utf-8"))
         return 0
 
     def _part(self, index: int) -> Path:
@@ -66,9 +66,8 @@ class PartCheckpoint:
 
     def save(self, index: int, table: pa.Table) -> None:
         """Write batch ``index`` atomically."""
-        tmp = self.folder / f".part-{index:08d}.tmp"
-        pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, self._part(index))
+        with atomic_path(self._part(index)) as tmp:
+            pq.write_table(table, tmp, compression="zstd")
 
     def parts(self) -> list[Path]:
         """Saved parts in batch order."""

@@ -1,16 +1,17 @@
 """Column jobs over Parquet files: read in record batches, add a computed column, write atomically.
 
-The output is written to a temporary file beside the target and renamed into place only when every
-row is done, so a failed or killed run never leaves a partial file under the requested name.
+Several input files are combined by column name, as DuckDB's ``union_by_name`` does: a column missing
+from a file is NULL for its rows, and types are widened where Arrow can (``int32`` + ``int64`` →
+``int64``). The output goes through :mod:`sqlml.atomic` (a partial file beside the target, renamed into
+place only when every row is done), so a failed or killed run never leaves a partial file under the
+requested name.
 """
 
 from __future__ import annotations
 
 import glob
 import os
-import tempfile
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,10 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from sqlml import progress
+from sqlml.atomic import atomic_path, check_writable
 from sqlml.errors import InputFileError, InvalidArgumentError
+from sqlml.ops.inputs import as_string_array, is_binary_type
+from sqlml.paths import check_output_path
 
 #: Rows read per record batch (one runtime request each; the runtime merges and re-batches).
 READ_BATCH_ROWS = 8192
@@ -39,47 +43,65 @@ def expand_inputs(inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[st
 
 
 def open_dataset(files: list[str], column: str) -> ds.Dataset:
-    """Open Parquet files and check that ``column`` exists and holds text."""
-    try:
-        dataset = ds.dataset(files, format="parquet")
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise InputFileError(f"cannot read {files[0]!r} as Parquet: {exc}") from exc
-    if column not in dataset.schema.names:
-        raise InputFileError(f"column {column!r} is not in the input; its columns are: {', '.join(dataset.schema.names)}")
-    kind = dataset.schema.field(column).type
-    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)):
+    """Open Parquet files as one dataset whose schema unites theirs by column name; check ``column`` holds text.
+
+    Every file must have ``column``; a column of the other files that one lacks reads as NULL there.
+    Raises :class:`InputFileError` naming the file for an unreadable file, a missing text column, or a
+    column whose types in two files cannot be combined.
+    """
+    schemas = {}
+    for file in files:
+        try:
+            schemas[file] = pq.read_schema(file)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise InputFileError(f"cannot read {file!r} as Parquet: {exc}") from exc
+    schema = _unite(schemas)
+    if column not in schema.names:
+        raise InputFileError(f"column {column!r} is not in the input; its columns are: {', '.join(schema.names)}")
+    for file, file_schema in schemas.items():
+        if column not in file_schema.names:
+            raise InputFileError(
+                f"column {column!r} is not in {file!r} (its columns are: {', '.join(file_schema.names)}), although other "
+                "inputs have it; every input file needs the text column: add it to that file or leave the file out"
+            )
+    kind = schema.field(column).type
+    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind) or is_binary_type(kind)):
         raise InputFileError(f"column {column!r} has type {kind}, not text; choose a string column or cast it first")
-    return dataset
+    return ds.dataset(files, schema=schema, format="parquet")
 
 
-def check_writable(target: str | os.PathLike[str]) -> Path:
-    """Fail early, with the fix, if ``target`` cannot be written as a file; return its folder."""
-    final = Path(target)
-    if final.is_dir():
-        raise InvalidArgumentError(f"output {str(final)!r} is a directory; give a file name such as {str(final / 'out.parquet')!r}")
-    parent = final.parent if str(final.parent) else Path(".")
-    if not parent.is_dir():
-        raise InvalidArgumentError(f"cannot write {str(final)!r}: folder {str(parent)!r} does not exist; create it first")
-    if not os.access(parent, os.W_OK):
-        raise InvalidArgumentError(f"cannot write {str(final)!r}: folder {str(parent)!r} is not writable; choose a writable folder")
-    return parent
+def _unite(schemas: dict[str, pa.Schema]) -> pa.Schema:
+    """The files' schemas united by name: the first file's columns in order, then each new one as met."""
+    files = list(schemas)
+    united = schemas[files[0]]
+    for file in files[1:]:
+        try:
+            united = _unify(united, schemas[file])
+        except (pa.ArrowTypeError, pa.ArrowInvalid) as exc:
+            raise InputFileError(_clash(schemas, united, file, exc)) from None
+    return united
 
 
-@contextmanager
-def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; rename it to ``target`` only if the block succeeds."""
-    parent = check_writable(target)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{Path(target).name}.", suffix=".partial", dir=parent)
-    except OSError as exc:
-        raise InvalidArgumentError(f"cannot write {str(target)!r}: {exc.strerror}; choose a writable folder") from exc
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _unify(*schemas: pa.Schema) -> pa.Schema:
+    return pa.unify_schemas(list(schemas), promote_options="permissive")
+
+
+def _clash(schemas: dict[str, pa.Schema], united: pa.Schema, file: str, exc: Exception) -> str:
+    """The error message for ``file``, whose schema does not unite with ``united`` (the files before it, united)."""
+    for field in schemas[file]:
+        if field.name not in united.names:
+            continue
+        have = united.field(field.name)
+        try:
+            _unify(pa.schema([have]), pa.schema([field]))
+        except (pa.ArrowTypeError, pa.ArrowInvalid):
+            earlier = [f for f in list(schemas)[: list(schemas).index(file)] if field.name in schemas[f].names]
+            other = next((f for f in earlier if schemas[f].field(field.name).type == have.type), earlier[0])
+            return (
+                f"column {field.name!r} has type {have.type} in {other!r} but {field.type} in {file!r}, and the two cannot "
+                "be combined; cast the column to one type in the files, or process them separately"
+            )
+    return f"cannot combine the columns of {file!r} with those of the inputs before it ({exc}); make their schemas agree"
 
 
 def map_parquet(
@@ -102,6 +124,7 @@ def map_parquet(
     """
     from sqlml.jobs.checkpoint import PartCheckpoint
 
+    check_output_path(output)
     files = expand_inputs(inputs)
     dataset = open_dataset(files, column)
     if new_column in dataset.schema.names:
@@ -115,7 +138,7 @@ def map_parquet(
     with progress.progress_bar(total, desc, progress.enabled(show_progress, False)) as bar:
         for index, batch in enumerate(dataset.to_batches(batch_size=READ_BATCH_ROWS)):
             if not checkpoint.has(index, batch.num_rows):
-                texts = batch.column(column).cast(pa.string())
+                texts = as_string_array(batch.column(column), what=f"column {column!r}")
                 checkpoint.save(index, pa.Table.from_batches([batch]).append_column(new_column, compute(texts)))
             bar.update(batch.num_rows)
     written = _concatenate(checkpoint.parts(), output, dataset.schema, new_column)

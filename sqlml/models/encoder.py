@@ -28,6 +28,7 @@ from sqlml.errors import ModelLoadError
 from sqlml.models.ref import ModelRef, fingerprint_directory
 from sqlml.models.tokenizer import TextTokenizer
 from sqlml.models.tokens import TokenBatch
+from sqlml.models.weights import check_safetensors_only
 
 if TYPE_CHECKING:
     import torch
@@ -60,9 +61,10 @@ class Encoder:
         from sentence_transformers import SentenceTransformer
 
         transformers.utils.logging.disable_progress_bar()  # the per-load "Loading weights" bar is noise in SQL output
+        check_safetensors_only(Path(ref.location), f"model {ref.name!r}")
         try:
             model = SentenceTransformer(
-                ref.location, device=device, local_files_only=True, trust_remote_code=False
+                ref.location, device=device, local_files_only=True, trust_remote_code=False, model_kwargs={"use_safetensors": True}
             )
         except Exception as exc:  # corrupt weights, missing config, unsupported architecture, ...
             raise ModelLoadError(

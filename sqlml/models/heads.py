@@ -16,22 +16,24 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import threading
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sqlml import config
+from sqlml import config, paths
+from sqlml.atomic import new_temp
 from sqlml.errors import InvalidArgumentError, ModelLoadError, ModelNotFoundError
 
 WEIGHTS = "weights.safetensors"
 META = "meta.json"
 FORMAT_VERSION = 1
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
-_VERSION_DIR = re.compile(r"^v([1-9][0-9]*)$")
+# Used with fullmatch: "$" would also accept a trailing newline.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
+_VERSION_DIR = re.compile(r"v([1-9][0-9]*)")
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ def heads_dir() -> Path:
 
 def check_name(name: str) -> str:
     """Return ``name`` if it is a valid head name, else raise :class:`InvalidArgumentError`."""
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise InvalidArgumentError(
             f"invalid classifier name {name!r}: use letters, digits, '_', '-' or '.', starting with a letter "
             "or digit (at most 128 characters), e.g. 'topics' or 'support-intents'"
@@ -98,7 +100,7 @@ def versions(name: str) -> list[int]:
     folder = heads_dir() / name
     if not folder.is_dir():
         return []
-    found = (_VERSION_DIR.match(p.name) for p in folder.iterdir() if p.is_dir())
+    found = (_VERSION_DIR.fullmatch(p.name) for p in folder.iterdir() if p.is_dir())
     return sorted(int(m.group(1)) for m in found if m)
 
 
@@ -107,7 +109,7 @@ def names() -> list[str]:
     root = heads_dir()
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and _NAME.match(p.name) and versions(p.name))
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and _NAME.fullmatch(p.name) and versions(p.name))
 
 
 def exists(ref: str) -> bool:
@@ -153,9 +155,11 @@ def load(ref: str) -> Head:
 
     name, version, folder = version_dir(ref)
     where = f"classifier {name}@{version} ({str(folder)!r})"
-    fix = "re-train it, or delete the folder to drop this version"
+    fix = "re-train it (sqlml_train in SQL, `sqlml train` or sqlml.train_classifier), or delete the folder to drop this version"
     try:
         meta = json.loads((folder / META).read_text(encoding="utf-8"))
+        if not isinstance(meta, dict):
+            raise ValueError("not a JSON object")
     except FileNotFoundError as exc:
         raise ModelLoadError(f"{where} is missing {META}; {fix}") from exc
     except (OSError, ValueError) as exc:
@@ -166,19 +170,43 @@ def load(ref: str) -> Head:
         raise ModelLoadError(f"{where} is missing {WEIGHTS}; {fix}") from exc
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelLoadError(f"{where} has a corrupt {WEIGHTS} ({exc}); {fix}") from exc
-    labels = meta.get("labels") if isinstance(meta, dict) else None
-    coef, intercept = tensors.get("coef"), tensors.get("intercept")
-    dim = (meta.get("embedding_model") or {}).get("dimension") if isinstance(meta, dict) else None
-    if (
-        not isinstance(labels, list)
-        or not all(isinstance(x, str) for x in labels)
-        or coef is None
-        or intercept is None
-        or coef.shape != (len(labels), dim)
-        or intercept.shape != (len(labels),)
-    ):
-        raise ModelLoadError(f"{where} has inconsistent files (labels, weight shapes and {META} disagree); {fix}")
-    return Head(name, version, tuple(labels), coef.astype(np.float32), intercept.astype(np.float32), meta)
+    labels = meta.get("labels")
+    problem = head_problem(labels, tensors.get("coef"), tensors.get("intercept"), _dimension(meta))
+    if problem is not None:
+        raise ModelLoadError(f"{where} {problem}; {fix}")
+    return Head(name, version, tuple(labels), tensors["coef"].astype(np.float32), tensors["intercept"].astype(np.float32), meta)
+
+
+def head_problem(labels: Any, coef: np.ndarray | None, intercept: np.ndarray | None, dim: Any) -> str | None:
+    """What makes a head unusable, as the end of a sentence about it (``None``: nothing).
+
+    A usable head has ``labels`` a non-empty list of distinct non-empty strings, ``dim`` a positive int
+    (the embedding dimension), ``coef`` finite of shape ``(len(labels), dim)`` and ``intercept`` finite
+    of shape ``(len(labels),)``; ``None`` stands for a missing tensor.
+    """
+    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
+        return f"has no valid labels ({labels!r}; expected a non-empty list of strings)"
+    if "" in labels:
+        return f"has an empty label (labels {labels!r})"
+    duplicates = sorted(x for x, n in Counter(labels).items() if n > 1)
+    if duplicates:
+        return f"has duplicate labels {duplicates!r}"
+    if type(dim) is not int or dim < 1:
+        return f"has no valid embedding dimension (embedding_model.dimension: {dim!r})"
+    expected = ((len(labels), dim), (len(labels),))
+    if coef is None or intercept is None or (coef.shape, intercept.shape) != expected:
+        shapes = " and ".join(f"{n} missing" if t is None else f"{n} {t.shape}" for n, t in (("coef", coef), ("intercept", intercept)))
+        return (f"has inconsistent files (labels, weight shapes and {META} disagree): {shapes}, "
+                f"expected {expected[0]} and {expected[1]} for {len(labels)} labels of dimension {dim}")
+    if not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
+        return "has non-finite weights (NaN or infinity in coef or intercept)"
+    return None
+
+
+def _dimension(meta: dict[str, Any]) -> Any:
+    """``meta["embedding_model"]["dimension"]``, or ``None`` where that is missing."""
+    model = meta.get("embedding_model")
+    return model.get("dimension") if isinstance(model, dict) else None
 
 
 _cache: dict[tuple[str, int], Head] = {}
@@ -208,21 +236,33 @@ def cached_folders() -> set[str]:
         return {folder for folder, _ in _cache}
 
 
+def store_folder(name: str) -> Path:
+    """The folder new versions of ``name`` go to, refused where the current query's DuckDB sandbox forbids writing it."""
+    folder = heads_dir() / name
+    paths.check_sandbox(folder, "classifier store folder", "train it outside the sandboxed database (sqlml train, sqlml.train_classifier)")
+    return folder
+
+
 def save(name: str, labels: list[str], coef: np.ndarray, intercept: np.ndarray, meta: dict[str, Any]) -> Head:
     """Store a new version of ``name`` atomically and return it as loaded.
 
-    ``coef``: ``(len(labels), dim)``; ``intercept``: ``(len(labels),)``. ``meta`` gets ``name``,
-    ``version``, ``labels`` and ``format_version`` added. Concurrent writers each get their own version.
+    ``coef``: ``(len(labels), dim)``; ``intercept``: ``(len(labels),)``; ``dim`` is
+    ``meta["embedding_model"]["dimension"]``. ``meta`` gets ``name``, ``version``, ``labels`` and
+    ``format_version`` added. Concurrent writers each get their own version. A head :func:`load` would
+    refuse (:func:`head_problem`) raises :class:`InvalidArgumentError` and writes nothing.
     """
-    from safetensors.numpy import save_file
+    from safetensors.numpy import save
 
     check_name(name)
-    folder = heads_dir() / name
+    problem = head_problem(list(labels), np.asarray(coef), np.asarray(intercept), _dimension(meta))
+    if problem is not None:
+        raise InvalidArgumentError(f"cannot save classifier {name!r}: it {problem}")
+    folder = store_folder(name)
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=folder))
+    tmp = new_temp(folder, ".partial-", folder=True)  # mkdtemp would make it 0700 whatever the umask
     try:
         weights = {"coef": np.ascontiguousarray(coef, dtype=np.float32), "intercept": np.ascontiguousarray(intercept, dtype=np.float32)}
-        save_file(weights, tmp / WEIGHTS)
+        (tmp / WEIGHTS).write_bytes(save(weights))  # save_file would make it 0600 whatever the umask
         while True:
             version = (versions(name) or [0])[-1] + 1
             record = {"format_version": FORMAT_VERSION, "name": name, "version": version, "labels": list(labels), **meta}

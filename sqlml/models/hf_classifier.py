@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sqlml.errors import ModelLoadError
+from sqlml import paths
+from sqlml.errors import InvalidArgumentError, ModelLoadError, ModelNotFoundError
 from sqlml.models.ref import fingerprint_directory
 from sqlml.models.tokenizer import TextTokenizer
 from sqlml.models.tokens import TokenBatch
+from sqlml.models.weights import check_safetensors_only
 
 if TYPE_CHECKING:
     import torch
@@ -33,6 +35,29 @@ def is_sequence_classifier_dir(directory: str | Path) -> bool:
         return False
     archs = cfg.get("architectures") if isinstance(cfg, dict) else None
     return isinstance(archs, list) and any(str(a).endswith("ForSequenceClassification") for a in archs)
+
+
+def classifier_folder(model: str, hint: str) -> Path | None:
+    """The sequence-classifier folder ``model`` names, after the path policy (:mod:`sqlml.paths`); ``None`` for no folder.
+
+    ``hint`` says what to use instead. A name starting with ``/ . ~`` must be a permitted, existing folder
+    (else :class:`~sqlml.errors.PathNotAllowedError` / :class:`ModelNotFoundError`); a bare name that is no
+    permitted folder gives ``None`` (a trained classifier's name). A folder whose config.json names no
+    ``*ForSequenceClassification`` architecture raises :class:`InvalidArgumentError`.
+    """
+    looks_like_path = model.startswith(("/", ".", "~"))
+    check = paths.check_user_path if looks_like_path else paths.permitted_path
+    folder = check(model, "classifier directory", hint)  # the policy before any file-system call
+    if folder is None or not folder.is_dir():
+        if looks_like_path:
+            raise ModelNotFoundError(f"classifier directory {model!r} does not exist; check the path, or {hint}")
+        return None
+    if not is_sequence_classifier_dir(folder):
+        raise InvalidArgumentError(
+            f"{model!r} is not a sequence classifier (its config.json names no *ForSequenceClassification architecture). "
+            "For zero-shot classification with an embedding model, pass labels and give the model as the embedding model"
+        )
+    return folder
 
 
 @dataclass
@@ -81,9 +106,10 @@ class HFClassifier:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         transformers.utils.logging.disable_progress_bar()
+        check_safetensors_only(Path(path), f"sequence classifier {path!r}")
         try:
             model = AutoModelForSequenceClassification.from_pretrained(
-                path, local_files_only=True, trust_remote_code=False, dtype=getattr(torch, dtype)
+                path, local_files_only=True, trust_remote_code=False, use_safetensors=True, dtype=getattr(torch, dtype)
             )
             hf_tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=False)
         except Exception as exc:  # missing/corrupt weights, config or tokenizer files

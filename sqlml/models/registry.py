@@ -8,9 +8,9 @@ A name is resolved in this order:
 4. A Hugging Face hub id (``owner/name``), taken from the local Hugging Face cache. sqlml never downloads
    unless ``SQLML_LOCAL_FILES_ONLY=0`` is set.
 
-Shared deployments can confine directories (3): ``SQLML_ALLOW_PATHS`` lists the folders (separated by
-``os.pathsep``) model directories must lie in, after resolving symbolic links; ``none`` allows no
-directory at all, only ``default``, registered names and cached hub ids. Unset: any directory.
+Directories (3) pass the one path policy first (:mod:`sqlml.paths`: ``SQLML_ALLOW_PATHS``, and DuckDB's
+sandbox inside SQL), before any file-system call: a bare name or hub id the policy forbids as a path is
+read as no path; a path-looking one is refused.
 
 Loading is lazy and cached per (resolved location, device, dtype); concurrent first calls load once.
 """
@@ -23,7 +23,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlml import config
+from sqlml import config, paths
 from sqlml.errors import ModelNotFoundError
 from sqlml.models.ref import DEFAULT_ID, ModelRef
 
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from sqlml.models.encoder import Encoder
 
 DEFAULT_NAME = "default"
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.\-]*/[\w.\-]+")  # used with fullmatch: "$" would accept a trailing newline
 
 _aliases: dict[str, Path] = {}
 _loaded: dict[tuple[str, str, str], Encoder] = {}
@@ -48,7 +48,7 @@ def default_model_dir() -> Path:
 def register_alias(name: str, directory: str | os.PathLike[str]) -> None:
     """Make ``name`` resolve to a local model ``directory`` (a sentence-transformers or HF folder).
 
-    Registration is a Python-side act of the deployment, so ``SQLML_ALLOW_PATHS`` does not apply to it.
+    Registration is a Python-side act of the deployment, so the path policy (:mod:`sqlml.paths`) does not apply to it.
     """
     path = Path(directory).expanduser().resolve()
     if not path.is_dir():
@@ -64,7 +64,7 @@ def aliases() -> dict[str, Path]:
 
 
 def _looks_like_path(name: str) -> bool:
-    return name.startswith(("/", ".", "~")) or os.sep in name and not _HUB_ID.match(name)
+    return name.startswith(("/", ".", "~")) or os.sep in name and not _HUB_ID.fullmatch(name)
 
 
 def resolve(name: str | None) -> ModelRef:
@@ -79,36 +79,29 @@ def resolve(name: str | None) -> ModelRef:
         alias = _aliases.get(name)
     if alias is not None:
         return ModelRef(name, "alias", str(alias))
-    path = Path(name).expanduser()
-    if path.is_dir():
-        return ModelRef(name, "path", str(_check_allowed(path.resolve())))
+    hint = f"use {known_names_text()} or a model an administrator registered"
     if _looks_like_path(name):
-        raise ModelNotFoundError(f"model directory {name!r} does not exist; check the path, or use {known_names_text()}")
-    if _HUB_ID.match(name):
-        return ModelRef(name, "hub", _hub_snapshot(name))
+        directory = paths.check_user_path(name, "model directory", hint)
+        if not directory.is_dir():
+            raise ModelNotFoundError(f"model directory {name!r} does not exist; check the path, or use {known_names_text()}")
+        return ModelRef(name, "path", str(directory))
+    directory = paths.permitted_path(name, "model directory", hint)  # a bare name or hub id may be a local folder
+    if directory is not None and directory.is_dir():
+        return ModelRef(name, "path", str(directory))
+    if _HUB_ID.fullmatch(name):
+        return ModelRef(name, "hub", _hub_snapshot(name, hint))
     raise ModelNotFoundError(
         f"model {name!r} not found; known models: {known_names_text()}. "
         "Pass a local model directory, or a Hugging Face id such as 'sentence-transformers/all-MiniLM-L6-v2'"
     )
 
 
-def _check_allowed(directory: Path) -> Path:
-    """Apply ``SQLML_ALLOW_PATHS`` (see module doc) to a resolved model directory."""
-    allowed = os.environ.get("SQLML_ALLOW_PATHS")
-    if allowed is None or allowed.strip() == "":
-        return directory
-    roots = [] if allowed.strip().lower() == "none" else [Path(p).expanduser().resolve() for p in allowed.split(os.pathsep) if p]
-    if any(directory == root or root in directory.parents for root in roots):
-        return directory
-    raise ModelNotFoundError(
-        f"model directory {str(directory)!r} is outside the folders SQLML_ALLOW_PATHS permits ({allowed!r}); "
-        f"use {known_names_text()}, or ask an administrator to register the model or widen SQLML_ALLOW_PATHS"
-    )
-
-
-def _hub_snapshot(hub_id: str) -> str:
+def _hub_snapshot(hub_id: str, hint: str) -> str:
     """Return the local snapshot directory of a hub id, from the cache (or the network if allowed)."""
     from huggingface_hub import snapshot_download
+    from huggingface_hub.constants import HF_HUB_CACHE
+
+    paths.check_sandbox(HF_HUB_CACHE, f"model {hub_id!r} in the Hugging Face cache", hint)
 
     offline = config.local_files_only() or os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
     try:

@@ -14,7 +14,8 @@ from sqlml.errors import InvalidArgumentError
 def as_string_array(texts: Any, what: str = "texts") -> pa.StringArray:
     """Return ``texts`` as a single-chunk ``pa.string()`` array; ``None`` entries become nulls.
 
-    Accepts a list/tuple/iterable of ``str | None``, a pyarrow (chunked) string array, a polars
+    Accepts a list/tuple/iterable of ``str | None``, a pyarrow (chunked) string or binary array (bytes
+    are read as UTF-8, unchecked: :func:`invalid_utf8_rows` finds the rows that are not), a polars
     ``Series`` or a numpy array of strings. Raises :class:`InvalidArgumentError` for anything else,
     including non-string elements, so a column of numbers is never embedded as their text.
     """
@@ -32,6 +33,8 @@ def as_string_array(texts: Any, what: str = "texts") -> pa.StringArray:
         if bad is not None:
             raise InvalidArgumentError(f"{what} must contain strings or None; found {type(bad).__name__} {bad!r}")
         texts = pa.array(items, type=pa.string())
+    if is_binary_type(texts.type):
+        texts = texts.view(_AS_TEXT[texts.type.id])
     if pa.types.is_large_string(texts.type) or pa.types.is_string_view(texts.type):
         texts = texts.cast(pa.string())
     if pa.types.is_null(texts.type):
@@ -39,6 +42,37 @@ def as_string_array(texts: Any, what: str = "texts") -> pa.StringArray:
     if not pa.types.is_string(texts.type):
         raise InvalidArgumentError(f"{what} must be strings, got Arrow type {texts.type}; cast the column to VARCHAR")
     return texts
+
+
+#: Binary Arrow type id -> the text type of the same layout (a zero-copy view, no UTF-8 check).
+_AS_TEXT = {pa.binary().id: pa.string(), pa.large_binary().id: pa.large_string(), pa.binary_view().id: pa.string_view()}
+
+
+def is_binary_type(kind: pa.DataType) -> bool:
+    """Whether ``kind`` is a variable-width binary type, read as UTF-8 text (Parquet BYTE_ARRAY without a text annotation)."""
+    return kind.id in _AS_TEXT
+
+
+def invalid_utf8_rows(texts: pa.StringArray) -> list[int]:
+    """Positions of the rows whose bytes are not valid UTF-8, in order; NULL rows never are.
+
+    Arrow data is not checked on the way in (a Parquet file, a registered table, ``Array.from_buffers``):
+    one C-speed validation clears the usual array, and only a failing one is read row by row.
+    """
+    try:
+        texts.validate(full=True)
+        return []
+    except pa.ArrowInvalid:
+        pass
+    return [i for i, raw in enumerate(texts.view(pa.binary()).to_pylist()) if raw is not None and not _is_utf8(raw)]
+
+
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _is_polars_series(obj: Any) -> bool:

@@ -101,7 +101,7 @@ def test_register_on_an_existing_file_database_persists_nothing(tmp_path: Path, 
 
 
 def test_registering_twice_is_a_clear_error(tiny_con: duckdb.DuckDBPyConnection) -> None:
-    with pytest.raises(sqlml.SqlmlError, match=r"already has a database named 'sqlml' attached .* DETACH sqlml"):
+    with pytest.raises(sqlml.SqlmlError, match=r"^sqlml is already registered on this connection; use it as it is \(its settings cannot change\)$"):
         sqlml.register(tiny_con)
 
 

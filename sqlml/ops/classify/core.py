@@ -31,7 +31,7 @@ import pyarrow as pa
 from sqlml.config import Settings
 from sqlml.engine.classifiers import classifier_runtime_for
 from sqlml.engine.runtime import AnyRuntime, runtime_for
-from sqlml.errors import InvalidArgumentError, ModelNotFoundError
+from sqlml.errors import InvalidArgumentError
 from sqlml.models import heads
 from sqlml.models.heads import Head, softmax
 from sqlml.ops.classify.long_text import text_vectors
@@ -168,26 +168,15 @@ def check_head_matches(head: Head, runtime: AnyRuntime) -> None:
 def resolve_model(model: str, settings: Settings, embedding_model: str | None = None) -> HeadModel | SequenceClassifierModel:
     """Turn ``model`` into a classifier: a stored head (``name``/``name@k``) or a sequence-classifier folder.
 
-    Raises :class:`ModelNotFoundError` listing the stored heads when ``model`` is neither.
+    Raises :class:`ModelNotFoundError` listing the stored heads when ``model`` is neither; a folder passes the
+    path policy (:mod:`sqlml.paths`) before anything reads it.
     """
-    from pathlib import Path
+    from sqlml.models.hf_classifier import classifier_folder
 
-    from sqlml.models.hf_classifier import is_sequence_classifier_dir
-
-    path = Path(model).expanduser()
-    if "@" not in model and not heads.exists(model) and path.is_dir():
-        if not is_sequence_classifier_dir(path):
-            raise InvalidArgumentError(
-                f"{model!r} is not a sequence classifier (its config.json names no *ForSequenceClassification architecture). "
-                "For zero-shot classification with an embedding model, pass labels and give the model as the embedding model"
-            )
-        return SequenceClassifierModel(
-            classifier_runtime_for(settings, str(path))
-        )
-    if "@" not in model and not heads.exists(model) and model.startswith(("/", ".", "~")):
-        raise ModelNotFoundError(
-            f"classifier directory {model!r} does not exist; check the path, or use a trained classifier: {heads.known_heads_text()}"
-        )
+    if "@" not in model and not heads.exists(model):
+        folder = classifier_folder(model, f"use a trained classifier: {heads.known_heads_text()}")
+        if folder is not None:
+            return SequenceClassifierModel(classifier_runtime_for(settings, str(folder)))
     head = heads.load_cached(model)
     runtime = runtime_for(settings, embedding_model)
     check_head_matches(head, runtime)

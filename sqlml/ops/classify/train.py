@@ -126,6 +126,7 @@ def train_classifier(
     from sklearn.metrics import accuracy_score, f1_score
 
     heads.check_name(name)
+    heads.store_folder(name)  # a sandboxed query learns it may not store before paying for the embeddings
     text_array, label_array = as_string_array(texts, "texts"), as_string_array(labels, "labels")
     if len(text_array) != len(label_array):
         raise InvalidArgumentError(f"train_classifier: texts and labels differ in length ({len(text_array)} vs {len(label_array)})")

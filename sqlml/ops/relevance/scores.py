@@ -67,6 +67,24 @@ def check_mode(mode: Any, function: str) -> str:
     return str(mode)
 
 
+#: The columns a search adds after the table's own.
+SEARCH_COLUMNS = ("score", "rank")
+
+
+def check_table_columns(columns: list[str], function: str) -> None:
+    """Raise :class:`InvalidArgumentError` if the searched table has its own ``score`` or ``rank`` (any case).
+
+    The results add both after the table's columns; a second column of the same name would be renamed or
+    shadow one of them (SQL names ignore case).
+    """
+    own = next((c for c in columns if c.lower() in SEARCH_COLUMNS), None)
+    if own is not None:
+        raise InvalidArgumentError(
+            f"{function}: the table already has a column named {own!r}; the results add their own score and rank columns, "
+            f"so rename it first (in SQL, search a view: CREATE VIEW v AS SELECT * RENAME ({own} AS table_{own}) FROM t)"
+        )
+
+
 # -- semantic ---------------------------------------------------------------------------------------
 _query_memo: OrderedDict[tuple[int, str], np.ndarray] = OrderedDict()
 _query_memo_lock = threading.Lock()
