@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -13,18 +14,51 @@ from sqlml.errors import SqlmlError
 FORMAT_CHOICE = click.Choice(["table", "csv", "json", "jsonl", "parquet"])
 
 
-class SqlmlGroup(click.Group):
-    """Turns sqlml and DuckDB errors into one clean ``Error: ...`` line and exit code 1."""
+class SqlmlCommand(click.Command):
+    """A command whose failures reach the user as one ``Error: ...`` line (:mod:`sqlml.cli.failures`), exit code 1.
+
+    Ctrl-C gives one line and exit code 130; click's own usage errors keep exit code 2.
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
+        from sqlml.cli import failures
+
         try:
             return super().invoke(ctx)
-        except SqlmlError as exc:
-            raise click.ClickException(str(exc)) from exc
-        except Exception as exc:
-            if type(exc).__module__.startswith(("duckdb", "_duckdb")):
-                raise click.ClickException(str(exc)) from exc
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except KeyboardInterrupt:
+            raise failures.interrupted(_resumable(ctx)) from None
+        except OSError as exc:
+            if exc.errno == errno.EPIPE:
+                raise  # the reader of stdout went away (| head): click exits quietly
+            raise _failure(exc, ctx) from exc
+        except Exception as exc:
+            if failures.from_duckdb(exc) and type(exc).__name__ == "InterruptException":  # Ctrl-C inside a query
+                raise failures.interrupted(False) from None
+            raise _failure(exc, ctx) from exc
+
+
+def _resumable(ctx: click.Context) -> bool:
+    """Whether the interrupted command kept its finished batches for ``--resume`` (a local column job)."""
+    return "resume" in ctx.params and ctx.params.get("engine") == "local"
+
+
+def _failure(exc: Exception, ctx: click.Context) -> Exception:
+    """``exc`` as one ``Error:`` line; unexpected errors keep their traceback under ``SQLML_DEBUG=1``."""
+    from sqlml.cli import failures
+
+    if not isinstance(exc, SqlmlError) and not failures.from_duckdb(exc) and not isinstance(exc, OSError) and failures.debugging():
+        return exc
+    output = ctx.params.get("output")
+    return click.ClickException(failures.describe(exc, None if output is None else str(output)))
+
+
+class SqlmlGroup(click.Group):
+    """The ``sqlml`` group: its commands (and sub-groups) are :class:`SqlmlCommand` s."""
+
+    command_class = SqlmlCommand
+    group_class = type  # sub-groups (``sqlml cache``) are SqlmlGroups too
 
 
 def _model_flags(model_option: Callable[..., Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -235,7 +269,7 @@ def search(
     from sqlml.sql.quoting import quote_literal
 
     listing = ", ".join(quote_literal(f) for f in files)
-    # SQL text, not parameters: write_query wraps the query in COPY for file formats
+    # SQL text, not parameters: write_query runs one SQL text as the user would
     sql = f"SELECT * FROM sqlml_search('search_input', {quote_literal(column)}, {quote_literal(query)}, k := {k}, mode := {quote_literal(mode)}, on_error := {quote_literal(on_error)})"
     with connect(model=model, device=device, batch_size=batch_size) as con:
         con.execute(f"SET enable_progress_bar = {'true' if progress else 'false'}")
@@ -331,10 +365,12 @@ def train(name: str, inputs: tuple[str, ...], text_column: str, label_column: st
     """
     import pyarrow as pa
 
-    from sqlml.errors import InputFileError
+    from sqlml.errors import InputFileError, InvalidArgumentError
     from sqlml.jobs.parquet import expand_inputs, open_dataset
     from sqlml.ops.classify.train import train_classifier
 
+    if label_column == text_column:
+        raise InvalidArgumentError(f"--text and --label both name column {text_column!r}; the label must be another column")
     dataset = open_dataset(expand_inputs(list(inputs)), text_column)
     if label_column not in dataset.schema.names:
         raise InputFileError(f"column {label_column!r} is not in the input; its columns are: {', '.join(dataset.schema.names)}")

@@ -25,6 +25,7 @@ reordered. An exception fails only the requests of that round; the worker lives 
 
 from __future__ import annotations
 
+import atexit
 import queue
 import threading
 import time
@@ -46,6 +47,8 @@ from sqlml.models.tokens import TokenBatch
 
 #: How long a GPU worker waits for more requests before starting a round smaller than ``batch_size``.
 GATHER_SECONDS = 0.002
+#: How long interpreter exit waits for a worker to finish the batch it is running.
+CLOSE_TIMEOUT_SECONDS = 30.0
 
 
 class BatchModel(Protocol):
@@ -184,18 +187,24 @@ class Runtime(RuntimeView):
         self._runner: Any = launcher_for(encoder) if isinstance(encoder, Encoder) else encoder
         self.batch_size = batch_size
         self.max_batch_tokens = max_batch_tokens
-        self._queue: queue.SimpleQueue[_Request] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()  # None: the worker should stop
+        self._closing = threading.Event()
         self._stats = RuntimeStats()
         self._stats_lock = threading.Lock()
         self._ladder_captured = False
         self._worker = threading.Thread(target=self._serve, name=f"sqlml-runtime-{encoder.device}", daemon=True)
         self._worker.start()
+        # Python's finalization kills a daemon thread that is inside a forward pass with a C++ abort
+        # ("terminate called without an active exception", e.g. after Ctrl-C): stop the worker before that.
+        atexit.register(self.close)
 
     def submit(self, texts: list[str]) -> Future[np.ndarray]:
         """Queue ``texts`` for embedding; the future gives ``float32`` ``(len(texts), dimension)``.
 
         Tokenization runs here, in the caller's thread. ``texts`` must not contain ``None``.
         """
+        if self._closing.is_set():
+            raise RuntimeError("this sqlml runtime is closed (the process is exiting); start a new process to embed more texts")
         request = _Request(tokenize(self.encoder, texts))
         if not texts:
             request.future.set_result(np.empty((0, self.encoder.dimension), dtype=np.float32))
@@ -208,17 +217,36 @@ class Runtime(RuntimeView):
         with self._stats_lock:
             return RuntimeStats(**vars(self._stats))
 
+    def close(self) -> None:
+        """Stop the worker after the batch it is running and wait for it (at most :data:`CLOSE_TIMEOUT_SECONDS`).
+
+        Requests not finished by then fail with ``RuntimeError``; so does :meth:`submit` afterwards.
+        Called at interpreter exit; calling it again does nothing.
+        """
+        if self._closing.is_set():
+            return
+        self._closing.set()
+        self._queue.put(None)
+        self._worker.join(CLOSE_TIMEOUT_SECONDS)
+
     def _serve(self) -> None:
         # On an accelerator a short wait for more callers pays: a fuller round runs in one large batch.
         gather_seconds = 0.0 if self.encoder.device == "cpu" else GATHER_SECONDS
         while True:
-            requests = [self._queue.get()]
-            rows = len(requests[0].tokens)
+            first = self._queue.get()
+            if first is None:
+                self._fail_queued()
+                return
+            requests = [first]
+            rows = len(first.tokens)
             deadline = time.monotonic() + gather_seconds
             while rows < self.batch_size:
                 try:
                     nxt = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
                 except queue.Empty:
+                    break
+                if nxt is None:
+                    self._queue.put(None)  # seen again, and acted on, once this round is done
                     break
                 requests.append(nxt)
                 rows += len(nxt.tokens)
@@ -233,6 +261,16 @@ class Runtime(RuntimeView):
             self._count_round(requests, started, failed=False)
             for request, result in zip(requests, results, strict=True):
                 request.future.set_result(result)
+
+    def _fail_queued(self) -> None:
+        """Fail every request still queued once the worker stops (their callers may still wait)."""
+        while True:
+            try:
+                request = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if request is not None:
+                request.future.set_exception(RuntimeError("this sqlml runtime closed before the request ran (the process is exiting)"))
 
     def _count_round(self, requests: list[_Request], started: float, failed: bool) -> None:
         waited = sum(started - request.queued_at for request in requests)
@@ -302,6 +340,8 @@ class Runtime(RuntimeView):
         out = np.empty((rows, self.encoder.dimension), dtype=np.float32)
         waiting: tuple[slice | np.ndarray, Pending] | None = None
         for batch in launched:
+            if self._closing.is_set():
+                raise RuntimeError("this sqlml runtime closed in the middle of a request (the process is exiting)")
             if waiting is not None:
                 _place(out, *waiting)
             waiting = batch
