@@ -410,7 +410,9 @@ def test_hf_sequence_classifier_through_sql(tiny_con: duckdb.DuckDBPyConnection,
     for label, scores in (rows[0], rows[2]):
         assert sorted(s["label"] for s in scores) == ["negative", "neutral", "positive"]
         assert label == scores[0]["label"] and sum(s["score"] for s in scores) == pytest.approx(1.0, abs=1e-6)
-    listed = tiny_con.sql("SELECT kind, dimension, device FROM sqlml_models() WHERE kind = 'hf-classifier'").fetchall()
+    listed = tiny_con.sql(  # other tests of this process may have loaded classifiers of their own
+        f"SELECT kind, dimension, device FROM sqlml_models() WHERE kind = 'hf-classifier' AND name = '{hf_classifier_dir.resolve()}'"
+    ).fetchall()
     assert listed == [("hf-classifier", 3, "cpu")]
 
 

@@ -80,9 +80,10 @@ def _run(con: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyRelation | 
 def _without_terminator(statement: str) -> str:
     """``statement`` without its closing ``;`` and what follows it: DuckDB nests a relation's text in
     parentheses when it writes the relation, where a ``;`` is a syntax error."""
+    raw = statement.encode("utf-8")  # the tokenizer's positions count bytes
     code = [position for position, kind in duckdb.tokenize(statement) if kind != duckdb.token_type.comment]
-    if code and statement[code[-1]] == ";":
-        return statement[: code[-1]]
+    if code and raw[code[-1]:code[-1] + 1] == b";":
+        return raw[: code[-1]].decode("utf-8")
     return statement
 
 

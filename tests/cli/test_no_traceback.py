@@ -202,7 +202,8 @@ def test_an_unexpected_error_is_one_line_that_says_how_to_see_the_traceback(monk
     assert isinstance(run("models").exception, ZeroDivisionError)
 
 
-@pytest.mark.parametrize("sql", ["SELECT 42 AS answer -- the answer", "SELECT 1 AS one; SELECT 42 AS answer", "SELECT 42 AS answer;\n-- done\n"])
+@pytest.mark.parametrize("sql", ["SELECT 42 AS answer -- the answer", "SELECT 1 AS one; SELECT 42 AS answer", "SELECT 42 AS answer;\n-- done\n",
+                                 "SELECT 42 AS answer -- 金利 café 🚀\n;"])
 def test_query_to_a_file_runs_the_sql_as_written(sql: str, tmp_path: Path) -> None:
     out = tmp_path / "out.csv"
     result = run("query", sql, "-f", "csv", "-o", str(out))

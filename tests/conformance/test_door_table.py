@@ -15,9 +15,10 @@ UDFS = Path(__file__).resolve().parents[2] / "udfs"
 
 
 def public_macros() -> set[str]:
-    """Every ``CREATE OR REPLACE MACRO sqlml.main.NAME`` of udfs/*.sql: the public SQL functions."""
+    """Every ``CREATE [OR REPLACE] MACRO sqlml.main.NAME`` of udfs/*.sql whose name does not start with ``_``
+    (the macros' private helpers): the public SQL functions."""
     text = "\n".join(path.read_text(encoding="utf-8") for path in sorted(UDFS.glob("*.sql")))
-    return set(re.findall(r"CREATE\s+OR\s+REPLACE\s+MACRO\s+sqlml\.main\.(\w+)", text, flags=re.IGNORECASE))
+    return set(re.findall(r"CREATE\s+(?:OR\s+REPLACE\s+)?MACRO\s+sqlml\.main\.((?!_)\w+)", text, flags=re.IGNORECASE))
 
 
 def test_the_table_names_every_public_sql_function_and_every_door() -> None:

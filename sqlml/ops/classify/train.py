@@ -126,7 +126,6 @@ def train_classifier(
     from sklearn.metrics import accuracy_score, f1_score
 
     heads.check_name(name)
-    heads.store_folder(name)  # a sandboxed query learns it may not store before paying for the embeddings
     text_array, label_array = as_string_array(texts, "texts"), as_string_array(labels, "labels")
     if len(text_array) != len(label_array):
         raise InvalidArgumentError(f"train_classifier: texts and labels differ in length ({len(text_array)} vs {len(label_array)})")
@@ -144,6 +143,7 @@ def train_classifier(
             f"({classes!r}) in {len(keep)} rows"
         )
     runtime = runtime_for(Settings.resolve(model=embedding_model, device=device, dtype=dtype, batch_size=batch_size, max_batch_tokens=max_batch_tokens))
+    heads.store_folder(name)  # a sandboxed query learns it may not store before paying for the embeddings
     digest = training_digest(values, y.tolist(), c, test_size, seed, runtime.fingerprint)
     latest = heads.versions(name)
     if latest:
