@@ -142,6 +142,22 @@ def test_very_long_article(tiny_runtime: Runtime) -> None:
     assert len(picked) == 5 and all(p in text for p in picked)
 
 
+def test_one_long_text_costs_the_batches_of_its_sentences_as_rows(tiny_runtime: Runtime) -> None:
+    # Its sentences go to the runtime as a few large requests; as rows, DuckDB hands them over 2048 at a time.
+    sentences = [f"Item {i} {'word ' * (i * 7 % 41)}ends here." for i in range(5000)]
+    assert [s.text for s in split_sentences(" ".join(sentences))] == sentences
+    start = tiny_runtime.snapshot()
+    summaries([" ".join(sentences)], 3, tiny_runtime)
+    middle = tiny_runtime.snapshot()
+    for i in range(0, len(sentences), 2048):
+        tiny_runtime.embed(sentences[i : i + 2048])
+    end = tiny_runtime.snapshot()
+    long_text = {name: getattr(middle, name) - getattr(start, name) for name in ("rows", "tokens", "batches", "padded_tokens")}
+    as_rows = {name: getattr(end, name) - getattr(middle, name) for name in ("rows", "tokens", "batches", "padded_tokens")}
+    assert long_text["rows"] == as_rows["rows"] == 5000 and long_text["tokens"] == as_rows["tokens"]
+    assert long_text["batches"] <= as_rows["batches"] and long_text["padded_tokens"] <= as_rows["padded_tokens"]
+
+
 def test_deterministic_and_independent_of_the_batch(tiny_runtime: Runtime) -> None:
     alone = summaries([ARTICLE], 3, tiny_runtime)[0]
     batch = summaries(["Other text. With sentences. Three of them.", ARTICLE, None], 3, tiny_runtime)
