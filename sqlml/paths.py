@@ -7,7 +7,8 @@ Two rules apply, in this order; a refusal reads the same whether the path exists
    ``allowed_directories`` or is one of its ``allowed_paths`` (made absolute, then checked again with
    symbolic links resolved), decided on the name as written before any file-system call on it. A name
    that is no path at all (a hub id) is refused too: only ``'default'``, registered names, trained
-   classifiers and the connection's own model stay usable.
+   classifiers and the connection's own model stay usable. Where the settings cannot be read
+   (:data:`UNREADABLE`), every path is refused alike.
 2. **``SQLML_ALLOW_PATHS``**: the folders (``os.pathsep``-separated) user paths must lie in, after resolving
    symbolic links; ``none`` permits no path at all (decided without a look at the path). Unset or empty:
    any path.
@@ -19,7 +20,7 @@ an :class:`~sqlml.errors.InvalidArgumentError` instead of the operating system's
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ class Sandbox:
     external_access: bool = True
     allowed_directories: tuple[str, ...] = ()
     allowed_paths: tuple[str, ...] = ()
+    unreadable: bool = False  # the settings could not be read: permit nothing (fail closed)
 
     def permits(self, absolute: str) -> bool:
         """Whether the normalised absolute path ``absolute`` may be read or written."""
@@ -50,9 +52,13 @@ class Sandbox:
         )
 
 
+#: The sandbox of a database whose settings sqlml cannot read (its registered connections are all closed).
+UNREADABLE = Sandbox(external_access=False, unreadable=True)
+
+
 @dataclass(frozen=True)
 class _Active:
-    sandbox: Sandbox
+    read: Callable[[], Sandbox]
     trusted: frozenset[str]
 
 
@@ -60,12 +66,13 @@ _active: ContextVar[_Active | None] = ContextVar("sqlml_sandbox", default=None)
 
 
 @contextmanager
-def query_sandbox(sandbox: Sandbox, trusted: Iterable[str] = ()) -> Iterator[None]:
-    """Apply DuckDB's ``sandbox`` to every check made in this block (this thread, this context).
+def query_sandbox(read: Callable[[], Sandbox], trusted: Iterable[str] = ()) -> Iterator[None]:
+    """Apply DuckDB's sandbox, as ``read()`` gives it, to every check made in this block (this thread, this context).
 
-    ``trusted``: names the deployment chose in Python (the connection's own model), exempt from it.
+    ``read`` runs at each check of a name not in ``trusted`` (names the deployment chose in Python, such as
+    the connection's own model), so a block that checks no such name reads nothing.
     """
-    token = _active.set(_Active(sandbox, frozenset(trusted)))
+    token = _active.set(_Active(read, frozenset(trusted)))
     try:
         yield
     finally:
@@ -94,9 +101,17 @@ def check_sandbox(name: str | os.PathLike[str], purpose: str, hint: str) -> None
     """
     text = os.fspath(name)
     active = _active.get()
-    if active is None or active.sandbox.external_access or text in active.trusted:
+    if active is None or text in active.trusted:
         return
-    sandbox = active.sandbox
+    sandbox = active.read()
+    if sandbox.external_access:
+        return
+    if sandbox.unreadable:
+        raise PathNotAllowedError(
+            f"{purpose} {_shown(text)!r} is not allowed: sqlml cannot read DuckDB's sandbox settings (enable_external_access) "
+            "of this database, as every connection that sqlml.connect or sqlml.register opened on it is closed; query through "
+            f"such a connection (or pass this one to sqlml.register), or {hint}"
+        )
     absolute = os.path.normpath(os.path.abspath(os.path.expanduser(text)))
     if sandbox.permits(absolute) and sandbox.permits(os.path.realpath(absolute)):  # the second look follows links
         return

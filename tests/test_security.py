@@ -139,11 +139,92 @@ def test_external_access_off_honours_allowed_directories(
         tiny_con.sql(f"SELECT embed_list('x', model := '{escape}')").fetchall()
 
 
-def test_a_sandbox_set_at_connect_cannot_be_forged_through_the_private_functions(tiny_model_dir: Path, outside_model_dir: Path) -> None:
-    forged = "{'external_access': true, 'allowed_directories': []::VARCHAR[], 'allowed_paths': []::VARCHAR[]}"
+def test_a_sandbox_set_at_connect_holds_for_the_private_functions(tiny_model_dir: Path, outside_model_dir: Path) -> None:
     with sqlml.connect(model=str(tiny_model_dir), device="cpu", config={"enable_external_access": False}) as con:
         with pytest.raises(duckdb.Error, match="enable_external_access is off"):
-            con.sql(f"SELECT _sqlml_embed_list('x', '{outside_model_dir}', 'raise', {forged})").fetchall()
+            con.sql(f"SELECT _sqlml_embed_list('x', '{outside_model_dir}', 'raise')").fetchall()
+
+
+FORGED = "{'external_access': true, 'allowed_directories': []::VARCHAR[], 'allowed_paths': []::VARCHAR[]}"
+
+
+def test_a_sandbox_switched_on_after_connect_cannot_be_forged_through_the_private_functions(tiny_model_dir: Path, outside_model_dir: Path) -> None:
+    with sqlml.connect(model=str(tiny_model_dir), device="cpu", cache=False) as con:
+        con.execute("SET enable_external_access = false")
+        for reading in (FORGED, "NULL"):  # the UDFs read the settings themselves: no argument carries them
+            with pytest.raises(duckdb.BinderException, match="No function matches"):
+                con.sql(f"SELECT len(_sqlml_embed_list('x', '{outside_model_dir}', 'raise', {reading}))").fetchall()
+        with pytest.raises(duckdb.Error, match="enable_external_access is off"):
+            con.sql(f"SELECT len(_sqlml_embed_list('x', '{outside_model_dir}', 'raise'))").fetchall()
+
+
+def test_a_replaced_sqlml_macro_cannot_open_the_sandbox(tiny_model_dir: Path, outside_model_dir: Path) -> None:
+    with sqlml.connect(model=str(tiny_model_dir), device="cpu", cache=False) as con:
+        con.execute(f"CREATE OR REPLACE MACRO sqlml.main._sqlml_sandbox() AS {FORGED}")  # the sqlml catalog is writable by SQL
+        con.execute("SET enable_external_access = false")
+        with pytest.raises(duckdb.Error, match="enable_external_access is off"):
+            con.sql(f"SELECT len(embed_list('x', model := '{outside_model_dir}'))").fetchall()
+
+
+def test_the_sandbox_holds_for_a_large_query_on_several_threads(tiny_model_dir: Path, outside_model_dir: Path, tiny_model_copy: Path) -> None:
+    """Several DuckDB threads in two Python threads read the sandbox at once (every call while access is on):
+    every row of a permitted path, the refusal of another, no deadlock."""
+    with sqlml.connect(model=str(tiny_model_dir), device="cpu", cache=False) as con:
+        con.execute("SET threads = 4")
+
+        def run_both() -> dict[str, object]:
+            results: dict[str, object] = {}
+
+            def query(name: str, model: Path) -> None:
+                sql = f"SELECT count(e), min(len(e)), max(len(e)) FROM (SELECT embed_list('row ' || i, model := '{model}') AS e FROM range(5000) r(i))"
+                try:
+                    results[name] = sqlml.cursor(con).sql(sql).fetchall()
+                except duckdb.Error as failed:
+                    results[name] = str(failed)
+
+            threads = [threading.Thread(target=query, args=(name, model), daemon=True)
+                       for name, model in (("allowed", outside_model_dir), ("other", tiny_model_copy))]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=120)
+            assert not any(thread.is_alive() for thread in threads), "a sandbox reading deadlocked"
+            return results
+
+        assert run_both() == {"allowed": [(5000, 32, 32)], "other": [(5000, 32, 32)]}
+        con.execute("SET allowed_directories = ?", [[str(outside_model_dir.parent)]])
+        con.execute("SET enable_external_access = false")
+        results = run_both()
+        assert results["allowed"] == [(5000, 32, 32)]
+        assert "enable_external_access is off" in str(results["other"])
+
+
+@pytest.fixture(scope="module")
+def tiny_model_copy(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Path:
+    """Another loadable copy of the tiny model, outside the folder :func:`outside_model_dir` lies in."""
+    import shutil
+
+    return Path(shutil.copytree(tiny_model_dir, tmp_path_factory.mktemp("elsewhere") / "model"))
+
+
+def test_a_plain_connection_left_alone_refuses_named_paths(tmp_path: Path, tiny_model_dir: Path, outside_model_dir: Path) -> None:
+    """With every registered connection closed sqlml cannot read the database's sandbox, so it permits no named path."""
+    path = str(tmp_path / "shared.duckdb")
+    first = sqlml.connect(path, model=str(tiny_model_dir), device="cpu", cache=False)
+    plain = duckdb.connect(path)
+    try:
+        assert plain.sql(f"SELECT len(sqlml.embed_list('x', model := '{outside_model_dir}'))").fetchall() == [(32,)]
+        first.close()
+        with pytest.raises(duckdb.Error, match=(
+            rf"model directory '{outside_model_dir}' is not allowed: sqlml cannot read DuckDB's sandbox settings "
+            r"\(enable_external_access\) of this database, as every connection that sqlml.connect or sqlml.register opened "
+            r"on it is closed; query through such a connection"
+        )):
+            plain.sql(f"SELECT len(sqlml.embed_list('x', model := '{outside_model_dir}'))").fetchall()
+        assert plain.sql("SELECT len(sqlml.embed_list('x'))").fetchall() == [(32,)]  # the connection's own model still runs
+    finally:
+        plain.close()
+        first.close()
 
 
 @pytest.mark.parametrize("name", ["a" * 5000, "/tmp/" + "b" * 300, "c/" * 2500])

@@ -18,7 +18,7 @@
 --   Example: SELECT id, classify(body, ['business', 'sport', 'politics', 'tech', 'entertainment']) AS topic FROM news;
 --            SELECT id, classify(body, model := 'topics') AS topic FROM new_news;
 CREATE OR REPLACE MACRO sqlml.main.classify(text, labels := NULL, model := NULL, embedding_model := NULL, template := NULL, temperature := NULL, on_error := 'raise') AS
-    _sqlml_classify(text, labels, model, embedding_model, template, temperature, on_error, sqlml._sqlml_sandbox());
+    _sqlml_classify(text, labels, model, embedding_model, template, temperature, on_error);
 
 -- classify_scores(text, labels := NULL, model := NULL, embedding_model := NULL, template := NULL, temperature := NULL, on_error := 'raise')
 --   -> STRUCT(label VARCHAR, score DOUBLE)[]
@@ -34,7 +34,7 @@ CREATE OR REPLACE MACRO sqlml.main.classify(text, labels := NULL, model := NULL,
 --   One label's probability: list_filter(s, lambda x: x.label = 'sport')[1].score
 --   Example: SELECT classify_scores(body, ['positive', 'negative']) FROM reviews;
 CREATE OR REPLACE MACRO sqlml.main.classify_scores(text, labels := NULL, model := NULL, embedding_model := NULL, template := NULL, temperature := NULL, on_error := 'raise') AS
-    _sqlml_classify_scores(text, labels, model, embedding_model, template, temperature, on_error, sqlml._sqlml_sandbox());
+    _sqlml_classify_scores(text, labels, model, embedding_model, template, temperature, on_error);
 
 -- sqlml_train(name, texts, labels, c := 10.0, test_size := 0.2, seed := 0, embedding_model := NULL)
 --   -> STRUCT(name, version, model, labels, rows, skipped, held_out, accuracy, macro_f1, note)
@@ -55,4 +55,4 @@ CREATE OR REPLACE MACRO sqlml.main.classify_scores(text, labels := NULL, model :
 --   Prefer r.* over unnest(sqlml_train(...)): DuckDB evaluates an unnested call once per struct field (slower;
 --   still one version stored).
 CREATE OR REPLACE MACRO sqlml.main.sqlml_train(name, texts, labels, c := 10.0, test_size := 0.2, seed := 0, embedding_model := NULL) AS
-    _sqlml_train(name, texts::VARCHAR[], labels::VARCHAR[], c, test_size, seed, embedding_model, sqlml._sqlml_sandbox());
+    _sqlml_train(name, texts::VARCHAR[], labels::VARCHAR[], c, test_size, seed, embedding_model);

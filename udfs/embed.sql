@@ -7,8 +7,8 @@
 --   'null': only such rows give NULL, counted in sqlml_stats(). Invalid arguments (an unknown model) raise
 --   under both. Every public function takes on_error (see docs/reliability.md).
 --   Example: SELECT array_cosine_similarity(embed(a), embed(b)) FROM pairs;
-CREATE OR REPLACE MACRO sqlml.main.embed(text, model := NULL, on_error := 'raise') AS _sqlml_embed(text, model, on_error, sqlml._sqlml_sandbox());
+CREATE OR REPLACE MACRO sqlml.main.embed(text, model := NULL, on_error := 'raise') AS _sqlml_embed(text, model, on_error);
 
 -- embed_list(text [, model := NULL] [, on_error := 'raise']) -> FLOAT[]
 --   Same vector as a variable-length list: works with any model width (cast with ::FLOAT[768] if needed).
-CREATE OR REPLACE MACRO sqlml.main.embed_list(text, model := NULL, on_error := 'raise') AS _sqlml_embed_list(text, model, on_error, sqlml._sqlml_sandbox());
+CREATE OR REPLACE MACRO sqlml.main.embed_list(text, model := NULL, on_error := 'raise') AS _sqlml_embed_list(text, model, on_error);

@@ -8,7 +8,7 @@
 --   Example: SELECT id, relevance(body, 'central bank raises interest rates') AS score
 --            FROM news ORDER BY score DESC LIMIT 10;
 --   Top-k per group: SELECT category, max_by(id, relevance(body, 'election'), 3) FROM news GROUP BY category;
-CREATE OR REPLACE MACRO sqlml.main.relevance(text, query, model := NULL, on_error := 'raise') AS _sqlml_relevance(text, query, model, on_error, sqlml._sqlml_sandbox());
+CREATE OR REPLACE MACRO sqlml.main.relevance(text, query, model := NULL, on_error := 'raise') AS _sqlml_relevance(text, query, model, on_error);
 
 -- top_k_sentences(text, query [, k := 3, mode := 'semantic', model := NULL, on_error := 'raise']) -> VARCHAR[]
 --   The k sentences of text most relevant to query, best first; ties keep text order. Sentences are
@@ -20,7 +20,7 @@ CREATE OR REPLACE MACRO sqlml.main.relevance(text, query, model := NULL, on_erro
 --   on_error := 'null': a text that makes the model fail gives NULL (counted in sqlml_stats()).
 --   Example: SELECT id, top_k_sentences(body, 'interest rates', k := 3) AS evidence FROM news;
 CREATE OR REPLACE MACRO sqlml.main.top_k_sentences(text, query, k := 3, mode := 'semantic', model := NULL, on_error := 'raise') AS
-    _sqlml_top_k_sentences(text, query, k, mode, model, on_error, sqlml._sqlml_sandbox());
+    _sqlml_top_k_sentences(text, query, k, mode, model, on_error);
 
 -- sqlml_search(table_name, column_name, query [, k := 10, mode := 'hybrid', model := NULL, on_error := 'raise'])
 --   -> TABLE(every column of table_name, score DOUBLE, rank BIGINT), best first (rank 1..k)
@@ -46,7 +46,7 @@ CREATE OR REPLACE MACRO sqlml.main.sqlml_search(table_name, column_name, query, 
             list(struct_extract(fields, column_name) ORDER BY position),
             -- the column names, from a row of NULLs when the table is empty
             (SELECT struct_keys(struct_pack(*COLUMNS(named.*))) FROM (SELECT 1) LEFT JOIN (SELECT unnest(fields) FROM source LIMIT 1) named ON true),
-            query, k, mode, model, on_error, sqlml._sqlml_sandbox()), recursive := true)
+            query, k, mode, model, on_error), recursive := true)
         FROM source
     )
     SELECT unnest(source.fields), hits.score, hits.rank

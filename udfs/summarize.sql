@@ -9,7 +9,7 @@
 --   on_error := 'null': a text that makes summarization fail gives NULL (counted in sqlml_stats()) instead of an error.
 --   Example: SELECT id, sqlml.summarize(body) AS gist FROM 'articles.parquet';
 --            SELECT category, sqlml.summarize(string_agg(body, ' '), n := 5) FROM news GROUP BY category;
-CREATE OR REPLACE MACRO sqlml.main.summarize(text, n := 3, model := NULL, on_error := 'raise') AS _sqlml_summarize(text, n, model, on_error, sqlml._sqlml_sandbox());
+CREATE OR REPLACE MACRO sqlml.main.summarize(text, n := 3, model := NULL, on_error := 'raise') AS _sqlml_summarize(text, n, model, on_error);
 
 -- summarize_explain(text [, n := 3] [, model := NULL] [, on_error := 'raise'])
 --     -> STRUCT(position INTEGER, sentence VARCHAR, cluster INTEGER, cluster_size INTEGER, score DOUBLE, selected BOOLEAN)[]
@@ -21,4 +21,4 @@ CREATE OR REPLACE MACRO sqlml.main.summarize(text, n := 3, model := NULL, on_err
 --   summarize(text, n). NULL/empty text or NULL n -> NULL; n <= 0 -> error; on_error as summarize.
 --   Example: SELECT s.position, s.sentence, s.cluster, s.cluster_size, s.score, s.selected
 --            FROM (SELECT unnest(summarize_explain(body, n := 3)) AS s FROM news WHERE id = 42);
-CREATE OR REPLACE MACRO sqlml.main.summarize_explain(text, n := 3, model := NULL, on_error := 'raise') AS _sqlml_summarize_explain(text, n, model, on_error, sqlml._sqlml_sandbox());
+CREATE OR REPLACE MACRO sqlml.main.summarize_explain(text, n := 3, model := NULL, on_error := 'raise') AS _sqlml_summarize_explain(text, n, model, on_error);

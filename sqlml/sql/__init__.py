@@ -97,7 +97,7 @@ def register(
     Calling it twice on one connection is an error.
     """
     settings = Settings.resolve(model=model, device=device, dtype=dtype, batch_size=batch_size, max_batch_tokens=max_batch_tokens, cache=cache)
-    ctx = SqlContext.create(settings, con)
+    ctx = SqlContext.create(settings)
     with _lock:
         existing = _registration_of(con)
         if existing is None:
@@ -109,6 +109,7 @@ def register(
                 f"connections of a database: connect with the same settings, query through sqlml.cursor(connection) "
                 f"of the open one, or close every connection to the database first"
             )
+        (ctx if existing is None else existing.ctx).sandbox_state.watch(con)  # the UDFs read the sandbox through it
         _append_search_path(con)
     track(con)  # Ctrl-C interrupts its queries promptly
     return con

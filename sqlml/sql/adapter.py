@@ -76,10 +76,9 @@ def constant(values: pa.Array | pa.ChunkedArray, function: str, argument: str) -
 
 
 def row_udf(spec: UdfSpec, ctx: SqlContext) -> Callable[..., pa.Array]:
-    """The DuckDB callable of a row-wise spec: ``(text, *arguments, on_error, sandbox) -> results``, one per row.
+    """The DuckDB callable of a row-wise spec: ``(text, *arguments, on_error) -> results``, one per row.
 
-    ``sandbox`` is the query's DuckDB sandbox (:data:`~sqlml.sql.context.SANDBOX_SQL_TYPE`), applied to every
-    path the call resolves.
+    Every path the call resolves passes the database's DuckDB sandbox (:meth:`SqlContext.sandbox`).
     """
     names = [argument.name for argument in spec.arguments]
 
@@ -87,7 +86,7 @@ def row_udf(spec: UdfSpec, ctx: SqlContext) -> Callable[..., pa.Array]:
         given = dict(zip(names, columns, strict=True))
         texts = as_string_array(single_chunk(given.pop("text")))
         on_error = constant(given.pop("on_error"), spec.function, "on_error")
-        with ctx.sandbox(given.pop("sandbox")):
+        with ctx.sandbox():
             per_row = {a.name: single_chunk(given[a.name]) for a in spec.arguments if a.per_row and a.name in given}
             constants = {a.name: constant(given[a.name], spec.function, a.name) for a in spec.arguments if a.name in given and not a.per_row}
             bound = spec.bind(ctx, spec.function, per_row, **constants)

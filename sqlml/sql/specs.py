@@ -31,13 +31,11 @@ from sqlml.ops.classify.train import DEFAULT_C, DEFAULT_TEST_SIZE, train_classif
 from sqlml.ops.inputs import as_string_array
 from sqlml.ops.relevance.scores import check_k, check_mode, check_query, check_table_columns, search_array
 from sqlml.sql.adapter import Arg, SqlBinder, UdfSpec, constant, single_chunk
-from sqlml.sql.context import SANDBOX_SQL_TYPE, SqlContext
+from sqlml.sql.context import SqlContext
 
 TEXT = Arg("text", "VARCHAR", per_row=True)
 MODEL = Arg("model", "VARCHAR")
 ON_ERROR = Arg("on_error", "VARCHAR")
-#: The query's DuckDB sandbox: every function that resolves a path takes it last (udfs/_sandbox.sql).
-SANDBOX = Arg("sandbox", SANDBOX_SQL_TYPE)
 
 
 def _embed(ctx: SqlContext, function: str, rows: Mapping[str, pa.Array], *, model: str | None) -> Bound:
@@ -73,14 +71,14 @@ def _classify(scores: bool) -> SqlBinder:
 
 
 def _search_udf(ctx: SqlContext) -> Callable[..., pa.Array]:
-    """``_sqlml_search(list(text), columns, query, k, mode, model, on_error, sandbox)``: the hits of each aggregated corpus.
+    """``_sqlml_search(list(text), columns, query, k, mode, model, on_error)``: the hits of each aggregated corpus.
 
     ``columns`` (the table's column names) must not hold the ``score``/``rank`` the results add.
     """
     function = "sqlml_search"
 
     def search(corpora: pa.ChunkedArray, columns: pa.ChunkedArray, queries: pa.ChunkedArray, ks: pa.ChunkedArray,
-               modes: pa.ChunkedArray, models: pa.ChunkedArray, on_errors: pa.ChunkedArray, sandboxes: pa.ChunkedArray) -> pa.Array:
+               modes: pa.ChunkedArray, models: pa.ChunkedArray, on_errors: pa.ChunkedArray) -> pa.Array:
         on_error = constant(on_errors, function, "on_error")
         lists = single_chunk(corpora)
         for names in single_chunk(columns).to_pylist():
@@ -88,7 +86,7 @@ def _search_udf(ctx: SqlContext) -> Callable[..., pa.Array]:
         query_values = single_chunk(queries).to_pylist()
         k = check_k(constant(ks, function, "k"), function)
         mode = check_mode(constant(modes, function, "mode"), function)
-        with ctx.sandbox(sandboxes):
+        with ctx.sandbox():
             runtime, cache = mode_runtime(ctx.settings, mode, constant(models, function, "model"))
         out: list[list[dict[str, object]] | None] = []
         for i in range(len(lists)):  # one row per call in practice: the macro aggregates the table
@@ -118,14 +116,14 @@ TRAIN_FIELDS = [
 
 
 def _train_udf(ctx: SqlContext) -> Callable[..., pa.Array]:
-    """``_sqlml_train(name, texts[], labels[], c, test_size, seed, embedding_model, sandbox)``: one head per row."""
+    """``_sqlml_train(name, texts[], labels[], c, test_size, seed, embedding_model)``: one head per row."""
     settings = ctx.settings
 
     def train(names: pa.ChunkedArray, texts: pa.ChunkedArray, labels: pa.ChunkedArray, cs: pa.ChunkedArray,
-              test_sizes: pa.ChunkedArray, seeds: pa.ChunkedArray, embedding_models: pa.ChunkedArray, sandboxes: pa.ChunkedArray) -> pa.Array:
+              test_sizes: pa.ChunkedArray, seeds: pa.ChunkedArray, embedding_models: pa.ChunkedArray) -> pa.Array:
         rows: list[dict[str, Any] | None] = []
         columns = [single_chunk(a).to_pylist() for a in (names, texts, labels, cs, test_sizes, seeds, embedding_models)]
-        with ctx.sandbox(sandboxes):  # the embedding model's path and the store folder written
+        with ctx.sandbox():  # the embedding model's path and the store folder written
             for name, texts, labels, c, test_size, seed, embedding_model in zip(*columns, strict=True):
                 if name is None or texts is None or labels is None:
                     rows.append(None)
@@ -150,9 +148,9 @@ def _fixed(sql_type: str) -> Callable[[SqlContext], str]:
 
 _CLASSIFY_ARGS = (
     TEXT, Arg("labels", "VARCHAR[]", per_row=True), MODEL, Arg("embedding_model", "VARCHAR"), Arg("template", "VARCHAR"),
-    Arg("temperature", "DOUBLE"), ON_ERROR, SANDBOX,
+    Arg("temperature", "DOUBLE"), ON_ERROR,
 )
-_SUMMARIZE_ARGS = (TEXT, Arg("n", "BIGINT", per_row=True), MODEL, ON_ERROR, SANDBOX)
+_SUMMARIZE_ARGS = (TEXT, Arg("n", "BIGINT", per_row=True), MODEL, ON_ERROR)
 EXPLAIN_SQL_TYPE = "STRUCT(position INTEGER, sentence VARCHAR, cluster INTEGER, cluster_size INTEGER, score DOUBLE, selected BOOLEAN)[]"
 SCORES_SQL_TYPE = "STRUCT(label VARCHAR, score DOUBLE)[]"
 TRAIN_SQL_TYPE = (
@@ -173,25 +171,25 @@ def _no_rows(bind: Callable[..., Bound]) -> SqlBinder:
 
 #: Every private UDF, registered in this order.
 SPECS: tuple[UdfSpec, ...] = (
-    UdfSpec("_sqlml_embed", "embed", lambda ctx: f"FLOAT[{ctx.dimension}]", (TEXT, MODEL, ON_ERROR, SANDBOX), bind=_embed),
-    UdfSpec("_sqlml_embed_list", "embed_list", _fixed("FLOAT[]"), (TEXT, MODEL, ON_ERROR, SANDBOX), bind=_embed_list),
+    UdfSpec("_sqlml_embed", "embed", lambda ctx: f"FLOAT[{ctx.dimension}]", (TEXT, MODEL, ON_ERROR), bind=_embed),
+    UdfSpec("_sqlml_embed_list", "embed_list", _fixed("FLOAT[]"), (TEXT, MODEL, ON_ERROR), bind=_embed_list),
     UdfSpec("_sqlml_summarize", "summarize", _fixed("VARCHAR"), _SUMMARIZE_ARGS, bind=_no_rows(bind_summarize)),
     UdfSpec("_sqlml_summarize_explain", "summarize_explain", _fixed(EXPLAIN_SQL_TYPE), _SUMMARIZE_ARGS,
             bind=_no_rows(bind_summarize_explain)),
-    UdfSpec("_sqlml_relevance", "relevance", _fixed("FLOAT"), (TEXT, Arg("query", "VARCHAR", per_row=True), MODEL, ON_ERROR, SANDBOX),
+    UdfSpec("_sqlml_relevance", "relevance", _fixed("FLOAT"), (TEXT, Arg("query", "VARCHAR", per_row=True), MODEL, ON_ERROR),
             bind=lambda ctx, function, rows, **constants: bind_relevance(ctx.settings, function, per_row_query=True, **constants)),
     UdfSpec("_sqlml_top_k_sentences", "top_k_sentences", _fixed("VARCHAR[]"),
-            (TEXT, Arg("query", "VARCHAR"), Arg("k", "BIGINT"), Arg("mode", "VARCHAR"), MODEL, ON_ERROR, SANDBOX),
+            (TEXT, Arg("query", "VARCHAR"), Arg("k", "BIGINT"), Arg("mode", "VARCHAR"), MODEL, ON_ERROR),
             bind=_no_rows(bind_top_k_sentences)),
     UdfSpec("_sqlml_classify", "classify", _fixed("VARCHAR"), _CLASSIFY_ARGS, bind=_classify(scores=False)),
     UdfSpec("_sqlml_classify_scores", "classify_scores", _fixed(SCORES_SQL_TYPE), _CLASSIFY_ARGS, bind=_classify(scores=True)),
     UdfSpec("_sqlml_search", "sqlml_search", _fixed("STRUCT(row BIGINT, score DOUBLE, rank BIGINT)[]"),
-            (Arg("texts", "VARCHAR[]"), Arg("columns", "VARCHAR[]"), Arg("query", "VARCHAR"), Arg("k", "BIGINT"), Arg("mode", "VARCHAR"), MODEL, ON_ERROR, SANDBOX),
+            (Arg("texts", "VARCHAR[]"), Arg("columns", "VARCHAR[]"), Arg("query", "VARCHAR"), Arg("k", "BIGINT"), Arg("mode", "VARCHAR"), MODEL, ON_ERROR),
             udf=_search_udf),
     # side effects: each call stores a new version, so DuckDB must neither fold nor repeat nor skip it
     UdfSpec("_sqlml_train", "sqlml_train", _fixed(TRAIN_SQL_TYPE),
             (Arg("name", "VARCHAR"), Arg("texts", "VARCHAR[]"), Arg("labels", "VARCHAR[]"), Arg("c", "DOUBLE"),
-             Arg("test_size", "DOUBLE"), Arg("seed", "BIGINT"), Arg("embedding_model", "VARCHAR"), SANDBOX),
+             Arg("test_size", "DOUBLE"), Arg("seed", "BIGINT"), Arg("embedding_model", "VARCHAR")),
             udf=_train_udf, side_effects=True),
     # side effects: the answers change as models load and queries run
     UdfSpec("_sqlml_models", "sqlml_models", _fixed(MODEL_SQL_TYPE),
