@@ -8,6 +8,7 @@ NULL (``None``) in → the operation's NULL result out; row count and order are 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -15,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from sqlml import progress
-from sqlml.config import Settings
+from sqlml.config import Settings, check_model_argument
 from sqlml.errors import InvalidArgumentError
 from sqlml.on_error import python_texts, run_rows
 from sqlml.ops.calls import (
@@ -31,6 +32,8 @@ from sqlml.ops.calls import (
 from sqlml.ops.relevance.scores import Mode, check_k, check_mode, check_query, check_table_columns, search_array
 
 Output = Literal["numpy", "arrow", "polars", "list"]
+#: A model argument: a name, a hub id or a folder (``str`` or ``os.PathLike``).
+ModelArg = str | os.PathLike[str] | None
 
 #: Texts per step of a call: the progress bar moves per step and results are bounded per step. Embedding
 #: steps are larger so the runtime always has several batches of one step in flight.
@@ -81,6 +84,11 @@ def _like(texts: Any) -> str:
     return "polars" if type(texts).__module__.startswith("polars") else "list"
 
 
+def _settings(function: str, model: Any, argument: str = "model", **options: Any) -> Settings:
+    """The call's :class:`Settings`; its embedding ``model`` (named ``argument``) may be a name, a path or ``os.PathLike``."""
+    return Settings.resolve(model=check_model_argument(model, argument, function), **options)
+
+
 def _run(function: str, texts: Any, bound: Bound, on_error: str | None, show_progress: bool | None) -> pa.Array:
     """``bound`` over ``texts`` in steps, under the ``on_error`` policy, with a progress bar when asked."""
     array = python_texts(texts, function, on_error)
@@ -104,7 +112,7 @@ def _run(function: str, texts: Any, bound: Bound, on_error: str | None, show_pro
 def embed(
     texts: Any,
     *,
-    model: str | None = None,
+    model: ModelArg = None,
     device: str | None = None,
     dtype: str | None = None,
     batch_size: int | None = None,
@@ -121,7 +129,7 @@ def embed(
     ``cache``: use the persistent embedding cache (default: ``SQLML_CACHE``, on).
     """
     _check_output(output, ("numpy", "arrow", "polars"))
-    settings = Settings.resolve(model=model, device=device, dtype=dtype, batch_size=batch_size, cache=cache)
+    settings = _settings("embed", model, device=device, dtype=dtype, batch_size=batch_size, cache=cache)
     return convert(_run("embed", texts, bind_embed(settings), on_error, show_progress), output, "embedding")
 
 
@@ -129,7 +137,7 @@ def summarize(
     texts: Any,
     n: int = 3,
     *,
-    model: str | None = None,
+    model: ModelArg = None,
     device: str | None = None,
     batch_size: int | None = None,
     show_progress: bool | None = None,
@@ -142,7 +150,7 @@ def summarize(
     text → ``None``. ``n <= 0`` raises :class:`InvalidArgumentError`.
     Example: ``sqlml.summarize(df["body"], n=2)`` on a polars column gives a ``Series`` named ``summary``.
     """
-    settings = Settings.resolve(model=model, device=device, batch_size=batch_size)
+    settings = _settings("summarize", model, device=device, batch_size=batch_size)
     bound = bind_summarize(settings, "summarize", n=n)
     return convert(_run("summarize", texts, bound, on_error, show_progress), _like(texts), "summary")
 
@@ -151,7 +159,7 @@ def summarize_explain(
     texts: Any,
     n: int = 3,
     *,
-    model: str | None = None,
+    model: ModelArg = None,
     device: str | None = None,
     batch_size: int | None = None,
     show_progress: bool | None = None,
@@ -163,18 +171,18 @@ def summarize_explain(
     ``pa.ListArray`` of structs, polars a ``pl.Series`` of lists of structs. The selected sentences,
     joined by a space, are exactly :func:`summarize`'s result.
     """
-    settings = Settings.resolve(model=model, device=device, batch_size=batch_size)
+    settings = _settings("summarize_explain", model, device=device, batch_size=batch_size)
     bound = bind_summarize_explain(settings, "summarize_explain", n=n)
     return convert(_run("summarize_explain", texts, bound, on_error, show_progress), _like(texts), "explanation")
 
 
 def _classify(
-    function: str, texts: Any, labels: Sequence[str] | None, model: str | None, embedding_model: str | None, template: str | None,
+    function: str, texts: Any, labels: Sequence[str] | None, model: ModelArg, embedding_model: ModelArg, template: str | None,
     temperature: float | None, device: str | None, batch_size: int | None, show_progress: bool | None, output: str,
     on_error: str | None,
 ) -> Any:
     _check_output(output, ("list", "arrow", "polars"))
-    settings = Settings.resolve(model=embedding_model, device=device, batch_size=batch_size)
+    settings = _settings(function, embedding_model, "embedding_model", device=device, batch_size=batch_size)
     bound = bind_classify(
         settings, function, labels=labels, model=model, template=template, temperature=temperature, scores=function == "classify_scores"
     )
@@ -184,9 +192,9 @@ def _classify(
 def classify(
     texts: Any,
     labels: Sequence[str] | None = None,
-    model: str | None = None,
+    model: ModelArg = None,
     *,
-    embedding_model: str | None = None,
+    embedding_model: ModelArg = None,
     template: str | None = None,
     temperature: float | None = None,
     device: str | None = None,
@@ -212,9 +220,9 @@ def classify(
 def classify_scores(
     texts: Any,
     labels: Sequence[str] | None = None,
-    model: str | None = None,
+    model: ModelArg = None,
     *,
-    embedding_model: str | None = None,
+    embedding_model: ModelArg = None,
     template: str | None = None,
     temperature: float | None = None,
     device: str | None = None,
@@ -237,7 +245,7 @@ def relevance(
     texts: Any,
     query: str,
     *,
-    model: str | None = None,
+    model: ModelArg = None,
     device: str | None = None,
     batch_size: int | None = None,
     cache: bool | None = None,
@@ -247,7 +255,7 @@ def relevance(
 
     ``texts``: a list of ``str | None``, a pyarrow string array or a polars ``Series``.
     """
-    settings = Settings.resolve(model=model, device=device, batch_size=batch_size, cache=cache)
+    settings = _settings("relevance", model, device=device, batch_size=batch_size, cache=cache)
     return convert(_run("relevance", texts, bind_relevance(settings, query=query), on_error, False), "numpy", "relevance")
 
 
@@ -257,7 +265,7 @@ def top_k_sentences(
     k: int = 3,
     *,
     mode: Mode = "semantic",
-    model: str | None = None,
+    model: ModelArg = None,
     device: str | None = None,
     batch_size: int | None = None,
     cache: bool | None = None,
@@ -268,7 +276,7 @@ def top_k_sentences(
     ``mode``: ``'semantic'`` (cosine), ``'lexical'`` (BM25 over the text's own sentences; loads no model)
     or ``'hybrid'``.
     """
-    settings = Settings.resolve(model=model, device=device, batch_size=batch_size, cache=cache)
+    settings = _settings("top_k_sentences", model, device=device, batch_size=batch_size, cache=cache)
     bound = bind_top_k_sentences(settings, query=check_query(query, "top_k_sentences"), k=k, mode=mode)
     return convert(_run("top_k_sentences", texts, bound, on_error, False), "list", "sentences")  # type: ignore[no-any-return]
 
@@ -280,7 +288,7 @@ def search(
     *,
     mode: Mode = "hybrid",
     column: str | None = None,
-    model: str | None = None,
+    model: ModelArg = None,
     device: str | None = None,
     batch_size: int | None = None,
     cache: bool | None = None,
@@ -299,7 +307,7 @@ def search(
     mode = check_mode(mode, "search")
     table, as_polars = _as_table(data, column)
     texts = python_texts(table.column(column) if table is not None else data, "search", on_error)
-    settings = Settings.resolve(model=model, device=device, batch_size=batch_size, cache=cache)
+    settings = _settings("search", model, device=device, batch_size=batch_size, cache=cache)
     runtime, cache_used = mode_runtime(settings, mode)
     hits = run_rows("search", texts, lambda part, _s, _e: search_array(part, query, k, mode, runtime, cache_used), on_error)
     extra = {"score": pa.array(hits.scores, pa.float64()), "rank": pa.array(np.arange(1, len(hits.rows) + 1), pa.int64())}

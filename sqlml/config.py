@@ -8,13 +8,14 @@ cache, progress) from a front door down to the runtime.
 
 from __future__ import annotations
 
+import numbers
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlml.errors import ConfigError
+from sqlml.errors import ConfigError, InvalidArgumentError
 
 T = TypeVar("T")
 
@@ -164,6 +165,38 @@ def parse_positive_int(raw: str) -> int:
     return value
 
 
+#: The largest whole-number argument: counts travel as int64 through Arrow, DuckDB and numpy.
+MAX_COUNT = 2**63 - 1
+
+
+def check_count(value: Any, what: str, fix: str = "", *, minimum: int = 1, maximum: int = MAX_COUNT) -> int:
+    """``value`` as an ``int`` when it is a whole number (``int`` or numpy integer, never ``bool``) in ``[minimum, maximum]``.
+
+    Every whole-number argument (``n``, ``k``, ``batch_size``, ``seed``, ...) is checked here. Otherwise raises
+    :class:`InvalidArgumentError` ``"{what}, got {value!r}[, above the largest allowed ({maximum})][; {fix}]"``.
+    """
+    whole = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if whole and minimum <= value <= maximum:
+        return int(value)
+    above = f", above the largest allowed ({maximum})" if whole and value > maximum else ""
+    raise InvalidArgumentError(f"{what}, got {value!r}{above}" + (f"; {fix}" if fix else ""))
+
+
+def check_model_argument(value: Any, argument: str, function: str) -> str | None:
+    """A model argument as the name the registry reads: ``str`` and ``None`` as given, ``os.PathLike`` as its path.
+
+    Raises :class:`InvalidArgumentError` naming the type of anything else (a number, bytes, a list).
+    """
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if value is None or isinstance(value, str):
+        return value
+    raise InvalidArgumentError(
+        f"{function}: {argument} must be a name or a path (str or os.PathLike), not {type(value).__name__} {value!r}; "
+        "pass the model's name or folder as a string"
+    )
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where and how models run for one connection, command or call: what the caller chose.
@@ -194,7 +227,14 @@ class Settings:
         cache: bool | None = None,
         show_progress: bool | None = None,
     ) -> Settings:
-        """Settings from explicit arguments (``None`` = not given); raises :class:`ConfigError` for a bad ``SQLML_MODEL``."""
+        """Settings from explicit arguments (``None`` = not given); raises :class:`ConfigError` for a bad ``SQLML_MODEL``
+        and :class:`InvalidArgumentError` for a ``batch_size`` or ``max_batch_tokens`` that is not a whole number >= 1."""
+        if batch_size is not None:
+            batch_size = check_count(batch_size, "batch_size must be a whole number of rows >= 1",
+                                     f"leave it unset to use {env_name('batch_size')} or the default")
+        if max_batch_tokens is not None:
+            max_batch_tokens = check_count(max_batch_tokens, "max_batch_tokens must be a whole number of tokens >= 1",
+                                           f"leave it unset to use {env_name('max_batch_tokens')} or the default")
         return cls(default_model(model), device, dtype, batch_size, max_batch_tokens, cache, show_progress)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -287,6 +288,11 @@ def test_retraining_creates_versions_and_version_selection(tiny_model_dir: Path)
         sqlml.classify(texts, model="v@x", **kwargs)
 
 
+def test_a_non_ascii_digit_version_is_an_argument_error_in_sql(trained: train.TrainResult, tiny_con: duckdb.DuckDBPyConnection) -> None:
+    with pytest.raises(duckdb.Error, match=r"invalid version in 'topics@\u00b2': write 'name@N' with N a version number >= 1, e\.g\. 'topics@1'"):
+        tiny_con.sql("SELECT classify('x', model := 'topics@\u00b2')").fetchall()
+
+
 def test_same_data_returns_the_latest_version_instead_of_a_copy(tiny_model_dir: Path) -> None:
     texts, labels = training_rows()
     kwargs = {"embedding_model": str(tiny_model_dir), "device": "cpu"}
@@ -324,6 +330,47 @@ def test_training_errors(tiny_model_dir: Path, kwargs: dict[str, object], messag
     args = {"name": "err", "texts": texts, "labels": labels, **kwargs}
     with pytest.raises(InvalidArgumentError, match=message):
         sqlml.train_classifier(args.pop("name"), args.pop("texts"), args.pop("labels"), embedding_model=str(tiny_model_dir), device="cpu", **args)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"seed": -1}, r"^train_classifier: seed must be a whole number from 0 to 4294967295, got -1$"),
+        ({"seed": 2**32}, r"^train_classifier: seed must be a whole number from 0 to 4294967295, got 4294967296, above the largest allowed \(4294967295\)$"),
+        ({"seed": 1.5}, r"^train_classifier: seed must be a whole number from 0 to 4294967295, got 1\.5$"),
+        ({"seed": True}, r"^train_classifier: seed must be a whole number from 0 to 4294967295, got True$"),
+        ({"c": "1"}, r"^train_classifier: c must be > 0 \(default 10\.0\); got '1'$"),
+        ({"c": True}, r"^train_classifier: c must be > 0 \(default 10\.0\); got True$"),
+        ({"test_size": "0.2"}, r"^train_classifier: test_size must be in \[0, 1\) \(default 0\.2\); got '0\.2'$"),
+        ({"batch_size": 0}, r"^batch_size must be a whole number of rows >= 1, got 0; leave it unset to use SQLML_BATCH_SIZE or the default$"),
+        ({"max_batch_tokens": 2**63}, r"^max_batch_tokens must be a whole number of tokens >= 1, got 9223372036854775808, above the largest"),
+    ],
+)
+def test_training_number_arguments_are_checked(tiny_model_dir: Path, kwargs: dict[str, object], message: str) -> None:
+    texts, labels = training_rows()
+    with pytest.raises(InvalidArgumentError, match=message):
+        sqlml.train_classifier("err", texts, labels, embedding_model=str(tiny_model_dir), device="cpu", **kwargs)  # type: ignore[arg-type]
+    assert heads.versions("err") == []
+
+
+def test_model_arguments_take_paths_and_refuse_other_types(trained: train.TrainResult, tiny_model_dir: Path) -> None:
+    texts, labels = training_rows()
+    as_path = sqlml.classify(["the goal"], model="topics", embedding_model=tiny_model_dir, device="cpu")
+    assert as_path == sqlml.classify(["the goal"], model="topics", embedding_model=str(tiny_model_dir), device="cpu")
+    assert len(sqlml.classify_scores(["the goal"], ["a", "b"], embedding_model=tiny_model_dir, device="cpu")[0]) == 2
+    assert sqlml.train_classifier("paths", texts, labels, embedding_model=tiny_model_dir, device="cpu").version == 1
+    missing = tiny_model_dir.parent / "no-such-classifier"
+    with pytest.raises(ModelNotFoundError, match=rf"^classifier directory {re.escape(repr(str(missing)))} does not exist"):
+        sqlml.classify(["x"], model=missing, device="cpu")
+    calls = {
+        "classify model": lambda: sqlml.classify(["x"], model=7, device="cpu"),  # type: ignore[arg-type]
+        "classify_scores embedding_model": lambda: sqlml.classify_scores(["x"], ["a", "b"], embedding_model=7, device="cpu"),  # type: ignore[arg-type]
+        "train_classifier embedding_model": lambda: sqlml.train_classifier("int", texts, labels, embedding_model=7, device="cpu"),  # type: ignore[arg-type]
+    }
+    for what, run in calls.items():
+        function, argument = what.split()
+        with pytest.raises(InvalidArgumentError, match=rf"^{function}: {argument} must be a name or a path \(str or os\.PathLike\), not int 7; "):
+            run()
 
 
 def test_too_few_rows_for_a_held_out_split_still_trains(tiny_model_dir: Path) -> None:

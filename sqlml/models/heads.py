@@ -34,6 +34,8 @@ FORMAT_VERSION = 1
 # Used with fullmatch: "$" would also accept a trailing newline.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
 _VERSION_DIR = re.compile(r"v([1-9][0-9]*)")
+# ASCII digits only (str.isdigit and int() also take '²' or '١'); 18 of them keep int() cheap and the number an int64.
+_REF_VERSION = re.compile(r"[0-9]{1,18}")
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,7 @@ def split_ref(ref: str) -> tuple[str, int | None]:
     check_name(name)
     if not sep:
         return name, None
-    if not version.isdigit() or int(version) < 1:
+    if not _REF_VERSION.fullmatch(version) or int(version) < 1:
         raise InvalidArgumentError(f"invalid version in {ref!r}: write 'name@N' with N a version number >= 1, e.g. '{name}@1'")
     return name, int(version)
 
@@ -174,15 +176,16 @@ def load(ref: str) -> Head:
     problem = head_problem(labels, tensors.get("coef"), tensors.get("intercept"), _dimension(meta))
     if problem is not None:
         raise ModelLoadError(f"{where} {problem}; {fix}")
-    return Head(name, version, tuple(labels), tensors["coef"].astype(np.float32), tensors["intercept"].astype(np.float32), meta)
+    return Head(name, version, tuple(labels), _as_float32(tensors["coef"]), _as_float32(tensors["intercept"]), meta)
 
 
 def head_problem(labels: Any, coef: np.ndarray | None, intercept: np.ndarray | None, dim: Any) -> str | None:
     """What makes a head unusable, as the end of a sentence about it (``None``: nothing).
 
     A usable head has ``labels`` a non-empty list of distinct non-empty strings, ``dim`` a positive int
-    (the embedding dimension), ``coef`` finite of shape ``(len(labels), dim)`` and ``intercept`` finite
-    of shape ``(len(labels),)``; ``None`` stands for a missing tensor.
+    (the embedding dimension), ``coef`` of shape ``(len(labels), dim)`` and ``intercept`` of shape
+    ``(len(labels),)``, both floating point and finite once cast to the ``float32`` a head computes in;
+    ``None`` stands for a missing tensor.
     """
     if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
         return f"has no valid labels ({labels!r}; expected a non-empty list of strings)"
@@ -198,9 +201,18 @@ def head_problem(labels: Any, coef: np.ndarray | None, intercept: np.ndarray | N
         shapes = " and ".join(f"{n} missing" if t is None else f"{n} {t.shape}" for n, t in (("coef", coef), ("intercept", intercept)))
         return (f"has inconsistent files (labels, weight shapes and {META} disagree): {shapes}, "
                 f"expected {expected[0]} and {expected[1]} for {len(labels)} labels of dimension {dim}")
-    if not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
+    for tensor_name, tensor in (("coef", coef), ("intercept", intercept)):
+        if not np.issubdtype(tensor.dtype, np.floating):
+            return f"has {tensor_name} of dtype {tensor.dtype} (expected floating-point weights)"
+    if not (np.isfinite(_as_float32(coef)).all() and np.isfinite(_as_float32(intercept)).all()):
         return "has non-finite weights (NaN or infinity in coef or intercept)"
     return None
+
+
+def _as_float32(tensor: np.ndarray) -> np.ndarray:
+    """``tensor`` as ``float32``; a finite float64 beyond float32's range becomes infinity (checked, not warned about)."""
+    with np.errstate(over="ignore"):
+        return tensor.astype(np.float32)
 
 
 def _dimension(meta: dict[str, Any]) -> Any:

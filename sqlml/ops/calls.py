@@ -15,7 +15,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from sqlml.config import Settings
+from sqlml.config import Settings, check_model_argument
 from sqlml.engine.cache import EmbeddingCache, get_cache
 from sqlml.engine.runtime import AnyRuntime, runtime_for
 from sqlml.errors import InvalidArgumentError
@@ -45,7 +45,7 @@ def mode_runtime(settings: Settings, mode: str, model: str | None = None) -> tup
 
 def bind_embed(settings: Settings, function: str = "embed", *, model: str | None = None) -> Bound:
     """``FixedSizeList<float32, d>`` per text, L2-normalised; NULL → NULL."""
-    runtime = runtime_for(settings, model)
+    runtime = runtime_for(settings, check_model_argument(model, "model", function))
     cache = cache_for(settings, runtime)
     return lambda texts, _rows: embed_array(texts, runtime, cache=cache)
 
@@ -58,7 +58,7 @@ def _sentences_n(n: int | None, rows: RowArgs) -> int | pa.Array | None:
 def bind_summarize(settings: Settings, function: str = "summarize", *, model: str | None = None, n: int | None = 3) -> Bound:
     """The ``n`` most representative sentences of each text (``VARCHAR``); NULL or empty text → NULL."""
     check_n(n, function)
-    runtime = runtime_for(settings, model)
+    runtime = runtime_for(settings, check_model_argument(model, "model", function))
     return lambda texts, rows: summarize_array(texts, _sentences_n(n, rows), runtime, function=function)
 
 
@@ -67,7 +67,7 @@ def bind_summarize_explain(
 ) -> Bound:
     """One struct per sentence (position, sentence, cluster, cluster_size, score, selected); NULL or empty → NULL."""
     check_n(n, function)
-    runtime = runtime_for(settings, model)
+    runtime = runtime_for(settings, check_model_argument(model, "model", function))
     return lambda texts, rows: explain_array(texts, _sentences_n(n, rows), runtime, function=function)
 
 
@@ -109,7 +109,7 @@ def bind_relevance(
     instead of the constant ``query``, which is then required.
     """
     constant_query = None if per_row_query else check_query(query, function)
-    runtime = runtime_for(settings, model)
+    runtime = runtime_for(settings, check_model_argument(model, "model", function))
     cache = cache_for(settings, runtime)
 
     def run(texts: pa.StringArray, rows: RowArgs) -> pa.Array:
@@ -137,7 +137,7 @@ def bind_top_k_sentences(
     checked_query = check_query(query, function)
     checked_k = check_k(k, function)
     checked_mode = check_mode(mode, function)
-    runtime, cache = mode_runtime(settings, checked_mode, model)
+    runtime, cache = mode_runtime(settings, checked_mode, check_model_argument(model, "model", function))
     return lambda texts, _rows: top_k_sentences_array(texts, checked_query, checked_k, checked_mode, runtime, cache)
 
 

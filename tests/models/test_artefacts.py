@@ -168,6 +168,10 @@ INCONSISTENT = r"has inconsistent files \(labels, weight shapes and meta\.json d
         (_meta(labels=["a", "b", "c"]), INCONSISTENT + r": coef \(2, 4\) and intercept \(2,\), expected \(3, 4\) and \(3,\)"),
         (_weights(intercept=np.zeros((2, 1), np.float32)), INCONSISTENT + r": coef \(2, 4\) and intercept \(2, 1\), expected"),
         (_weights(coef=np.ones(8, np.float32)), INCONSISTENT + r": coef \(8,\) and intercept \(2,\), expected \(2, 4\)"),
+        (_weights(coef=np.full((2, DIM), 1e300)), r"has non-finite weights \(NaN or infinity in coef or intercept\)"),
+        (_weights(intercept=np.array([0.0, -1e300])), r"has non-finite weights \(NaN or infinity in coef or intercept\)"),
+        (_weights(coef=np.ones((2, DIM), np.int32)), r"has coef of dtype int32 \(expected floating-point weights\)"),
+        (_weights(intercept=np.zeros(2, np.bool_)), r"has intercept of dtype bool \(expected floating-point weights\)"),
     ],
 )
 def test_tampered_heads_are_refused_on_load(damage: Callable[[Path], None], message: str) -> None:
@@ -175,6 +179,13 @@ def test_tampered_heads_are_refused_on_load(damage: Callable[[Path], None], mess
     damage(folder)
     with pytest.raises(ModelLoadError, match=rf"^classifier topics@1 \({re.escape(repr(str(folder)))}\) {message}.*; {re.escape(FIX)}$"):
         heads.load("topics")
+
+
+def test_float64_weights_within_float32_range_load_as_float32() -> None:
+    _weights(coef=np.full((2, DIM), 0.5), intercept=np.array([1e30, -1e30]))(_head())
+    head = heads.load("topics")
+    assert head.coef.dtype == head.intercept.dtype == np.float32
+    assert head.coef.tolist() == [[0.5] * DIM] * 2 and np.isfinite(head.intercept).all()
 
 
 def test_a_head_without_a_coef_tensor_is_refused() -> None:
@@ -192,7 +203,8 @@ NAN_COEF_32[0, 5] = np.nan
 
 @pytest.mark.parametrize(
     ("damage", "message"),
-    [(_weights(coef=NAN_COEF_32), "has non-finite weights"), (_meta(labels=["sport", "sport"]), "has duplicate labels")],
+    [(_weights(coef=NAN_COEF_32), "has non-finite weights"), (_weights(coef=np.full((2, 32), 1e300)), "has non-finite weights"),
+     (_meta(labels=["sport", "sport"]), "has duplicate labels")],
 )
 def test_tampered_trained_head_fails_classify_scores(tiny_model_dir: Path, damage: Callable[[Path], None], message: str) -> None:
     from tests.test_classify import training_rows
@@ -220,6 +232,20 @@ def test_a_name_with_a_trailing_newline_is_invalid(tiny_model_dir: Path) -> None
         heads.check_name("topics\n")
     with pytest.raises(InvalidArgumentError, match=r"invalid classifier name 'topics\\n'"):
         sqlml.train_classifier("topics\n", ["a", "b"], ["x", "y"], embedding_model=str(tiny_model_dir), device="cpu")
+
+
+@pytest.mark.parametrize(
+    "version",
+    ["\u00b2", "\u0661", "1\u00b2", " 1", "1\n", "+1", "0", "-1", "", "9" * 5000],
+    ids=["superscript-two", "arabic-indic-one", "one-superscript-two", "leading-space", "trailing-newline", "plus", "zero", "negative",
+         "empty", "5000-digits"],
+)
+def test_a_version_is_ascii_digits_from_1(version: str) -> None:
+    _head()
+    ref = f"topics@{version}"
+    with pytest.raises(InvalidArgumentError, match=rf"^invalid version in {re.escape(repr(ref))}: write 'name@N' with N a version number >= 1, e\.g\. 'topics@1'$"):
+        heads.load(ref)
+    assert not heads.exists(ref)
 
 
 def test_folders_with_a_trailing_newline_are_not_heads_or_versions() -> None:

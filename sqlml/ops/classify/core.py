@@ -19,6 +19,7 @@ text (special tokens only) and gets the label closest to that, as ``embed('')`` 
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -28,7 +29,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from sqlml.config import Settings
+from sqlml.config import Settings, check_model_argument
 from sqlml.engine.classifiers import classifier_runtime_for
 from sqlml.engine.runtime import AnyRuntime, runtime_for
 from sqlml.errors import InvalidArgumentError
@@ -302,8 +303,8 @@ def resolve_classifier(
     settings: Settings,
     *,
     labels: Sequence[str] | None = None,
-    model: str | None = None,
-    embedding_model: str | None = None,
+    model: str | os.PathLike[str] | None = None,
+    embedding_model: str | os.PathLike[str] | None = None,
     template: str | None = None,
     temperature: float | None = None,
     per_row_labels: bool = False,
@@ -311,8 +312,11 @@ def resolve_classifier(
     """The one place a call's classifier is chosen: zero-shot when it has labels, else ``model``.
 
     ``per_row_labels``: labels come with each row (SQL's list column); the constant ``labels`` must then
-    be ``None``. Raises :class:`InvalidArgumentError` for both or neither, bad labels, template or temperature.
+    be ``None``. ``model`` and ``embedding_model`` may be ``os.PathLike`` (folders). Raises :class:`InvalidArgumentError`
+    for both or neither, a model argument of another type, bad labels, template or temperature.
     """
+    model = check_model_argument(model, "model", function)
+    embedding_model = check_model_argument(embedding_model, "embedding_model", function)
     check_choice(function, per_row_labels or labels is not None, model)
     if model is not None:  # template and temperature are zero-shot's: a classifier model ignores them
         return Classifier(None, resolve_model(model, settings, embedding_model), None, DEFAULT_TEMPLATE, DEFAULT_TEMPERATURE, function)

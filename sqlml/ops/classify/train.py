@@ -6,6 +6,8 @@ all call :func:`train_classifier`.
 
 from __future__ import annotations
 
+import numbers
+import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -13,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from sqlml import progress
-from sqlml.config import Settings
+from sqlml.config import Settings, check_count, check_model_argument
 from sqlml.engine.runtime import runtime_for
 from sqlml.errors import InvalidArgumentError
 from sqlml.models import heads
@@ -26,6 +28,8 @@ from sqlml.version import __version__
 DEFAULT_TEST_SIZE = 0.2
 #: Inverse regularisation strength of the logistic regression (sklearn's ``C``); measured in docs/classify.md.
 DEFAULT_C = 10.0
+#: The largest seed: sklearn's random_state takes 32-bit seeds.
+MAX_SEED = 2**32 - 1
 
 
 @dataclass(frozen=True)
@@ -101,7 +105,7 @@ def train_classifier(
     texts: Any,
     labels: Any,
     *,
-    embedding_model: str | None = None,
+    embedding_model: str | os.PathLike[str] | None = None,
     c: float = DEFAULT_C,
     test_size: float = DEFAULT_TEST_SIZE,
     seed: int = 0,
@@ -129,10 +133,12 @@ def train_classifier(
     text_array, label_array = as_string_array(texts, "texts"), as_string_array(labels, "labels")
     if len(text_array) != len(label_array):
         raise InvalidArgumentError(f"train_classifier: texts and labels differ in length ({len(text_array)} vs {len(label_array)})")
-    if not 0 <= test_size < 1:
+    if not _is_real(test_size) or not 0 <= test_size < 1:
         raise InvalidArgumentError(f"train_classifier: test_size must be in [0, 1) (default {DEFAULT_TEST_SIZE}); got {test_size!r}")
-    if not c > 0:
+    if not _is_real(c) or not c > 0:
         raise InvalidArgumentError(f"train_classifier: c must be > 0 (default {DEFAULT_C}); got {c!r}")
+    seed = check_count(seed, f"train_classifier: seed must be a whole number from 0 to {MAX_SEED}", minimum=0, maximum=MAX_SEED)
+    embedding_model = check_model_argument(embedding_model, "embedding_model", "train_classifier")
     keep = [i for i in range(len(text_array)) if text_array[i].is_valid and label_array[i].is_valid]
     values = [text_array[i].as_py() for i in keep]
     y = np.array([label_array[i].as_py() for i in keep], dtype=object)
@@ -180,6 +186,11 @@ def train_classifier(
         "sqlml_version": __version__,
     }
     return result_of(heads.save(name, classes, coef, intercept, meta))
+
+
+def _is_real(value: Any) -> bool:
+    """Whether ``value`` is a real number (``int``, ``float`` or numpy's; never ``bool``)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def training_digest(texts: list[str], labels: list[str], c: float, test_size: float, seed: int, fingerprint: str) -> str:

@@ -23,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sqlml import config
 from sqlml.engine.cache import EmbeddingCache
 from sqlml.engine.runtime import AnyRuntime
 from sqlml.errors import InvalidArgumentError
@@ -54,10 +55,8 @@ def check_query(query: Any, function: str) -> str:
 
 
 def check_k(k: Any, function: str) -> int:
-    """Return ``k`` if it is a whole number ≥ 1; raise :class:`InvalidArgumentError` otherwise."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise InvalidArgumentError(f"{function}: k must be a whole number >= 1, got {k!r}")
-    return int(k)
+    """Return ``k`` if it is a whole number from 1 to :data:`config.MAX_COUNT`; raise :class:`InvalidArgumentError` otherwise."""
+    return config.check_count(k, f"{function}: k must be a whole number >= 1")
 
 
 def check_mode(mode: Any, function: str) -> str:

@@ -131,9 +131,9 @@ class Explained:
 
 
 def check_n(n: int | None, function: str = "summarize") -> None:
-    """Raise :class:`InvalidArgumentError` unless ``n`` is ``None`` or a positive integer."""
-    if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0):
-        raise InvalidArgumentError(f"{function}: n must be a positive number of sentences, got {n!r}; pass n := 1 or more")
+    """Raise :class:`InvalidArgumentError` unless ``n`` is ``None`` or a whole number from 1 to :data:`config.MAX_COUNT`."""
+    if n is not None:
+        config.check_count(n, f"{function}: n must be a positive number of sentences", "pass n := 1 or more")
 
 
 def cluster_count(n: int | np.ndarray, distinct: int | np.ndarray, rule: SelectionRule = DEFAULT_RULE) -> np.ndarray:
