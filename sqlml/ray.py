@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -196,19 +195,13 @@ def run_parquet_job(
     import pyarrow.parquet as pq
 
     from sqlml.atomic import atomic_folder
-    from sqlml.jobs.parquet import expand_inputs, open_dataset
+    from sqlml.jobs.parquet import check_output_apart, expand_inputs, open_dataset
 
     check_output_path(output_dir, "folder")
     ray = _require_ray()
     files = expand_inputs(inputs)
     schema = open_dataset(files, column).schema  # same checks and messages as the local engine, before any cluster work
-    target = Path(output_dir).resolve()
-    for file in files:
-        if target in Path(file).resolve().parents:
-            raise InvalidArgumentError(
-                f"output folder {os.fspath(output_dir)!r} holds the input {file!r}, which replacing the folder would delete; "
-                "choose another output folder"
-            )
+    check_output_apart(files, output_dir)
     with atomic_folder(output_dir, ".parquet") as folder:
         if not ray.is_initialized():
             ray.init(address=address, include_dashboard=False, log_to_driver=False)

@@ -343,3 +343,51 @@ def test_bound_shrinks_a_file_written_without_it(monkeypatch: pytest.MonkeyPatch
     cache.store(FakeModel(), ["new"], np.ones((1, 256), dtype=np.float32))
     assert disk_bytes() <= 2**20 and cache.stats.errors == 0
     assert cache.lookup(FakeModel(), ["new"], 256)[0].tolist() == [True]
+
+
+# -- the cache commands tell an unusable cache as it is; warnings reach a CLI user as one line each ---------
+def warning_lines(output: str) -> list[str]:
+    """The lines of a command's output about the cache being off, checked: each is one ``Warning:`` line, no Python source."""
+    assert "warnings.warn" not in output and "SqlmlWarning" not in output, output
+    return [line for line in output.splitlines() if "is off for the rest of this process" in line and line.startswith("Warning: ")]
+
+
+@pytest.mark.parametrize("make_unusable", [_home_is_a_file, _cache_folder_is_a_file, _database_is_a_folder])
+def test_cache_info_names_why_an_unusable_cache_is_off(make_unusable: Callable[[], None]) -> None:
+    make_unusable()
+    runner = CliRunner()
+    as_json = runner.invoke(main, ["cache", "info", "--format", "json"])
+    assert as_json.exit_code == 0, as_json.output
+    reason = open_cache().disabled_because
+    assert reason is not None and json.loads(as_json.stdout)["enabled"] is False
+    assert json.loads(as_json.stdout)["disabled_because"] == reason
+    table = runner.invoke(main, ["cache", "info"])
+    assert table.exit_code == 0 and f"enabled:  no ({reason})" in table.stdout.splitlines()
+    assert len(warning_lines(as_json.output)) + len(warning_lines(table.output)) == 1  # the cache warns once per process
+
+
+def test_cache_info_says_when_the_setting_turns_it_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SQLML_CACHE", "0")
+    result = CliRunner().invoke(main, ["cache", "info"])
+    assert result.exit_code == 0 and "enabled:  no (SQLML_CACHE=0)" in result.output.splitlines()
+    assert not cache_path().exists()
+
+
+def test_cache_clear_of_an_unusable_cache_fails_with_one_line() -> None:
+    _database_is_a_folder()
+    result = CliRunner().invoke(main, ["cache", "clear"])
+    assert result.exit_code == 1
+    assert result.output == (f"Error: cannot clear the embedding cache {str(cache_path())!r} ({open_cache().disabled_because}); "
+                             "point SQLML_HOME at a folder sqlml may write, or remove the file by hand\n")
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o002, 0o664), (0o077, 0o600)])
+def test_the_cache_file_mode_follows_the_umask(umask: int, mode: int, tiny_model_dir: Path) -> None:
+    previous = os.umask(umask)
+    try:
+        sqlml.embed(TEXTS[:2], model=str(tiny_model_dir), device="cpu")
+    finally:
+        os.umask(previous)
+    assert {p.name: oct(p.stat().st_mode & 0o777) for p in open_cache()._files() if p.exists()} == {
+        p.name: oct(mode) for p in open_cache()._files() if p.exists()}
+    assert cache_path().exists()

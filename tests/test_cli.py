@@ -164,3 +164,24 @@ def test_resume_refuses_changed_inputs(tmp_path: Path, tiny_model_dir: Path) -> 
 def test_unwritable_output_folder_fails_before_any_work(tmp_path: Path, articles: Path) -> None:
     result = CliRunner().invoke(main, ["embed", str(articles), "--column", "body", "-o", str(tmp_path / "missing" / "o.parquet")])
     assert result.exit_code == 1 and "folder" in result.output and "does not exist; create it first" in result.output
+
+
+def test_search_on_error_null_skips_and_counts_a_row_that_is_not_utf8(tmp_path: Path, tiny_model_dir: Path) -> None:
+    import sqlml
+
+    source = tmp_path / "in.parquet"
+    body = pa.array([b"rates rise", b"\xff\xfe rates", b"rates fall"], pa.binary()).view(pa.string())  # unchecked, as a file may hold it
+    pq.write_table(pa.table({"id": [1, 2, 3], "body": body}), source)
+    args = ["search", str(source), "-c", "body", "rates", "--model", str(tiny_model_dir), "--device", "cpu", "--no-progress", "-f", "json"]
+
+    def failed() -> int:
+        return sum(s["value"] for s in sqlml.stats() if s["name"] == "sqlml_search" and s["metric"] == "failed_rows")
+
+    before = failed()
+    skipped = CliRunner().invoke(main, [*args, "--on-error", "null"])
+    assert skipped.exit_code == 0, skipped.output
+    assert sorted(row["id"] for row in json.loads(skipped.output)) == [1, 3]
+    assert failed() == before + 1
+    named = CliRunner().invoke(main, args)
+    assert named.exit_code == 1
+    assert named.output.startswith("Error: ") and "row 2 of 3" in named.output and "is not valid UTF-8" in named.output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import sys
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -17,14 +18,17 @@ FORMAT_CHOICE = click.Choice(["table", "csv", "json", "jsonl", "parquet"])
 class SqlmlCommand(click.Command):
     """A command whose failures reach the user as one ``Error: ...`` line (:mod:`sqlml.cli.failures`), exit code 1.
 
-    Ctrl-C gives one line and exit code 130; click's own usage errors keep exit code 2.
+    Ctrl-C gives one line and exit code 130; click's own usage errors keep exit code 2. Warnings show as one
+    ``Warning: ...`` line each.
     """
 
     def invoke(self, ctx: click.Context) -> Any:
         from sqlml.cli import failures
 
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                failures.show_warnings()
+                return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except KeyboardInterrupt:
@@ -51,7 +55,8 @@ def _failure(exc: Exception, ctx: click.Context) -> Exception:
     if not isinstance(exc, SqlmlError) and not failures.from_duckdb(exc) and not isinstance(exc, OSError) and failures.debugging():
         return exc
     output = ctx.params.get("output")
-    return click.ClickException(failures.describe(exc, None if output is None else str(output)))
+    own_sql = ctx.command.name == "query"  # the one command whose SQL the user wrote
+    return click.ClickException(failures.describe(exc, None if output is None else str(output), own_sql=own_sql))
 
 
 class SqlmlGroup(click.Group):
@@ -261,19 +266,20 @@ def search(
       sqlml search 'data/*.parquet' -c body "election results" --mode lexical -f json
     """
     from sqlml.cli.output import write_query
-    from sqlml.jobs.parquet import expand_inputs, open_dataset
+    from sqlml.jobs.parquet import expand_inputs, read_text_table
+    from sqlml.ops.relevance.scores import check_k
     from sqlml.sql import connect
 
-    files = expand_inputs(list(inputs))
-    open_dataset(files, column)  # clear errors for a missing file or column before any model loads
+    check_k(k, "sqlml_search")  # the query's BIGINT k would refuse a larger one with a binder error, not this message
+    # read as the column jobs read (binary text, rows that are not UTF-8 left to on_error), before any model loads
+    table = read_text_table(expand_inputs(list(inputs)), column)
     from sqlml.sql.quoting import quote_literal
 
-    listing = ", ".join(quote_literal(f) for f in files)
     # SQL text, not parameters: write_query runs one SQL text as the user would
     sql = f"SELECT * FROM sqlml_search('search_input', {quote_literal(column)}, {quote_literal(query)}, k := {k}, mode := {quote_literal(mode)}, on_error := {quote_literal(on_error)})"
     with connect(model=model, device=device, batch_size=batch_size) as con:
         con.execute(f"SET enable_progress_bar = {'true' if progress else 'false'}")
-        con.execute(f"CREATE TEMP VIEW search_input AS SELECT * FROM read_parquet([{listing}])")
+        con.register("search_input", table)
         write_query(con, sql, fmt, output)
     if fmt == "table" or output is None:
         click.echo()
@@ -313,7 +319,8 @@ def cache_info_command(fmt: str) -> None:
         click.echo(json.dumps(info, indent=2))
         return
     click.echo(f"path:     {info['path']}")
-    click.echo(f"enabled:  {'yes' if info['enabled'] else 'no (SQLML_CACHE=0)'}")
+    state = "yes" if info["enabled"] else f"no ({info['disabled_because']})"
+    click.echo(f"enabled:  {state}")
     click.echo(f"entries:  {info['entries']:,}")
     click.echo(f"size:     {info['bytes_used'] / 2**20:,.1f} MiB used, {info['file_bytes'] / 2**20:,.1f} MiB on disk, bound {info['max_bytes'] / 2**20:,.0f} MiB")
     for name, count in info["models"].items():
@@ -328,9 +335,17 @@ def cache_clear_command() -> None:
     Example:
       sqlml cache clear
     """
-    from sqlml.engine.cache import clear_cache
+    from sqlml.engine.cache import clear_cache, open_cache
+    from sqlml.errors import ConfigError, SqlmlWarning
 
-    click.echo(f"removed {clear_cache():,} cached embeddings")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SqlmlWarning)  # the error below tells the same cause, with the fix for clearing
+        removed = clear_cache()
+    cache = open_cache()
+    if cache.disabled_because is not None:
+        raise ConfigError(f"cannot clear the embedding cache {str(cache.path)!r} ({cache.disabled_because}); point SQLML_HOME at a "
+                          "folder sqlml may write, or remove the file by hand")
+    click.echo(f"removed {removed:,} cached embeddings")
 
 
 #: Like :data:`runtime_options`, but the embedding model is ``--embedding-model`` (``--model`` names a classifier).
@@ -363,20 +378,15 @@ def train(name: str, inputs: tuple[str, ...], text_column: str, label_column: st
       sqlml train topics train_news.parquet --text body --label category
       sqlml classify new_news.parquet --column body --model topics -o labelled.parquet
     """
-    import pyarrow as pa
-
-    from sqlml.errors import InputFileError, InvalidArgumentError
-    from sqlml.jobs.parquet import expand_inputs, open_dataset
+    from sqlml.errors import InvalidArgumentError
+    from sqlml.jobs.parquet import expand_inputs, read_labelled
     from sqlml.ops.classify.train import train_classifier
 
     if label_column == text_column:
         raise InvalidArgumentError(f"--text and --label both name column {text_column!r}; the label must be another column")
-    dataset = open_dataset(expand_inputs(list(inputs)), text_column)
-    if label_column not in dataset.schema.names:
-        raise InputFileError(f"column {label_column!r} is not in the input; its columns are: {', '.join(dataset.schema.names)}")
-    table = dataset.to_table(columns=[text_column, label_column])
+    texts, labels = read_labelled(expand_inputs(list(inputs)), text_column, label_column, "train")
     result = train_classifier(
-        name, table.column(text_column).cast(pa.string()), table.column(label_column).cast(pa.string()),
+        name, texts, labels,
         embedding_model=embedding_model, c=c, test_size=test_size, seed=seed, device=device, batch_size=batch_size,
         show_progress=progress,
     )

@@ -35,7 +35,7 @@ import sqlite3
 import threading
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -95,7 +95,7 @@ class CacheStats:
 
 @dataclass(frozen=True)
 class CacheInfo:
-    """What ``sqlml cache info`` prints."""
+    """What ``sqlml cache info`` prints; ``disabled_because``: why the cache is off (``None`` while it is on)."""
 
     path: str
     enabled: bool
@@ -104,6 +104,7 @@ class CacheInfo:
     file_bytes: int
     max_bytes: int
     models: dict[str, int]
+    disabled_because: str | None
 
     def as_dict(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -186,16 +187,21 @@ class EmbeddingCache:
                 self.stats.writes += len(rows)
                 self.stats.evicted += evicted
 
-    def info(self) -> CacheInfo:
-        """Entries, live bytes, file bytes and entries per model key."""
+    def info(self, create: bool = True) -> CacheInfo:
+        """Entries, live bytes, file bytes and entries per model key.
+
+        ``create``: open the file as the next use would (creating it), so a place where the cache cannot live
+        shows as off, with its cause; otherwise only an existing file is read.
+        """
 
         def read(con: sqlite3.Connection) -> tuple[int, int, dict[str, int]]:
             models = dict(con.execute("SELECT model, count(*) FROM embeddings GROUP BY model ORDER BY model").fetchall())
             return sum(models.values()), _live_bytes(con), models
 
-        entries, used, models = self._guarded(read, default=(0, 0, {})) if self.path.exists() else (0, 0, {})
+        entries, used, models = self._guarded(read, default=(0, 0, {})) if create or self.path.exists() else (0, 0, {})
         files = sum(_file_bytes(p) for p in self._files())
-        return CacheInfo(str(self.path), self.disabled_because is None, entries, used, files, self.max_bytes, models)
+        reason = self.disabled_because
+        return CacheInfo(str(self.path), reason is None, entries, used, files, self.max_bytes, models, reason)
 
     def clear(self) -> int:
         """Delete every entry and shrink the file; returns the number of entries removed."""
@@ -221,6 +227,9 @@ class EmbeddingCache:
             if getattr(local, "con", None) is not None:
                 local.con.close()
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            # SQLite would create the file 0644 whatever the umask; its log and index copy the file's mode
+            with suppress(FileExistsError):
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
             con = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
             try:
                 # before the first table: a new file gives freed pages back to the file system on request
@@ -360,10 +369,10 @@ def _transaction(con: sqlite3.Connection) -> Iterator[None]:
 
 
 def _file_bytes(path: Path) -> int:
-    """Size of ``path``, 0 when it is missing (another process may be rebuilding the cache)."""
+    """Size of ``path``, 0 when it is missing (another process may be rebuilding the cache, or a file holds its place)."""
     try:
         return path.stat().st_size
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return 0
 
 
@@ -416,9 +425,13 @@ def get_cache(explicit: bool | None = None, device: str = "cpu") -> EmbeddingCac
 
 
 def cache_info() -> dict[str, Any]:
-    """Python API of ``sqlml cache info``: path, enabled, entries, bytes used, bound, rows per model."""
-    info = open_cache().info()
-    return {**info.as_dict(), "enabled": enabled() and info.enabled}
+    """Python API of ``sqlml cache info``: path, enabled (and if not, ``disabled_because``), entries, bytes used, bound, rows per model.
+
+    A cache that is on is opened (its file created if missing), so a place where it cannot work reports why.
+    """
+    if enabled():
+        return open_cache().info().as_dict()
+    return {**open_cache().info(create=False).as_dict(), "enabled": False, "disabled_because": "SQLML_CACHE=0"}
 
 
 def clear_cache() -> int:

@@ -38,7 +38,7 @@ class PartCheckpoint:
         """Prepare the folder; with ``resume`` keep matching parts. Returns how many parts are kept."""
         manifest_file = self.folder / "manifest.json"
         if resume and manifest_file.exists():
-            saved = json.loads(manifest_file.read_text(encoding="utf-8"))
+            saved = _read_manifest(manifest_file)
             if saved != self.manifest:
                 raise InvalidArgumentError(
                     "cannot resume: the inputs or options changed since the interrupted run "
@@ -75,3 +75,19 @@ class PartCheckpoint:
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    """The saved manifest (a JSON object); raises :class:`InvalidArgumentError` for a file that is unreadable or not one."""
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:  # ValueError: UnicodeDecodeError and JSONDecodeError
+        raise _unreadable(path) from exc
+    if not isinstance(saved, dict):
+        raise _unreadable(path)
+    return saved
+
+
+def _unreadable(path: Path) -> InvalidArgumentError:
+    return InvalidArgumentError(
+        f"cannot resume: the checkpoint manifest {str(path)!r} is unreadable or not sqlml's; run without --resume to start over")

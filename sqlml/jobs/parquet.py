@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import glob
 import os
+import stat
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,8 @@ import pyarrow.parquet as pq
 from sqlml import progress
 from sqlml.atomic import atomic_path, check_writable
 from sqlml.errors import InputFileError, InvalidArgumentError
-from sqlml.ops.inputs import as_string_array, is_binary_type
+from sqlml.on_error import describe, raw_value
+from sqlml.ops.inputs import as_string_array, invalid_utf8_rows, is_binary_type
 from sqlml.paths import check_output_path
 
 #: Rows read per record batch (one runtime request each; the runtime merges and re-batches).
@@ -46,11 +48,12 @@ def open_dataset(files: list[str], column: str) -> ds.Dataset:
     """Open Parquet files as one dataset whose schema unites theirs by column name; check ``column`` holds text.
 
     Every file must have ``column``; a column of the other files that one lacks reads as NULL there.
-    Raises :class:`InputFileError` naming the file for an unreadable file, a missing text column, or a
-    column whose types in two files cannot be combined.
+    Raises :class:`InputFileError` naming the file for a folder, pipe or device (refused before it is opened),
+    an unreadable file, a missing text column, or a column whose types in two files cannot be combined.
     """
     schemas = {}
     for file in files:
+        _check_regular_file(file)
         try:
             schemas[file] = pq.read_schema(file)
         except (pa.ArrowInvalid, OSError) as exc:
@@ -65,9 +68,91 @@ def open_dataset(files: list[str], column: str) -> ds.Dataset:
                 "inputs have it; every input file needs the text column: add it to that file or leave the file out"
             )
     kind = schema.field(column).type
-    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind) or is_binary_type(kind)):
+    if not _is_text(kind):
         raise InputFileError(f"column {column!r} has type {kind}, not text; choose a string column or cast it first")
     return ds.dataset(files, schema=schema, format="parquet")
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    """Whether a column of type ``kind`` is read as text: any string type, or binary (bytes read as UTF-8)."""
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind) or is_binary_type(kind)
+
+
+def _check_regular_file(file: str) -> None:
+    """Refuse a folder, pipe, socket or device before opening it: reading a pipe waits for a writer, even past Ctrl-C."""
+    try:
+        mode = os.stat(file).st_mode
+    except OSError as exc:
+        raise InputFileError(f"cannot read {file!r} as Parquet: {exc.strerror}") from exc
+    if stat.S_ISDIR(mode):
+        raise InputFileError(
+            f"input {file!r} is a folder, not a Parquet file; name its files instead, e.g. {os.path.join(file, '*.parquet')!r}")
+    if not stat.S_ISREG(mode):
+        raise InputFileError(
+            f"input {file!r} is not a regular file (a pipe, socket or device); sqlml reads Parquet files only: save the data "
+            "to a file and name that")
+
+
+def check_output_apart(files: list[str], output: str | os.PathLike[str]) -> None:
+    """Refuse an output (a file, or a folder the Ray engine replaces) that is one of the input ``files`` or holds one.
+
+    Links are followed, so a link to an input is that input. Raises :class:`InvalidArgumentError` before any work.
+    """
+    target = Path(output).resolve()
+    for file in files:
+        source = Path(file).resolve()
+        if source == target:
+            raise InvalidArgumentError(
+                f"output {os.fspath(output)!r} is the input {file!r}, which writing the output would replace; choose another output file")
+        if target in source.parents:
+            raise InvalidArgumentError(
+                f"output folder {os.fspath(output)!r} holds the input {file!r}, which replacing the folder would delete; "
+                "choose another output folder"
+            )
+
+
+def read_text_table(files: list[str], column: str) -> pa.Table:
+    """Every row of the Parquet ``files`` (united by :func:`open_dataset`) as one table, ``column`` as ``pa.string()``.
+
+    A binary ``column`` is read as text, as the column jobs read it; its bytes are not checked here, so the
+    operation's ``on_error`` policy names or NULLs a row that is not UTF-8. NULL stays NULL.
+    """
+    table = open_dataset(files, column).to_table()
+    position = table.schema.get_field_index(column)
+    return table.set_column(position, column, as_string_array(table.column(column), what=f"column {column!r}"))
+
+
+def read_labelled(files: list[str], text_column: str, label_column: str, function: str) -> tuple[pa.StringArray, pa.StringArray]:
+    """``(texts, labels)`` of the Parquet ``files``, for training: two string arrays of one length, NULL kept.
+
+    A label column of numbers, booleans or dates is read as their text. Raises :class:`InputFileError` for a
+    missing label column, one that is not a scalar, and the first row of either column that is not valid
+    UTF-8 (named with its position among all input rows and a preview, by ``function``).
+    """
+    dataset = open_dataset(files, text_column)
+    if label_column not in dataset.schema.names:
+        raise InputFileError(f"column {label_column!r} is not in the input; its columns are: {', '.join(dataset.schema.names)}")
+    table = dataset.to_table(columns=[text_column, label_column])
+    labels = table.column(label_column)
+    if not _is_text(labels.type):
+        try:
+            labels = labels.cast(pa.string())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise InputFileError(
+                f"{function}: column {label_column!r} has type {labels.type}, which cannot be read as labels; choose a column "
+                "of text or numbers, or cast it first") from exc
+    return _utf8(table.column(text_column), text_column, function), _utf8(labels, label_column, function)
+
+
+def _utf8(values: pa.ChunkedArray, column: str, function: str) -> pa.StringArray:
+    """``values`` (text or binary) as one string array; raises :class:`InputFileError` naming the first row that is not UTF-8."""
+    texts = as_string_array(values, what=f"column {column!r}")
+    bad = invalid_utf8_rows(texts)
+    if bad:
+        raise InputFileError(
+            f"{function}: row {bad[0] + 1} of {len(texts)} in column {column!r} ({describe(raw_value(texts, bad[0]))}) is not "
+            "valid UTF-8 (bytes that do not decode are shown as \ufffd); fix or filter that row")
+    return texts
 
 
 def _unite(schemas: dict[str, pa.Schema]) -> pa.Schema:
@@ -120,13 +205,15 @@ def map_parquet(
     ``compute`` gets one record batch's column (``pa.StringArray``, nulls included) and must return an
     array of the same length. All input columns are kept, in order; the new column comes last. Finished
     batches are checkpointed (:mod:`sqlml.jobs.checkpoint`): after a crash or Ctrl-C, ``resume=True``
-    continues without recomputing them. The output appears only when every row is done.
+    continues without recomputing them. The output appears only when every row is done; an output that is
+    one of the inputs is refused (:func:`check_output_apart`).
     """
     from sqlml.jobs.checkpoint import PartCheckpoint
 
     check_output_path(output)
     files = expand_inputs(inputs)
     dataset = open_dataset(files, column)
+    check_output_apart(files, output)
     if new_column in dataset.schema.names:
         raise InvalidArgumentError(f"the input already has a column {new_column!r}; pick another name for the output column")
     check_writable(output)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import signal
@@ -249,3 +250,67 @@ def test_a_full_disk_is_one_error_line(command: str, tmp_path: Path, tiny_model_
     errors = [line for line in job.stderr.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1 and "File too large" in errors[0], job.stderr
     assert not out.exists()
+
+
+# -- columns the commands cannot read as text, and DuckDB's internals kept from the user ---------------------
+def not_utf8(values: list[bytes | None]) -> pa.StringArray:
+    """A ``pa.string()`` array holding ``values`` unchecked, as a Parquet writer that trusts its data stores them."""
+    return pa.array(values, pa.binary()).view(pa.string())
+
+
+@pytest.mark.parametrize(("body", "label", "message"), [
+    (not_utf8([b"fine", b"\xff\xfe bad", b"also fine"]), ["a", "b", "a"],
+     "train: row 2 of 3 in column 'body' (text of 6 bytes starting '\ufffd\ufffd bad') is not valid UTF-8 (bytes that do not "
+     "decode are shown as \ufffd); fix or filter that row"),
+    (["one", "two", "three"], pa.array([b"a", b"\xff\xfe bad", b"a"], pa.binary()),
+     "train: row 2 of 3 in column 'category' (text of 6 bytes starting '\ufffd\ufffd bad') is not valid UTF-8 (bytes that do "
+     "not decode are shown as \ufffd); fix or filter that row"),
+    (["one", "two", "three"], [["a"], ["b"], ["a"]],
+     "train: column 'category' has type list<element: string>, which cannot be read as labels; choose a column of text or "
+     "numbers, or cast it first"),
+], ids=["text not UTF-8", "binary label not UTF-8", "list label"])
+def test_train_names_a_column_it_cannot_read(body: object, label: object, message: str, tmp_path: Path, tiny_model_dir: Path) -> None:
+    source = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"body": body, "category": label}), source)
+    result = run("train", "topics", str(source), "--text", "body", "--label", "category", "--embedding-model", str(tiny_model_dir),
+                 "--device", "cpu", "--no-progress")
+    assert result.exit_code == 1
+    assert one_error_line(result) == f"Error: {message}"
+
+
+def search_words(source: Path, tiny_model_dir: Path, *extra: str) -> list[str]:
+    return ["search", str(source), "-c", "body", "rates", "--model", str(tiny_model_dir), "--device", "cpu", "--no-progress", *extra]
+
+
+def test_search_reads_a_binary_text_column_as_embed_does(tmp_path: Path, tiny_model_dir: Path) -> None:
+    source = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"id": [1, 2], "body": pa.array([b"rates rise", b"football"], pa.binary())}), source)
+    result = run(*search_words(source, tiny_model_dir, "-f", "jsonl", "--mode", "lexical"))
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.output.splitlines() if line]
+    assert [(row["id"], row["body"], row["rank"]) for row in rows] == [(1, "rates rise", 1)]
+
+
+@pytest.mark.parametrize("k", ["99999999999999999999999", "-99999999999999999999999", "9223372036854775808"])
+def test_search_k_past_what_sql_holds_is_one_line(k: str, files: dict[str, str], tiny_model_dir: Path) -> None:
+    result = run(*search_words(Path(files["ok.parquet"]), tiny_model_dir, "-k", k))
+    assert result.exit_code == 1
+    assert one_error_line(result).startswith(f"Error: sqlml_search: k must be a whole number >= 1, got {k}")
+
+
+def test_a_duckdb_error_shows_no_candidate_function_lists() -> None:
+    result = run("query", "SELECT lower(1, 2)")
+    assert result.exit_code == 1
+    assert one_error_line(result).startswith("Error: Binder Error: No function matches the given name and argument types 'lower(")
+    assert "Candidate functions" not in result.output and len(result.output.splitlines()) == 1
+
+
+def test_the_formatter_keeps_the_first_line_of_duckdb_errors_and_the_position_in_the_users_own_sql() -> None:
+    import duckdb
+
+    from sqlml.cli.failures import describe
+
+    error = duckdb.BinderException("Binder Error: No function matches 'f(BLOB)'.\n\tCandidate functions:\n\tf(VARCHAR)\n\n"
+                                   "LINE 1: SELECT f(x)\n               ^")
+    assert describe(error) == "Binder Error: No function matches 'f(BLOB)'."
+    assert describe(error, own_sql=True) == "Binder Error: No function matches 'f(BLOB)'.\nLINE 1: SELECT f(x)\n               ^"

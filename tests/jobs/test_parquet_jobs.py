@@ -5,6 +5,8 @@ from __future__ import annotations
 import fcntl
 import os
 import stat
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -109,3 +111,80 @@ def test_the_output_file_mode_follows_the_umask(tmp_path: Path, tiny_model_dir: 
         os.umask(previous)
     assert result.exit_code == 0, result.output
     assert stat.S_IMODE(out.stat().st_mode) == mode
+
+
+# -- inputs that are not regular files, a corrupt checkpoint, an output that names an input ---------------
+@pytest.fixture
+def fifo(tmp_path: Path) -> Iterator[Path]:
+    """A named pipe with no writer: a reader that opens it waits for one."""
+    path = tmp_path / "pipe.parquet"
+    os.mkfifo(path)
+    done = threading.Event()
+
+    def writer_now_and_then() -> None:  # a reader that opened the pipe gets end-of-file, so a failing test ends
+        while not done.wait(0.5):
+            try:
+                os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:
+                continue  # no reader yet
+
+    thread = threading.Thread(target=writer_now_and_then, daemon=True)
+    thread.start()
+    yield path
+    done.set()
+    thread.join()
+
+
+@pytest.mark.parametrize("command", ["embed", "classify", "search", "train"])
+def test_an_input_that_is_not_a_regular_file_is_refused_before_it_is_opened(command: str, fifo: Path, tiny_model_dir: Path,
+                                                                             tmp_path: Path) -> None:
+    model = ["--embedding-model" if command in ("classify", "train") else "--model", str(tiny_model_dir), "--device", "cpu", "--no-progress"]
+    args = {
+        "embed": ["embed", str(fifo), "-c", "body", "-o", str(tmp_path / "out.parquet")],
+        "classify": ["classify", str(fifo), "-c", "body", "--labels", "a,b", "-o", str(tmp_path / "out.parquet")],
+        "search": ["search", str(fifo), "-c", "body", "query"],
+        "train": ["train", "topics", str(fifo), "--text", "body", "--label", "category"],
+    }[command]
+    result = CliRunner().invoke(main, [*args, *model])
+    assert result.exit_code == 1, result.output
+    assert result.output == (f"Error: input {str(fifo)!r} is not a regular file (a pipe, socket or device); sqlml reads Parquet "
+                             "files only: save the data to a file and name that\n")
+
+
+def test_a_folder_input_says_how_to_name_its_files(tmp_path: Path, tiny_model_dir: Path) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    result = embed(tiny_model_dir, tmp_path / "out.parquet", folder)
+    assert result.exit_code == 1
+    assert result.output == (f"Error: input {str(folder)!r} is a folder, not a Parquet file; name its files instead, "
+                             f"e.g. {str(folder / '*.parquet')!r}\n")
+
+
+@pytest.mark.parametrize("manifest", ["{bad", "[1, 2]", "\"text\"", "\xff"], ids=["broken", "list", "string", "not-utf8"])
+def test_resume_over_an_unreadable_manifest_says_to_start_over(manifest: str, tmp_path: Path, tiny_model_dir: Path) -> None:
+    source, out = tmp_path / "in.parquet", tmp_path / "out.parquet"
+    pq.write_table(pa.table({"body": ["one", "two"]}), source)
+    parts = tmp_path / ".out.parquet.parts"
+    parts.mkdir()
+    (parts / "manifest.json").write_bytes(manifest.encode("latin-1"))
+    result = embed(tiny_model_dir, out, source, extra=("--resume",))
+    assert result.exit_code == 1
+    assert result.output == (f"Error: cannot resume: the checkpoint manifest {str(parts / 'manifest.json')!r} is unreadable or not "
+                             "sqlml's; run without --resume to start over\n")
+    assert not out.exists()
+    assert embed(tiny_model_dir, out, source).exit_code == 0
+    assert pq.read_table(out).num_rows == 2
+
+
+@pytest.mark.parametrize("resume", [False, True], ids=["run", "resume"])
+def test_an_output_that_names_an_input_is_refused(resume: bool, tmp_path: Path, tiny_model_dir: Path) -> None:
+    source = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"body": ["one", "two"]}), source)
+    before = source.read_bytes()
+    os.symlink(source, tmp_path / "link.parquet")
+    for output in (source, tmp_path / "link.parquet"):
+        result = embed(tiny_model_dir, output, source, extra=("--resume",) if resume else ())
+        assert result.exit_code == 1
+        assert result.output == (f"Error: output {str(output)!r} is the input {str(source)!r}, which writing the output would "
+                                 "replace; choose another output file\n")
+    assert source.read_bytes() == before and hidden(tmp_path) == []
