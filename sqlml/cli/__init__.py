@@ -393,6 +393,13 @@ def train(name: str, inputs: tuple[str, ...], text_column: str, label_column: st
     click.echo(str(result))
 
 
+def _label_list(labels: str | None) -> list[str] | None:
+    """``--labels a,b`` as a list, names stripped; a blank item stays as given, for the core to refuse by name."""
+    if labels is None:
+        return None
+    return [item.strip() or item for item in labels.split(",")] if labels.strip() else []
+
+
 @main.command()
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--column", "-c", required=True, help="The text column to classify.")
@@ -427,7 +434,7 @@ def classify(inputs: tuple[str, ...], column: str, labels: str | None, model: st
 
     check_choice("classify", labels is not None, model)  # before any file is read or a Ray cluster is started
     options = {
-        "labels": None if labels is None else [x.strip() for x in labels.split(",") if x.strip()], "model": model, "scores": scores,
+        "labels": _label_list(labels), "model": model, "scores": scores,
         "template": template, "temperature": temperature, "embedding_model": embedding_model, "device": device,
         "batch_size": batch_size, "on_error": on_error,
     }
