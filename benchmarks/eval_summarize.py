@@ -40,7 +40,8 @@ ABLATIONS: list[tuple[str, SelectionRule]] = [
     ("naive k-means (k = n, nearest to centroid)", SelectionRule(1.0, 0.0)),
     ("k = n, + document centrality in the score", SelectionRule(1.0, 1.0)),
     ("k = 2n, n largest clusters, nearest to centroid", SelectionRule(2.0, 0.0)),
-    ("**sqlml default**: k = 2n, n largest clusters, + centrality", DEFAULT_RULE),
+    ("k = 2n, n largest clusters, + centrality (the default until issue 21)", SelectionRule(2.0, 1.0)),
+    ("**sqlml default**: k = 3n, n largest clusters, + centrality, + position prior 0.25·(1 − p/m), boilerplate skipped", DEFAULT_RULE),
     ("k = 3n, n largest clusters, + centrality", SelectionRule(3.0, 1.0)),
     ("no clustering: one cluster per sentence = centrality ranking", SelectionRule(1e9, 1.0)),
 ]

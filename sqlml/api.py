@@ -165,7 +165,8 @@ def summarize_explain(
     show_progress: bool | None = None,
     on_error: str | None = None,
 ) -> Any:
-    """For every sentence of every text: position, sentence, cluster, cluster_size, score, selected.
+    """For every sentence of every text: position, sentence, cluster, cluster_size, score, selected,
+    cluster_similarity, centrality, position_prior, boilerplate.
 
     Same inputs as :func:`summarize`; a list in gives a list of ``list[dict] | None``, Arrow gives a
     ``pa.ListArray`` of structs, polars a ``pl.Series`` of lists of structs. The selected sentences,

@@ -19,7 +19,8 @@ from sqlml.cli import main
 from sqlml.engine.runtime import Runtime, get_runtime
 from sqlml.errors import InvalidArgumentError
 from sqlml.ops.sentences import split_sentences
-from sqlml.ops.summarize.pipeline import SelectionRule, distinct_counts, explain_texts, select, select_many, summarize_array
+from sqlml.ops.summarize.boilerplate import boilerplate_mask
+from sqlml.ops.summarize.pipeline import DEFAULT_RULE, SelectionRule, distinct_counts, explain_texts, select, select_many, summarize_array
 
 ARTICLE = (
     "The central bank raised interest rates by half a point on Thursday. "
@@ -49,7 +50,7 @@ def summaries(texts: list[str | None], n: int | list[int | None], runtime: Runti
 
 def test_select_numbers_clusters_by_first_sentence_and_picks_largest() -> None:
     x = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [0.6, 0.8]])
-    cluster, size, score, selected = select(x, np.array([5, 2, 2, 2]), n=1, rule=SelectionRule(2.0, 0.0))
+    cluster, size, score, selected, *_ = select(x, np.array([5, 2, 2, 2]), n=1, rule=SelectionRule(2.0, 0.0, 0.0))
     assert cluster.tolist() == [0, 1, 1, 1]
     assert size.tolist() == [1, 3, 3, 3]
     assert selected.tolist() == [False, True, False, False]  # the largest cluster; the earlier of two equal best
@@ -58,11 +59,14 @@ def test_select_numbers_clusters_by_first_sentence_and_picks_largest() -> None:
 
 def test_select_ties_go_to_the_earlier_sentence() -> None:
     x = np.tile([[0.0, 1.0]], (4, 1))
-    _, _, _, selected = select(x, np.zeros(4, dtype=int), n=3)
+    selected = select(x, np.zeros(4, dtype=int), n=3).selected
     assert selected.tolist() == [True, False, False, False]
 
 
-@pytest.mark.parametrize("rule", [SelectionRule(), SelectionRule(1.0, 0.0), SelectionRule(2.0, 0.5)])
+@pytest.mark.parametrize(
+    "rule",
+    [SelectionRule(), SelectionRule(1.0, 0.0), SelectionRule(2.0, 0.5), SelectionRule(2.0, 1.0, 0.3, False, True), SelectionRule(3.0, 1.0, 0.0, True, True)],
+)
 def test_select_many_equals_select_per_text(rule: SelectionRule) -> None:
     rng = np.random.default_rng(0)
     counts = [3, 0, 1, 12, 7, 0, 25]
@@ -72,9 +76,11 @@ def test_select_many_equals_select_per_text(rule: SelectionRule) -> None:
     x[5] = x[4]  # a repeated sentence
     labels = np.concatenate([rng.integers(0, max(1, min(m, 5)), size=m) for m in counts])
     ns = np.array([2, 0, 1, 3, 9, 0, 4])
-    together = select_many(x, offsets, labels, ns, rule)
+    boiler = rng.random(offsets[-1]) < 0.3
+    boiler[offsets[2] : offsets[3]] = True  # a text of nothing but boilerplate
+    together = select_many(x, offsets, labels, ns, rule, boiler)
     for i, (start, stop) in enumerate(zip(offsets[:-1], offsets[1:], strict=True)):
-        alone = select(x[start:stop], labels[start:stop], int(ns[i]), rule)
+        alone = select(x[start:stop], labels[start:stop], int(ns[i]), rule, boiler[start:stop])
         for a, b in zip(alone, together, strict=True):
             np.testing.assert_array_equal(a, b[start:stop])
             assert a.dtype == b.dtype
@@ -187,7 +193,8 @@ def test_many_texts_explained_at_once_equal_each_text_alone(tiny_runtime: Runtim
     alone = [explain_texts([t], [n], tiny_runtime).explanations().to_pylist()[0] for t, n in zip(texts, ns, strict=True)]
     assert [e is None for e in together] == [e is None for e in alone] == [False, True, False, True, True, False]
     for rows, expected in zip(together, alone, strict=True):  # scores: only the batched embedding's rounding differs
-        assert [{**r, "score": pytest.approx(r["score"])} for r in rows or []] == (expected or [])
+        floats = ("score", "cluster_similarity", "centrality", "position_prior")
+        assert [{**r, **{k: pytest.approx(r[k]) for k in floats}} for r in rows or []] == (expected or [])
     assert explained.summaries().to_pylist() == [summaries([t], [n], tiny_runtime)[0] for t, n in zip(texts, ns, strict=True)]
 
 
@@ -201,8 +208,59 @@ def test_explanation_covers_every_sentence_and_matches_the_summary(tiny_runtime:
         members = [o for o in rows if o["cluster"] == r["cluster"]]
         assert r["cluster_size"] == len(members)
         if r["selected"]:
-            assert r["score"] == max(o["score"] for o in members)
-    assert len({r["cluster"] for r in rows}) == 6  # k = 2n
+            assert r["score"] == max(o["score"] for o in members if not o["boilerplate"])
+    assert len({r["cluster"] for r in rows}) == min(9, len(SENTENCES))  # k = 3n, at most the sentences
+
+
+# --- score components and boilerplate ------------------------------------------------------------------
+
+BYLINED = "By . Daily Mail Reporter . PUBLISHED: . 14:11 EST, 25 October 2013 . | . UPDATED: . 15:36 EST, 25 October 2013 . " + ARTICLE
+
+
+def test_boilerplate_patterns() -> None:
+    sentences = [
+        "By .", "Daily Mail Reporter .", "PUBLISHED: . 14:11 EST, 25 October 2013 . | .", "Last updated at 2:18 PM on 30th December 2011 .",
+        "Scroll down for video .", "| .", "(CNN) -- The bank raised rates on Thursday.", "By the end of the day, markets had fallen.",
+        "A long sentence that follows nothing special and has many words in it.",
+    ]
+    assert boilerplate_mask(sentences, np.array([0, len(sentences)])).tolist() == [True] * 6 + [False] * 3
+    # A short sentence after "By ." is a byline name only inside the same text.
+    assert boilerplate_mask(["By .", "Jill Reilly ."], np.array([0, 1, 2])).tolist() == [True, False]
+
+
+def test_a_byline_sentence_is_never_picked_when_alternatives_exist(tiny_runtime: Runtime) -> None:
+    for n in (1, 3, 5, 8):
+        (rows,) = explain_texts([BYLINED], [n], tiny_runtime).explanations().to_pylist()
+        marked = [r["sentence"] for r in rows if r["boilerplate"]]
+        assert marked == [s.text for s in split_sentences(BYLINED)][:4]  # By, name, PUBLISHED, UPDATED
+        assert not any(r["selected"] and r["boilerplate"] for r in rows)
+        assert sum(r["selected"] for r in rows) == min(n, len({r["cluster"] for r in rows}))
+    # In the pure rule: a boilerplate sentence that scores best in its cluster still is not its representative.
+    x = np.array([[1.0, 0.0], [1.0, 0.0], [0.8, 0.6], [0.0, 1.0]])
+    picked = select(x, np.array([0, 0, 0, 1]), 2, DEFAULT_RULE, np.array([True, False, False, False])).selected
+    assert not picked[0] and picked.sum() == 2
+    # A text of nothing but boilerplate still gets a summary.
+    assert summaries(["By . Scroll down for video ."], 1, tiny_runtime)[0] is not None
+
+
+def test_explanation_shows_every_score_component(tiny_runtime: Runtime) -> None:
+    (rows,) = explain_texts([BYLINED], [3], tiny_runtime).explanations().to_pylist()
+    rule = DEFAULT_RULE
+    content = [r for r in rows if not r["boilerplate"]]
+    for r in rows:
+        assert r["score"] == pytest.approx(r["cluster_similarity"] + rule.centrality_weight * r["centrality"] + r["position_prior"])
+    assert all(r["position_prior"] == 0 for r in rows if r["boilerplate"])
+    m = len(content)  # the prior counts positions among the non-boilerplate sentences
+    assert [r["position_prior"] for r in content] == pytest.approx([rule.position_weight * (1 - p / m) for p in range(m)])
+    assert rule.position_weight > 0 and content[0]["position_prior"] > content[-1]["position_prior"]
+
+
+def test_same_input_same_output_with_the_new_terms(tiny_runtime: Runtime) -> None:
+    first = explain_texts([BYLINED, ARTICLE], [3, 2], tiny_runtime).explanations().to_pylist()
+    assert explain_texts([BYLINED, ARTICLE], [3, 2], tiny_runtime).explanations().to_pylist() == first
+    (alone,) = explain_texts([BYLINED], [3], tiny_runtime).explanations().to_pylist()
+    floats = ("score", "cluster_similarity", "centrality", "position_prior")  # only the batched embedding's rounding differs
+    assert [{**r, **{k: pytest.approx(r[k]) for k in floats}} for r in first[0]] == alone
 
 
 # --- Python API --------------------------------------------------------------------------------------------
@@ -250,7 +308,10 @@ def test_sql_explain(tiny_con: duckdb.DuckDBPyConnection) -> None:
     summary = tiny_con.execute("SELECT sqlml.summarize(?, n := 3)", [ARTICLE]).fetchall()[0][0]
     assert " ".join(r[1] for r in rows if r[5]) == summary
     kind = tiny_con.execute("SELECT typeof(summarize_explain('A. B.'))").fetchall()[0][0]
-    assert kind == "STRUCT(\"position\" INTEGER, sentence VARCHAR, \"cluster\" INTEGER, cluster_size INTEGER, score DOUBLE, selected BOOLEAN)[]"
+    assert kind == (
+        "STRUCT(\"position\" INTEGER, sentence VARCHAR, \"cluster\" INTEGER, cluster_size INTEGER, score DOUBLE, selected BOOLEAN, "
+        "cluster_similarity DOUBLE, centrality DOUBLE, position_prior DOUBLE, boilerplate BOOLEAN)[]"
+    )
     assert tiny_con.execute("SELECT summarize_explain(NULL), summarize_explain('  ')").fetchall() == [(None, None)]
 
 

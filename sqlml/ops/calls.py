@@ -65,7 +65,7 @@ def bind_summarize(settings: Settings, function: str = "summarize", *, model: st
 def bind_summarize_explain(
     settings: Settings, function: str = "summarize_explain", *, model: str | None = None, n: int | None = 3
 ) -> Bound:
-    """One struct per sentence (position, sentence, cluster, cluster_size, score, selected); NULL or empty → NULL."""
+    """One struct per sentence (position, sentence, cluster, cluster_size, score, selected, score parts); NULL or empty → NULL."""
     check_n(n, function)
     runtime = runtime_for(settings, check_model_argument(model, "model", function))
     return lambda texts, rows: explain_array(texts, _sentences_n(n, rows), runtime, function=function)

@@ -151,7 +151,10 @@ _CLASSIFY_ARGS = (
     Arg("temperature", "DOUBLE"), ON_ERROR,
 )
 _SUMMARIZE_ARGS = (TEXT, Arg("n", "BIGINT", per_row=True), MODEL, ON_ERROR)
-EXPLAIN_SQL_TYPE = "STRUCT(position INTEGER, sentence VARCHAR, cluster INTEGER, cluster_size INTEGER, score DOUBLE, selected BOOLEAN)[]"
+EXPLAIN_SQL_TYPE = (
+    "STRUCT(position INTEGER, sentence VARCHAR, cluster INTEGER, cluster_size INTEGER, score DOUBLE, selected BOOLEAN, "
+    "cluster_similarity DOUBLE, centrality DOUBLE, position_prior DOUBLE, boilerplate BOOLEAN)[]"
+)
 SCORES_SQL_TYPE = "STRUCT(label VARCHAR, score DOUBLE)[]"
 TRAIN_SQL_TYPE = (
     "STRUCT(name VARCHAR, version INTEGER, model VARCHAR, labels VARCHAR[], rows BIGINT, skipped BIGINT, "

@@ -6,15 +6,19 @@ clustered in one batch, :mod:`sqlml.ops.summarize.kmeans`) → one representativ
 representatives of the ``n`` largest clusters, output verbatim in their original order. A call of more
 than :data:`PIECE_TEXTS` texts is cut into pieces that run on a shared pool of one thread per core.
 
-The selection rule (measured on BBC News, ``docs/summarize.md``):
+The selection rule (measured on dev splits of BBC News and CNN/DM, ``docs/summarize.md``):
 
-* ``k = min(2·n, distinct sentences)`` clusters: over-clustering and keeping the ``n`` largest clusters
+* ``k = min(3·n, distinct sentences)`` clusters: over-clustering and keeping the ``n`` largest clusters
   drops one-sentence outlier clusters (a quote, a by-line) that ``k = n`` has to summarise.
-* A sentence's ``score`` is its cosine similarity to its cluster's centroid plus its cosine similarity to
-  the whole text's centroid (document centrality). The representative of a cluster is its sentence with
-  the highest score; a tie goes to the earlier sentence.
-* Clusters are ranked by size, then by their representative's score, then by its position; the
-  representatives of the first ``n`` are selected.
+* A sentence's ``score`` is its cosine similarity to its cluster's centroid, plus its cosine similarity
+  to the whole text's centroid (document centrality), plus a position prior ``0.25·(1 − p/m)`` (p: its
+  position among the text's m non-boilerplate sentences). The representative of a cluster is its
+  best-scoring sentence that is not boilerplate (:mod:`sqlml.ops.summarize.boilerplate`: bylines, time
+  stamps, "Scroll down for video"; boilerplate counts only while the text has other sentences); a tie
+  goes to the earlier sentence.
+* Clusters are ranked: those with a non-boilerplate representative first, then by size, then by their
+  representative's score, then by its position; the representatives of the first ``n`` are selected.
+  Every term is a column of ``summarize_explain``.
 
 Edge cases: NULL text or NULL ``n`` → NULL; empty or whitespace-only text (no sentences) → NULL; fewer
 distinct sentences than ``n`` → every distinct sentence, in order (a repeated sentence is selected once,
@@ -26,6 +30,7 @@ clustered on its own inside the batch; only float rounding of the batched embedd
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -37,6 +42,7 @@ from sqlml.engine.runtime import AnyRuntime
 from sqlml.errors import InvalidArgumentError
 from sqlml.ops.embed import embed_strings
 from sqlml.ops.sentences import SentenceBatch, split_texts
+from sqlml.ops.summarize.boilerplate import boilerplate_mask
 from sqlml.ops.summarize.kmeans import kmeans_batched
 
 #: k-means seed: the same input gives the same summary on every run.
@@ -56,6 +62,10 @@ EXPLAIN_TYPE = pa.struct(
         pa.field("cluster_size", pa.int32()),
         pa.field("score", pa.float64()),
         pa.field("selected", pa.bool_()),
+        pa.field("cluster_similarity", pa.float64()),
+        pa.field("centrality", pa.float64()),
+        pa.field("position_prior", pa.float64()),
+        pa.field("boilerplate", pa.bool_()),
     ]
 )
 
@@ -66,11 +76,18 @@ class SelectionRule:
 
     ``clusters_per_sentence``: k-means clusters per requested sentence (k = that × n, at most the
     number of distinct sentences). ``centrality_weight``: weight of the similarity to the text's
-    centroid in a sentence's score. The n largest clusters give the summary.
+    centroid in a sentence's score. ``position_weight``: λ of the position prior ``λ·(1 − p/m)`` added
+    to the score (p: the sentence's position among the text's m non-boilerplate sentences; 0 for
+    boilerplate). ``rank_by_score``: clusters ranked by their representative's score (True) or by
+    size first (False). ``skip_boilerplate``: boilerplate sentences
+    (:mod:`sqlml.ops.summarize.boilerplate`) are never representatives while the text has others.
     """
 
-    clusters_per_sentence: float = 2.0
+    clusters_per_sentence: float = 3.0
     centrality_weight: float = 1.0
+    position_weight: float = 0.25
+    rank_by_score: bool = False
+    skip_boilerplate: bool = True
 
 
 DEFAULT_RULE = SelectionRule()
@@ -83,9 +100,10 @@ class Explained:
     Text ``i`` owns rows ``offsets[i]:offsets[i + 1]`` (``offsets``: ``int64 (texts + 1,)``); a text without
     rows (NULL, empty, or NULL ``n``) has no summary: NULL. ``sentences`` and the arrays are ``(rows,)``:
     ``cluster``: ``int32`` 0-based cluster id within the text, numbered in order of each cluster's first
-    sentence. ``cluster_size``: ``int32`` sentences in that cluster. ``score``: ``float64`` cosine
-    similarity to the cluster centroid plus ``centrality_weight`` × cosine similarity to the text centroid
-    (minus the position penalty). ``selected``: ``bool``, the sentence is in the summary.
+    sentence. ``cluster_size``: ``int32`` sentences in that cluster. ``score``: ``float64``,
+    ``cluster_similarity`` (cosine to the cluster centroid) + ``centrality_weight`` × ``centrality``
+    (cosine to the text centroid) + ``position_prior``. ``selected``: ``bool``, the sentence is in the
+    summary. ``boilerplate``: ``bool``, passed over as a representative (see :class:`Selection`).
     """
 
     sentences: list[str]
@@ -94,6 +112,10 @@ class Explained:
     cluster_size: np.ndarray
     score: np.ndarray
     selected: np.ndarray
+    cluster_similarity: np.ndarray
+    centrality: np.ndarray
+    position_prior: np.ndarray
+    boilerplate: np.ndarray
 
     @classmethod
     def concat(cls, parts: list[Explained]) -> Explained:
@@ -105,7 +127,7 @@ class Explained:
         return cls(
             [sentence for p in parts for sentence in p.sentences],
             offsets,
-            *(np.concatenate([getattr(p, name) for p in parts]) for name in ("cluster", "cluster_size", "score", "selected")),
+            *(np.concatenate([getattr(p, name) for p in parts]) for name in Selection._fields),
         )
 
     def _nulls(self) -> pa.Array:
@@ -124,7 +146,10 @@ class Explained:
         """Per text, a ``list<EXPLAIN_TYPE>`` with one struct per sentence in reading order."""
         rows = len(self.sentences)
         position = np.arange(rows, dtype=np.int64) - np.repeat(self.offsets[:-1], np.diff(self.offsets))
-        columns = [position.astype(np.int32), self.sentences, self.cluster, self.cluster_size, self.score, self.selected]
+        columns = [
+            position.astype(np.int32), self.sentences, self.cluster, self.cluster_size, self.score, self.selected,
+            self.cluster_similarity, self.centrality, self.position_prior, self.boilerplate,
+        ]
         fields = list(EXPLAIN_TYPE)
         structs = pa.StructArray.from_arrays([pa.array(c, f.type) for c, f in zip(columns, fields, strict=True)], fields=fields)
         return pa.ListArray.from_arrays(pa.array(self.offsets, pa.int32()), structs, type=pa.list_(EXPLAIN_TYPE), mask=self._nulls())
@@ -159,25 +184,49 @@ def distinct_counts(vectors: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     return out
 
 
-def select(vectors: np.ndarray, labels: np.ndarray, n: int, rule: SelectionRule = DEFAULT_RULE) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+class Selection(NamedTuple):
+    """:func:`select`'s result, each ``(m,)`` over a text's (or many texts') sentences.
+
+    ``score = cluster_similarity + centrality_weight × centrality + position_prior``; a cluster's
+    representative is its best-scoring sentence that is not ``boilerplate``.
+    """
+
+    cluster: np.ndarray  # int32, renumbered by first appearance within each text
+    cluster_size: np.ndarray  # int32
+    score: np.ndarray  # float64
+    selected: np.ndarray  # bool
+    cluster_similarity: np.ndarray  # float64: cosine to the cluster's centroid
+    centrality: np.ndarray  # float64: cosine to the text's centroid (unweighted)
+    position_prior: np.ndarray  # float64: position_weight × (1 − p / m), 0 for boilerplate
+    boilerplate: np.ndarray  # bool: passed over as a representative (:mod:`sqlml.ops.summarize.boilerplate`)
+
+
+def select(
+    vectors: np.ndarray, labels: np.ndarray, n: int, rule: SelectionRule = DEFAULT_RULE, boilerplate: np.ndarray | None = None
+) -> Selection:
     """Pick the summary of one text from its clustering. Pure; the heart of the method.
 
     ``vectors``: ``float (m, d)`` L2-normalised sentence vectors in reading order; ``labels``: ``int (m,)``
-    k-means labels. Returns ``(cluster, cluster_size, score, selected)``, each ``(m,)``: clusters renumbered
-    by first appearance, ``int32``; ``score`` ``float64``; ``selected`` ``bool`` with
+    k-means labels; ``boilerplate``: ``bool (m,)`` sentences never chosen while another exists (default:
+    none; used only if ``rule.skip_boilerplate``). Returns a :class:`Selection` whose ``selected`` has
     ``min(n, clusters)`` true entries, one per selected cluster.
     """
-    return select_many(vectors, np.array([0, len(vectors)]), np.asarray(labels), np.array([n]), rule)
+    return select_many(vectors, np.array([0, len(vectors)]), np.asarray(labels), np.array([n]), rule, boilerplate)
 
 
 def select_many(
-    vectors: np.ndarray, offsets: np.ndarray, labels: np.ndarray, ns: np.ndarray, rule: SelectionRule = DEFAULT_RULE
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    vectors: np.ndarray,
+    offsets: np.ndarray,
+    labels: np.ndarray,
+    ns: np.ndarray,
+    rule: SelectionRule = DEFAULT_RULE,
+    boilerplate: np.ndarray | None = None,
+) -> Selection:
     """:func:`select` for many texts at once, each text exactly as alone.
 
-    Text ``i`` owns rows ``offsets[i]:offsets[i + 1]`` of ``vectors`` (``float (rows, d)``) and ``labels``
-    (``int (rows,)``, its own k-means labels); ``ns``: ``int (texts,)``, at least 1 for a text with rows.
-    Returns :func:`select`'s four arrays over all ``rows``.
+    Text ``i`` owns rows ``offsets[i]:offsets[i + 1]`` of ``vectors`` (``float (rows, d)``), ``labels``
+    (``int (rows,)``, its own k-means labels) and ``boilerplate`` (``bool (rows,)`` or None);
+    ``ns``: ``int (texts,)``, at least 1 for a text with rows.
     """
     x = np.asarray(vectors, dtype=np.float64)
     rows = len(x)
@@ -190,21 +239,37 @@ def select_many(
     cluster = group - np.searchsorted(group_text, text)
     sizes = np.bincount(group, minlength=len(first))
     sums = _summed_rows(x, np.concatenate([[0], np.cumsum(sizes)]), np.argsort(group, kind="stable"))
-    score = np.einsum("ij,ij->i", x, _unit(sums)[group])
+    similarity = np.einsum("ij,ij->i", x, _unit(sums)[group])
+    score = similarity.copy()
+    centrality = np.zeros(rows)
     if rule.centrality_weight:  # likeness to the text's mean direction, for all texts in a few numpy calls
         totals = _summed_rows(x, offsets, np.arange(rows))
-        score += rule.centrality_weight * np.einsum("ij,ij->i", x, _unit(totals)[text])
-    # Representative: highest score in its cluster, the earlier sentence on a tie (lexsort is stable).
-    # Ties compare rounded scores: BLAS may round identical rows (repeated sentences) differently.
+        centrality = np.einsum("ij,ij->i", x, _unit(totals)[text])
+        score += rule.centrality_weight * centrality
+    # Boilerplate counts only in a text that has other sentences.
+    bad = np.zeros(rows, dtype=bool) if boilerplate is None or not rule.skip_boilerplate else np.asarray(boilerplate, dtype=bool).copy()
+    if bad.any():
+        bad &= np.repeat(np.add.reduceat(~bad, offsets[:-1][counts > 0]) > 0, counts[counts > 0])
+    prior = np.zeros(rows)
+    if rule.position_weight:  # p: position among the text's non-boilerplate sentences; m: their count
+        good = (~bad).astype(np.int64)
+        before = np.cumsum(good) - good  # non-boilerplate rows before each row, over all texts
+        p = before - np.repeat(before[offsets[:-1][counts > 0]], counts[counts > 0])
+        m = np.repeat(np.add.reduceat(good, offsets[:-1][counts > 0]) if rows else np.zeros(0, np.int64), counts[counts > 0])
+        prior = np.where(bad, 0.0, rule.position_weight * (1.0 - p / np.maximum(m, 1)))
+        score += prior
+    # Representative: the best non-boilerplate sentence of its cluster, the earlier sentence on a tie
+    # (lexsort is stable). Ties compare rounded scores: BLAS may round identical rows differently.
     tie_key = -np.round(score, 9)
-    order = np.lexsort((np.arange(rows), tie_key, group))
+    order = np.lexsort((np.arange(rows), tie_key, bad, group))
     reps = order[np.flatnonzero(np.diff(group[order], prepend=-1))]
-    ranked = reps[np.lexsort((reps, tie_key[reps], -sizes[group[reps]], text[reps]))]
+    size_key = -sizes[group[reps]] if not rule.rank_by_score else np.zeros(len(reps), dtype=np.int64)
+    ranked = reps[np.lexsort((reps, tie_key[reps], size_key, bad[reps], text[reps]))]
     rank_text = text[ranked]
     place = np.arange(len(ranked)) - np.searchsorted(rank_text, rank_text)  # 0 for a text's best cluster
     selected = np.zeros(rows, dtype=bool)
     selected[ranked[place < ns[rank_text]]] = True
-    return cluster.astype(np.int32), sizes[group].astype(np.int32), score, selected
+    return Selection(cluster.astype(np.int32), sizes[group].astype(np.int32), score, selected, similarity, centrality, prior, bad)
 
 
 def _summed_rows(x: np.ndarray, indptr: np.ndarray, indices: np.ndarray) -> np.ndarray:
@@ -241,8 +306,8 @@ def explain_vectors(
     ks = cluster_count(n, distinct_counts(vectors, offsets), rule)[todo]
     labels = kmeans_batched([vectors[offsets[i] : offsets[i + 1]] for i in todo], ks.tolist(), seed, device)
     flat_labels = np.concatenate(labels) if labels else np.zeros(0, dtype=np.int64)
-    cluster, sizes, score, selected = select_many(vectors, offsets, flat_labels, n, rule)
-    return Explained(batch.sentences, offsets, cluster, sizes, score, selected)
+    boilerplate = boilerplate_mask(batch.sentences, offsets) if rule.skip_boilerplate else np.zeros(len(batch.sentences), dtype=bool)
+    return Explained(batch.sentences, offsets, *select_many(vectors, offsets, flat_labels, n, rule, boilerplate))
 
 
 def explain_texts(
