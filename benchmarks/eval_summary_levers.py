@@ -286,7 +286,8 @@ def rule_of(v: Variant):  # noqa: ANN201
 
     assert v.pos == "lin" or not v.lam, "sqlml's position prior is the linear one"
     assert not v.min_words, "sqlml has no length bound"
-    return SelectionRule(v.cps, v.cw, v.lam, v.rank == "score", bool(v.boiler))
+    assert v.rank == "size", "sqlml ranks clusters by size"
+    return SelectionRule(v.cps, v.cw, v.lam, bool(v.boiler))
 
 
 def check_default(c: Corpus, v: Variant, docs: int = 40) -> None:

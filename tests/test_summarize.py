@@ -65,7 +65,7 @@ def test_select_ties_go_to_the_earlier_sentence() -> None:
 
 @pytest.mark.parametrize(
     "rule",
-    [SelectionRule(), SelectionRule(1.0, 0.0), SelectionRule(2.0, 0.5), SelectionRule(2.0, 1.0, 0.3, False, True), SelectionRule(3.0, 1.0, 0.0, True, True)],
+    [SelectionRule(), SelectionRule(1.0, 0.0), SelectionRule(2.0, 0.5), SelectionRule(2.0, 1.0, 0.3, True), SelectionRule(3.0, 1.0, 0.0, False)],
 )
 def test_select_many_equals_select_per_text(rule: SelectionRule) -> None:
     rng = np.random.default_rng(0)

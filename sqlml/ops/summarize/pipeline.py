@@ -78,15 +78,13 @@ class SelectionRule:
     number of distinct sentences). ``centrality_weight``: weight of the similarity to the text's
     centroid in a sentence's score. ``position_weight``: λ of the position prior ``λ·(1 − p/m)`` added
     to the score (p: the sentence's position among the text's m non-boilerplate sentences; 0 for
-    boilerplate). ``rank_by_score``: clusters ranked by their representative's score (True) or by
-    size first (False). ``skip_boilerplate``: boilerplate sentences
+    boilerplate). ``skip_boilerplate``: boilerplate sentences
     (:mod:`sqlml.ops.summarize.boilerplate`) are never representatives while the text has others.
     """
 
     clusters_per_sentence: float = 3.0
     centrality_weight: float = 1.0
     position_weight: float = 0.25
-    rank_by_score: bool = False
     skip_boilerplate: bool = True
 
 
@@ -263,7 +261,7 @@ def select_many(
     tie_key = -np.round(score, 9)
     order = np.lexsort((np.arange(rows), tie_key, bad, group))
     reps = order[np.flatnonzero(np.diff(group[order], prepend=-1))]
-    size_key = -sizes[group[reps]] if not rule.rank_by_score else np.zeros(len(reps), dtype=np.int64)
+    size_key = -sizes[group[reps]]
     ranked = reps[np.lexsort((reps, tie_key[reps], size_key, bad[reps], text[reps]))]
     rank_text = text[ranked]
     place = np.arange(len(ranked)) - np.searchsorted(rank_text, rank_text)  # 0 for a text's best cluster
