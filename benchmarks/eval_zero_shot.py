@@ -13,7 +13,9 @@ Variants (all row-independent: the label scores of one row never depend on other
 * ``+centre``: label-mean centring: subtract the mean of the label vectors from each and renormalise
   (depends only on the label set).
 * ``+cf``: content-free calibration (Zhao et al. 2021 style): from each label's cosine subtract that label's
-  cosine with the content-free vector (normalised mean of ``text_vectors(['', 'N/A', '[MASK]'])``).
+  cosine with the content-free vector (normalised mean of ``text_vectors(['', 'N/A', '[MASK]'])``); ``+cf/2``
+  subtracts half of it (in logit space, Zhao et al.'s division of probabilities by the content-free
+  probabilities is exactly ``+cf``: softmax(s/T) / softmax(s_cf/T) ∝ exp((s − s_cf)/T)).
 * combinations ``+centre+cf``.
 
 Metrics: accuracy and macro-F1 × 100 (eval_quality's ``macro_f1_codes``); Δ = paired bootstrap (``--bootstrap``
@@ -73,8 +75,9 @@ def variants(shown: tuple[str, ...], cf: np.ndarray, runtime) -> dict[str, tuple
         centred = unit(lab - lab.mean(axis=0, keepdims=True))
         out[base] = (lab, None)
         out[f"{base}+centre"] = (centred, None)
-        out[f"{base}+cf"] = (lab, lab @ cf)
-        out[f"{base}+centre+cf"] = (centred, centred @ cf)
+        for tag, alpha in (("cf", 1.0), ("cf/2", 0.5)):
+            out[f"{base}+{tag}"] = (lab, alpha * (lab @ cf))
+            out[f"{base}+centre+{tag}"] = (centred, alpha * (centred @ cf))
     return out
 
 
@@ -153,7 +156,9 @@ def main() -> None:
             lines.append(f"| {name} | " + " | ".join(cells) + f" | {mean:.1f} |")
         lines.append("")
     lines.append(f"Chosen on dev: **{chosen}** (mean dev accuracy {mean_dev[chosen]:.1f} vs bare {mean_dev['bare']:.1f}; "
-                 f"no dev corpus where it loses beyond the paired interval). Safe variants: {', '.join(safe)}.")
+                 f"no dev corpus where it loses beyond the paired interval). Safe variants (dev mean): "
+                 f"{', '.join(f'{v} {mean_dev[v]:.1f}' for v in sorted(safe, key=lambda v: -mean_dev[v]))}; "
+                 f"best dev mean overall: {max(allv, key=lambda v: mean_dev[v])}.")
     print("\n".join(lines))
 
 
