@@ -13,10 +13,13 @@ from typing import Any
 from sqlml.errors import InvalidArgumentError
 
 COLUMNS = ("position", "selected", "cluster", "cluster_size", "score", "sentence")
+#: The terms of ``score`` (and the boilerplate flag), shown between ``score`` and ``sentence`` when every row has them.
+SCORE_TERMS = ("cluster_similarity", "centrality", "position_prior", "boilerplate")
 
 
 class ExplanationTable(list[dict[str, Any]]):
-    """One dict per sentence (position, selected, cluster, cluster_size, score, sentence), in text order.
+    """One dict per sentence (position, selected, cluster, cluster_size, score, sentence and, from
+    ``summarize_explain``, the score's terms), in text order.
 
     Renders as an HTML table in Jupyter (selected sentences in bold, on a tinted row) and as aligned
     text with ``print``. ``summary`` is the selected sentences joined by a space: ``summarize``'s result.
@@ -26,27 +29,35 @@ class ExplanationTable(list[dict[str, Any]]):
     def summary(self) -> str:
         return " ".join(row["sentence"] for row in self if row["selected"])
 
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The columns shown: :data:`COLUMNS`, with :data:`SCORE_TERMS` before ``sentence`` where every row has them."""
+        terms = SCORE_TERMS if self and all(all(term in row for term in SCORE_TERMS) for row in self) else ()
+        return (*COLUMNS[:-1], *terms, COLUMNS[-1])
+
     def _cells(self, row: Mapping[str, Any]) -> list[str]:
-        return [
-            str(row["position"]),
-            "yes" if row["selected"] else "",
-            str(row["cluster"]),
-            str(row["cluster_size"]),
-            f"{row['score']:.3f}",
-            row["sentence"],
-        ]
+        shown = {
+            "position": str(row["position"]),
+            "selected": "yes" if row["selected"] else "",
+            "cluster": str(row["cluster"]),
+            "cluster_size": str(row["cluster_size"]),
+            "score": f"{row['score']:.3f}",
+            "boilerplate": "yes" if row.get("boilerplate") else "",
+            "sentence": row["sentence"],
+        }
+        return [shown[c] if c in shown else f"{row[c]:.3f}" for c in self.columns]
 
     def __str__(self) -> str:
-        cells = [list(COLUMNS), *[self._cells(row) for row in self]]
+        cells = [list(self.columns), *[self._cells(row) for row in self]]
         # Pad every column but the last: sentences stay unpadded so lines end where the text does.
-        widths = [max(len(r[i]) for r in cells) for i in range(len(COLUMNS) - 1)]
+        widths = [max(len(r[i]) for r in cells) for i in range(len(self.columns) - 1)]
         return "\n".join("  ".join([*(v.ljust(w) for v, w in zip(r, widths, strict=False)), r[-1]]).rstrip() for r in cells)
 
     def __repr__(self) -> str:
         return str(self)
 
     def _repr_html_(self) -> str:
-        head = "".join(f"<th>{c}</th>" for c in COLUMNS)
+        head = "".join(f"<th>{c}</th>" for c in self.columns)
         body = []
         for row in self:
             cells = [escape(v) for v in self._cells(row)]

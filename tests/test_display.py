@@ -35,6 +35,25 @@ def test_explain_table_renders_text_and_html() -> None:
     assert html.count('style="background-color: #e8f0fe"') == 2
 
 
+def test_explain_table_shows_the_terms_of_the_score() -> None:
+    terms = [(0.9, 0.35, 0.25, False), (0.8, 0.45, 0.0, True), (1.0, 0.0, 0.0, False)]
+    rows = [{**row, "cluster_similarity": a, "centrality": b, "position_prior": c, "boilerplate": d}
+            for row, (a, b, c, d) in zip(ROWS, terms, strict=True)]
+    table = sqlml.explain_table(rows)
+    assert table.columns == ("position", "selected", "cluster", "cluster_size", "score",
+                             "cluster_similarity", "centrality", "position_prior", "boilerplate", "sentence")
+    lines = str(table).splitlines()
+    assert lines[0].split() == list(table.columns)
+    assert lines[1].split() == ["0", "yes", "0", "2", "1.500", "0.900", "0.350", "0.250", "Rates", "rose."]
+    assert lines[2].split() == ["1", "0", "2", "1.250", "0.800", "0.450", "0.000", "yes", "Shares", "<fell>."]
+    assert "<th>position_prior</th>" in table._repr_html_()
+
+
+def test_explain_table_of_a_real_explanation_shows_the_terms(tiny_model_dir: Path) -> None:
+    explanation = sqlml.summarize_explain(["Rates rose. Shares fell. Rain came. Sun shone."], n=2, model=str(tiny_model_dir))[0]
+    assert "position_prior" in sqlml.explain_table(explanation).columns
+
+
 def test_explain_table_of_null_and_empty() -> None:
     assert sqlml.explain_table(None) is None
     assert sqlml.explain_table([]) == []
