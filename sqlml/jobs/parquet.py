@@ -24,7 +24,7 @@ from sqlml import progress
 from sqlml.atomic import atomic_path, check_writable
 from sqlml.errors import InputFileError, InvalidArgumentError
 from sqlml.on_error import describe, raw_value
-from sqlml.ops.inputs import as_string_array, invalid_utf8_rows, is_binary_type
+from sqlml.ops.inputs import as_string_array, invalid_utf8_rows, is_text_type
 from sqlml.paths import check_output_path
 
 #: Rows read per record batch (one runtime request each; the runtime merges and re-batches).
@@ -68,14 +68,9 @@ def open_dataset(files: list[str], column: str) -> ds.Dataset:
                 "inputs have it; every input file needs the text column: add it to that file or leave the file out"
             )
     kind = schema.field(column).type
-    if not _is_text(kind):
+    if not is_text_type(kind):
         raise InputFileError(f"column {column!r} has type {kind}, not text; choose a string column or cast it first")
     return ds.dataset(files, schema=schema, format="parquet")
-
-
-def _is_text(kind: pa.DataType) -> bool:
-    """Whether a column of type ``kind`` is read as text: any string type, or binary (bytes read as UTF-8)."""
-    return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind) or is_binary_type(kind)
 
 
 def _check_regular_file(file: str) -> None:
@@ -134,7 +129,7 @@ def read_labelled(files: list[str], text_column: str, label_column: str, functio
         raise InputFileError(f"column {label_column!r} is not in the input; its columns are: {', '.join(dataset.schema.names)}")
     table = dataset.to_table(columns=[text_column, label_column])
     labels = table.column(label_column)
-    if not _is_text(labels.type):
+    if not is_text_type(labels.type):
         try:
             labels = labels.cast(pa.string())
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:

@@ -33,19 +33,22 @@ def as_string_array(texts: Any, what: str = "texts") -> pa.StringArray:
         if bad is not None:
             raise InvalidArgumentError(f"{what} must contain strings or None; found {type(bad).__name__} {bad!r}")
         texts = pa.array(items, type=pa.string())
+    if pa.types.is_null(texts.type):
+        return texts.cast(pa.string())
+    if not is_text_type(texts.type):
+        raise InvalidArgumentError(f"{what} must be strings, got Arrow type {texts.type}; cast the column to VARCHAR")
     if is_binary_type(texts.type):
         texts = texts.view(_AS_TEXT[texts.type.id])
-    if pa.types.is_large_string(texts.type) or pa.types.is_string_view(texts.type):
-        texts = texts.cast(pa.string())
-    if pa.types.is_null(texts.type):
-        texts = texts.cast(pa.string())
-    if not pa.types.is_string(texts.type):
-        raise InvalidArgumentError(f"{what} must be strings, got Arrow type {texts.type}; cast the column to VARCHAR")
-    return texts
+    return texts if pa.types.is_string(texts.type) else texts.cast(pa.string())
 
 
 #: Binary Arrow type id -> the text type of the same layout (a zero-copy view, no UTF-8 check).
 _AS_TEXT = {pa.binary().id: pa.string(), pa.large_binary().id: pa.large_string(), pa.binary_view().id: pa.string_view()}
+
+
+def is_text_type(kind: pa.DataType) -> bool:
+    """Whether :func:`as_string_array` reads an Arrow array of type ``kind`` as text: any string type, or binary."""
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind) or is_binary_type(kind)
 
 
 def is_binary_type(kind: pa.DataType) -> bool:
