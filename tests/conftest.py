@@ -49,11 +49,13 @@ def _isolated_model_aliases() -> Iterator[None]:
     """Names registered by a test (sqlml.register_model) are forgotten after it."""
     from sqlml.models import registry
 
-    saved = registry.aliases()
+    saved, unlisted = registry.aliases(), dict(registry._unlisted)
     yield
     with registry._lock:
         registry._aliases.clear()
         registry._aliases.update(saved)
+        registry._unlisted.clear()
+        registry._unlisted.update(unlisted)
 
 
 @pytest.fixture

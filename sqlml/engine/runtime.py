@@ -31,6 +31,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -469,6 +470,20 @@ def batch_limits(batch_size: int | None, max_batch_tokens: int | None, device: s
 def runtime_for(settings: Settings, model: str | None = None) -> AnyRuntime:
     """The runtime of ``model`` (``None`` → ``settings.model``) with ``settings``' device, dtype and batch sizes."""
     return get_runtime(model or settings.model, settings.device, settings.dtype, settings.batch_size, settings.max_batch_tokens)
+
+
+@contextmanager
+def private_runtime(encoder: Encoder, settings: Settings) -> Iterator[Runtime]:
+    """A runtime of its own for ``encoder`` (a model being trained, not in the registry), closed on leaving.
+
+    Batch limits follow ``settings`` as :func:`get_runtime`'s do; nothing else shares it.
+    """
+    rows, tokens = batch_limits(settings.batch_size, settings.max_batch_tokens, encoder.device, gpu_rows=16_384)
+    runtime = Runtime(encoder, rows, tokens)
+    try:
+        yield runtime
+    finally:
+        runtime.close()
 
 
 def get_runtime(

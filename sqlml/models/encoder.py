@@ -57,24 +57,17 @@ class Encoder:
     def load(cls, ref: ModelRef, device: str, dtype: str) -> Encoder:
         """Load ``ref`` onto ``device`` in ``dtype``; raise :class:`ModelLoadError` naming the fix."""
         import torch
-        import transformers
-        from sentence_transformers import SentenceTransformer
 
-        transformers.utils.logging.disable_progress_bar()  # the per-load "Loading weights" bar is noise in SQL output
-        check_safetensors_only(Path(ref.location), f"model {ref.name!r}")
-        try:
-            model = SentenceTransformer(
-                ref.location, device=device, local_files_only=True, trust_remote_code=False, model_kwargs={"use_safetensors": True}
-            )
-        except Exception as exc:  # corrupt weights, missing config, unsupported architecture, ...
-            raise ModelLoadError(
-                f"could not load model {ref.name!r} from {ref.location!r}: {type(exc).__name__}: {exc}. "
-                "The folder must be a sentence-transformers or Hugging Face model with its config, tokenizer "
-                "and weights (safetensors)"
-            ) from exc
+        model = load_sentence_transformer(ref, device)
         model.eval()
         if dtype != "float32":
             model.to(getattr(torch, dtype))
+        return cls.wrap(ref, model, device, dtype)
+
+    @classmethod
+    def wrap(cls, ref: ModelRef, model: SentenceTransformer, device: str, dtype: str) -> Encoder:
+        """An :class:`Encoder` around a loaded ``model`` (already on ``device`` in ``dtype``, in evaluation mode);
+        ``ref`` names the folder it was loaded from or will be saved to. Raises :class:`ModelLoadError` without a fast tokenizer."""
         backend = getattr(model.tokenizer, "backend_tokenizer", None)
         if backend is None:
             raise ModelLoadError(f"model {ref.name!r} has no fast (Rust) tokenizer; sqlml needs tokenizer.json")
@@ -170,6 +163,28 @@ class Encoder:
             if self._fingerprint is None:
                 self._fingerprint = fingerprint_directory(Path(self.ref.location))
             return self._fingerprint
+
+
+def load_sentence_transformer(ref: ModelRef, device: str) -> SentenceTransformer:
+    """The float32 sentence-transformers model of ``ref`` on ``device`` (safetensors only, no remote code, no download).
+
+    Raises :class:`ModelLoadError` naming the fix for a pickle-only, corrupt or incomplete folder.
+    """
+    import transformers
+    from sentence_transformers import SentenceTransformer
+
+    transformers.utils.logging.disable_progress_bar()  # the per-load "Loading weights" bar is noise in SQL output
+    check_safetensors_only(Path(ref.location), f"model {ref.name!r}")
+    try:
+        return SentenceTransformer(
+            ref.location, device=device, local_files_only=True, trust_remote_code=False, model_kwargs={"use_safetensors": True}
+        )
+    except Exception as exc:  # corrupt weights, missing config, unsupported architecture, ...
+        raise ModelLoadError(
+            f"could not load model {ref.name!r} from {ref.location!r}: {type(exc).__name__}: {exc}. "
+            "The folder must be a sentence-transformers or Hugging Face model with its config, tokenizer "
+            "and weights (safetensors)"
+        ) from exc
 
 
 #: Hugging Face architectures whose encoder takes a ready 4-D padding mask as-is (checked against the

@@ -4,6 +4,9 @@ Layout under :func:`sqlml.config.home_dir` (``SQLML_HOME``)::
 
     heads/<name>/v<k>/weights.safetensors   coef float32 (labels, dim), intercept float32 (labels,)
     heads/<name>/v<k>/meta.json             name, version, labels, embedding model, metrics, created_at, ...
+    heads/<name>/v<k>/encoder/              only for fine-tuned heads: the fine-tuned sentence encoder
+                                            (sentence-transformers folder, safetensors); meta.json records
+                                            its fingerprint and the base model it was fine-tuned from
 
 A head is referred to as ``'name'`` (latest version) or ``'name@k'``. Re-training a name writes
 ``v<k+1>``; older versions stay selectable. A version is written in a temporary folder beside its
@@ -18,6 +21,8 @@ import re
 import shutil
 import threading
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,9 +32,11 @@ import numpy as np
 from sqlml import config, paths
 from sqlml.atomic import new_temp
 from sqlml.errors import InvalidArgumentError, ModelLoadError, ModelNotFoundError
+from sqlml.models.ref import fingerprint_directory
 
 WEIGHTS = "weights.safetensors"
 META = "meta.json"
+ENCODER = "encoder"
 FORMAT_VERSION = 1
 # Used with fullmatch: "$" would also accept a trailing newline.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
@@ -43,7 +50,8 @@ class Head:
     """A loaded head: ``probabilities(x) = softmax(x @ coef.T + intercept)`` over ``labels``.
 
     ``coef``: ``float32 (len(labels), dim)``; ``intercept``: ``float32 (len(labels),)``. ``meta`` is the
-    parsed ``meta.json`` (embedding model id/fingerprint/dimension, metrics, created_at, ...).
+    parsed ``meta.json`` (embedding model id/fingerprint/dimension, metrics, created_at, ...). ``encoder`` is
+    the folder of a fine-tuned head's own encoder (its embeddings are the ones ``coef`` reads), else ``None``.
     """
 
     name: str
@@ -52,6 +60,7 @@ class Head:
     coef: np.ndarray
     intercept: np.ndarray
     meta: dict[str, Any]
+    encoder: Path | None = None
 
     @property
     def ref(self) -> str:
@@ -173,10 +182,31 @@ def load(ref: str) -> Head:
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelLoadError(f"{where} has a corrupt {WEIGHTS} ({exc}); {fix}") from exc
     labels = meta.get("labels")
-    problem = head_problem(labels, tensors.get("coef"), tensors.get("intercept"), _dimension(meta))
+    problem = head_problem(labels, tensors.get("coef"), tensors.get("intercept"), _dimension(meta)) or encoder_problem(folder, meta)
     if problem is not None:
         raise ModelLoadError(f"{where} {problem}; {fix}")
-    return Head(name, version, tuple(labels), _as_float32(tensors["coef"]), _as_float32(tensors["intercept"]), meta)
+    encoder = folder / ENCODER if "encoder" in meta else None
+    return Head(name, version, tuple(labels), _as_float32(tensors["coef"]), _as_float32(tensors["intercept"]), meta, encoder)
+
+
+def encoder_problem(folder: Path, meta: dict[str, Any]) -> str | None:
+    """What makes a fine-tuned head's encoder unusable (``None``: nothing, or no encoder is recorded).
+
+    The ``encoder/`` folder must exist and its files must hash to ``meta["encoder"]["fingerprint"]``
+    (:func:`sqlml.models.ref.fingerprint_directory`): a changed or truncated encoder would give other embeddings
+    than the head was fitted on.
+    """
+    if "encoder" not in meta:
+        return None
+    recorded = meta["encoder"].get("fingerprint") if isinstance(meta["encoder"], dict) else None
+    if not isinstance(recorded, str):
+        return f"has no valid encoder record in {META} (encoder: {meta['encoder']!r})"
+    if not (folder / ENCODER).is_dir():
+        return f"is missing its fine-tuned {ENCODER}/ folder"
+    found = fingerprint_directory(folder / ENCODER)
+    if found != recorded:
+        return f"has an {ENCODER}/ folder whose files changed since training (fingerprint {found}, recorded {recorded})"
+    return None
 
 
 def head_problem(labels: Any, coef: np.ndarray | None, intercept: np.ndarray | None, dim: Any) -> str | None:
@@ -255,13 +285,16 @@ def store_folder(name: str) -> Path:
     return folder
 
 
-def save(name: str, labels: list[str], coef: np.ndarray, intercept: np.ndarray, meta: dict[str, Any]) -> Head:
+def save(name: str, labels: list[str], coef: np.ndarray, intercept: np.ndarray, meta: dict[str, Any],
+         encoder: Path | None = None) -> Head:
     """Store a new version of ``name`` atomically and return it as loaded.
 
     ``coef``: ``(len(labels), dim)``; ``intercept``: ``(len(labels),)``; ``dim`` is
     ``meta["embedding_model"]["dimension"]``. ``meta`` gets ``name``, ``version``, ``labels`` and
-    ``format_version`` added. Concurrent writers each get their own version. A head :func:`load` would
-    refuse (:func:`head_problem`) raises :class:`InvalidArgumentError` and writes nothing.
+    ``format_version`` added. ``encoder``: a fine-tuned encoder folder made in :func:`staging` (moved into the
+    version as ``encoder/``; ``meta["encoder"]["fingerprint"]`` must be its fingerprint). Concurrent writers
+    each get their own version. A head :func:`load` would refuse (:func:`head_problem`) raises
+    :class:`InvalidArgumentError` and writes nothing.
     """
     from safetensors.numpy import save
 
@@ -275,6 +308,8 @@ def save(name: str, labels: list[str], coef: np.ndarray, intercept: np.ndarray, 
     try:
         weights = {"coef": np.ascontiguousarray(coef, dtype=np.float32), "intercept": np.ascontiguousarray(intercept, dtype=np.float32)}
         (tmp / WEIGHTS).write_bytes(save(weights))  # save_file would make it 0600 whatever the umask
+        if encoder is not None:
+            os.rename(encoder, tmp / ENCODER)  # staging() made it beside tmp, on the same file system
         while True:
             version = (versions(name) or [0])[-1] + 1
             record = {"format_version": FORMAT_VERSION, "name": name, "version": version, "labels": list(labels), **meta}
@@ -289,6 +324,19 @@ def save(name: str, labels: list[str], coef: np.ndarray, intercept: np.ndarray, 
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return load(f"{name}@{version}")
+
+
+@contextmanager
+def staging(name: str) -> Iterator[Path]:
+    """A new empty folder inside ``name``'s store folder (refused where the query's sandbox forbids writing it), for
+    files a version will own (a fine-tuned encoder); removed on leaving unless :func:`save` moved its contents away."""
+    folder = store_folder(name)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = new_temp(folder, ".partial-", folder=True)
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def list_heads() -> list[dict[str, Any]]:

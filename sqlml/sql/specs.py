@@ -27,7 +27,7 @@ from sqlml.ops.calls import (
     bind_top_k_sentences,
     mode_runtime,
 )
-from sqlml.ops.classify.train import DEFAULT_C, DEFAULT_TEST_SIZE, train_classifier
+from sqlml.ops.classify.train import DEFAULT_C, DEFAULT_METHOD, DEFAULT_TEST_SIZE, train_classifier
 from sqlml.ops.inputs import as_string_array
 from sqlml.ops.relevance.scores import check_k, check_mode, check_query, check_table_columns, search_array
 from sqlml.sql.adapter import Arg, SqlBinder, UdfSpec, constant, single_chunk
@@ -116,20 +116,23 @@ TRAIN_FIELDS = [
 
 
 def _train_udf(ctx: SqlContext) -> Callable[..., pa.Array]:
-    """``_sqlml_train(name, texts[], labels[], c, test_size, seed, embedding_model)``: one head per row."""
+    """``_sqlml_train(name, texts[], labels[], method, steps, c, test_size, seed, embedding_model)``: one head per row."""
     settings = ctx.settings
 
-    def train(names: pa.ChunkedArray, texts: pa.ChunkedArray, labels: pa.ChunkedArray, cs: pa.ChunkedArray,
-              test_sizes: pa.ChunkedArray, seeds: pa.ChunkedArray, embedding_models: pa.ChunkedArray) -> pa.Array:
+    def train(names: pa.ChunkedArray, texts: pa.ChunkedArray, labels: pa.ChunkedArray, methods: pa.ChunkedArray,
+              steps: pa.ChunkedArray, cs: pa.ChunkedArray, test_sizes: pa.ChunkedArray, seeds: pa.ChunkedArray,
+              embedding_models: pa.ChunkedArray) -> pa.Array:  # DuckDB counts the parameters: no *args
         rows: list[dict[str, Any] | None] = []
-        columns = [single_chunk(a).to_pylist() for a in (names, texts, labels, cs, test_sizes, seeds, embedding_models)]
+        arrays = (names, texts, labels, methods, steps, cs, test_sizes, seeds, embedding_models)
+        columns = [single_chunk(a).to_pylist() for a in arrays]
         with ctx.sandbox():  # the embedding model's path and the store folder written
-            for name, texts, labels, c, test_size, seed, embedding_model in zip(*columns, strict=True):
-                if name is None or texts is None or labels is None:
+            for name, rows_texts, rows_labels, method, step_count, c, test_size, seed, embedding_model in zip(*columns, strict=True):
+                if name is None or rows_texts is None or rows_labels is None:
                     rows.append(None)
                     continue
                 result = train_classifier(
-                    name, texts, labels, embedding_model=embedding_model or settings.model,
+                    name, rows_texts, rows_labels, embedding_model=embedding_model or settings.model,
+                    method=DEFAULT_METHOD if method is None else method, steps=step_count,
                     c=DEFAULT_C if c is None else c, test_size=DEFAULT_TEST_SIZE if test_size is None else test_size,
                     seed=0 if seed is None else seed, device=settings.device, dtype=settings.dtype, batch_size=settings.batch_size,
                     max_batch_tokens=settings.max_batch_tokens,
@@ -191,7 +194,8 @@ SPECS: tuple[UdfSpec, ...] = (
             udf=_search_udf),
     # side effects: each call stores a new version, so DuckDB must neither fold nor repeat nor skip it
     UdfSpec("_sqlml_train", "sqlml_train", _fixed(TRAIN_SQL_TYPE),
-            (Arg("name", "VARCHAR"), Arg("texts", "VARCHAR[]"), Arg("labels", "VARCHAR[]"), Arg("c", "DOUBLE"),
+            (Arg("name", "VARCHAR"), Arg("texts", "VARCHAR[]"), Arg("labels", "VARCHAR[]"), Arg("method", "VARCHAR"),
+             Arg("steps", "BIGINT"), Arg("c", "DOUBLE"),
              Arg("test_size", "DOUBLE"), Arg("seed", "BIGINT"), Arg("embedding_model", "VARCHAR")),
             udf=_train_udf, side_effects=True),
     # side effects: the answers change as models load and queries run

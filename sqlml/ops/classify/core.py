@@ -24,6 +24,8 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,8 +35,9 @@ from sqlml.config import Settings, check_model_argument
 from sqlml.engine.classifiers import classifier_runtime_for
 from sqlml.engine.runtime import AnyRuntime, runtime_for
 from sqlml.errors import InvalidArgumentError
-from sqlml.models import heads
+from sqlml.models import heads, registry
 from sqlml.models.heads import Head, softmax
+from sqlml.models.ref import fingerprint_directory
 from sqlml.ops.classify.long_text import text_vectors
 from sqlml.ops.embed import embed_strings
 from sqlml.ops.inputs import valid_strings
@@ -179,9 +182,36 @@ def resolve_model(model: str, settings: Settings, embedding_model: str | None = 
         if folder is not None:
             return SequenceClassifierModel(classifier_runtime_for(settings, str(folder)))
     head = heads.load_cached(model)
+    if head.encoder is not None:
+        return HeadModel(head, runtime_for(settings, fine_tuned_encoder(head, embedding_model or settings.model)))
     runtime = runtime_for(settings, embedding_model)
     check_head_matches(head, runtime)
     return HeadModel(head, runtime)
+
+
+def fine_tuned_encoder(head: Head, embedding_model: str) -> str:
+    """The model name of ``head``'s own fine-tuned encoder (registered unlisted on first use).
+
+    A fine-tuned head embeds with its encoder, which is only valid where the call's ``embedding_model`` is the
+    base model it was fine-tuned from (same files), as a head on frozen embeddings must match its model; another
+    model is refused.
+    """
+    base = head.meta.get("base_model") or {}
+    if _fingerprint(registry.resolve(embedding_model).location) != base.get("fingerprint"):
+        raise InvalidArgumentError(
+            f"classifier {head.ref!r} was fine-tuned from {base.get('id')!r} and embeds with its own fine-tuned copy of it, "
+            f"but this call's embedding model is {embedding_model!r}; use the base model (embedding_model := {base.get('name')!r} "
+            "in SQL, embedding_model= in Python, --embedding-model in the CLI) or re-train the classifier on this model"
+        )
+    name = f"{head.ref} fine-tuned encoder"
+    registry.register_alias(name, head.encoder, listed=False)  # type: ignore[arg-type]
+    return name
+
+
+@lru_cache(maxsize=64)
+def _fingerprint(location: str) -> str:
+    """:func:`fingerprint_directory` of a model folder, once per process (as :attr:`Encoder.fingerprint` is)."""
+    return fingerprint_directory(Path(location))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import numbers
 import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -16,10 +19,13 @@ import numpy as np
 
 from sqlml import progress
 from sqlml.config import Settings, check_count, check_model_argument
-from sqlml.engine.runtime import runtime_for
+from sqlml.engine.runtime import AnyRuntime, private_runtime, runtime_for
 from sqlml.errors import InvalidArgumentError
 from sqlml.models import heads
+from sqlml.models.encoder import Encoder
 from sqlml.models.heads import Head
+from sqlml.models.ref import fingerprint_directory
+from sqlml.ops.classify.finetune import FineTuneOptions, fine_tune
 from sqlml.ops.classify.long_text import text_vectors
 from sqlml.ops.inputs import as_string_array
 from sqlml.version import __version__
@@ -28,6 +34,9 @@ from sqlml.version import __version__
 DEFAULT_TEST_SIZE = 0.2
 #: Inverse regularisation strength of the logistic regression (sklearn's ``C``); measured in docs/classify.md.
 DEFAULT_C = 10.0
+#: How a head is trained (see :func:`train_classifier`): chosen by measurement in docs/classify.md.
+METHODS = ("lr", "finetune")
+DEFAULT_METHOD = "lr"
 #: The largest seed: sklearn's random_state takes 32-bit seeds.
 MAX_SEED = 2**32 - 1
 
@@ -106,6 +115,8 @@ def train_classifier(
     labels: Any,
     *,
     embedding_model: str | os.PathLike[str] | None = None,
+    method: str = DEFAULT_METHOD,
+    steps: int | None = None,
     c: float = DEFAULT_C,
     test_size: float = DEFAULT_TEST_SIZE,
     seed: int = 0,
@@ -118,21 +129,33 @@ def train_classifier(
     """Train a classifier head on ``texts`` labelled ``labels`` and store it as the next version of ``name``.
 
     ``texts``/``labels``: equal-length lists (or Arrow arrays / polars Series) of strings; rows where
-    either is NULL are skipped. At least 2 distinct labels are needed. A stratified ``test_size`` share
-    (seed ``seed``) is held out to measure accuracy and macro-F1; the stored head is then fitted on all
-    rows. Logistic regression (``C=c``) on the texts' embeddings by ``embedding_model``. Deterministic for
-    a given seed. Returns a :class:`TrainResult`; use the head as ``model=name`` (latest) or ``name@version``.
+    either is NULL are skipped. At least 2 distinct labels are needed. ``method`` (:data:`METHODS`):
+
+    * ``'lr'``: logistic regression (``C=c``) on the frozen embeddings of ``embedding_model``;
+    * ``'finetune'``: the encoder is first fine-tuned on the rows (:mod:`sqlml.ops.classify.finetune`, ``steps``
+      optimiser steps, default :func:`~sqlml.ops.classify.finetune.default_steps`), then the logistic regression is
+      fitted on its embeddings; the fine-tuned encoder is stored with the head and used by every call of it.
+
+    A stratified ``test_size`` share (seed ``seed``) is held out to measure accuracy and macro-F1 of the same
+    method trained on the other rows (for ``'finetune'`` that is a second fine-tuning run: ``test_size=0``
+    halves the time); the stored head is then trained on all rows. Deterministic for a given seed on CPU.
+    Returns a :class:`TrainResult`; use the head as ``model=name`` (latest) or ``name@version``.
 
     Training ``name`` again stores a new version, except when the rows, settings and embedding model equal
     those of its latest version: that version is returned unchanged (the fit would be identical), so a
     query that evaluates the training call twice stores one version.
     """
-    from sklearn.metrics import accuracy_score, f1_score
-
     heads.check_name(name)
     text_array, label_array = as_string_array(texts, "texts"), as_string_array(labels, "labels")
     if len(text_array) != len(label_array):
         raise InvalidArgumentError(f"train_classifier: texts and labels differ in length ({len(text_array)} vs {len(label_array)})")
+    if method not in METHODS:
+        raise InvalidArgumentError(f"train_classifier: method must be one of {', '.join(map(repr, METHODS))} "
+                                   f"(default {DEFAULT_METHOD!r}); got {method!r}")
+    if steps is not None:
+        steps = check_count(steps, "train_classifier: steps must be a whole number >= 1", "leave it unset for the default")
+        if method != "finetune":
+            raise InvalidArgumentError("train_classifier: steps applies to method 'finetune' only; leave it unset or add method 'finetune'")
     if not _is_real(test_size) or not 0 <= test_size < 1:
         raise InvalidArgumentError(f"train_classifier: test_size must be in [0, 1) (default {DEFAULT_TEST_SIZE}); got {test_size!r}")
     if not _is_real(c) or not c > 0:
@@ -148,44 +171,99 @@ def train_classifier(
             f"train_classifier: need at least 2 distinct labels among the non-NULL rows, found {len(classes)} "
             f"({classes!r}) in {len(keep)} rows"
         )
-    runtime = runtime_for(Settings.resolve(model=embedding_model, device=device, dtype=dtype, batch_size=batch_size, max_batch_tokens=max_batch_tokens))
+    settings = Settings.resolve(model=embedding_model, device=device, dtype=dtype, batch_size=batch_size, max_batch_tokens=max_batch_tokens)
+    runtime = runtime_for(settings)
     heads.store_folder(name)  # a sandboxed query learns it may not store before paying for the embeddings
-    digest = training_digest(values, y.tolist(), c, test_size, seed, runtime.fingerprint)
+    digest = training_digest(values, y.tolist(), c, test_size, seed, runtime.fingerprint, method, steps)
     latest = heads.versions(name)
     if latest:
         previous = heads.load_cached(f"{name}@{latest[-1]}")
         if previous.meta.get("training", {}).get("data_sha256") == digest:
             return result_of(previous)  # same data, settings and model give the same head: no new version
-    with progress.progress_bar(len(values), "embed", progress.enabled(show_progress, False)) as bar:
-        x = text_vectors(values, runtime)
-        bar.update(len(values))
     split = held_out_split(y, test_size, seed)
-    accuracy = macro_f1 = None
-    held_out, note = 0, ""
-    if isinstance(split, str):
-        note = split
-    else:
-        train, test = split
-        coef, intercept = fit_logistic_regression(x[train], y[train], c, seed)
-        head = Head(name, 0, tuple(classes), coef, intercept, {})
-        predicted = np.array(classes, dtype=object)[np.argmax(head.probabilities(x[test]), axis=1)]
-        accuracy = float(accuracy_score(y[test], predicted))
-        macro_f1 = float(f1_score(y[test], predicted, average="macro"))
-        held_out = len(test)
-        note = f"stratified {test_size:.0%} held-out split, seed {seed}; stored head refitted on all rows"
-    coef, intercept = fit_logistic_regression(x, y, c, seed)
-    meta = {
-        "kind": "logistic-regression",
-        "embedding_model": {"name": runtime.model_name, "id": runtime.model_id,
-                            "fingerprint": runtime.fingerprint, "dimension": runtime.dimension},
+    held_out_note = f"stratified {test_size:.0%} held-out split, seed {seed}; stored head refitted on all rows"
+    training = {"method": method, "rows": len(keep), "skipped_null_rows": len(text_array) - len(keep), "c": c,
+                "test_size": test_size, "seed": seed, "data_sha256": digest}
+    described = {"name": runtime.model_name, "id": runtime.model_id, "fingerprint": runtime.fingerprint, "dimension": runtime.dimension}
+    bars = progress.enabled(show_progress, False)
+    if method == "lr":
+        with progress.progress_bar(len(values), "embed", bars) as bar:
+            x = text_vectors(values, runtime)
+            bar.update(len(values))
+        metrics = held_out_metrics(y, split, lambda train, test: predict_lr(x[train], y[train], x[test], c, seed), held_out_note)
+        coef, intercept = fit_logistic_regression(x, y, c, seed)
+        meta = {"kind": "logistic-regression", "embedding_model": described}
+        return result_of(heads.save(name, classes, coef, intercept, {**meta, **_common(training, metrics)}))
+    options = FineTuneOptions(steps=steps, seed=seed)
+    runs = [len(values)] if isinstance(split, str) else [len(split[0]), len(values)]
+    with progress.progress_bar(sum(options.steps_for(n) for n in runs), "fine-tune", bars) as bar:
+        def fine_tuned_predictions(train: np.ndarray, test: np.ndarray) -> np.ndarray:
+            with tuned_encoder(runtime, [values[i] for i in train], y[train], classes, options, bar.update) as tuned, \
+                    private_runtime(tuned, settings) as own:
+                x = text_vectors([values[i] for i in np.concatenate([train, test])], own)
+            return predict_lr(x[: len(train)], y[train], x[len(train) :], c, seed)
+
+        metrics = held_out_metrics(y, split, fine_tuned_predictions, held_out_note)
+        started = time.perf_counter()
+        with heads.staging(name) as staged, tuned_encoder(runtime, values, y, classes, options, bar.update) as tuned:
+            tuned.model.save(str(staged / heads.ENCODER), create_model_card=False)
+            fingerprint = fingerprint_directory(staged / heads.ENCODER)
+            with private_runtime(tuned, settings) as own:
+                x = text_vectors(values, own)
+            coef, intercept = fit_logistic_regression(x, y, c, seed)
+            training["fine_tune"] = {**options.as_dict(len(values)), "seconds": round(time.perf_counter() - started, 1)}
+            meta = {
+                "kind": "fine-tuned-encoder+logistic-regression",
+                "embedding_model": {"name": f"{name} fine-tuned encoder", "id": f"fine-tuned from {runtime.model_id}",
+                                    "fingerprint": fingerprint, "dimension": runtime.dimension},
+                "encoder": {"folder": heads.ENCODER, "fingerprint": fingerprint},
+                "base_model": described,
+            }
+            return result_of(heads.save(name, classes, coef, intercept, {**meta, **_common(training, metrics)}, encoder=staged / heads.ENCODER))
+
+
+def _common(training: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
+    """The ``meta.json`` entries every kind of head has besides its kind and models."""
+    return {
         "text_embedding": "sentence-chunk mean beyond the model window",
-        "training": {"rows": len(keep), "skipped_null_rows": len(text_array) - len(keep), "c": c, "test_size": test_size,
-                     "seed": seed, "data_sha256": digest},
-        "metrics": {"accuracy": accuracy, "macro_f1": macro_f1, "held_out_rows": held_out, "note": note},
+        "training": training,
+        "metrics": metrics,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "sqlml_version": __version__,
     }
-    return result_of(heads.save(name, classes, coef, intercept, meta))
+
+
+def predict_lr(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, c: float, seed: int) -> np.ndarray:
+    """Labels (``object (len(x_test),)``) of a logistic regression fitted on ``x_train``/``y_train``."""
+    classes = sorted(set(y_train.tolist()))
+    coef, intercept = fit_logistic_regression(x_train, y_train, c, seed)
+    head = Head("held-out", 0, tuple(classes), coef, intercept, {})
+    return np.array(classes, dtype=object)[np.argmax(head.probabilities(x_test), axis=1)]
+
+
+def held_out_metrics(y: np.ndarray, split: tuple[np.ndarray, np.ndarray] | str,
+                     predict: Callable[[np.ndarray, np.ndarray], np.ndarray], note: str) -> dict[str, Any]:
+    """Accuracy and macro-F1 of ``predict(train_rows, test_rows)`` on the held-out rows, as ``meta.json`` records them."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    if isinstance(split, str):
+        return {"accuracy": None, "macro_f1": None, "held_out_rows": 0, "note": split}
+    train, test = split
+    predicted = predict(train, test)
+    return {"accuracy": float(accuracy_score(y[test], predicted)), "macro_f1": float(f1_score(y[test], predicted, average="macro")),
+            "held_out_rows": len(test), "note": note}
+
+
+@contextmanager
+def tuned_encoder(runtime: AnyRuntime, texts: list[str], y: np.ndarray, classes: list[str], options: FineTuneOptions,
+                  on_step: Callable[[int], object]) -> Iterator[Encoder]:
+    """A fresh copy of ``runtime``'s model fine-tuned on ``texts``/``y``, as an :class:`Encoder` (float32, not registered)."""
+    from sqlml.models.encoder import load_sentence_transformer
+
+    model = load_sentence_transformer(runtime.encoder.ref, runtime.device)  # type: ignore[attr-defined]
+    code = {label: i for i, label in enumerate(classes)}
+    fine_tune(model, texts, np.array([code[label] for label in y.tolist()]), len(classes), options, lambda: on_step(1))
+    yield Encoder.wrap(runtime.encoder.ref, model, runtime.device, "float32")  # type: ignore[attr-defined]
 
 
 def _is_real(value: Any) -> bool:
@@ -193,12 +271,14 @@ def _is_real(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def training_digest(texts: list[str], labels: list[str], c: float, test_size: float, seed: int, fingerprint: str) -> str:
+def training_digest(texts: list[str], labels: list[str], c: float, test_size: float, seed: int, fingerprint: str,
+                    method: str = DEFAULT_METHOD, steps: int | None = None) -> str:
     """sha256 of the training rows, settings and embedding model: equal digests give equal heads."""
     import hashlib
     import json
 
-    digest = hashlib.sha256(json.dumps([c, test_size, seed, fingerprint]).encode())
+    settings = [c, test_size, seed, fingerprint] + ([] if method == DEFAULT_METHOD else [method, steps])
+    digest = hashlib.sha256(json.dumps(settings).encode())
     for text, label in zip(texts, labels, strict=True):
         digest.update(json.dumps([text, label]).encode())
     return digest.hexdigest()
