@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlml.errors import (
     ConfigError,
+    IndexStoreError,
     InputFileError,
     InvalidArgumentError,
     MissingExtraError,
@@ -49,11 +50,14 @@ _LAZY = {
     "classify_scores": "sqlml.api",
     "train_classifier": "sqlml.ops.classify.train",
     "stats": "sqlml.engine.counters",
+    "Index": "sqlml.index",
+    "list_indexes": "sqlml.index",
 }
 _RENAMED = {"register_model": "register_alias"}
 
 __all__ = [
     "ConfigError",
+    "IndexStoreError",
     "InputFileError",
     "InvalidArgumentError",
     "MissingExtraError",

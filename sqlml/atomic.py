@@ -188,3 +188,22 @@ def atomic_folder(target: str | os.PathLike[str], replaces: str) -> Iterator[Pat
     finally:
         if fd is not None:
             os.close(fd)
+
+
+@contextmanager
+def new_folder(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a new, empty partial folder beside ``target``; renamed to ``target`` (which must not exist) if the block succeeds.
+
+    A killed run leaves only a partial that the next call removes (:func:`remove_stale_partials`).
+    """
+    final = Path(target)
+    tmp, fd = _start(final, folder=True)
+    try:
+        yield tmp
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        if fd is not None:
+            os.close(fd)

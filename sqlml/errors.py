@@ -44,5 +44,9 @@ class RowFailedError(SqlmlError, RuntimeError):
     """One row's text made an operation fail under ``on_error='raise'``; the message names the row and the fix."""
 
 
+class IndexStoreError(SqlmlError, RuntimeError):
+    """A search index is damaged, built with another model, or being refreshed by another call; the message names the fix."""
+
+
 class SqlmlWarning(UserWarning):
     """Root of sqlml's warnings: an optional part (the embedding cache) failed and was turned off; results are unaffected."""

@@ -55,8 +55,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("policy", ("sqlml.on_error",)),
     # Parquet column jobs, checkpoints and resume, atomic output (CLI and Ray share them).
     ("jobs", ("sqlml.jobs",)),
-    # The Python API and its display helpers.
-    ("facade", ("sqlml.api", "sqlml.display")),
+    # The Python API (its functions, and the Index class of named indexes) and its display helpers.
+    ("facade", ("sqlml.api", "sqlml.index", "sqlml.display")),
     # Thin translators of types, flags, batches: the SQL UDFs, the CLI, the Ray adapter.
     ("front doors", ("sqlml.sql", "sqlml.cli", "sqlml.ray")),
 ]

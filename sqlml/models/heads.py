@@ -39,7 +39,7 @@ META = "meta.json"
 ENCODER = "encoder"
 FORMAT_VERSION = 1
 # Used with fullmatch: "$" would also accept a trailing newline.
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
 _VERSION_DIR = re.compile(r"v([1-9][0-9]*)")
 # ASCII digits only (str.isdigit and int() also take '²' or '١'); 18 of them keep int() cheap and the number an int64.
 _REF_VERSION = re.compile(r"[0-9]{1,18}")
@@ -87,7 +87,7 @@ def heads_dir() -> Path:
 
 def check_name(name: str) -> str:
     """Return ``name`` if it is a valid head name, else raise :class:`InvalidArgumentError`."""
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise InvalidArgumentError(
             f"invalid classifier name {name!r}: use letters, digits, '_', '-' or '.', starting with a letter "
             "or digit (at most 128 characters), e.g. 'topics' or 'support-intents'"
@@ -120,7 +120,7 @@ def names() -> list[str]:
     root = heads_dir()
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and _NAME.fullmatch(p.name) and versions(p.name))
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and NAME_PATTERN.fullmatch(p.name) and versions(p.name))
 
 
 def exists(ref: str) -> bool:

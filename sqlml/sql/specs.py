@@ -32,6 +32,16 @@ from sqlml.ops.inputs import as_string_array
 from sqlml.ops.relevance.scores import check_k, check_mode, check_query, check_table_columns, search_array
 from sqlml.sql.adapter import Arg, SqlBinder, UdfSpec, constant, single_chunk
 from sqlml.sql.context import SqlContext
+from sqlml.sql.index_udfs import (
+    HITS_SQL_TYPE,
+    LIST_SQL_TYPE,
+    REPORT_SQL_TYPE,
+    drop_index_udf,
+    index_neighbours_udf,
+    index_search_udf,
+    index_udf,
+    indexes_udf,
+)
 
 TEXT = Arg("text", "VARCHAR", per_row=True)
 MODEL = Arg("model", "VARCHAR")
@@ -198,6 +208,23 @@ SPECS: tuple[UdfSpec, ...] = (
              Arg("steps", "BIGINT"), Arg("c", "DOUBLE"),
              Arg("test_size", "DOUBLE"), Arg("seed", "BIGINT"), Arg("embedding_model", "VARCHAR")),
             udf=_train_udf, side_effects=True),
+    # side effects: each call writes a new version of the index (or drops it)
+    UdfSpec("_sqlml_index", "sqlml_index", _fixed(REPORT_SQL_TYPE),
+            (Arg("index_name", "VARCHAR"), Arg("keys", "VARCHAR[]"), Arg("texts", "VARCHAR[]"), Arg("source", "VARCHAR"),
+             Arg("key_column", "VARCHAR"), MODEL, Arg("rebuild", "BOOLEAN")),
+            udf=index_udf, side_effects=True),
+    UdfSpec("_sqlml_drop_index", "sqlml_drop_index", _fixed("BOOLEAN"), (Arg("index_name", "VARCHAR"),), udf=drop_index_udf,
+            side_effects=True),
+    # side effects: an index's answers change when it is refreshed
+    UdfSpec("_sqlml_index_search", "index_search", _fixed(HITS_SQL_TYPE),
+            (Arg("index_name", "VARCHAR"), Arg("query", "VARCHAR", per_row=True), Arg("k", "BIGINT"), Arg("mode", "VARCHAR"),
+             Arg("keys", "VARCHAR[]", per_row=True), MODEL),
+            udf=index_search_udf, side_effects=True),
+    UdfSpec("_sqlml_index_neighbours", "index_neighbours", _fixed(HITS_SQL_TYPE),
+            (Arg("index_name", "VARCHAR"), Arg("key", "VARCHAR", per_row=True), Arg("other", "VARCHAR"), Arg("k", "BIGINT"),
+             Arg("min_score", "DOUBLE")),
+            udf=index_neighbours_udf, side_effects=True),
+    UdfSpec("_sqlml_indexes", "sqlml_indexes", _fixed(LIST_SQL_TYPE), udf=indexes_udf, side_effects=True),
     # side effects: the answers change as models load and queries run
     UdfSpec("_sqlml_models", "sqlml_models", _fixed(MODEL_SQL_TYPE),
             udf=lambda _ctx: lambda: [m.as_dict() for m in list_models()], side_effects=True),

@@ -64,7 +64,7 @@ def good_values(files: dict[str, str], tiny_model_dir: Path, out: Path) -> dict[
         "inputs": [files["ok.parquet"]], "column": ["--column", "body"], "output": ["-o", str(out)], "sql": ["SELECT len(embed('x')) AS d"],
         "query": ["a first text"], "name": ["topics"], "text_column": ["--text", "body"], "label_column": ["--label", "category"],
         "labels": ["--labels", "a,b"], "model": ["--model", str(tiny_model_dir)], "embedding_model": ["--embedding-model", str(tiny_model_dir)],
-        "device": ["--device", "cpu"], "progress": ["--no-progress"], "test_size": ["--test-size", "0"],
+        "device": ["--device", "cpu"], "progress": ["--no-progress"], "test_size": ["--test-size", "0"], "key": ["--key", "id"],
     }
 
 
@@ -105,6 +105,8 @@ BAD_INPUTS = [
     ("empty query", "query", lambda f: [""]),
     ("bad test size", "test_size", lambda f: ["--test-size", "1.5"]),
     ("Ray resume", "resume", lambda f: ["--engine", "ray", "--resume"]),
+    ("invalid name", "name", lambda f: ["../up"]),
+    ("wrong key column", "key", lambda f: ["--key", "no_such_column"]),
 ]
 
 

@@ -76,6 +76,30 @@ SURFACE: dict[str, dict[str, str | NotOffered]] = {
         "sql": "sqlml_train(name, list(text), list(label))", "python": "sqlml.train_classifier", "cli": "sqlml train",
         "ray": NotOffered("training needs every labelled row in one call; sqlml.ray has no training adapter"),
     },
+    "sqlml_index": {
+        "sql": "sqlml_index(index, table, column, key := ...)", "python": "sqlml.Index.build / refresh", "cli": "sqlml index build / refresh",
+        "ray": NotOffered("an index is one store written by one writer; sqlml.ray has no index adapter (tests/ops/test_index.py covers the doors)"),
+    },
+    "sqlml_search_index": {
+        "sql": "sqlml_search_index(index, query)", "python": "sqlml.Index.search", "cli": "sqlml index search",
+        "ray": NotOffered("searching a stored index is one call per query batch; sqlml.ray has no index adapter"),
+    },
+    "index_search": {
+        "sql": "index_search(index, query) per row", "python": "sqlml.Index.search_many", "cli": "sqlml query (the lateral SQL form)",
+        "ray": NotOffered("searching a stored index is one call per query batch; sqlml.ray has no index adapter"),
+    },
+    "index_neighbours": {
+        "sql": "index_neighbours(index, key)", "python": "sqlml.Index.neighbours", "cli": "sqlml query (the SQL form)",
+        "ray": NotOffered("neighbours read one stored index; sqlml.ray has no index adapter"),
+    },
+    "sqlml_indexes": {
+        "sql": "sqlml_indexes()", "python": "sqlml.list_indexes", "cli": "sqlml index list",
+        "ray": NotOffered("the index store of the calling process's SQLML_HOME; sqlml.ray has no listing adapter"),
+    },
+    "sqlml_drop_index": {
+        "sql": "sqlml_drop_index(index)", "python": "sqlml.Index.drop", "cli": "sqlml index drop",
+        "ray": NotOffered("dropping an index is a store operation of one process; sqlml.ray has no index adapter"),
+    },
     "sqlml_models": {
         "sql": "sqlml_models()", "python": "sqlml.list_models", "cli": "sqlml models",
         "ray": NotOffered("the catalog of the calling process; sqlml.ray has no listing adapter"),

@@ -55,6 +55,12 @@ def tokenize(texts: list[str], *, stem: bool = True, stopwords: bool = True) -> 
     return _tokenize(texts, False, stem, stopwords)
 
 
+def tokenize_ids(texts: list[str]) -> Any:
+    """``bm25s.tokenize``'s ids and vocabulary of ``texts`` with this module's settings: what ``bm25s.BM25.index``
+    takes, so a stored index scores exactly as :func:`bm25_scores` does."""
+    return _tokenize(texts, True, True, True)
+
+
 def bm25_scores(corpus: list[str], query: str, *, stem: bool = True, stopwords: bool = True) -> np.ndarray:
     """BM25 score of every text in ``corpus`` for ``query``: ``float32 (len(corpus),)``, ≥ 0.
 

@@ -1,0 +1,215 @@
+"""Building and refreshing a named index: embed only what changed, then write a new version atomically.
+
+A refresh compares each row's text hash (blake2b-128 of its UTF-8 bytes) with the live version's for the
+same key: unchanged rows keep their vectors (no model call), changed and new rows are embedded, keys no
+longer given are removed. The HNSW graph is copied from the live version and patched (remove, then add) when
+few rows changed, and built anew otherwise; bm25s's index is rebuilt from the texts whenever any text changed.
+Engine-agnostic: SQL (``sqlml_index``), the CLI (``sqlml index``) and Python (``sqlml.Index``) call :func:`build_index`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sqlml import progress
+from sqlml.atomic import new_folder
+from sqlml.config import Settings
+from sqlml.engine.runtime import AnyRuntime, runtime_for
+from sqlml.errors import IndexStoreError, InvalidArgumentError
+from sqlml.ops.embed import embed_strings
+from sqlml.ops.index import store
+from sqlml.ops.inputs import as_string_array
+from sqlml.version import __version__
+
+#: Above this share of changed rows the HNSW graph is built anew instead of patched.
+PATCH_LIMIT = 0.2
+#: HNSW graph settings (usearch's defaults: connectivity 16, expansion 128 when adding, 64 when searching).
+ANN_METRIC = "cos"
+
+
+@dataclass(frozen=True)
+class IndexReport:
+    """What one build or refresh did: row counts by fate, the new version, seconds and bytes on disk."""
+
+    name: str
+    version: int
+    rows: int
+    added: int
+    updated: int
+    removed: int
+    unchanged: int
+    skipped: int
+    seconds: float
+    bytes: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        return (f"index {self.name}@v{self.version}: {self.rows:,} rows ({self.added:,} added, {self.updated:,} updated, "
+                f"{self.removed:,} removed, {self.unchanged:,} unchanged, {self.skipped:,} skipped for NULL text) "
+                f"in {self.seconds:.1f} s, {self.bytes:,} bytes")
+
+
+def text_hash(text: str) -> str:
+    """The change detector of one row: blake2b-128 of the text's UTF-8 bytes, hex."""
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+def check_rows(keys: Any, texts: Any, function: str) -> tuple[list[str], list[str], int]:
+    """``(keys, texts, skipped)``: rows with NULL text dropped; keys must be non-NULL and distinct."""
+    key_array, text_array = as_string_array(keys, "keys"), as_string_array(texts, "texts")
+    if len(key_array) != len(text_array):
+        raise InvalidArgumentError(f"{function}: keys and texts differ in length ({len(key_array)} vs {len(text_array)})")
+    all_keys, all_texts = key_array.to_pylist(), text_array.to_pylist()
+    if any(k is None for k in all_keys):
+        raise InvalidArgumentError(f"{function}: a key is NULL (row {all_keys.index(None) + 1}); every row needs a key that joins back to the table")
+    seen: set[str] = set()
+    repeated = next((k for k in all_keys if k in seen or seen.add(k)), None)  # type: ignore[func-returns-value]
+    if repeated is not None:
+        raise InvalidArgumentError(f"{function}: key {repeated!r} appears more than once; the key column must be unique (e.g. a primary key)")
+    kept = [i for i, t in enumerate(all_texts) if t is not None]
+    return [all_keys[i] for i in kept], [all_texts[i] for i in kept], len(all_keys) - len(kept)
+
+
+def build_index(
+    name: str,
+    keys: Any,
+    texts: Any,
+    *,
+    settings: Settings | None = None,
+    rebuild: bool = False,
+    source: str | None = None,
+    show_progress: bool | None = None,
+) -> IndexReport:
+    """Build index ``name`` over ``texts`` identified by ``keys``, or refresh it incrementally.
+
+    ``keys``/``texts``: equal-length lists (or Arrow arrays / polars Series); keys are read as text and must be
+    distinct and non-NULL; a NULL text leaves its row out (counted in ``skipped``). The model is
+    ``settings.model``; refreshing with another model than the index's is refused unless ``rebuild``, which
+    re-embeds every row. ``source`` is a description shown by listings (e.g. ``'news.body'``).
+    """
+    started = time.perf_counter()
+    store.check_index_name(name)
+    keys_in, texts_in, skipped = check_rows(keys, texts, "sqlml_index")
+    if not keys_in:
+        raise InvalidArgumentError("sqlml_index: no row has a text to index (every text is NULL, or there are no rows)")
+    settings = settings or Settings.resolve()
+    runtime = runtime_for(settings)
+    with store.writer(name) as folder:
+        previous = _previous(name, runtime, rebuild)
+        hashes = [text_hash(t) for t in texts_in]
+        old_rows = previous.positions() if previous is not None else {}
+        reuse = np.array([old_rows.get(k, -1) for k in keys_in], dtype=np.int64)
+        unchanged = np.array([r >= 0 and previous.hashes[r] == h for r, h in zip(reuse, hashes, strict=True)], dtype=bool) \
+            if previous is not None else np.zeros(len(keys_in), dtype=bool)
+        fresh = np.flatnonzero(~unchanged)
+        vectors = np.empty((len(keys_in), runtime.dimension), dtype=np.float32)
+        if previous is not None and unchanged.any():
+            vectors[unchanged] = previous.vectors[reuse[unchanged]]
+        with progress.progress_bar(len(fresh), "embed", progress.enabled(show_progress, False)) as bar:
+            if len(fresh):
+                vectors[fresh] = embed_strings([texts_in[i] for i in fresh], runtime, bar)
+        next_id = int(previous.meta.get("next_id", previous.rows)) if previous is not None else 0
+        ids = np.empty(len(keys_in), dtype=np.uint64)
+        known = reuse >= 0
+        if previous is not None and known.any():
+            ids[known] = previous.ids[reuse[known]]
+        ids[~known] = np.arange(next_id, next_id + int((~known).sum()), dtype=np.uint64)
+        removed_keys = set(old_rows) - set(keys_in)
+        counts = {"added": int((~known).sum()), "updated": int((known & ~unchanged).sum()), "removed": len(removed_keys),
+                  "unchanged": int(unchanged.sum())}
+        if previous is not None and counts["added"] == counts["updated"] == counts["removed"] == 0 and source in (None, previous.meta.get("source")):
+            size = sum(p.stat().st_size for p in previous.folder.rglob("*") if p.is_file())  # nothing changed: no new version
+            return IndexReport(name, previous.version, len(keys_in), skipped=skipped, seconds=round(time.perf_counter() - started, 3),
+                               bytes=size, **counts)
+        version = store.next_version(folder)
+        with new_folder(folder / f"v{version}") as tmp:
+            _write_rows(tmp, keys_in, ids, hashes, texts_in)
+            np.save(tmp / store.VECTORS, vectors)
+            changed_ids = [previous.ids[old_rows[k]] for k in removed_keys] if previous is not None else []
+            changed_ids += ids[known & ~unchanged].tolist()
+            _write_ann(tmp, previous, vectors, ids, np.asarray(changed_ids, dtype=np.uint64), fresh, known)
+            if previous is not None and counts["added"] == counts["updated"] == counts["removed"] == 0:
+                shutil.copytree(previous.folder / store.BM25, tmp / store.BM25)  # only the source's description changed
+            else:
+                _write_bm25(tmp, texts_in)
+            now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            meta = {
+                "format_version": store.FORMAT_VERSION, "name": name, "version": version,
+                "source": source if source is not None else (previous.meta.get("source") if previous is not None else None),
+                "model": {"name": runtime.model_name, "id": runtime.model_id, "fingerprint": runtime.fingerprint,
+                          "dimension": runtime.dimension},
+                "rows": len(keys_in), "next_id": next_id + counts["added"], "last_change": {**counts, "skipped": skipped},
+                "created_at": previous.meta.get("created_at", now) if previous is not None else now, "updated_at": now,
+                "sqlml_version": __version__,
+            }
+            (tmp / store.META).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        store.publish(folder, folder / f"v{version}")
+    size = sum(p.stat().st_size for p in (folder / f"v{version}").rglob("*") if p.is_file())
+    return IndexReport(name, version, len(keys_in), skipped=skipped, seconds=round(time.perf_counter() - started, 3), bytes=size,
+                       **counts)
+
+
+def _previous(name: str, runtime: AnyRuntime, rebuild: bool) -> store.IndexVersion | None:
+    """The live version to refresh from (``None``: build from scratch); refuses another model unless ``rebuild``."""
+    if rebuild or store.current_folder(name) is None:
+        return None
+    try:
+        previous = store.load(name)
+    except IndexStoreError as exc:
+        raise IndexStoreError(f"{exc}. A refresh reuses the live version's vectors, so it needs rebuild") from exc
+    model = previous.meta.get("model") or {}
+    if model.get("fingerprint") != runtime.fingerprint:
+        raise IndexStoreError(
+            f"index {name!r} holds embeddings of {model.get('id')!r}, and this refresh embeds with {runtime.model_id!r}; "
+            f"refresh it with its model (model := {model.get('name')!r}) or re-embed every row: {store.rebuild_hint(name)}"
+        )
+    return previous
+
+
+def _write_rows(folder: Path, keys: list[str], ids: np.ndarray, hashes: list[str], texts: list[str]) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table({"key": pa.array(keys, pa.string()), "id": pa.array(ids, pa.uint64()),
+                      "hash": pa.array(hashes, pa.string()), "text": pa.array(texts, pa.string())})
+    pq.write_table(table, folder / store.ROWS)
+
+
+def _write_ann(folder: Path, previous: store.IndexVersion | None, vectors: np.ndarray, ids: np.ndarray, stale: np.ndarray,
+               fresh: np.ndarray, known: np.ndarray) -> None:
+    """The HNSW graph: the live one patched (stale ids out, fresh rows in) when few rows changed, else built anew."""
+    from usearch.index import Index
+
+    patch = previous is not None and len(fresh) + len(stale) <= PATCH_LIMIT * max(len(ids), 1)
+    if patch:
+        ann = Index.restore(str(previous.folder / store.ANN))  # a private, writable copy in memory
+        if len(stale):
+            ann.remove(stale)
+        if len(fresh):
+            ann.add(ids[fresh], vectors[fresh])
+    else:
+        ann = Index(ndim=vectors.shape[1], metric=ANN_METRIC, dtype="f32")
+        if len(ids):
+            ann.add(ids, vectors)
+    ann.save(str(folder / store.ANN))
+
+
+def _write_bm25(folder: Path, texts: list[str]) -> None:
+    import bm25s
+
+    from sqlml.ops.relevance.bm25 import tokenize_ids
+
+    retriever = bm25s.BM25()
+    retriever.index(tokenize_ids(texts), show_progress=False)
+    retriever.save(str(folder / store.BM25))

@@ -1,0 +1,188 @@
+"""Searching a named index: top-k keys per query (semantic, lexical, hybrid), filters, and neighbours of rows.
+
+* **semantic**: cosine between the query's embedding and the stored vectors. Up to :data:`EXACT_ROWS` candidate
+  rows are scored exactly (one matrix product for every query of the call); above that the HNSW graph answers
+  (approximate, usearch's default expansion).
+* **lexical**: BM25 from bm25s's stored index (memory-mapped), the same tokenisation and Lucene scoring as
+  ``sqlml_search``'s; rows sharing no term with the query are not returned.
+* **hybrid**: ``0.5·minmax(cosine) + 0.5·minmax(BM25)`` over the candidate rows, both scored exactly.
+
+A filter (``allowed`` keys) restricts the candidates with exact recall: when at most :data:`EXACT_ROWS` rows are
+allowed they are scored exactly; for broader filters the graph is asked for :data:`OVERSAMPLE` times the share
+needed, filtered, and a query left with fewer than ``k`` hits is scored exactly over the allowed rows. Keys
+the index does not hold are ignored. Engine-agnostic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sqlml.config import Settings
+from sqlml.engine.runtime import AnyRuntime, runtime_for
+from sqlml.errors import IndexStoreError
+from sqlml.ops.embed import embed_strings
+from sqlml.ops.index import store
+from sqlml.ops.relevance.bm25 import tokenize
+from sqlml.ops.relevance.scores import hybrid, top_k
+
+#: Candidate rows scored exactly (a matrix product) rather than through the HNSW graph.
+EXACT_ROWS = 50_000
+#: A filtered graph search asks for this many times the hits the filter's share needs.
+OVERSAMPLE = 4
+#: Rows scored per block of the exact product: bounds the memory of one call to ``block × queries`` floats.
+BLOCK = 65_536
+MODES = ("semantic", "lexical", "hybrid")
+
+
+@dataclass(frozen=True)
+class IndexHits:
+    """One query's answer, best first: ``keys[i]`` with ``scores[i]`` (rank ``i + 1``)."""
+
+    keys: list[str]
+    scores: list[float]
+
+    def as_rows(self) -> list[dict[str, Any]]:
+        return [{"key": k, "score": s, "rank": i + 1} for i, (k, s) in enumerate(zip(self.keys, self.scores, strict=True))]
+
+
+def query_runtime(version: store.IndexVersion, settings: Settings, model: str | None) -> AnyRuntime:
+    """The runtime that embeds queries for ``version``: ``model`` or the index's own; another model's files are refused."""
+    recorded = version.meta.get("model") or {}
+    runtime = runtime_for(settings, model or recorded.get("name"))
+    if runtime.fingerprint != recorded.get("fingerprint"):
+        raise IndexStoreError(
+            f"index {version.name!r} holds embeddings of {recorded.get('id')!r}, and this search embeds queries with "
+            f"{runtime.model_id!r}; leave model out to use the index's model, or {store.rebuild_hint(version.name)} with this one"
+        )
+    return runtime
+
+
+def search_index(
+    name: str, queries: list[str | None], k: int, mode: str, settings: Settings, *, allowed: list[str] | None = None,
+    model: str | None = None,
+) -> list[IndexHits | None]:
+    """Top-``k`` keys of index ``name`` for each query (``None`` query → ``None``); see the module doc for ``mode`` and ``allowed``."""
+    version = store.load(name)
+    asked = [i for i, q in enumerate(queries) if q is not None]
+    out: list[IndexHits | None] = [None] * len(queries)
+    if not asked:
+        return out
+    candidates = None if allowed is None else _allowed_rows(version, allowed)
+    texts = [queries[i] for i in asked]  # type: ignore[misc]
+    if mode == "lexical":
+        answers = [_lexical(version, q, k, candidates) for q in texts]
+    else:
+        vectors = embed_strings(texts, query_runtime(version, settings, model))  # type: ignore[arg-type]
+        if mode == "semantic":
+            answers = _semantic(version, vectors, k, candidates)
+        else:
+            answers = [_hybrid(version, q, v, k, candidates) for q, v in zip(texts, vectors, strict=True)]
+    for i, (rows, scores) in zip(asked, answers, strict=True):
+        out[i] = IndexHits([version.keys[r] for r in rows.tolist()], [float(s) for s in scores])
+    return out
+
+
+def _allowed_rows(version: store.IndexVersion, allowed: list[str]) -> np.ndarray:
+    positions = version.positions()
+    return np.unique(np.fromiter((positions[key] for key in allowed if key in positions), dtype=np.int64))
+
+
+def _exact(version: store.IndexVersion, vectors: np.ndarray, k: int, rows: np.ndarray | None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Exact top-k by cosine over ``rows`` (``None``: every row), for every query vector at once."""
+    pool = np.arange(version.rows) if rows is None else rows
+    scores = np.empty((len(vectors), len(pool)), dtype=np.float32)
+    for start in range(0, len(pool), BLOCK):
+        block = pool[start : start + BLOCK]
+        scores[:, start : start + len(block)] = vectors @ np.asarray(version.vectors[block]).T
+    everything = np.ones(len(pool), dtype=bool)
+    answers = []
+    for row in scores:
+        best = top_k(row, everything, k)
+        answers.append((pool[best], row[best]))
+    return answers
+
+
+def _semantic(version: store.IndexVersion, vectors: np.ndarray, k: int, rows: np.ndarray | None) -> list[tuple[np.ndarray, np.ndarray]]:
+    candidates = version.rows if rows is None else len(rows)
+    if candidates <= EXACT_ROWS:
+        return _exact(version, vectors, k, rows)
+    share = candidates / version.rows
+    count = min(version.rows, int(np.ceil(k / share)) * OVERSAMPLE if rows is not None else k)
+    found = version.ann().search(vectors, count)
+    id_order = np.argsort(version.ids)
+    mask = None
+    if rows is not None:
+        mask = np.zeros(version.rows, dtype=bool)
+        mask[rows] = True
+    answers = []
+    for q in range(len(vectors)):
+        labels = np.asarray(found.keys[q] if len(vectors) > 1 else found.keys, dtype=np.uint64)
+        distances = np.asarray(found.distances[q] if len(vectors) > 1 else found.distances, dtype=np.float32)
+        positions = id_order[np.searchsorted(version.ids, labels, sorter=id_order)]
+        keep = np.ones(len(positions), dtype=bool) if mask is None else mask[positions]
+        if keep.sum() < min(k, candidates):  # a selective filter emptied the graph's answer: score the allowed rows exactly
+            answers.append(_exact(version, vectors[q : q + 1], k, rows)[0])
+            continue
+        answers.append((positions[keep][:k], (1 - distances[keep])[:k]))
+    return answers
+
+
+def _bm25(version: store.IndexVersion, query: str) -> np.ndarray:
+    """BM25 of every row for ``query``: ``float32 (rows,)``; query terms the corpus never uses score nothing."""
+    retriever = version.bm25()
+    terms = [t for t in tokenize([query])[0] if t in retriever.vocab_dict]
+    if not terms:
+        return np.zeros(version.rows, dtype=np.float32)
+    return np.asarray(retriever.get_scores(terms), dtype=np.float32)
+
+
+def _lexical(version: store.IndexVersion, query: str, k: int, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    scores = _bm25(version, query)
+    eligible = scores > 0
+    if rows is not None:
+        allowed = np.zeros(version.rows, dtype=bool)
+        allowed[rows] = True
+        eligible &= allowed
+    best = top_k(scores, eligible, k)
+    return best, scores[best]
+
+
+def _hybrid(version: store.IndexVersion, query: str, vector: np.ndarray, k: int, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    pool = np.arange(version.rows) if rows is None else rows
+    semantic = np.concatenate([np.asarray(version.vectors[pool[s : s + BLOCK]]) @ vector for s in range(0, len(pool), BLOCK)]) \
+        if len(pool) else np.zeros(0, dtype=np.float32)
+    fused = hybrid(semantic, _bm25(version, query)[pool])
+    best = top_k(fused, np.ones(len(pool), dtype=bool), k)
+    return pool[best], fused[best]
+
+
+def neighbours(
+    name: str, keys: list[str | None], k: int, *, other: str | None = None, min_score: float | None = None,
+) -> list[IndexHits | None]:
+    """For each key of index ``name``, the ``k`` nearest rows of index ``other`` (default: the same index, the row
+    itself left out) by cosine of the stored vectors, at least ``min_score`` when given. A NULL key → ``None``;
+    a key the index does not hold → ``[]``. Exact (blocked matrix products) up to :data:`EXACT_ROWS` rows of
+    ``other``, the HNSW graph above."""
+    source = store.load(name)
+    target = source if other is None or other == name else store.load(other)
+    if (source.meta.get("model") or {}).get("fingerprint") != (target.meta.get("model") or {}).get("fingerprint"):
+        raise IndexStoreError(f"indexes {name!r} and {other!r} hold embeddings of different models; build both with one model")
+    positions = source.positions()
+    rows = [positions.get(key) if key is not None else None for key in keys]
+    present = [i for i, r in enumerate(rows) if r is not None]
+    out: list[IndexHits | None] = [None if key is None else IndexHits([], []) for key in keys]
+    if not present:
+        return out
+    same = target is source
+    want = k + 1 if same else k
+    vectors = np.asarray(source.vectors[[rows[i] for i in present]])
+    answers = _semantic(target, vectors, want, None)
+    for i, (found, scores) in zip(present, answers, strict=True):
+        keep = np.ones(len(found), dtype=bool) if not same else found != rows[i]
+        if min_score is not None:
+            keep &= scores >= min_score
+        out[i] = IndexHits([target.keys[r] for r in found[keep][:k].tolist()], [float(s) for s in scores[keep][:k]])
+    return out

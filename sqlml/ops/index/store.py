@@ -1,0 +1,282 @@
+"""The store of named search indexes: versioned folders, one atomic switch, one writer at a time.
+
+Layout under :func:`sqlml.config.home_dir` (``SQLML_HOME``)::
+
+    indexes/<name>/CURRENT              the live version folder's name ("v3"), replaced atomically
+    indexes/<name>/.lock                held (flock) by the one build or refresh running
+    indexes/<name>/v<k>/meta.json       name, version, source, model (id, fingerprint, dimension), counts, times
+    indexes/<name>/v<k>/rows.parquet    key VARCHAR, id UINT64 (the ANN's label), hash VARCHAR, text VARCHAR; row order = vectors
+    indexes/<name>/v<k>/vectors.npy     float32 (rows, dimension), L2-normalised; memory-mapped when read
+    indexes/<name>/v<k>/vectors.usearch the HNSW graph (usearch, cosine) over the same rows, labelled by id
+    indexes/<name>/v<k>/bm25/           bm25s's own index of the texts (memory-mapped when read)
+
+A build writes a whole new version folder (a partial that a killed run leaves is removed by the next build),
+renames it into place and only then replaces ``CURRENT``: a reader sees the old version or the new one, never
+a mix, and a ``kill -9`` at any moment leaves the previous version searchable. The version before the live one
+is kept, so a reader that read ``CURRENT`` just before a switch still finds its files.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sqlml import config, paths
+from sqlml.atomic import write_atomically
+from sqlml.errors import IndexStoreError, InvalidArgumentError
+from sqlml.models.heads import NAME_PATTERN
+
+CURRENT = "CURRENT"
+LOCK = ".lock"
+META = "meta.json"
+ROWS = "rows.parquet"
+VECTORS = "vectors.npy"
+ANN = "vectors.usearch"
+BM25 = "bm25"
+FORMAT_VERSION = 1
+
+
+def indexes_dir() -> Path:
+    """``$SQLML_HOME/indexes``: the folder that holds every index."""
+    return config.home_dir() / "indexes"
+
+
+def check_index_name(name: Any) -> str:
+    """Return ``name`` if it is a valid index name, else raise :class:`InvalidArgumentError`."""
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise InvalidArgumentError(
+            f"invalid index name {name!r}: use letters, digits, '_', '-' or '.', starting with a letter or digit "
+            "(at most 128 characters), e.g. 'news_idx'"
+        )
+    return name
+
+
+def rebuild_hint(name: str) -> str:
+    """How to rebuild ``name`` from every door, for error messages."""
+    return (f"rebuild it: `sqlml index refresh {name} ... --rebuild`, SELECT * FROM sqlml_index('{name}', ..., rebuild := true) "
+            f"or sqlml.Index({name!r}).refresh(..., rebuild=True)")
+
+
+def names() -> list[str]:
+    """Every index with a live version, sorted."""
+    root = indexes_dir()
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if NAME_PATTERN.fullmatch(p.name) and (p / CURRENT).is_file())
+
+
+def known_text() -> str:
+    """The stored index names for error messages."""
+    found = names()
+    return ", ".join(map(repr, found)) if found else "none yet (build one with sqlml_index, `sqlml index build` or sqlml.Index)"
+
+
+def current_folder(name: str) -> Path | None:
+    """The live version folder of ``name``, or ``None`` when it has none."""
+    try:
+        live = (indexes_dir() / name / CURRENT).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    return indexes_dir() / name / live
+
+
+def store_folder(name: str) -> Path:
+    """The folder of ``name``, refused where the current query's DuckDB sandbox forbids writing it; created."""
+    folder = indexes_dir() / check_index_name(name)
+    paths.check_sandbox(folder, "index folder", "build it outside the sandboxed database (sqlml index build, sqlml.Index)")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@contextmanager
+def writer(name: str) -> Iterator[Path]:
+    """Hold ``name``'s writer lock for a build, refresh or drop; a second writer fails at once, naming the wait."""
+    folder = store_folder(name)
+    fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise IndexStoreError(
+                f"index {name!r} is being built, refreshed or dropped by another call; wait for it to finish and run this again"
+            ) from None
+        yield folder
+    finally:
+        os.close(fd)
+
+
+def publish(folder: Path, version_folder: Path) -> None:
+    """Make ``version_folder`` the live version (one atomic rename of ``CURRENT``); drop versions older than the previous one."""
+    previous = (folder / CURRENT).read_text(encoding="utf-8").strip() if (folder / CURRENT).is_file() else None
+    write_atomically(folder / CURRENT, lambda tmp: tmp.write_text(version_folder.name + "\n", encoding="utf-8"))
+    keep = {version_folder.name, previous}
+    for old in folder.glob("v*"):
+        if old.is_dir() and old.name not in keep:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def next_version(folder: Path) -> int:
+    """One more than the highest ``v<k>`` folder in ``folder``."""
+    found = [int(p.name[1:]) for p in folder.glob("v*") if p.name[1:].isascii() and p.name[1:].isdigit()]
+    return max(found, default=0) + 1
+
+
+@dataclass
+class IndexVersion:
+    """One loaded version of an index. Row ``i`` has ``keys[i]``, ``ids[i]`` (its ANN label), ``texts[i]``
+    and ``vectors[i]`` (``float32 (rows, dimension)``, memory-mapped, L2-normalised)."""
+
+    name: str
+    folder: Path
+    meta: dict[str, Any]
+    keys: list[str]
+    ids: np.ndarray
+    hashes: list[str]
+    texts: list[str]
+    vectors: np.ndarray
+    _ann: Any = None
+    _bm25: Any = None
+    _positions: dict[str, int] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def version(self) -> int:
+        return int(self.meta["version"])
+
+    @property
+    def rows(self) -> int:
+        return len(self.keys)
+
+    def positions(self) -> dict[str, int]:
+        """key → row."""
+        with self._lock:
+            if self._positions is None:
+                self._positions = {key: i for i, key in enumerate(self.keys)}
+            return self._positions
+
+    def ann(self) -> Any:
+        """The usearch HNSW index (memory-mapped view), loaded on first use."""
+        from usearch.index import Index
+
+        with self._lock:
+            if self._ann is None:
+                self._ann = self._damaged_unless(lambda: Index.restore(str(self.folder / ANN), view=True), ANN)
+                if self._ann is None or len(self._ann) != self.rows:
+                    raise self._damaged(f"{ANN} holds {0 if self._ann is None else len(self._ann)} vectors for {self.rows} rows")
+            return self._ann
+
+    def bm25(self) -> Any:
+        """bm25s's index of the texts (memory-mapped), loaded on first use."""
+        import bm25s
+
+        with self._lock:
+            if self._bm25 is None:
+                self._bm25 = self._damaged_unless(lambda: bm25s.BM25.load(str(self.folder / BM25), mmap=True), BM25)
+            return self._bm25
+
+    def _damaged_unless(self, load: Any, what: str) -> Any:
+        try:
+            return load()
+        except Exception as exc:  # usearch and bm25s raise many unrelated types for unreadable files
+            raise self._damaged(f"{what} cannot be read ({type(exc).__name__}: {exc})") from exc
+
+    def _damaged(self, what: str) -> IndexStoreError:
+        return IndexStoreError(f"index {self.name!r} ({str(self.folder)!r}) is damaged: {what}; {rebuild_hint(self.name)}")
+
+
+def load_version(name: str, folder: Path) -> IndexVersion:
+    """Read and check one version folder; raise :class:`IndexStoreError` naming the fix for anything unreadable."""
+    import pyarrow.parquet as pq
+
+    def damaged(what: str) -> IndexStoreError:
+        return IndexStoreError(f"index {name!r} ({str(folder)!r}) is damaged: {what}; {rebuild_hint(name)}")
+
+    try:
+        meta = json.loads((folder / META).read_text(encoding="utf-8"))
+        if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"not a format-{FORMAT_VERSION} index description")
+        rows = pq.read_table(folder / ROWS).to_pydict()
+        vectors = np.load(folder / VECTORS, mmap_mode="r")
+    except (OSError, ValueError, KeyError) as exc:
+        raise damaged(f"{type(exc).__name__}: {exc}") from exc
+    keys = rows.get("key")
+    dimension = (meta.get("model") or {}).get("dimension")
+    if keys is None or any(len(rows.get(c) or []) != len(keys) for c in ("id", "hash", "text")):
+        raise damaged(f"{ROWS} lacks a column or its columns differ in length")
+    if vectors.dtype != np.float32 or vectors.ndim != 2 or vectors.shape != (len(keys), dimension):
+        raise damaged(f"{VECTORS} has shape {vectors.shape} {vectors.dtype}, expected ({len(keys)}, {dimension}) float32")
+    if meta.get("rows") != len(keys):
+        raise damaged(f"{META} says {meta.get('rows')} rows, {ROWS} holds {len(keys)}")
+    return IndexVersion(name, folder, meta, keys, np.asarray(rows["id"], dtype=np.uint64), rows["hash"], rows["text"], vectors)
+
+
+_loaded: dict[str, IndexVersion] = {}
+_loaded_lock = threading.Lock()
+
+
+def load(name: str) -> IndexVersion:
+    """The live version of ``name`` (cached until ``CURRENT`` names another folder).
+
+    Raises :class:`InvalidArgumentError` listing the indexes when ``name`` has none, :class:`IndexStoreError` when
+    its files are damaged.
+    """
+    check_index_name(name)
+    for _ in range(3):  # a refresh may switch and clean up between reading CURRENT and reading the folder
+        folder = current_folder(name)
+        if folder is None:
+            raise InvalidArgumentError(f"index {name!r} not found in {str(indexes_dir())!r}; known indexes: {known_text()}")
+        with _loaded_lock:
+            found = _loaded.get(name)
+        if found is not None and found.folder == folder:
+            return found
+        if not folder.is_dir() and current_folder(name) != folder:
+            continue
+        version = load_version(name, folder)
+        with _loaded_lock:
+            _loaded[name] = version
+        return version
+    raise IndexStoreError(f"index {name!r} changed three times while being opened; run the search again")
+
+
+def describe(name: str) -> dict[str, Any]:
+    """One listing row of ``name`` (from its ``meta.json`` and the folder's size); a damaged index gets ``error``."""
+    folder = current_folder(name)
+    row: dict[str, Any] = {"name": name, "path": str(folder)}
+    try:
+        meta = json.loads((folder / META).read_text(encoding="utf-8")) if folder is not None else {}
+    except (OSError, ValueError) as exc:
+        return {**row, "error": f"unreadable {META}: {exc}"}
+    model = meta.get("model") or {}
+    size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder is not None else 0
+    return {**row, "version": meta.get("version"), "source": meta.get("source"), "rows": meta.get("rows"),
+            "model": model.get("id"), "dimension": model.get("dimension"), "bytes": size, "updated_at": meta.get("updated_at")}
+
+
+def list_indexes() -> list[dict[str, Any]]:
+    """Every index's :func:`describe` row, by name."""
+    return [describe(name) for name in names()]
+
+
+def drop(name: str) -> bool:
+    """Remove ``name`` and every version of it; ``False`` when there was nothing to drop."""
+    check_index_name(name)
+    if current_folder(name) is None:
+        return False
+    with writer(name) as folder:
+        (folder / CURRENT).unlink(missing_ok=True)  # from here on no reader finds it
+        for entry in folder.iterdir():
+            if entry.name != LOCK:
+                shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
+    with _loaded_lock:
+        _loaded.pop(name, None)
+    return True
