@@ -304,3 +304,18 @@ def test_a_reader_sees_the_old_or_the_new_version_during_a_refresh(built: Settin
         reader.join(60)
     assert not errors, errors
     assert seen <= {1, 2, 3, 4}
+
+
+def test_hybrid_over_a_large_index_fuses_the_graph_and_bm25_candidates(built: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlml.ops.index import search as search_module
+    from sqlml.ops.relevance.bm25 import bm25_scores
+
+    monkeypatch.setattr(search_module, "EXACT_ROWS", 5)
+    monkeypatch.setattr(search_module, "HYBRID_CANDIDATES", 8)
+    keys, texts = corpus()
+    [semantic] = search_index("news", ["striker football"], 8, "semantic", built)
+    lexical = bm25_scores(texts, "striker football")
+    by_bm25 = {keys[i] for i in np.argsort(-lexical, kind="stable")[:8] if lexical[i] > 0}
+    [fused] = search_index("news", ["striker football"], 3, "hybrid", built)
+    assert semantic is not None and fused is not None and len(fused.keys) == 3
+    assert set(fused.keys) <= set(semantic.keys) | by_bm25

@@ -5,7 +5,9 @@
   (approximate, usearch's default expansion).
 * **lexical**: BM25 from bm25s's stored index (memory-mapped), the same tokenisation and Lucene scoring as
   ``sqlml_search``'s; rows sharing no term with the query are not returned.
-* **hybrid**: ``0.5·minmax(cosine) + 0.5·minmax(BM25)`` over the candidate rows, both scored exactly.
+* **hybrid**: ``0.5·minmax(cosine) + 0.5·minmax(BM25)`` over the candidate rows (every row up to
+  :data:`EXACT_ROWS`; above, the union of the :data:`HYBRID_CANDIDATES` best by the graph and by BM25), both
+  scored exactly on them.
 
 A filter (``allowed`` keys) restricts the candidates with exact recall: when at most :data:`EXACT_ROWS` rows are
 allowed they are scored exactly; for broader filters the graph is asked for :data:`OVERSAMPLE` times the share
@@ -32,6 +34,8 @@ from sqlml.ops.relevance.scores import hybrid, top_k
 EXACT_ROWS = 50_000
 #: A filtered graph search asks for this many times the hits the filter's share needs.
 OVERSAMPLE = 4
+#: Above :data:`EXACT_ROWS` rows, hybrid fuses the union of this many best rows by cosine and by BM25.
+HYBRID_CANDIDATES = 1000
 #: Rows scored per block of the exact product: bounds the memory of one call to ``block × queries`` floats.
 BLOCK = 65_536
 MODES = ("semantic", "lexical", "hybrid")
@@ -151,10 +155,17 @@ def _lexical(version: store.IndexVersion, query: str, k: int, rows: np.ndarray |
 
 
 def _hybrid(version: store.IndexVersion, query: str, vector: np.ndarray, k: int, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Fused scores over the candidates: every candidate row up to :data:`EXACT_ROWS`; above that the union of the
+    :data:`HYBRID_CANDIDATES` best rows by cosine (graph) and by BM25, both scored exactly."""
+    lexical = _bm25(version, query)
     pool = np.arange(version.rows) if rows is None else rows
+    if len(pool) > EXACT_ROWS:
+        by_cosine = _semantic(version, vector[None, :], HYBRID_CANDIDATES, rows)[0][0]
+        by_bm25 = top_k(lexical[pool], lexical[pool] > 0, HYBRID_CANDIDATES)
+        pool = np.union1d(by_cosine, pool[by_bm25])
     semantic = np.concatenate([np.asarray(version.vectors[pool[s : s + BLOCK]]) @ vector for s in range(0, len(pool), BLOCK)]) \
         if len(pool) else np.zeros(0, dtype=np.float32)
-    fused = hybrid(semantic, _bm25(version, query)[pool])
+    fused = hybrid(semantic, lexical[pool])
     best = top_k(fused, np.ones(len(pool), dtype=bool), k)
     return pool[best], fused[best]
 

@@ -1,0 +1,208 @@
+"""Named indexes (issue 22): build, 1 % refresh, query latency, recall and size, beside the exact peers.
+
+Steps, on W1 sentences (``workloads.w1``) keyed ``0..rows-1``:
+
+1. **embed peer**: ``sqlml.embed`` over the same texts (rows/s), with the embedding cache off, as a build would see it.
+2. **build**: ``build_index`` (the core every door calls): embedding, vectors, HNSW graph, BM25 index, atomic switch.
+3. **refresh**: 1 % of the texts changed (every 100th row), ``build_index`` again.
+4. **latency**: ``--queries`` single-query searches (``search_index`` with one query, the query's embedding included),
+   top-10, per mode (semantic, lexical, hybrid) and for semantic with a 10 % key filter: p50 / p99 ms.
+5. **batched**: all queries in one ``search_index`` call (semantic): queries/s.
+6. **recall@10** of the index's semantic answer against the exact top-10 over the same stored vectors, and the exact
+   numpy peer's latency (one matrix product per query over the memory-mapped vectors).
+7. **table-form peer**: today's ``sqlml_search`` table macro (re-embeds its table each query; cache off) over the
+   first ``--peer-rows`` rows, ``--peer-queries`` queries.
+8. **size**: bytes on disk against the raw float32 vectors; peak RSS.
+
+``--synthetic-vectors`` replaces the model's row embeddings by seeded random unit vectors (the model still embeds the
+queries): index structure and latency at a million rows without hours of CPU embedding; recall on such vectors is a
+pessimistic case for HNSW (no cluster structure). ``--random-weights``: the default architecture with random weights
+(the GPU machine has no weights).
+
+Usage::
+
+    PYTHONPATH=$PWD python benchmarks/bench_index.py --rows 1000000 --synthetic-vectors --device cpu
+    PYTHONPATH=$PWD python benchmarks/bench_index.py --rows 20000 --device cpu
+    PYTHONPATH=$PWD python benchmarks/bench_index.py --rows 1000000 --random-weights --device cuda
+
+Writes ``index_bench.json`` and ``index_bench.md`` (``--out``, default ``benchmarks/results/<date>-<device>-index``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
+
+from workloads import w1  # noqa: E402
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    values = np.asarray(samples) * 1000
+    return {"p50_ms": round(float(np.percentile(values, 50)), 2), "p99_ms": round(float(np.percentile(values, 99)), 2),
+            "mean_ms": round(float(values.mean()), 2)}
+
+
+def main() -> None:
+    root = Path(__file__).resolve().parents[1]
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--random-weights", action="store_true")
+    parser.add_argument("--synthetic-vectors", action="store_true", help="random unit row vectors instead of the model's")
+    parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("--peer-rows", type=int, default=5000)
+    parser.add_argument("--peer-queries", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    os.environ["SQLML_HOME"] = tempfile.mkdtemp(prefix="bench-index-home-")
+    os.environ["SQLML_CACHE"] = "0"  # every embedding is computed: what a first build costs
+
+    import sqlml
+    from sqlml.config import Settings
+    from sqlml.models.registry import default_model_dir
+    from sqlml.ops.index import build as build_module
+    from sqlml.ops.index import store
+    from sqlml.ops.index.build import build_index
+    from sqlml.ops.index.search import search_index
+    from tests.support.random_model import build_random_model
+
+    model_dir = str(build_random_model(tempfile.mkdtemp(prefix="bench-model-"))) if args.random_weights else str(default_model_dir())
+    settings = Settings.resolve(model=model_dir, device=args.device)
+    texts = w1(args.rows)
+    keys = [str(i) for i in range(args.rows)]
+    queries = [t for t in w1(args.rows + args.queries)[args.rows :]]  # the same generator, rows never indexed
+    results: dict[str, Any] = {"rows": args.rows, "device": args.device, "synthetic_vectors": args.synthetic_vectors,
+                               "model": "all-MiniLM-L6-v2" + (" (random weights)" if args.random_weights else "")}
+    log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+
+    if args.synthetic_vectors:
+        rng = np.random.default_rng(0)
+
+        def synthetic(values: list[str], runtime: Any, bar: Any = None) -> np.ndarray:
+            vectors = rng.standard_normal((len(values), runtime.dimension)).astype(np.float32)
+            return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+        build_module.embed_strings = synthetic  # rows only; queries go through the model (search imports its own)
+    else:
+        sqlml.embed(texts[:1000], model=model_dir, device=args.device)  # load and warm up
+        started = time.perf_counter()
+        sqlml.embed(texts, model=model_dir, device=args.device)
+        seconds = time.perf_counter() - started
+        results["embed_peer"] = {"seconds": round(seconds, 2), "rows_per_s": round(args.rows / seconds, 1)}
+        log(f"embed peer: {args.rows / seconds:,.0f} rows/s")
+
+    started = time.perf_counter()
+    report = build_index("bench", keys, texts, settings=settings)
+    seconds = time.perf_counter() - started
+    results["build"] = {"seconds": round(seconds, 2), "rows_per_s": round(args.rows / seconds, 1), "bytes": report.bytes}
+    if "embed_peer" in results:
+        results["build"]["share_of_embed_throughput"] = round(results["build"]["rows_per_s"] / results["embed_peer"]["rows_per_s"], 3)
+    log(f"build: {seconds:.1f} s")
+
+    changed = list(texts)
+    for i in range(0, args.rows, 100):
+        changed[i] = changed[i] + " (revised)"
+    started = time.perf_counter()
+    refreshed = build_index("bench", keys, changed, settings=settings)
+    seconds = time.perf_counter() - started
+    results["refresh_1pct"] = {"seconds": round(seconds, 2), "updated": refreshed.updated,
+                               "speedup_vs_build": round(results["build"]["seconds"] / seconds, 1)}
+    log(f"refresh 1 %: {seconds:.1f} s")
+
+    search_index("bench", queries[:5], 10, "semantic", settings)  # load the model, vectors, graph
+    search_index("bench", queries[:5], 10, "hybrid", settings)
+    allowed = keys[::10]
+    latency: dict[str, Any] = {}
+    for label, mode, keep in (("semantic", "semantic", None), ("lexical", "lexical", None), ("hybrid", "hybrid", None),
+                              ("semantic, 10 % key filter", "semantic", allowed)):
+        samples = []
+        for q in queries:
+            started = time.perf_counter()
+            search_index("bench", [q], 10, mode, settings, allowed=keep)
+            samples.append(time.perf_counter() - started)
+        latency[label] = percentiles(samples)
+        log(f"{label}: {latency[label]}")
+    results["latency_top10"] = latency
+
+    started = time.perf_counter()
+    batched = search_index("bench", queries, 10, "semantic", settings)
+    seconds = time.perf_counter() - started
+    results["batched_semantic"] = {"queries": len(queries), "seconds": round(seconds, 3), "queries_per_s": round(len(queries) / seconds, 1)}
+
+    version = store.load("bench")
+    query_vectors = sqlml.embed(queries, model=model_dir, device=args.device)
+    hits, exact_samples = 0, []
+    for q, found in zip(query_vectors, batched, strict=True):
+        started = time.perf_counter()
+        scores = np.asarray(version.vectors) @ q
+        best = np.argpartition(-scores, 10)[:10]
+        exact_samples.append(time.perf_counter() - started)
+        truth = {version.keys[i] for i in best}
+        hits += len(truth & set(found.keys))  # type: ignore[union-attr]
+    results["recall_at_10"] = round(hits / (10 * len(queries)), 4)
+    results["exact_numpy_peer"] = percentiles(exact_samples)
+    log(f"recall@10 {results['recall_at_10']}, numpy exact {results['exact_numpy_peer']}")
+
+    peer_rows = min(args.peer_rows, args.rows)
+    con = sqlml.connect(model=model_dir, device=args.device)
+    import pyarrow as pa
+
+    con.register("peer", pa.table({"id": keys[:peer_rows], "body": texts[:peer_rows]}))
+    samples = []
+    for q in queries[: args.peer_queries]:
+        started = time.perf_counter()
+        con.execute("SELECT * FROM sqlml_search('peer', 'body', ?, k := 10, mode := 'semantic')", [q]).fetchall()
+        samples.append(time.perf_counter() - started)
+    results["table_form_peer"] = {"rows": peer_rows, **percentiles(samples)}
+    con.close()
+
+    raw = args.rows * version.vectors.shape[1] * 4
+    folder = store.current_folder("bench")
+    parts = {p.name: sum(f.stat().st_size for f in ([p] if p.is_file() else p.rglob("*")) if f.is_file()) for p in folder.iterdir()}  # type: ignore[union-attr]
+    results["size"] = {"bytes": sum(parts.values()), "raw_vectors_bytes": raw, "ratio_to_raw": round(sum(parts.values()) / raw, 2),
+                       "parts": parts}
+    results["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+    import torch
+
+    device_name = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else f"CPU ({os.cpu_count()} cores)"
+    results["device_name"] = device_name
+    lines = [f"Device: {device_name}; rows: {args.rows:,} (W1){'; synthetic row vectors' if args.synthetic_vectors else ''}; "
+             f"model: {results['model']}; command: `python benchmarks/bench_index.py {' '.join(sys.argv[1:])}`", "",
+             "| measure | value |", "|---|---|"]
+    if "embed_peer" in results:
+        lines.append(f"| embed peer (sqlml.embed, cache off) | {results['embed_peer']['rows_per_s']:,.0f} rows/s |")
+    lines.append(f"| build | {results['build']['seconds']} s, {results['build']['rows_per_s']:,.0f} rows/s"
+                 + (f" ({results['build']['share_of_embed_throughput']:.0%} of embed)" if "embed_peer" in results else "") + " |")
+    lines.append(f"| refresh after changing 1 % | {results['refresh_1pct']['seconds']} s ({results['refresh_1pct']['speedup_vs_build']}× faster than the build) |")
+    for label, value in latency.items():
+        lines.append(f"| top-10 latency, {label} (query embedding included) | p50 {value['p50_ms']} ms, p99 {value['p99_ms']} ms |")
+    lines.append(f"| {len(queries):,} queries in one call (semantic) | {results['batched_semantic']['queries_per_s']:,.0f} queries/s |")
+    lines.append(f"| recall@10 of the index vs exact over the same vectors | {results['recall_at_10']} |")
+    lines.append(f"| exact numpy top-10 over the stored vectors (peer, no query embedding) | p50 {results['exact_numpy_peer']['p50_ms']} ms, "
+                 f"p99 {results['exact_numpy_peer']['p99_ms']} ms |")
+    lines.append(f"| today's sqlml_search table form over {peer_rows:,} rows (peer, cache off) | p50 {results['table_form_peer']['p50_ms']:,.0f} ms |")
+    lines.append(f"| bytes on disk / raw float32 vectors | {results['size']['bytes']:,} / {raw:,} = {results['size']['ratio_to_raw']}× |")
+    lines.append(f"| peak RSS | {results['peak_rss_mib']:,} MiB |")
+    print("\n".join(lines))
+    out = args.out or root / "benchmarks" / "results" / f"{datetime.date.today().isoformat()}-{args.device.split(':')[0]}-index"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "index_bench.json").write_text(json.dumps(results, indent=1) + "\n")
+    (out / "index_bench.md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
