@@ -174,20 +174,13 @@ def atomic_folder(target: str | os.PathLike[str], replaces: str) -> Iterator[Pat
                     f"output folder {str(final)!r} holds {entry.name!r}, which is not a {replaces} file this job writes; "
                     "choose a new or empty folder"
                 )
-    tmp, fd = _start(final, folder=True)
-    try:
+    with _partial_folder(final) as tmp:
         yield tmp
         old = final.parent / f"{_partial_prefix(final)}{secrets.token_hex(6)}.old.partial"
         if final.exists():
             os.rename(final, old)  # directories cannot be swapped in one rename; a kill here leaves two stale partials
         os.rename(tmp, final)
         shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    finally:
-        if fd is not None:
-            os.close(fd)
 
 
 @contextmanager
@@ -197,10 +190,17 @@ def new_folder(target: str | os.PathLike[str]) -> Iterator[Path]:
     A killed run leaves only a partial that the next call removes (:func:`remove_stale_partials`).
     """
     final = Path(target)
+    with _partial_folder(final) as tmp:
+        yield tmp
+        os.rename(tmp, final)
+
+
+@contextmanager
+def _partial_folder(final: Path) -> Iterator[Path]:
+    """A locked partial folder beside ``final`` for the block (which renames it away on success); removed on any error."""
     tmp, fd = _start(final, folder=True)
     try:
         yield tmp
-        os.rename(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

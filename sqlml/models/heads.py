@@ -87,10 +87,15 @@ def heads_dir() -> Path:
 
 def check_name(name: str) -> str:
     """Return ``name`` if it is a valid head name, else raise :class:`InvalidArgumentError`."""
+    return check_store_name(name, "classifier", "'topics' or 'support-intents'")
+
+
+def check_store_name(name: object, what: str, example: str) -> str:
+    """Return ``name`` if it may name a folder of sqlml's stores (heads, indexes), else raise :class:`InvalidArgumentError`."""
     if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise InvalidArgumentError(
-            f"invalid classifier name {name!r}: use letters, digits, '_', '-' or '.', starting with a letter "
-            "or digit (at most 128 characters), e.g. 'topics' or 'support-intents'"
+            f"invalid {what} name {name!r}: use letters, digits, '_', '-' or '.', starting with a letter "
+            f"or digit (at most 128 characters), e.g. {example}"
         )
     return name
 

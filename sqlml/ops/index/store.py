@@ -34,7 +34,7 @@ import numpy as np
 from sqlml import config, paths
 from sqlml.atomic import write_atomically
 from sqlml.errors import IndexStoreError, InvalidArgumentError
-from sqlml.models.heads import NAME_PATTERN
+from sqlml.models.heads import NAME_PATTERN, check_store_name
 
 CURRENT = "CURRENT"
 LOCK = ".lock"
@@ -53,12 +53,7 @@ def indexes_dir() -> Path:
 
 def check_index_name(name: Any) -> str:
     """Return ``name`` if it is a valid index name, else raise :class:`InvalidArgumentError`."""
-    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
-        raise InvalidArgumentError(
-            f"invalid index name {name!r}: use letters, digits, '_', '-' or '.', starting with a letter or digit "
-            "(at most 128 characters), e.g. 'news_idx'"
-        )
-    return name
+    return check_store_name(name, "index", "'news_idx'")
 
 
 def rebuild_hint(name: str) -> str:
