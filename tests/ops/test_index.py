@@ -319,3 +319,17 @@ def test_hybrid_over_a_large_index_fuses_the_graph_and_bm25_candidates(built: Se
     [fused] = search_index("news", ["striker football"], 3, "hybrid", built)
     assert semantic is not None and fused is not None and len(fused.keys) == 3
     assert set(fused.keys) <= set(semantic.keys) | by_bm25
+
+
+def test_a_patched_graph_answers_like_exact_search_after_a_refresh(built: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlml.ops.index import search as search_module
+
+    keys, texts = corpus()
+    texts[7] = "an updated row about interest rates"
+    keys2, texts2 = keys[2:] + ["k900", "k901"], texts[2:] + ["added about the battery", "added about the striker"]
+    build_index("news", keys2, texts2, settings=built)  # 4 of 60 rows changed: the graph is patched, not rebuilt
+    assert len(store.load("news").ann()) == 60
+    monkeypatch.setattr(search_module, "EXACT_ROWS", 5)
+    for query in ("interest rates", "battery", "striker"):
+        [hits] = search_index("news", [query], 5, "semantic", built)
+        assert hits is not None and hits.keys == exact_top(built, texts2, keys2, query, 5)
