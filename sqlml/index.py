@@ -38,22 +38,24 @@ class Index:
     def _settings(self, model: Any = None) -> Settings:
         return Settings.resolve(model=check_model_argument(model, "model", "Index"), device=self._device, batch_size=self._batch_size)
 
-    def build(self, keys: Any, texts: Any, *, model: Any = None, source: str | None = None,
+    def build(self, keys: Any, texts: Any, *, model: Any = None, chunk: str | None = None, source: str | None = None,
               show_progress: bool | None = None) -> IndexReport:
         """Index ``texts`` under ``keys`` (lists, Arrow arrays or polars Series; keys read as text, distinct, non-NULL;
-        NULL texts left out). Building an existing index refreshes it (only changed rows are embedded)."""
-        return build_index(self.name, keys, texts, settings=self._settings(model), source=source, show_progress=show_progress)
+        NULL texts left out). ``chunk='sentences'`` stores long texts as passages (each hit names its best passage).
+        Building an existing index refreshes it (only changed rows are embedded)."""
+        return build_index(self.name, keys, texts, settings=self._settings(model), chunk=chunk, source=source,
+                           show_progress=show_progress)
 
-    def refresh(self, keys: Any, texts: Any, *, model: Any = None, rebuild: bool = False, source: str | None = None,
-                show_progress: bool | None = None) -> IndexReport:
+    def refresh(self, keys: Any, texts: Any, *, model: Any = None, chunk: str | None = None, rebuild: bool = False,
+                source: str | None = None, show_progress: bool | None = None) -> IndexReport:
         """Bring the index up to date with ``keys``/``texts``: changed rows re-embedded, new ones added, missing ones
-        removed. ``rebuild=True`` re-embeds every row (for another ``model``, or a damaged index)."""
-        return build_index(self.name, keys, texts, settings=self._settings(model), rebuild=rebuild, source=source,
+        removed. ``rebuild=True`` re-embeds every row (for another ``model`` or ``chunk``, or a damaged index)."""
+        return build_index(self.name, keys, texts, settings=self._settings(model), rebuild=rebuild, chunk=chunk, source=source,
                            show_progress=show_progress)
 
     def search(self, query: str, k: int = 10, mode: str = "semantic", *, keys: Sequence[Any] | None = None,
                model: Any = None) -> list[dict[str, Any]]:
-        """The top-``k`` hits for ``query`` as ``[{'key', 'score', 'rank'}, ...]``, best first; ``keys`` restricts the
+        """The top-``k`` hits for ``query`` as ``[{'key', 'score', 'rank', 'passage'}, ...]``, best first; ``keys`` restricts the
         search to those rows (exact recall on them). ``mode``: ``'semantic'``, ``'lexical'`` or ``'hybrid'``."""
         return self.search_many([check_query(query, "Index.search")], k, mode, keys=keys, model=model)[0]
 

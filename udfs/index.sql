@@ -1,4 +1,4 @@
--- sqlml_index(index_name, table_name, column_name, key := 'id' [, model := NULL, rebuild := false])
+-- sqlml_index(index_name, table_name, column_name, key := 'id' [, model := NULL, rebuild := false, chunk := NULL])
 --   -> TABLE(name, version, rows, added, updated, removed, unchanged, skipped, seconds DOUBLE, bytes)
 --   Build a named, persistent search index over the text column of a table, view or file-backed relation
 --   (named by a string, like sqlml_search), or refresh it: run it again and only rows whose text changed (by
@@ -7,13 +7,15 @@
 --   a BM25 index (bm25s), written as a new version and switched atomically (a crash leaves the previous
 --   version searchable). key := the unique key column (required; read as text): search results give it, to
 --   join back. model: the embedding model (default the connection's); refreshing with another model is
---   refused unless rebuild := true, which re-embeds every row.
+--   refused unless rebuild := true, which re-embeds every row. chunk := 'sentences': a text longer than the
+--   model window (256 tokens) is stored as sentence-aligned passages within the window, so nothing past the
+--   window is invisible; searches return each key once, scored by its best passage (given in passage).
 --   A table function: a UDF cannot query its own connection, so the macro reads the table and hands the
 --   keys and texts over as two lists (as sqlml_train does); the table is read in full once per call.
 --   NULL text -> the row is left out (counted in skipped). Errors: a NULL or repeated key, no key, no text
 --   at all, another build of the same index running at the same time.
 --   Example: SELECT * FROM sqlml_index('news_idx', 'news', 'body', key := 'id');
-CREATE OR REPLACE MACRO sqlml.main.sqlml_index(index_name, table_name, column_name, key := NULL, model := NULL, rebuild := false) AS TABLE
+CREATE OR REPLACE MACRO sqlml.main.sqlml_index(index_name, table_name, column_name, key := NULL, model := NULL, rebuild := false, chunk := NULL) AS TABLE
     WITH source AS MATERIALIZED (
         SELECT struct_pack(*COLUMNS(*)) AS fields, row_number() OVER () - 1 AS position FROM query_table(table_name)
     )
@@ -23,12 +25,12 @@ CREATE OR REPLACE MACRO sqlml.main.sqlml_index(index_name, table_name, column_na
             index_name,
             list(CASE WHEN key IS NULL THEN NULL ELSE struct_extract(fields, key)::VARCHAR END ORDER BY position),
             list(struct_extract(fields, column_name)::VARCHAR ORDER BY position),
-            table_name || '.' || column_name, key, model, rebuild) AS r
+            table_name || '.' || column_name, key, model, rebuild, chunk) AS r
         FROM source
     );
 
 -- index_search(index_name, query [, k := 10, mode := 'semantic', keys := NULL, model := NULL])
---   -> STRUCT(key VARCHAR, score DOUBLE, rank BIGINT)[], best first
+--   -> STRUCT(key VARCHAR, score DOUBLE, rank BIGINT, passage VARCHAR)[], best first
 --   Top-k keys of a named index for each query row: the lateral form, for a table of queries (the queries of
 --   one chunk are embedded together and scored in one matrix product). mode: 'semantic' (cosine; exact up to
 --   50,000 rows, the HNSW graph above), 'lexical' (BM25 from the stored index; rows sharing no word with the
@@ -42,7 +44,8 @@ CREATE OR REPLACE MACRO sqlml.main.index_search(index_name, query, k := 10, mode
     _sqlml_index_search(index_name, query, k, mode, keys::VARCHAR[], model);
 
 -- sqlml_search_index(index_name, query [, k := 10, mode := 'semantic', keys := NULL, model := NULL])
---   -> TABLE(key VARCHAR, score DOUBLE, rank BIGINT), best first
+--   -> TABLE(key VARCHAR, score DOUBLE, rank BIGINT, passage VARCHAR), best first (passage: the key's best
+--   passage in a chunked index, else NULL)
 --   One query against a named index, as a table to join back on the key. Arguments as index_search.
 --   Example: SELECT n.*, h.score FROM sqlml_search_index('news_idx', 'interest rates', k := 10) h
 --            JOIN news n ON n.id::VARCHAR = h.key ORDER BY h.rank;
@@ -52,7 +55,7 @@ CREATE OR REPLACE MACRO sqlml.main.sqlml_search_index(index_name, query, k := 10
     FROM (SELECT unnest(_sqlml_index_search(index_name, query, k, mode, keys::VARCHAR[], model)) AS hits);
 
 -- index_neighbours(index_name, key [, k := 5, other := NULL, min_score := NULL])
---   -> STRUCT(key VARCHAR, score DOUBLE, rank BIGINT)[], nearest first
+--   -> STRUCT(key VARCHAR, score DOUBLE, rank BIGINT, passage VARCHAR)[], nearest first
 --   Semantic join and near-duplicates from stored vectors (no model call): the k rows nearest by cosine to
 --   the row of key, in index other (default the same index, the row itself left out), each at least
 --   min_score when given. Exact up to 50,000 rows of other, the HNSW graph above.

@@ -28,7 +28,7 @@ def index() -> None:
     """
 
 
-def _build(name: str, inputs: tuple[str, ...], column: str, key: str, model: str | None, device: str | None,
+def _build(name: str, inputs: tuple[str, ...], column: str, key: str, chunk: str | None, model: str | None, device: str | None,
            batch_size: int | None, progress: bool, rebuild: bool) -> None:
     from sqlml.config import Settings
     from sqlml.errors import InvalidArgumentError
@@ -39,7 +39,7 @@ def _build(name: str, inputs: tuple[str, ...], column: str, key: str, model: str
         raise InvalidArgumentError(f"--key and --column both name column {column!r}; the key must be another (unique) column")
     texts, keys = read_labelled(expand_inputs(list(inputs)), column, key, "index")
     settings = Settings.resolve(model=model, device=device, batch_size=batch_size)
-    report = build_index(name, keys, texts, settings=settings, rebuild=rebuild, source=f"{','.join(inputs)}:{column}",
+    report = build_index(name, keys, texts, settings=settings, rebuild=rebuild, chunk=chunk, source=f"{','.join(inputs)}:{column}",
                          show_progress=progress)
     click.echo(str(report))
 
@@ -48,7 +48,9 @@ _BUILD_OPTIONS = (
     click.argument("name"),
     click.argument("inputs", nargs=-1, required=True),
     click.option("--column", "-c", required=True, help="The text column to index."),
-    click.option("--key", "-k", required=True, help="The unique key column: search results name it, a refresh compares by it."),
+    click.option("--key", required=True, help="The unique key column: search results name it, a refresh compares by it."),
+    click.option("--chunk", type=click.Choice(["sentences"]), default=None,
+                 help="Store texts longer than the model window as sentence-aligned passages (hits name their best passage)."),
 )
 
 
@@ -60,7 +62,7 @@ def _build_options(func):  # type: ignore[no-untyped-def]
 
 @index.command()
 @_build_options
-def build(name: str, inputs: tuple[str, ...], column: str, key: str, model: str | None, device: str | None,
+def build(name: str, inputs: tuple[str, ...], column: str, key: str, chunk: str | None, model: str | None, device: str | None,
           batch_size: int | None, progress: bool) -> None:
     """Build index NAME over a text column of Parquet files (an existing NAME is refreshed).
 
@@ -71,14 +73,14 @@ def build(name: str, inputs: tuple[str, ...], column: str, key: str, model: str 
     Example:
       sqlml index build news_idx news.parquet --column body --key id
     """
-    _build(name, inputs, column, key, model, device, batch_size, progress, rebuild=False)
+    _build(name, inputs, column, key, chunk, model, device, batch_size, progress, rebuild=False)
 
 
 @index.command()
 @_build_options
 @click.option("--rebuild", is_flag=True, help="Re-embed every row (another --model, or a damaged index).")
-def refresh(name: str, inputs: tuple[str, ...], column: str, key: str, rebuild: bool, model: str | None, device: str | None,
-            batch_size: int | None, progress: bool) -> None:
+def refresh(name: str, inputs: tuple[str, ...], column: str, key: str, chunk: str | None, rebuild: bool, model: str | None,
+            device: str | None, batch_size: int | None, progress: bool) -> None:
     """Bring index NAME up to date with Parquet files: only rows whose text changed are embedded.
 
     New keys are added, keys no longer present are removed, unchanged rows cost nothing. Prints
@@ -89,7 +91,7 @@ def refresh(name: str, inputs: tuple[str, ...], column: str, key: str, rebuild: 
       sqlml index refresh news_idx news.parquet --column body --key id
       sqlml index refresh news_idx news.parquet --column body --key id --rebuild --model other-model
     """
-    _build(name, inputs, column, key, model, device, batch_size, progress, rebuild=rebuild)
+    _build(name, inputs, column, key, chunk, model, device, batch_size, progress, rebuild=rebuild)
 
 
 @index.command()

@@ -20,8 +20,8 @@ from sqlml.ops.relevance.scores import check_k, check_mode
 from sqlml.sql.adapter import constant, single_chunk
 from sqlml.sql.context import SqlContext
 
-HIT = pa.struct([("key", pa.string()), ("score", pa.float64()), ("rank", pa.int64())])
-HITS_SQL_TYPE = "STRUCT(key VARCHAR, score DOUBLE, rank BIGINT)[]"
+HIT = pa.struct([("key", pa.string()), ("score", pa.float64()), ("rank", pa.int64()), ("passage", pa.string())])
+HITS_SQL_TYPE = "STRUCT(key VARCHAR, score DOUBLE, rank BIGINT, passage VARCHAR)[]"
 REPORT_FIELDS = [("name", pa.string()), ("version", pa.int64()), ("rows", pa.int64()), ("added", pa.int64()), ("updated", pa.int64()),
                  ("removed", pa.int64()), ("unchanged", pa.int64()), ("skipped", pa.int64()), ("seconds", pa.float64()),
                  ("bytes", pa.int64())]
@@ -39,13 +39,13 @@ def _settings(ctx: SqlContext, model: str | None) -> Settings:
 
 
 def index_udf(ctx: SqlContext) -> Callable[..., pa.Array]:
-    """``_sqlml_index(name, keys[], texts[], source, key_column, model, rebuild)``: build or refresh, one report per row."""
+    """``_sqlml_index(name, keys[], texts[], source, key_column, model, rebuild, chunk)``: build or refresh, one report per row."""
 
-    def build(names: Any, keys: Any, texts: Any, sources: Any, key_columns: Any, models: Any, rebuilds: Any) -> pa.Array:
+    def build(names: Any, keys: Any, texts: Any, sources: Any, key_columns: Any, models: Any, rebuilds: Any, chunks: Any) -> pa.Array:
         rows: list[dict[str, Any] | None] = []
-        columns = [single_chunk(a).to_pylist() for a in (names, keys, texts, sources, key_columns, models, rebuilds)]
+        columns = [single_chunk(a).to_pylist() for a in (names, keys, texts, sources, key_columns, models, rebuilds, chunks)]
         with ctx.sandbox():  # the index folder written, the model's path
-            for name, row_keys, row_texts, source, key_column, model, rebuild in zip(*columns, strict=True):
+            for name, row_keys, row_texts, source, key_column, model, rebuild, chunk in zip(*columns, strict=True):
                 if name is None:
                     rows.append(None)
                     continue
@@ -55,7 +55,7 @@ def index_udf(ctx: SqlContext) -> Callable[..., pa.Array]:
                         "hits back to the table and tells a refresh which rows changed"
                     )
                 report = build_index(name, row_keys or [], row_texts or [], settings=_settings(ctx, model), rebuild=bool(rebuild),
-                                     source=source)
+                                     chunk=chunk, source=source)
                 rows.append(report.as_dict())
         return pa.array(rows, type=pa.struct(REPORT_FIELDS))
 

@@ -211,7 +211,7 @@ SPECS: tuple[UdfSpec, ...] = (
     # side effects: each call writes a new version of the index (or drops it)
     UdfSpec("_sqlml_index", "sqlml_index", _fixed(REPORT_SQL_TYPE),
             (Arg("index_name", "VARCHAR"), Arg("keys", "VARCHAR[]"), Arg("texts", "VARCHAR[]"), Arg("source", "VARCHAR"),
-             Arg("key_column", "VARCHAR"), MODEL, Arg("rebuild", "BOOLEAN")),
+             Arg("key_column", "VARCHAR"), MODEL, Arg("rebuild", "BOOLEAN"), Arg("chunk", "VARCHAR")),
             udf=index_udf, side_effects=True),
     UdfSpec("_sqlml_drop_index", "sqlml_drop_index", _fixed("BOOLEAN"), (Arg("index_name", "VARCHAR"),), udf=drop_index_udf,
             side_effects=True),

@@ -333,3 +333,39 @@ def test_a_patched_graph_answers_like_exact_search_after_a_refresh(built: Settin
     for query in ("interest rates", "battery", "striker"):
         [hits] = search_index("news", [query], 5, "semantic", built)
         assert hits is not None and hits.keys == exact_top(built, texts2, keys2, query, 5)
+
+
+def long_article(i: int, tail: str) -> str:
+    filler = " ".join(f"Sentence {j} of article {i} is about the weather in town today." for j in range(60))
+    return f"{filler} {tail}"
+
+
+def test_a_chunked_index_finds_text_past_the_model_window_and_returns_each_key_once(settings: Settings) -> None:
+    keys = ["a", "b", "c"]
+    texts = [long_article(0, "The central bank raised interest rates."), long_article(1, "The striker scored twice."), "short text"]
+    report = build_index("chunked", keys, texts, settings=settings, chunk="sentences")
+    version = store.load("chunked")
+    assert report.rows == 3 and version.rows > 3 and version.chunked and sorted(set(version.keys)) == keys
+    [hits] = search_index("chunked", ["The striker scored twice."], 3, "semantic", settings)
+    assert hits is not None and sorted(hits.keys) == keys and len(hits.keys) == 3
+    assert hits.passages is not None and all(p for p in hits.passages)
+    b = hits.keys.index("b")
+    assert "The striker scored twice." in hits.passages[b]
+    [lexical] = search_index("chunked", ["striker"], 3, "lexical", settings)
+    assert lexical is not None and lexical.keys == ["b"] and "striker" in lexical.passages[0]  # type: ignore[index]
+    [only] = search_index("chunked", ["weather"], 3, "semantic", settings, allowed=["a"])
+    assert only is not None and only.keys == ["a"]
+    texts[0] = long_article(0, "The bank cut rates.")
+    again = build_index("chunked", keys, texts, settings=settings, chunk="sentences")
+    assert (again.updated, again.unchanged) == (1, 2)
+    refreshed = store.load("chunked")
+    assert [k for k in refreshed.keys if k == "b"] == [k for k in version.keys if k == "b"]
+    with pytest.raises(IndexStoreError, match=r"built with chunk 'sentences', and this refresh asks for None"):
+        build_index("chunked", keys, texts, settings=settings)
+    near = sqlml.Index("chunked").neighbours(["a"], k=2)[0]
+    assert near is not None and [h["key"] for h in near] != [] and "a" not in [h["key"] for h in near]
+
+
+def test_chunk_must_be_known(settings: Settings) -> None:
+    with pytest.raises(InvalidArgumentError, match=r"chunk must be NULL \(one vector per row\) or 'sentences'; got 'words'"):
+        build_index("x", ["a"], ["t"], settings=settings, chunk="words")

@@ -34,13 +34,9 @@ def chunk_text(text: str, runtime: AnyRuntime, budget: int) -> list[str]:
     return chunks
 
 
-def text_vectors(values: list[str], runtime: AnyRuntime) -> np.ndarray:
-    """Embed non-null strings for classification: ``float32 (len(values), d)``, L2-normalised.
-
-    Texts that fit the model window are embedded as they are; longer ones are embedded as the
-    normalised mean of their sentence-aligned chunks. Every chunk of every text goes to one
-    :func:`embed_strings` call, so the runtime batches them together.
-    """
+def pieces_of(values: list[str], runtime: AnyRuntime) -> list[list[str]]:
+    """Each text as the pieces it is embedded as: itself when it fits the model window, else its sentence-aligned
+    chunks (:func:`chunk_text`)."""
     budget = runtime.max_seq_length
     # A token covers at least one UTF-8 byte, so only texts with more bytes than the window can overflow it;
     # tokenizing just those keeps the extra pass off short texts (if a tokenizer broke the rule, a text just
@@ -49,10 +45,19 @@ def text_vectors(values: list[str], runtime: AnyRuntime) -> np.ndarray:
     # the runtime's tokenizer truncates at the window, so a full-length row is the sign of a longer text
     lengths = runtime.token_lengths([values[i] for i in maybe_long])
     long_rows = {i for i, n in zip(maybe_long, lengths.tolist(), strict=True) if n >= budget}
+    return [chunk_text(text, runtime, budget) if row in long_rows else [text] for row, text in enumerate(values)]
+
+
+def text_vectors(values: list[str], runtime: AnyRuntime) -> np.ndarray:
+    """Embed non-null strings for classification: ``float32 (len(values), d)``, L2-normalised.
+
+    Texts that fit the model window are embedded as they are; longer ones are embedded as the
+    normalised mean of their sentence-aligned chunks. Every chunk of every text goes to one
+    :func:`embed_strings` call, so the runtime batches them together.
+    """
     owners: list[int] = []
     pieces: list[str] = []
-    for row, text in enumerate(values):
-        chunks = chunk_text(text, runtime, budget) if row in long_rows else [text]
+    for row, chunks in enumerate(pieces_of(values, runtime)):
         pieces.extend(chunks)
         owners.extend([row] * len(chunks))
     vectors = embed_strings(pieces, runtime)

@@ -25,11 +25,14 @@ from sqlml.atomic import new_folder
 from sqlml.config import Settings
 from sqlml.engine.runtime import AnyRuntime, runtime_for
 from sqlml.errors import IndexStoreError, InvalidArgumentError
+from sqlml.ops.classify.long_text import pieces_of
 from sqlml.ops.embed import embed_strings
 from sqlml.ops.index import store
 from sqlml.ops.inputs import as_string_array
 from sqlml.version import __version__
 
+#: ``chunk`` values: one vector per row (``None``), or per sentence-aligned passage of a long text.
+CHUNKING = (None, "sentences")
 #: Above this share of changed rows the HNSW graph is built anew instead of patched.
 PATCH_LIMIT = 0.2
 #: HNSW graph settings (usearch's defaults: connectivity 16, expansion 128 when adding, 64 when searching).
@@ -88,6 +91,7 @@ def build_index(
     *,
     settings: Settings | None = None,
     rebuild: bool = False,
+    chunk: str | None = None,
     source: str | None = None,
     show_progress: bool | None = None,
 ) -> IndexReport:
@@ -96,60 +100,60 @@ def build_index(
     ``keys``/``texts``: equal-length lists (or Arrow arrays / polars Series); keys are read as text and must be
     distinct and non-NULL; a NULL text leaves its row out (counted in ``skipped``). The model is
     ``settings.model``; refreshing with another model than the index's is refused unless ``rebuild``, which
-    re-embeds every row. ``source`` is a description shown by listings (e.g. ``'news.body'``).
+    re-embeds every row. ``chunk='sentences'``: a text longer than the model window is stored as its
+    sentence-aligned passages (each within the window), so nothing past the window is invisible to search; a
+    search returns each key once, scored by its best passage. ``source`` is a description shown by listings.
     """
     started = time.perf_counter()
     store.check_index_name(name)
+    if chunk not in CHUNKING:
+        raise InvalidArgumentError(f"sqlml_index: chunk must be NULL (one vector per row) or 'sentences'; got {chunk!r}")
     keys_in, texts_in, skipped = check_rows(keys, texts, "sqlml_index")
     if not keys_in:
         raise InvalidArgumentError("sqlml_index: no row has a text to index (every text is NULL, or there are no rows)")
     settings = settings or Settings.resolve()
     runtime = runtime_for(settings)
     with store.writer(name) as folder:
-        previous = _previous(name, runtime, rebuild)
+        previous = _previous(name, runtime, rebuild, chunk)
         hashes = [text_hash(t) for t in texts_in]
-        old_rows = previous.positions() if previous is not None else {}
-        reuse = np.array([old_rows.get(k, -1) for k in keys_in], dtype=np.int64)
-        unchanged = np.array([r >= 0 and previous.hashes[r] == h for r, h in zip(reuse, hashes, strict=True)], dtype=bool) \
+        first = previous.positions() if previous is not None else {}
+        old = np.array([first.get(k, -1) for k in keys_in], dtype=np.int64)
+        unchanged = np.array([r >= 0 and previous.hashes[r] == h for r, h in zip(old, hashes, strict=True)], dtype=bool) \
             if previous is not None else np.zeros(len(keys_in), dtype=bool)
-        fresh = np.flatnonzero(~unchanged)
-        vectors = np.empty((len(keys_in), runtime.dimension), dtype=np.float32)
-        if previous is not None and unchanged.any():
-            vectors[unchanged] = previous.vectors[reuse[unchanged]]
-        with progress.progress_bar(len(fresh), "embed", progress.enabled(show_progress, False)) as bar:
-            if len(fresh):
-                vectors[fresh] = embed_strings([texts_in[i] for i in fresh], runtime, bar)
-        next_id = int(previous.meta.get("next_id", previous.rows)) if previous is not None else 0
-        ids = np.empty(len(keys_in), dtype=np.uint64)
-        known = reuse >= 0
-        if previous is not None and known.any():
-            ids[known] = previous.ids[reuse[known]]
-        ids[~known] = np.arange(next_id, next_id + int((~known).sum()), dtype=np.uint64)
-        removed_keys = set(old_rows) - set(keys_in)
-        counts = {"added": int((~known).sum()), "updated": int((known & ~unchanged).sum()), "removed": len(removed_keys),
+        removed_keys = set(first) - set(keys_in)
+        counts = {"added": int((old < 0).sum()), "updated": int(((old >= 0) & ~unchanged).sum()), "removed": len(removed_keys),
                   "unchanged": int(unchanged.sum())}
         if previous is not None and counts["added"] == counts["updated"] == counts["removed"] == 0 and source in (None, previous.meta.get("source")):
             size = sum(p.stat().st_size for p in previous.folder.rglob("*") if p.is_file())  # nothing changed: no new version
             return IndexReport(name, previous.version, len(keys_in), skipped=skipped, seconds=round(time.perf_counter() - started, 3),
                                bytes=size, **counts)
+        changed = [i for i in range(len(keys_in)) if not unchanged[i]]
+        pieces = pieces_of([texts_in[i] for i in changed], runtime) if chunk else [[texts_in[i]] for i in changed]
+        with progress.progress_bar(sum(map(len, pieces)), "embed", progress.enabled(show_progress, False)) as bar:
+            fresh_vectors = embed_strings([p for group in pieces for p in group], runtime, bar) if changed \
+                else np.zeros((0, runtime.dimension), dtype=np.float32)
+        layout = _layout(previous, keys_in, hashes, unchanged, old, dict(zip(changed, pieces, strict=True)), fresh_vectors)
+        next_id = int(previous.meta.get("next_id", previous.rows)) if previous is not None else 0
+        fresh_rows = np.flatnonzero(layout.reused < 0)
+        layout.ids[fresh_rows] = np.arange(next_id, next_id + len(fresh_rows), dtype=np.uint64)
+        stale = np.setdiff1d(previous.ids, layout.ids[layout.reused >= 0]) if previous is not None else np.zeros(0, dtype=np.uint64)
         version = store.next_version(folder)
         with new_folder(folder / f"v{version}") as tmp:
-            _write_rows(tmp, keys_in, ids, hashes, texts_in)
-            np.save(tmp / store.VECTORS, vectors)
-            changed_ids = [previous.ids[old_rows[k]] for k in removed_keys] if previous is not None else []
-            changed_ids += ids[known & ~unchanged].tolist()
-            _write_ann(tmp, previous, vectors, ids, np.asarray(changed_ids, dtype=np.uint64), fresh, known)
+            _write_rows(tmp, layout)
+            np.save(tmp / store.VECTORS, layout.vectors)
+            _write_ann(tmp, previous, layout.vectors, layout.ids, stale, fresh_rows)
             if previous is not None and counts["added"] == counts["updated"] == counts["removed"] == 0:
                 shutil.copytree(previous.folder / store.BM25, tmp / store.BM25)  # only the source's description changed
             else:
-                _write_bm25(tmp, texts_in)
+                _write_bm25(tmp, layout.texts)
             now = datetime.now(timezone.utc).isoformat(timespec="seconds")
             meta = {
                 "format_version": store.FORMAT_VERSION, "name": name, "version": version,
                 "source": source if source is not None else (previous.meta.get("source") if previous is not None else None),
                 "model": {"name": runtime.model_name, "id": runtime.model_id, "fingerprint": runtime.fingerprint,
                           "dimension": runtime.dimension},
-                "rows": len(keys_in), "next_id": next_id + counts["added"], "last_change": {**counts, "skipped": skipped},
+                "chunk": chunk, "keys": len(keys_in), "rows": len(layout.keys), "next_id": next_id + len(fresh_rows),
+                "last_change": {**counts, "skipped": skipped},
                 "created_at": previous.meta.get("created_at", now) if previous is not None else now, "updated_at": now,
                 "sqlml_version": __version__,
             }
@@ -160,8 +164,60 @@ def build_index(
                        **counts)
 
 
-def _previous(name: str, runtime: AnyRuntime, rebuild: bool) -> store.IndexVersion | None:
-    """The live version to refresh from (``None``: build from scratch); refuses another model unless ``rebuild``."""
+@dataclass
+class Layout:
+    """The rows of a new version, in order: one per key, or per passage of a chunked index (a key's passages
+    consecutive). ``reused[i]``: the previous version's row that row ``i`` copies (its vector and id), or -1."""
+
+    keys: list[str]
+    hashes: list[str]
+    texts: list[str]
+    passages: np.ndarray
+    vectors: np.ndarray
+    ids: np.ndarray
+    reused: np.ndarray
+
+
+def _layout(previous: store.IndexVersion | None, keys: list[str], hashes: list[str], unchanged: np.ndarray, old: np.ndarray,
+            pieces: dict[int, list[str]], fresh_vectors: np.ndarray) -> Layout:
+    """Unchanged keys keep every row of theirs from ``previous``; changed and new keys get their ``pieces`` and the
+    next rows of ``fresh_vectors``."""
+    out_keys: list[str] = []
+    out_hashes: list[str] = []
+    out_texts: list[str] = []
+    passages: list[int] = []
+    source: list[int] = []  # >= 0: a previous row; < 0: -(1 + a row of fresh_vectors)
+    fresh = 0
+    bounds = np.append(np.flatnonzero(previous.passages == 0), previous.rows) if previous is not None else None
+    for i, key in enumerate(keys):
+        if unchanged[i]:
+            assert previous is not None and bounds is not None
+            start = int(old[i])
+            stop = int(bounds[np.searchsorted(bounds, start, side="right")])
+            rows = range(start, stop)
+            texts = [previous.texts[r] for r in rows]
+            source += list(rows)
+        else:
+            texts = pieces[i]
+            source += [-(1 + fresh + j) for j in range(len(texts))]
+            fresh += len(texts)
+        out_keys += [key] * len(texts)
+        out_hashes += [hashes[i]] * len(texts)
+        out_texts += texts
+        passages += list(range(len(texts)))
+    where = np.asarray(source, dtype=np.int64)
+    vectors = np.empty((len(where), fresh_vectors.shape[1]), dtype=np.float32)
+    ids = np.zeros(len(where), dtype=np.uint64)
+    kept = where >= 0
+    if previous is not None and kept.any():
+        vectors[kept] = previous.vectors[where[kept]]
+        ids[kept] = previous.ids[where[kept]]
+    vectors[~kept] = fresh_vectors[-(1 + where[~kept])]
+    return Layout(out_keys, out_hashes, out_texts, np.asarray(passages, dtype=np.int32), vectors, ids, np.where(kept, where, -1))
+
+
+def _previous(name: str, runtime: AnyRuntime, rebuild: bool, chunk: str | None) -> store.IndexVersion | None:
+    """The live version to refresh from (``None``: build from scratch); refuses another model or chunking unless ``rebuild``."""
     if rebuild or store.current_folder(name) is None:
         return None
     try:
@@ -174,20 +230,26 @@ def _previous(name: str, runtime: AnyRuntime, rebuild: bool) -> store.IndexVersi
             f"index {name!r} holds embeddings of {model.get('id')!r}, and this refresh embeds with {runtime.model_id!r}; "
             f"refresh it with its model (model := {model.get('name')!r}) or re-embed every row: {store.rebuild_hint(name)}"
         )
+    if previous.meta.get("chunk") != chunk:
+        raise IndexStoreError(
+            f"index {name!r} was built with chunk {previous.meta.get('chunk')!r}, and this refresh asks for {chunk!r}; "
+            f"refresh it as it was built, or re-embed every row: {store.rebuild_hint(name)}"
+        )
     return previous
 
 
-def _write_rows(folder: Path, keys: list[str], ids: np.ndarray, hashes: list[str], texts: list[str]) -> None:
+def _write_rows(folder: Path, layout: Layout) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pa.table({"key": pa.array(keys, pa.string()), "id": pa.array(ids, pa.uint64()),
-                      "hash": pa.array(hashes, pa.string()), "text": pa.array(texts, pa.string())})
+    table = pa.table({"key": pa.array(layout.keys, pa.string()), "id": pa.array(layout.ids, pa.uint64()),
+                      "hash": pa.array(layout.hashes, pa.string()), "text": pa.array(layout.texts, pa.string()),
+                      "passage": pa.array(layout.passages, pa.int32())})
     pq.write_table(table, folder / store.ROWS)
 
 
 def _write_ann(folder: Path, previous: store.IndexVersion | None, vectors: np.ndarray, ids: np.ndarray, stale: np.ndarray,
-               fresh: np.ndarray, known: np.ndarray) -> None:
+               fresh: np.ndarray) -> None:
     """The HNSW graph: the live one patched (stale ids out, fresh rows in) when few rows changed, else built anew."""
     from usearch.index import Index
 

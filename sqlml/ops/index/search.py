@@ -43,13 +43,40 @@ MODES = ("semantic", "lexical", "hybrid")
 
 @dataclass(frozen=True)
 class IndexHits:
-    """One query's answer, best first: ``keys[i]`` with ``scores[i]`` (rank ``i + 1``)."""
+    """One query's answer, best first: ``keys[i]`` with ``scores[i]`` (rank ``i + 1``) and, for a chunked index,
+    ``passages[i]``, the key's best-scoring passage (``None`` otherwise)."""
 
     keys: list[str]
     scores: list[float]
+    passages: list[str | None] | None = None
 
     def as_rows(self) -> list[dict[str, Any]]:
-        return [{"key": k, "score": s, "rank": i + 1} for i, (k, s) in enumerate(zip(self.keys, self.scores, strict=True))]
+        passages = self.passages or [None] * len(self.keys)
+        return [{"key": k, "score": s, "rank": i + 1, "passage": p}
+                for i, (k, s, p) in enumerate(zip(self.keys, self.scores, passages, strict=True))]
+
+
+def _by_key(version: store.IndexVersion, rows: np.ndarray, scores: np.ndarray, k: int) -> IndexHits:
+    """Rows best first → the first ``k`` keys, each once, at its best row (its best passage when chunked)."""
+    if not version.chunked:
+        return IndexHits([version.keys[r] for r in rows[:k].tolist()], [float(x) for x in scores[:k]])
+    groups = version.groups()[rows]
+    _, first = np.unique(groups, return_index=True)
+    best = np.sort(first)[:k]
+    chosen = rows[best]
+    return IndexHits([version.keys[r] for r in chosen.tolist()], [float(x) for x in scores[best]],
+                     [version.texts[r] for r in chosen.tolist()])
+
+
+def _rows_wanted(version: store.IndexVersion, k: int, candidates: int) -> int:
+    """Rows to rank for ``k`` keys: ``k``, or for a chunked index every candidate row (exact) up to :data:`EXACT_ROWS`,
+    else :data:`OVERSAMPLE` times the passages per key on average times ``k``."""
+    if not version.chunked:
+        return k
+    if candidates <= EXACT_ROWS:
+        return candidates
+    per_key = version.rows / max(int(version.meta.get("keys", version.rows)), 1)
+    return int(np.ceil(k * per_key * OVERSAMPLE))
 
 
 def query_runtime(version: store.IndexVersion, settings: Settings, model: str | None) -> AnyRuntime:
@@ -74,24 +101,20 @@ def search_index(
     out: list[IndexHits | None] = [None] * len(queries)
     if not asked:
         return out
-    candidates = None if allowed is None else _allowed_rows(version, allowed)
+    candidates = None if allowed is None else version.rows_of(allowed)
+    want = _rows_wanted(version, k, version.rows if candidates is None else len(candidates))
     texts = [queries[i] for i in asked]  # type: ignore[misc]
     if mode == "lexical":
-        answers = [_lexical(version, q, k, candidates) for q in texts]
+        answers = [_lexical(version, q, want, candidates) for q in texts]
     else:
         vectors = embed_strings(texts, query_runtime(version, settings, model))  # type: ignore[arg-type]
         if mode == "semantic":
-            answers = _semantic(version, vectors, k, candidates)
+            answers = _semantic(version, vectors, want, candidates)
         else:
-            answers = [_hybrid(version, q, v, k, candidates) for q, v in zip(texts, vectors, strict=True)]
+            answers = [_hybrid(version, q, v, want, candidates) for q, v in zip(texts, vectors, strict=True)]
     for i, (rows, scores) in zip(asked, answers, strict=True):
-        out[i] = IndexHits([version.keys[r] for r in rows.tolist()], [float(s) for s in scores])
+        out[i] = _by_key(version, rows, scores, k)
     return out
-
-
-def _allowed_rows(version: store.IndexVersion, allowed: list[str]) -> np.ndarray:
-    positions = version.positions()
-    return np.unique(np.fromiter((positions[key] for key in allowed if key in positions), dtype=np.int64))
 
 
 def _exact(version: store.IndexVersion, vectors: np.ndarray, k: int, rows: np.ndarray | None) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -173,27 +196,35 @@ def _hybrid(version: store.IndexVersion, query: str, vector: np.ndarray, k: int,
 def neighbours(
     name: str, keys: list[str | None], k: int, *, other: str | None = None, min_score: float | None = None,
 ) -> list[IndexHits | None]:
-    """For each key of index ``name``, the ``k`` nearest rows of index ``other`` (default: the same index, the row
+    """For each key of index ``name``, the ``k`` nearest keys of index ``other`` (default: the same index, the key
     itself left out) by cosine of the stored vectors, at least ``min_score`` when given. A NULL key → ``None``;
     a key the index does not hold → ``[]``. Exact (blocked matrix products) up to :data:`EXACT_ROWS` rows of
-    ``other``, the HNSW graph above."""
+    ``other``, the HNSW graph above. Chunked indexes: a key is the normalised mean of its passages, and a target
+    key scores its best passage."""
     source = store.load(name)
     target = source if other is None or other == name else store.load(other)
     if (source.meta.get("model") or {}).get("fingerprint") != (target.meta.get("model") or {}).get("fingerprint"):
         raise IndexStoreError(f"indexes {name!r} and {other!r} hold embeddings of different models; build both with one model")
-    positions = source.positions()
-    rows = [positions.get(key) if key is not None else None for key in keys]
-    present = [i for i, r in enumerate(rows) if r is not None]
+    held = source.positions()
+    present = [i for i, key in enumerate(keys) if key is not None and key in held]
     out: list[IndexHits | None] = [None if key is None else IndexHits([], []) for key in keys]
     if not present:
         return out
     same = target is source
-    want = k + 1 if same else k
-    vectors = np.asarray(source.vectors[[rows[i] for i in present]])
-    answers = _semantic(target, vectors, want, None)
-    for i, (found, scores) in zip(present, answers, strict=True):
-        keep = np.ones(len(found), dtype=bool) if not same else found != rows[i]
+    vectors = np.stack([_key_vector(source, keys[i]) for i in present])  # type: ignore[arg-type]
+    want = _rows_wanted(target, k + 1 if same else k, target.rows)
+    if target.chunked:
+        want = max(want, k + 1)
+    for i, (found, scores) in zip(present, _semantic(target, vectors, want, None), strict=True):
+        keep = np.ones(len(found), dtype=bool) if not same else np.array([target.keys[r] != keys[i] for r in found.tolist()], dtype=bool)
         if min_score is not None:
             keep &= scores >= min_score
-        out[i] = IndexHits([target.keys[r] for r in found[keep][:k].tolist()], [float(s) for s in scores[keep][:k]])
+        out[i] = _by_key(target, found[keep], scores[keep], k)
     return out
+
+
+def _key_vector(version: store.IndexVersion, key: str) -> np.ndarray:
+    """A key's stored vector: its row's, or the normalised mean of its passages' in a chunked index."""
+    rows = version.rows_of([key])
+    vector = np.asarray(version.vectors[rows], dtype=np.float32).mean(axis=0)
+    return vector / max(float(np.linalg.norm(vector)), 1e-12)

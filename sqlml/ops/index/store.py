@@ -5,7 +5,9 @@ Layout under :func:`sqlml.config.home_dir` (``SQLML_HOME``)::
     indexes/<name>/CURRENT              the live version folder's name ("v3"), replaced atomically
     indexes/<name>/.lock                held (flock) by the one build or refresh running
     indexes/<name>/v<k>/meta.json       name, version, source, model (id, fingerprint, dimension), counts, times
-    indexes/<name>/v<k>/rows.parquet    key VARCHAR, id UINT64 (the ANN's label), hash VARCHAR, text VARCHAR; row order = vectors
+    indexes/<name>/v<k>/rows.parquet    key VARCHAR, id UINT64 (the ANN's label), hash VARCHAR (of the key's whole text),
+                                        text VARCHAR, passage INT32; one row per key, or per passage of a chunked
+                                        index (a key's passages consecutive, passage 0, 1, ...); row order = vectors
     indexes/<name>/v<k>/vectors.npy     float32 (rows, dimension), L2-normalised; memory-mapped when read
     indexes/<name>/v<k>/vectors.usearch the HNSW graph (usearch, cosine) over the same rows, labelled by id
     indexes/<name>/v<k>/bm25/           bm25s's own index of the texts (memory-mapped when read)
@@ -128,8 +130,9 @@ def next_version(folder: Path) -> int:
 
 @dataclass
 class IndexVersion:
-    """One loaded version of an index. Row ``i`` has ``keys[i]``, ``ids[i]`` (its ANN label), ``texts[i]``
-    and ``vectors[i]`` (``float32 (rows, dimension)``, memory-mapped, L2-normalised)."""
+    """One loaded version of an index. Row ``i`` has ``keys[i]``, ``ids[i]`` (its ANN label), ``texts[i]``,
+    ``passages[i]`` (its ordinal among its key's passages; 0 when not chunked) and ``vectors[i]``
+    (``float32 (rows, dimension)``, memory-mapped, L2-normalised). A chunked index has several rows per key."""
 
     name: str
     folder: Path
@@ -138,10 +141,12 @@ class IndexVersion:
     ids: np.ndarray
     hashes: list[str]
     texts: list[str]
+    passages: np.ndarray
     vectors: np.ndarray
     _ann: Any = None
     _bm25: Any = None
     _positions: dict[str, int] | None = None
+    _groups: np.ndarray | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -152,12 +157,36 @@ class IndexVersion:
     def rows(self) -> int:
         return len(self.keys)
 
+    @property
+    def chunked(self) -> bool:
+        return self.meta.get("chunk") is not None
+
     def positions(self) -> dict[str, int]:
-        """key → row."""
+        """key → its first row."""
         with self._lock:
             if self._positions is None:
-                self._positions = {key: i for i, key in enumerate(self.keys)}
+                self._positions = {}
+                for i, key in enumerate(self.keys):
+                    self._positions.setdefault(key, i)
             return self._positions
+
+    def groups(self) -> np.ndarray:
+        """``int64 (rows,)``: the position of each row's key among the keys (rows of one key share it)."""
+        with self._lock:
+            if self._groups is None:
+                self._groups = np.cumsum(self.passages == 0) - 1
+            return self._groups
+
+    def rows_of(self, keys: list[str]) -> np.ndarray:
+        """Every row (passage) of the given keys that the index holds, ascending; other keys are ignored."""
+        first = self.positions()
+        starts = sorted(first[key] for key in set(keys) if key in first)
+        if not self.chunked:
+            return np.asarray(starts, dtype=np.int64)
+        ends = np.searchsorted(np.flatnonzero(self.passages == 0), starts, side="right")
+        bounds = np.append(np.flatnonzero(self.passages == 0), self.rows)
+        return np.concatenate([np.arange(s, bounds[e]) for s, e in zip(starts, ends, strict=True)]).astype(np.int64) \
+            if starts else np.zeros(0, dtype=np.int64)
 
     def ann(self) -> Any:
         """The usearch HNSW index (memory-mapped view), loaded on first use."""
@@ -206,13 +235,16 @@ def load_version(name: str, folder: Path) -> IndexVersion:
         raise damaged(f"{type(exc).__name__}: {exc}") from exc
     keys = rows.get("key")
     dimension = (meta.get("model") or {}).get("dimension")
-    if keys is None or any(len(rows.get(c) or []) != len(keys) for c in ("id", "hash", "text")):
+    if keys is None or any(len(rows.get(c) or []) != len(keys) for c in ("id", "hash", "text", "passage")):
         raise damaged(f"{ROWS} lacks a column or its columns differ in length")
+    passages = np.asarray(rows["passage"], dtype=np.int64)
+    if len(passages) and (passages[0] != 0 or (passages[1:] != 0) & (passages[1:] != passages[:-1] + 1)).any():
+        raise damaged(f"{ROWS} has passages out of order")
     if vectors.dtype != np.float32 or vectors.ndim != 2 or vectors.shape != (len(keys), dimension):
         raise damaged(f"{VECTORS} has shape {vectors.shape} {vectors.dtype}, expected ({len(keys)}, {dimension}) float32")
     if meta.get("rows") != len(keys):
         raise damaged(f"{META} says {meta.get('rows')} rows, {ROWS} holds {len(keys)}")
-    return IndexVersion(name, folder, meta, keys, np.asarray(rows["id"], dtype=np.uint64), rows["hash"], rows["text"], vectors)
+    return IndexVersion(name, folder, meta, keys, np.asarray(rows["id"], dtype=np.uint64), rows["hash"], rows["text"], passages, vectors)
 
 
 _loaded: dict[str, IndexVersion] = {}
@@ -253,7 +285,7 @@ def describe(name: str) -> dict[str, Any]:
         return {**row, "error": f"unreadable {META}: {exc}"}
     model = meta.get("model") or {}
     size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder is not None else 0
-    return {**row, "version": meta.get("version"), "source": meta.get("source"), "rows": meta.get("rows"),
+    return {**row, "version": meta.get("version"), "source": meta.get("source"), "rows": meta.get("keys", meta.get("rows")),
             "model": model.get("id"), "dimension": model.get("dimension"), "bytes": size, "updated_at": meta.get("updated_at")}
 
 
