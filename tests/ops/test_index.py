@@ -72,6 +72,7 @@ def test_refresh_embeds_only_changed_rows(built: Settings, monkeypatch: pytest.M
     keys2, texts2 = keys[1:] + ["k999"], texts[1:] + ["fresh row about tennis"]
     embedded: list[int] = []
     real = build_module.embed_strings
+    monkeypatch.setenv("SQLML_CACHE", "0")  # count model calls, not cache reads
     monkeypatch.setattr(build_module, "embed_strings", lambda values, *a, **kw: embedded.append(len(values)) or real(values, *a, **kw))
     report = build_index("news", keys2, texts2, settings=built)
     assert (report.added, report.updated, report.removed, report.unchanged, report.version) == (1, 1, 1, 58, 2)

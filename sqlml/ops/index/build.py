@@ -23,6 +23,7 @@ import numpy as np
 from sqlml import progress
 from sqlml.atomic import new_folder
 from sqlml.config import Settings
+from sqlml.engine.cache import get_cache
 from sqlml.engine.runtime import AnyRuntime, runtime_for
 from sqlml.errors import IndexStoreError, InvalidArgumentError
 from sqlml.ops.classify.long_text import pieces_of
@@ -130,7 +131,8 @@ def build_index(
         changed = [i for i in range(len(keys_in)) if not unchanged[i]]
         pieces = pieces_of([texts_in[i] for i in changed], runtime) if chunk else [[texts_in[i]] for i in changed]
         with progress.progress_bar(sum(map(len, pieces)), "embed", progress.enabled(show_progress, False)) as bar:
-            fresh_vectors = embed_strings([p for group in pieces for p in group], runtime, bar) if changed \
+            cache = get_cache(settings.cache, runtime.device)  # as sqlml_search: on for CPU models unless SQLML_CACHE=0
+            fresh_vectors = embed_strings([p for group in pieces for p in group], runtime, bar, cache) if changed \
                 else np.zeros((0, runtime.dimension), dtype=np.float32)
         layout = _layout(previous, keys_in, hashes, unchanged, old, dict(zip(changed, pieces, strict=True)), fresh_vectors)
         next_id = int(previous.meta.get("next_id", previous.rows)) if previous is not None else 0
