@@ -107,9 +107,14 @@ def index_neighbours_udf(ctx: SqlContext) -> Callable[..., pa.Array]:
     return near
 
 
-def indexes_udf(_ctx: SqlContext) -> Callable[[], list[dict[str, Any]]]:
+def indexes_udf(ctx: SqlContext) -> Callable[[], list[dict[str, Any]]]:
     """``_sqlml_indexes()``: one row per index."""
-    return lambda: [{name: row.get(name) for name, _ in LIST_FIELDS} for row in store.list_indexes()]
+
+    def listing() -> list[dict[str, Any]]:
+        with ctx.sandbox():  # the listing shows the store's paths and sources
+            return [{name: row.get(name) for name, _ in LIST_FIELDS} for row in store.list_indexes()]
+
+    return listing
 
 
 def drop_index_udf(ctx: SqlContext) -> Callable[..., pa.Array]:

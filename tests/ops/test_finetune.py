@@ -149,3 +149,10 @@ def test_default_steps_bound_the_cost() -> None:
     assert default_steps(40, 32) == 60
     assert default_steps(1_000_000, 32) == 800
     assert FineTuneOptions(steps=7).steps_for(10_000) == 7
+
+
+def test_a_damaged_latest_version_does_not_block_training_again(tiny_model_dir: Path) -> None:
+    result = fine_tuned(tiny_model_dir)
+    config = Path(result.path) / "encoder" / "config.json"
+    config.write_text(config.read_text() + " ")
+    assert fine_tuned(tiny_model_dir).version == 2  # the error of v1 says "re-train it": that works

@@ -370,3 +370,42 @@ def test_a_chunked_index_finds_text_past_the_model_window_and_returns_each_key_o
 def test_chunk_must_be_known(settings: Settings) -> None:
     with pytest.raises(InvalidArgumentError, match=r"chunk must be NULL \(one vector per row\) or 'sentences'; got 'words'"):
         build_index("x", ["a"], ["t"], settings=settings, chunk="words")
+
+
+def test_review_findings_stay_fixed(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pyarrow as pa
+
+    from sqlml.ops.index import search as search_module
+
+    # integer keys from Python and Arrow are read as their text, as SQL's ::VARCHAR reads them
+    assert build_index("ints", [1, 2], ["one text", "two text"], settings=settings).rows == 2
+    assert sorted(store.load("ints").keys) == ["1", "2"]
+    assert build_index("ints", pa.array([1, 2]), ["one text", "two text"], settings=settings).unchanged == 2
+    # texts without a single BM25 term still index; lexical search finds nothing
+    build_index("noterms", ["a", "b", "c"], ["the", "!!!", ""], settings=settings)
+    assert search_index("noterms", ["the"], 3, "lexical", settings)[0].keys == []  # type: ignore[union-attr]
+    assert len(search_index("noterms", ["the"], 3, "hybrid", settings)[0].keys) == 3  # type: ignore[union-attr]
+    # a batch through the graph never returns its padding (label 0, NaN) as hits
+    keys, texts = corpus()
+    build_index("pad", keys, texts, settings=settings)
+    monkeypatch.setattr(search_module, "EXACT_ROWS", 5)
+    for hits in search_index("pad", ["rates", "football", "phone"], 60, "semantic", settings):
+        assert hits is not None and len(set(hits.keys)) == len(hits.keys) and not np.isnan(hits.scores).any()
+    # a drop and rebuild in another process is seen, though the folder is named v1 again
+    store.load("ints")
+    store.drop("ints")
+    build_index("ints", ["x"], ["new text"], settings=settings)
+    assert store.load("ints").keys == ["x"]
+
+
+def test_a_sandboxed_query_cannot_read_or_write_an_index(tiny_con: duckdb.DuckDBPyConnection, tiny_model_dir: Path) -> None:
+    keys, texts = corpus(10)
+    build_index("secret", keys, texts, settings=Settings.resolve(model=str(tiny_model_dir), device="cpu"))
+    tiny_con.execute("CREATE TABLE t AS SELECT * FROM (SELECT unnest(?) AS id, unnest(?) AS body)", [keys, texts])
+    tiny_con.execute("SET enable_external_access = false")
+    for sql in ("SELECT * FROM sqlml_search_index('secret', 'rates')", "SELECT index_neighbours('secret', 'k1')",
+                "SELECT * FROM sqlml_indexes()", "SELECT * FROM sqlml_index('secret', 't', 'body', key := 'id')",
+                "SELECT sqlml_drop_index('secret')"):
+        with pytest.raises(duckdb.Error, match=r"PathNotAllowedError: index folder .* is not allowed"):
+            tiny_con.execute(sql).fetchall()
+    assert store.load("secret").rows == 10

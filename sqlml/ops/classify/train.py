@@ -20,7 +20,7 @@ import numpy as np
 from sqlml import progress
 from sqlml.config import Settings, check_count, check_model_argument
 from sqlml.engine.runtime import AnyRuntime, private_runtime, runtime_for
-from sqlml.errors import InvalidArgumentError
+from sqlml.errors import InvalidArgumentError, ModelLoadError
 from sqlml.models import heads
 from sqlml.models.encoder import Encoder
 from sqlml.models.heads import Head
@@ -177,8 +177,11 @@ def train_classifier(
     digest = training_digest(values, y.tolist(), c, test_size, seed, runtime.fingerprint, method, steps)
     latest = heads.versions(name)
     if latest:
-        previous = heads.load_cached(f"{name}@{latest[-1]}")
-        if previous.meta.get("training", {}).get("data_sha256") == digest:
+        try:
+            previous: Head | None = heads.load_cached(f"{name}@{latest[-1]}")
+        except ModelLoadError:
+            previous = None  # a damaged latest version: training again is the fix its error names
+        if previous is not None and previous.meta.get("training", {}).get("data_sha256") == digest:
             return result_of(previous)  # same data, settings and model give the same head: no new version
     split = held_out_split(y, test_size, seed)
     held_out_note = f"stratified {test_size:.0%} held-out split, seed {seed}; stored head refitted on all rows"

@@ -69,9 +69,23 @@ def text_hash(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
+def keys_as_text(keys: Any) -> Any:
+    """``keys`` as an Arrow string array: numbers (Python, Arrow or polars) become their text, as SQL's ``::VARCHAR``
+    makes them for integers; text stays text."""
+    import pyarrow as pa
+
+    if isinstance(keys, (list, tuple)):
+        return pa.array([None if k is None else k if isinstance(k, str) else str(k) for k in keys], type=pa.string())
+    if hasattr(keys, "to_arrow"):  # polars Series
+        keys = keys.to_arrow()
+    if isinstance(keys, (pa.Array, pa.ChunkedArray)) and (pa.types.is_integer(keys.type) or pa.types.is_floating(keys.type)):
+        keys = keys.cast(pa.string())
+    return as_string_array(keys, "keys")
+
+
 def check_rows(keys: Any, texts: Any, function: str) -> tuple[list[str], list[str], int]:
     """``(keys, texts, skipped)``: rows with NULL text dropped; keys must be non-NULL and distinct."""
-    key_array, text_array = as_string_array(keys, "keys"), as_string_array(texts, "texts")
+    key_array, text_array = keys_as_text(keys), as_string_array(texts, "texts")
     if len(key_array) != len(text_array):
         raise InvalidArgumentError(f"{function}: keys and texts differ in length ({len(key_array)} vs {len(text_array)})")
     all_keys, all_texts = key_array.to_pylist(), text_array.to_pylist()
@@ -270,10 +284,16 @@ def _write_ann(folder: Path, previous: store.IndexVersion | None, vectors: np.nd
 
 
 def _write_bm25(folder: Path, texts: list[str]) -> None:
+    """bm25s's index of ``texts``; texts without one term (stopwords, punctuation, '') leave :data:`store.NO_TERMS` instead."""
     import bm25s
 
     from sqlml.ops.relevance.bm25 import tokenize_ids
 
+    tokens = tokenize_ids(texts)
+    (folder / store.BM25).mkdir()
+    if not tokens.vocab:  # bm25s cannot index a corpus without terms; every BM25 score is then 0
+        (folder / store.BM25 / store.NO_TERMS).touch()
+        return
     retriever = bm25s.BM25()
-    retriever.index(tokenize_ids(texts), show_progress=False)
+    retriever.index(tokens, show_progress=False)
     retriever.save(str(folder / store.BM25))

@@ -36,8 +36,9 @@ EXACT_ROWS = 50_000
 OVERSAMPLE = 4
 #: Above :data:`EXACT_ROWS` rows, hybrid fuses the union of this many best rows by cosine and by BM25.
 HYBRID_CANDIDATES = 1000
-#: Rows scored per block of the exact product: bounds the memory of one call to ``block × queries`` floats.
+#: Rows and queries per block of the exact product.
 BLOCK = 65_536
+QUERY_BLOCK = 256
 MODES = ("semantic", "lexical", "hybrid")
 
 
@@ -118,17 +119,20 @@ def search_index(
 
 
 def _exact(version: store.IndexVersion, vectors: np.ndarray, k: int, rows: np.ndarray | None) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Exact top-k by cosine over ``rows`` (``None``: every row), for every query vector at once."""
+    """Exact top-k by cosine over ``rows`` (``None``: every row), :data:`QUERY_BLOCK` query vectors at a time
+    (memory: ``QUERY_BLOCK × rows`` floats)."""
     pool = np.arange(version.rows) if rows is None else rows
-    scores = np.empty((len(vectors), len(pool)), dtype=np.float32)
-    for start in range(0, len(pool), BLOCK):
-        block = pool[start : start + BLOCK]
-        scores[:, start : start + len(block)] = vectors @ np.asarray(version.vectors[block]).T
     everything = np.ones(len(pool), dtype=bool)
     answers = []
-    for row in scores:
-        best = top_k(row, everything, k)
-        answers.append((pool[best], row[best]))
+    for first in range(0, len(vectors), QUERY_BLOCK):
+        part = vectors[first : first + QUERY_BLOCK]
+        scores = np.empty((len(part), len(pool)), dtype=np.float32)
+        for start in range(0, len(pool), BLOCK):
+            block = pool[start : start + BLOCK]
+            scores[:, start : start + len(block)] = part @ np.asarray(version.vectors[block]).T
+        for row in scores:
+            best = top_k(row, everything, k)
+            answers.append((pool[best], row[best]))
     return answers
 
 
@@ -146,8 +150,10 @@ def _semantic(version: store.IndexVersion, vectors: np.ndarray, k: int, rows: np
         mask[rows] = True
     answers = []
     for q in range(len(vectors)):
-        labels = np.asarray(found.keys[q] if len(vectors) > 1 else found.keys, dtype=np.uint64)
-        distances = np.asarray(found.distances[q] if len(vectors) > 1 else found.distances, dtype=np.float32)
+        # a batch answer is padded (label 0, distance NaN) beyond the hits the graph found: counts says how many are real
+        real = int(found.counts[q]) if hasattr(found, "counts") else len(found.keys)
+        labels = np.asarray(found.keys[q][:real] if hasattr(found, "counts") else found.keys, dtype=np.uint64)
+        distances = np.asarray(found.distances[q][:real] if hasattr(found, "counts") else found.distances, dtype=np.float32)
         positions = id_order[np.searchsorted(version.ids, labels, sorter=id_order)]
         keep = np.ones(len(positions), dtype=bool) if mask is None else mask[positions]
         if keep.sum() < min(k, candidates):  # a selective filter emptied the graph's answer: score the allowed rows exactly
@@ -160,7 +166,7 @@ def _semantic(version: store.IndexVersion, vectors: np.ndarray, k: int, rows: np
 def _bm25(version: store.IndexVersion, query: str) -> np.ndarray:
     """BM25 of every row for ``query``: ``float32 (rows,)``; query terms the corpus never uses score nothing."""
     retriever = version.bm25()
-    terms = [t for t in tokenize([query])[0] if t in retriever.vocab_dict]
+    terms = [] if retriever is None else [t for t in tokenize([query])[0] if t in retriever.vocab_dict]
     if not terms:
         return np.zeros(version.rows, dtype=np.float32)
     return np.asarray(retriever.get_scores(terms), dtype=np.float32)

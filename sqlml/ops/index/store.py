@@ -45,6 +45,8 @@ ROWS = "rows.parquet"
 VECTORS = "vectors.npy"
 ANN = "vectors.usearch"
 BM25 = "bm25"
+#: In ``bm25/`` instead of bm25s's files when no text has a term: every BM25 score is 0.
+NO_TERMS = "NO_TERMS"
 FORMAT_VERSION = 1
 
 
@@ -147,6 +149,7 @@ class IndexVersion:
     _bm25: Any = None
     _positions: dict[str, int] | None = None
     _groups: np.ndarray | None = None
+    identity: tuple[str, int, int] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -200,9 +203,11 @@ class IndexVersion:
             return self._ann
 
     def bm25(self) -> Any:
-        """bm25s's index of the texts (memory-mapped), loaded on first use."""
+        """bm25s's index of the texts (memory-mapped), loaded on first use; ``None`` when no text has a term."""
         import bm25s
 
+        if (self.folder / BM25 / NO_TERMS).exists():
+            return None
         with self._lock:
             if self._bm25 is None:
                 self._bm25 = self._damaged_unless(lambda: bm25s.BM25.load(str(self.folder / BM25), mmap=True), BM25)
@@ -258,17 +263,25 @@ def load(name: str) -> IndexVersion:
     its files are damaged.
     """
     check_index_name(name)
+    check_readable(indexes_dir() / name)
     for _ in range(3):  # a refresh may switch and clean up between reading CURRENT and reading the folder
         folder = current_folder(name)
         if folder is None:
             raise InvalidArgumentError(f"index {name!r} not found in {str(indexes_dir())!r}; known indexes: {known_text()}")
+        try:
+            stamp = (folder / META).stat()
+        except FileNotFoundError:
+            if current_folder(name) != folder:
+                continue
+            stamp = None  # load_version names the missing file
+        # a drop and rebuild reuses the folder name v1: the file's identity tells the versions apart
+        identity = (str(folder), stamp.st_ino, stamp.st_mtime_ns) if stamp is not None else None
         with _loaded_lock:
             found = _loaded.get(name)
-        if found is not None and found.folder == folder:
+        if found is not None and identity is not None and found.identity == identity:
             return found
-        if not folder.is_dir() and current_folder(name) != folder:
-            continue
         version = load_version(name, folder)
+        version.identity = identity
         with _loaded_lock:
             _loaded[name] = version
         return version
@@ -291,7 +304,14 @@ def describe(name: str) -> dict[str, Any]:
 
 def list_indexes() -> list[dict[str, Any]]:
     """Every index's :func:`describe` row, by name."""
+    check_readable(indexes_dir())
     return [describe(name) for name in names()]
+
+
+def check_readable(folder: Path) -> None:
+    """Refuse reading ``folder`` where the current query's DuckDB sandbox forbids it (an index holds its texts)."""
+    paths.check_sandbox(folder, "index folder", "search it outside the sandboxed database (sqlml index search, sqlml.Index), or allow "
+                        "$SQLML_HOME/indexes in allowed_directories")
 
 
 def drop(name: str) -> bool:
