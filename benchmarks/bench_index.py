@@ -91,7 +91,7 @@ def main() -> None:
     if args.synthetic_vectors:
         rng = np.random.default_rng(0)
 
-        def synthetic(values: list[str], runtime: Any, bar: Any = None) -> np.ndarray:
+        def synthetic(values: list[str], runtime: Any, bar: Any = None, cache: Any = None) -> np.ndarray:
             vectors = rng.standard_normal((len(values), runtime.dimension)).astype(np.float32)
             return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 

@@ -161,7 +161,7 @@ def classify_rows(corpus: str, split: str, true: np.ndarray, preds: dict[str, li
     """``preds[method]``: one or more prediction arrays (several = seeds; the numbers are their means)."""
     idx = boot_indices(len(true), reps)
     rows = []
-    ref_correct = (preds[reference][0] == true).astype(np.float64)
+    ref_correct = np.mean([(p == true) for p in preds[reference]], axis=0)  # a reference of several seeds: their mean, per row
     for method, runs in preds.items():
         acc = [100 * float((p == true).mean()) for p in runs]
         f1 = [100 * macro_f1_codes(true, p, k) for p in runs]
