@@ -114,7 +114,14 @@ def main() -> None:
     parser.add_argument("--pool-turns", default="", metavar="N1,N2", help="also time the SQL path with the summarize pool at these thread counts, by turns (default: one per core)")
     parser.add_argument("--turns", type=int, default=2, help="turns of --turns-of and --pool-turns")
     parser.add_argument("--phases", action="store_true", help="one more SQL run with each phase's thread-seconds timed (split, tokenize, embed, k-means, select)")
+    parser.add_argument("--clusters-per-sentence", type=float, default=None,
+                        help="run with this k-means clusters per summary sentence instead of the default rule's (an A/B knob)")
     args = parser.parse_args()
+    if args.clusters_per_sentence is not None:
+        from sqlml.ops.summarize.pipeline import DEFAULT_RULE
+
+        # every function takes DEFAULT_RULE as its default argument: change that one frozen instance in place
+        object.__setattr__(DEFAULT_RULE, "clusters_per_sentence", args.clusters_per_sentence)
 
     import torch
     from sentence_transformers import SentenceTransformer
@@ -137,6 +144,7 @@ def main() -> None:
         "n": args.n,
         "device": torch.cuda.get_device_name() if device.startswith("cuda") else "cpu",
         "model": "all-MiniLM-L6-v2" + (" (random weights)" if args.random_weights else ""),
+        "clusters_per_sentence": args.clusters_per_sentence,
     }
 
     st = SentenceTransformer(model_dir, device=device)
