@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -54,7 +56,8 @@ _BUILD_OPTIONS = (
 )
 
 
-def _build_options(func):  # type: ignore[no-untyped-def]
+def _build_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The build/refresh arguments and options, then the model flags every model command shares."""
     for option in reversed(_BUILD_OPTIONS):
         func = option(func)
     return runtime_options(func)

@@ -7,6 +7,7 @@ as two lists (the ``sqlml_index`` table macro collects them with ``list()``, as 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pyarrow as pa
@@ -33,9 +34,8 @@ LIST_SQL_TYPE = "STRUCT(" + ", ".join(f"{n} {'VARCHAR' if t == pa.string() else 
 
 
 def _settings(ctx: SqlContext, model: str | None) -> Settings:
-    settings = ctx.settings
-    return Settings(model or settings.model, settings.device, settings.dtype, settings.batch_size, settings.max_batch_tokens,
-                    settings.cache, settings.show_progress)
+    """The connection's settings, with ``model`` when the call names one."""
+    return replace(ctx.settings, model=model or ctx.settings.model)
 
 
 def index_udf(ctx: SqlContext) -> Callable[..., pa.Array]:

@@ -138,10 +138,10 @@ def build_index(
         removed_keys = set(first) - set(keys_in)
         counts = {"added": int((old < 0).sum()), "updated": int(((old >= 0) & ~unchanged).sum()), "removed": len(removed_keys),
                   "unchanged": int(unchanged.sum())}
-        if previous is not None and counts["added"] == counts["updated"] == counts["removed"] == 0 and source in (None, previous.meta.get("source")):
-            size = sum(p.stat().st_size for p in previous.folder.rglob("*") if p.is_file())  # nothing changed: no new version
+        same_rows = previous is not None and counts["added"] == counts["updated"] == counts["removed"] == 0
+        if previous is not None and same_rows and source in (None, previous.meta.get("source")):  # nothing changed: no new version
             return IndexReport(name, previous.version, len(keys_in), skipped=skipped, seconds=round(time.perf_counter() - started, 3),
-                               bytes=size, **counts)
+                               bytes=store.folder_bytes(previous.folder), **counts)
         changed = [i for i in range(len(keys_in)) if not unchanged[i]]
         pieces = pieces_of([texts_in[i] for i in changed], runtime) if chunk else [[texts_in[i]] for i in changed]
         with progress.progress_bar(sum(map(len, pieces)), "embed", progress.enabled(show_progress, False)) as bar:
@@ -158,8 +158,8 @@ def build_index(
             _write_rows(tmp, layout)
             np.save(tmp / store.VECTORS, layout.vectors)
             _write_ann(tmp, previous, layout.vectors, layout.ids, stale, fresh_rows)
-            if previous is not None and counts["added"] == counts["updated"] == counts["removed"] == 0:
-                shutil.copytree(previous.folder / store.BM25, tmp / store.BM25)  # only the source's description changed
+            if previous is not None and same_rows:  # only the source's description changed
+                shutil.copytree(previous.folder / store.BM25, tmp / store.BM25)
             else:
                 _write_bm25(tmp, layout.texts)
             now = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -175,9 +175,8 @@ def build_index(
             }
             (tmp / store.META).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         store.publish(folder, folder / f"v{version}")
-    size = sum(p.stat().st_size for p in (folder / f"v{version}").rglob("*") if p.is_file())
-    return IndexReport(name, version, len(keys_in), skipped=skipped, seconds=round(time.perf_counter() - started, 3), bytes=size,
-                       **counts)
+    return IndexReport(name, version, len(keys_in), skipped=skipped, seconds=round(time.perf_counter() - started, 3),
+                       bytes=store.folder_bytes(folder / f"v{version}"), **counts)
 
 
 @dataclass
@@ -204,13 +203,12 @@ def _layout(previous: store.IndexVersion | None, keys: list[str], hashes: list[s
     passages: list[int] = []
     source: list[int] = []  # >= 0: a previous row; < 0: -(1 + a row of fresh_vectors)
     fresh = 0
-    bounds = np.append(np.flatnonzero(previous.passages == 0), previous.rows) if previous is not None else None
     for i, key in enumerate(keys):
         if unchanged[i]:
-            assert previous is not None and bounds is not None
+            assert previous is not None
+            bounds = previous.bounds()
             start = int(old[i])
-            stop = int(bounds[np.searchsorted(bounds, start, side="right")])
-            rows = range(start, stop)
+            rows = range(start, int(bounds[np.searchsorted(bounds, start, side="right")]))
             texts = [previous.texts[r] for r in rows]
             source += list(rows)
         else:

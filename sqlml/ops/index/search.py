@@ -143,7 +143,6 @@ def _semantic(version: store.IndexVersion, vectors: np.ndarray, k: int, rows: np
     share = candidates / version.rows
     count = min(version.rows, int(np.ceil(k / share)) * OVERSAMPLE if rows is not None else k)
     found = version.ann().search(vectors, count)
-    id_order = np.argsort(version.ids)
     mask = None
     if rows is not None:
         mask = np.zeros(version.rows, dtype=bool)
@@ -154,7 +153,7 @@ def _semantic(version: store.IndexVersion, vectors: np.ndarray, k: int, rows: np
         real = int(found.counts[q]) if hasattr(found, "counts") else len(found.keys)
         labels = np.asarray(found.keys[q][:real] if hasattr(found, "counts") else found.keys, dtype=np.uint64)
         distances = np.asarray(found.distances[q][:real] if hasattr(found, "counts") else found.distances, dtype=np.float32)
-        positions = id_order[np.searchsorted(version.ids, labels, sorter=id_order)]
+        positions = version.rows_of_ids(labels)
         keep = np.ones(len(positions), dtype=bool) if mask is None else mask[positions]
         if keep.sum() < min(k, candidates):  # a selective filter emptied the graph's answer: score the allowed rows exactly
             answers.append(_exact(version, vectors[q : q + 1], k, rows)[0])

@@ -148,7 +148,8 @@ class IndexVersion:
     _ann: Any = None
     _bm25: Any = None
     _positions: dict[str, int] | None = None
-    _groups: np.ndarray | None = None
+    _bounds: np.ndarray | None = None
+    _id_order: np.ndarray | None = None
     identity: tuple[str, int, int] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -164,32 +165,40 @@ class IndexVersion:
     def chunked(self) -> bool:
         return self.meta.get("chunk") is not None
 
+    def bounds(self) -> np.ndarray:
+        """``int64 (keys + 1,)``: key ``j``'s rows are ``bounds[j]:bounds[j + 1]`` (one row each when not chunked)."""
+        with self._lock:
+            if self._bounds is None:
+                self._bounds = np.append(np.flatnonzero(self.passages == 0), self.rows)
+            return self._bounds
+
     def positions(self) -> dict[str, int]:
         """key → its first row."""
+        starts = self.bounds()[:-1]
         with self._lock:
             if self._positions is None:
-                self._positions = {}
-                for i, key in enumerate(self.keys):
-                    self._positions.setdefault(key, i)
+                self._positions = {self.keys[i]: int(i) for i in starts}
             return self._positions
 
     def groups(self) -> np.ndarray:
         """``int64 (rows,)``: the position of each row's key among the keys (rows of one key share it)."""
-        with self._lock:
-            if self._groups is None:
-                self._groups = np.cumsum(self.passages == 0) - 1
-            return self._groups
+        return np.repeat(np.arange(len(self.bounds()) - 1), np.diff(self.bounds()))
 
     def rows_of(self, keys: list[str]) -> np.ndarray:
         """Every row (passage) of the given keys that the index holds, ascending; other keys are ignored."""
-        first = self.positions()
+        first, bounds = self.positions(), self.bounds()
         starts = sorted(first[key] for key in set(keys) if key in first)
-        if not self.chunked:
-            return np.asarray(starts, dtype=np.int64)
-        ends = np.searchsorted(np.flatnonzero(self.passages == 0), starts, side="right")
-        bounds = np.append(np.flatnonzero(self.passages == 0), self.rows)
-        return np.concatenate([np.arange(s, bounds[e]) for s, e in zip(starts, ends, strict=True)]).astype(np.int64) \
+        ends = bounds[np.searchsorted(bounds, starts, side="right")]
+        return np.concatenate([np.arange(s, e) for s, e in zip(starts, ends, strict=True)]).astype(np.int64) \
             if starts else np.zeros(0, dtype=np.int64)
+
+    def rows_of_ids(self, labels: np.ndarray) -> np.ndarray:
+        """The rows of ANN labels (``uint64``, each one the index holds)."""
+        with self._lock:
+            if self._id_order is None:
+                self._id_order = np.argsort(self.ids)
+            order = self._id_order
+        return order[np.searchsorted(self.ids, labels, sorter=order)]
 
     def ann(self) -> Any:
         """The usearch HNSW index (memory-mapped view), loaded on first use."""
@@ -297,9 +306,14 @@ def describe(name: str) -> dict[str, Any]:
     except (OSError, ValueError) as exc:
         return {**row, "error": f"unreadable {META}: {exc}"}
     model = meta.get("model") or {}
-    size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder is not None else 0
+    size = folder_bytes(folder) if folder is not None else 0
     return {**row, "version": meta.get("version"), "source": meta.get("source"), "rows": meta.get("keys", meta.get("rows")),
             "model": model.get("id"), "dimension": model.get("dimension"), "bytes": size, "updated_at": meta.get("updated_at")}
+
+
+def folder_bytes(folder: Path) -> int:
+    """Bytes of every file under ``folder``."""
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
 def list_indexes() -> list[dict[str, Any]]:
