@@ -385,11 +385,12 @@ def test_review_findings_stay_fixed(settings: Settings, monkeypatch: pytest.Monk
     build_index("noterms", ["a", "b", "c"], ["the", "!!!", ""], settings=settings)
     assert search_index("noterms", ["the"], 3, "lexical", settings)[0].keys == []  # type: ignore[union-attr]
     assert len(search_index("noterms", ["the"], 3, "hybrid", settings)[0].keys) == 3  # type: ignore[union-attr]
-    # a batch through the graph never returns its padding (label 0, NaN) as hits
-    keys, texts = corpus()
+    # a batch through the graph never returns its padding (label 0, NaN) as hits: asking for every one of 3,000 rows
+    # makes the graph miss some, and the old code then returned padding (seen failing before the fix)
+    keys, texts = corpus(3000)
     build_index("pad", keys, texts, settings=settings)
     monkeypatch.setattr(search_module, "EXACT_ROWS", 5)
-    for hits in search_index("pad", ["rates", "football", "phone"], 60, "semantic", settings):
+    for hits in search_index("pad", ["rates", "football", "phone"], 3000, "semantic", settings):
         assert hits is not None and len(set(hits.keys)) == len(hits.keys) and not np.isnan(hits.scores).any()
     # a drop and rebuild in another process is seen, though the folder is named v1 again
     store.load("ints")
