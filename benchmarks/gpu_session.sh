@@ -53,6 +53,13 @@ SUMMARIZE_ARGS=${SUMMARIZE_ARGS:---phases --also-threads 8}
 if [ -f benchmarks/bench_summarize.py ]; then
   step bench_summarize python3 benchmarks/bench_summarize.py --random-weights --articles 20000 --device cuda $SUMMARIZE_ARGS
 fi
+# The summary rule's k-means clusters per sentence by turns (SUMMARIZE_CLUSTERS="3 2", SUMMARIZE_TURNS rounds):
+# splits a summarize slowdown between the number of clusters and everything else.
+for turn in $(seq 1 "${SUMMARIZE_TURNS:-2}"); do
+  for clusters in ${SUMMARIZE_CLUSTERS:-}; do
+    step "summarize_clusters_${clusters}_turn_$turn" python3 benchmarks/bench_summarize.py --random-weights --articles 20000 --device cuda --naive-articles 20 --phases --clusters-per-sentence "$clusters"
+  done
+done
 # Summarize with its texts cut into pieces on the shared pool (SQLML_SUMMARIZE_PIECE), one step per size.
 for piece in ${SUMMARIZE_PIECES:-}; do
   step "summarize_piece_$piece" env SQLML_SUMMARIZE_PIECE="$piece" python3 benchmarks/bench_summarize.py --random-weights --articles 20000 --device cuda --naive-articles 20 --also-threads 8 --also-row-groups 2048

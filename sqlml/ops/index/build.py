@@ -3,7 +3,9 @@
 A refresh compares each row's text hash (blake2b-128 of its UTF-8 bytes) with the live version's for the
 same key: unchanged rows keep their vectors (no model call), changed and new rows are embedded, keys no
 longer given are removed. The HNSW graph is copied from the live version and patched (remove, then add) when
-few rows changed, and built anew otherwise; bm25s's index is rebuilt from the texts whenever any text changed.
+few rows changed, and built anew otherwise; a first build fills it in a background thread while the next rows
+are embedded (usearch releases the GIL), so its construction overlaps the model's work. bm25s's index is rebuilt
+from the texts whenever any text changed.
 Engine-agnostic: SQL (``sqlml_index``), the CLI (``sqlml index``) and Python (``sqlml.Index``) call :func:`build_index`.
 """
 
@@ -13,6 +15,7 @@ import hashlib
 import json
 import shutil
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -38,6 +41,8 @@ CHUNKING = (None, "sentences")
 PATCH_LIMIT = 0.2
 #: HNSW graph settings (usearch's defaults: connectivity 16, expansion 128 when adding, 64 when searching).
 ANN_METRIC = "cos"
+#: Rows embedded per step of a build; each step's vectors join the graph while the next step embeds.
+EMBED_STEP = 65_536
 
 
 @dataclass(frozen=True)
@@ -144,36 +149,37 @@ def build_index(
                                bytes=store.folder_bytes(previous.folder), **counts)
         changed = [i for i in range(len(keys_in)) if not unchanged[i]]
         pieces = pieces_of([texts_in[i] for i in changed], runtime) if chunk else [[texts_in[i]] for i in changed]
-        with progress.progress_bar(sum(map(len, pieces)), "embed", progress.enabled(show_progress, False)) as bar:
-            cache = get_cache(settings.cache, runtime.device)  # as sqlml_search: on for CPU models unless SQLML_CACHE=0
-            fresh_vectors = embed_strings([p for group in pieces for p in group], runtime, bar, cache) if changed \
-                else np.zeros((0, runtime.dimension), dtype=np.float32)
-        layout = _layout(previous, keys_in, hashes, unchanged, old, dict(zip(changed, pieces, strict=True)), fresh_vectors)
-        next_id = int(previous.meta.get("next_id", previous.rows)) if previous is not None else 0
-        fresh_rows = np.flatnonzero(layout.reused < 0)
-        layout.ids[fresh_rows] = np.arange(next_id, next_id + len(fresh_rows), dtype=np.uint64)
-        stale = np.setdiff1d(previous.ids, layout.ids[layout.reused >= 0]) if previous is not None else np.zeros(0, dtype=np.uint64)
-        version = store.next_version(folder)
-        with new_folder(folder / f"v{version}") as tmp:
-            _write_rows(tmp, layout)
-            np.save(tmp / store.VECTORS, layout.vectors)
-            _write_ann(tmp, previous, layout.vectors, layout.ids, stale, fresh_rows)
-            if previous is not None and same_rows:  # only the source's description changed
-                shutil.copytree(previous.folder / store.BM25, tmp / store.BM25)
-            else:
-                _write_bm25(tmp, layout.texts)
-            now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-            meta = {
-                "format_version": store.FORMAT_VERSION, "name": name, "version": version,
-                "source": source if source is not None else (previous.meta.get("source") if previous is not None else None),
-                "model": {"name": runtime.model_name, "id": runtime.model_id, "fingerprint": runtime.fingerprint,
-                          "dimension": runtime.dimension},
-                "chunk": chunk, "keys": len(keys_in), "rows": len(layout.keys), "next_id": next_id + len(fresh_rows),
-                "last_change": {**counts, "skipped": skipped},
-                "created_at": previous.meta.get("created_at", now) if previous is not None else now, "updated_at": now,
-                "sqlml_version": __version__,
-            }
-            (tmp / store.META).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        # a first build's rows are its fresh rows in order, labelled 0, 1, ...: its graph grows as they are embedded
+        with GraphBuilder(runtime.dimension, background=previous is None) as graph:
+            with progress.progress_bar(sum(map(len, pieces)), "embed", progress.enabled(show_progress, False)) as bar:
+                cache = get_cache(settings.cache, runtime.device)  # as sqlml_search: on for CPU models unless SQLML_CACHE=0
+                fresh_vectors = _embed_rows([p for group in pieces for p in group], runtime, bar, cache, graph)
+            layout = _layout(previous, keys_in, hashes, unchanged, old, dict(zip(changed, pieces, strict=True)), fresh_vectors)
+            next_id = int(previous.meta.get("next_id", previous.rows)) if previous is not None else 0
+            fresh_rows = np.flatnonzero(layout.reused < 0)
+            layout.ids[fresh_rows] = np.arange(next_id, next_id + len(fresh_rows), dtype=np.uint64)
+            stale = np.setdiff1d(previous.ids, layout.ids[layout.reused >= 0]) if previous is not None else np.zeros(0, dtype=np.uint64)
+            version = store.next_version(folder)
+            with new_folder(folder / f"v{version}") as tmp:
+                _write_rows(tmp, layout)
+                np.save(tmp / store.VECTORS, layout.vectors)
+                if previous is not None and same_rows:  # only the source's description changed
+                    shutil.copytree(previous.folder / store.BM25, tmp / store.BM25)
+                else:
+                    _write_bm25(tmp, layout.texts)
+                _write_ann(tmp, previous, layout.vectors, layout.ids, stale, fresh_rows, graph)  # last: a first build's graph may still be growing
+                now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+                meta = {
+                    "format_version": store.FORMAT_VERSION, "name": name, "version": version,
+                    "source": source if source is not None else (previous.meta.get("source") if previous is not None else None),
+                    "model": {"name": runtime.model_name, "id": runtime.model_id, "fingerprint": runtime.fingerprint,
+                              "dimension": runtime.dimension},
+                    "chunk": chunk, "keys": len(keys_in), "rows": len(layout.keys), "next_id": next_id + len(fresh_rows),
+                    "last_change": {**counts, "skipped": skipped},
+                    "created_at": previous.meta.get("created_at", now) if previous is not None else now, "updated_at": now,
+                    "sqlml_version": __version__,
+                }
+                (tmp / store.META).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         store.publish(folder, folder / f"v{version}")
     return IndexReport(name, version, len(keys_in), skipped=skipped, seconds=round(time.perf_counter() - started, 3),
                        bytes=store.folder_bytes(folder / f"v{version}"), **counts)
@@ -220,7 +226,7 @@ def _layout(previous: store.IndexVersion | None, keys: list[str], hashes: list[s
         out_texts += texts
         passages += list(range(len(texts)))
     where = np.asarray(source, dtype=np.int64)
-    vectors = np.empty((len(where), fresh_vectors.shape[1]), dtype=np.float32)
+    vectors = np.empty((len(where), fresh_vectors.shape[1]), dtype=store.VECTOR_DTYPE)
     ids = np.zeros(len(where), dtype=np.uint64)
     kept = where >= 0
     if previous is not None and kept.any():
@@ -262,36 +268,81 @@ def _write_rows(folder: Path, layout: Layout) -> None:
     pq.write_table(table, folder / store.ROWS)
 
 
+def _embed_rows(texts: list[str], runtime: AnyRuntime, bar: Any, cache: Any, graph: GraphBuilder) -> np.ndarray:
+    """``store.VECTOR_DTYPE (len(texts), dimension)``: the embeddings of ``texts``, :data:`EMBED_STEP` rows at a time,
+    each step's also handed to ``graph`` (labels: row numbers) when it builds in the background."""
+    out = np.empty((len(texts), runtime.dimension), dtype=store.VECTOR_DTYPE)
+    for start in range(0, len(texts), EMBED_STEP):
+        part = embed_strings(texts[start : start + EMBED_STEP], runtime, bar, cache)
+        out[start : start + len(part)] = part
+        if graph.background:
+            graph.add(np.arange(start, start + len(part), dtype=np.uint64), part)
+    return out
+
+
+class GraphBuilder:
+    """A new HNSW graph (usearch, cosine, :data:`store.ANN_DTYPE` copies of the vectors). With ``background``,
+    :meth:`add` returns at once and one worker thread adds the rows in order (usearch uses every core for one add
+    and releases the GIL); :meth:`finished` waits for it. Leaving the ``with`` block stops the worker."""
+
+    def __init__(self, dimension: int, background: bool = False) -> None:
+        from usearch.index import Index
+
+        self.ann = Index(ndim=dimension, metric=ANN_METRIC, dtype=store.ANN_DTYPE)
+        self.background = background
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="sqlml-index-graph") if background else None
+        self._pending: list[Future[Any]] = []
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Add rows labelled ``ids`` (``uint64 (m,)``) with ``vectors`` (``(m, dimension)``, any float type)."""
+        if self._worker is not None:
+            self._pending.append(self._worker.submit(_add_in_steps, self.ann, ids, vectors))
+        else:
+            _add_in_steps(self.ann, ids, vectors)
+
+    def finished(self) -> Any:
+        """The graph once every row given to :meth:`add` is in it; an error inside usearch is raised here."""
+        for pending in self._pending:
+            pending.result()
+        return self.ann
+
+    def __enter__(self) -> GraphBuilder:
+        return self
+
+    def __exit__(self, *failure: object) -> None:
+        if self._worker is not None:
+            self._worker.shutdown(wait=True, cancel_futures=True)
+
+
+def _add_in_steps(ann: Any, ids: np.ndarray, vectors: np.ndarray) -> None:
+    """``ann.add`` :data:`EMBED_STEP` rows at a time, each cast to float32 (bounded memory for float16 input)."""
+    for start in range(0, len(ids), EMBED_STEP):
+        ann.add(ids[start : start + EMBED_STEP], np.asarray(vectors[start : start + EMBED_STEP], dtype=np.float32))
+
+
 def _write_ann(folder: Path, previous: store.IndexVersion | None, vectors: np.ndarray, ids: np.ndarray, stale: np.ndarray,
-               fresh: np.ndarray) -> None:
-    """The HNSW graph: the live one patched (stale ids out, fresh rows in) when few rows changed, else built anew."""
+               fresh: np.ndarray, built: GraphBuilder) -> None:
+    """The HNSW graph: ``built`` when it grew during embedding (a first build), else the live one patched (stale ids
+    out, fresh rows in) when few rows changed, else one built anew."""
     from usearch.index import Index
 
-    patch = previous is not None and len(fresh) + len(stale) <= PATCH_LIMIT * max(len(ids), 1)
-    if patch:
+    if built.background:
+        ann = built.finished()
+    elif previous is not None and len(fresh) + len(stale) <= PATCH_LIMIT * max(len(ids), 1):
         ann = Index.restore(str(previous.folder / store.ANN))  # a private, writable copy in memory
         if len(stale):
             ann.remove(stale)
-        if len(fresh):
-            ann.add(ids[fresh], vectors[fresh])
+        _add_in_steps(ann, ids[fresh], vectors[fresh])
     else:
-        ann = Index(ndim=vectors.shape[1], metric=ANN_METRIC, dtype="f32")
-        if len(ids):
-            ann.add(ids, vectors)
+        ann = built.ann
+        _add_in_steps(ann, ids, vectors)
     ann.save(str(folder / store.ANN))
 
 
 def _write_bm25(folder: Path, texts: list[str]) -> None:
     """bm25s's index of ``texts``; texts without one term (stopwords, punctuation, '') leave :data:`store.NO_TERMS` instead."""
-    import bm25s
+    from sqlml.ops.index.lexical import write_bm25
 
-    from sqlml.ops.relevance.bm25 import tokenize_ids
-
-    tokens = tokenize_ids(texts)
     (folder / store.BM25).mkdir()
-    if not tokens.vocab:  # bm25s cannot index a corpus without terms; every BM25 score is then 0
+    if not write_bm25(folder / store.BM25, texts):  # every BM25 score is then 0
         (folder / store.BM25 / store.NO_TERMS).touch()
-        return
-    retriever = bm25s.BM25()
-    retriever.index(tokens, show_progress=False)
-    retriever.save(str(folder / store.BM25))

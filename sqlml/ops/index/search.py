@@ -1,8 +1,9 @@
 """Searching a named index: top-k keys per query (semantic, lexical, hybrid), filters, and neighbours of rows.
 
 * **semantic**: cosine between the query's embedding and the stored vectors. Up to :data:`EXACT_ROWS` candidate
-  rows are scored exactly (one matrix product for every query of the call); above that the HNSW graph answers
-  (approximate, usearch's default expansion).
+  rows are scored exactly (one matrix product for every query of the call); above that the HNSW graph finds
+  :data:`RESCORE` times the rows asked for (approximate, usearch's default expansion), which are then scored
+  from the stored vectors (the graph's own copies are int8).
 * **lexical**: BM25 from bm25s's stored index (memory-mapped), the same tokenisation and Lucene scoring as
   ``sqlml_search``'s; rows sharing no term with the query are not returned.
 * **hybrid**: ``0.5·minmax(cosine) + 0.5·minmax(BM25)`` over the candidate rows (every row up to
@@ -34,6 +35,8 @@ from sqlml.ops.relevance.scores import hybrid, top_k
 EXACT_ROWS = 50_000
 #: A filtered graph search asks for this many times the hits the filter's share needs.
 OVERSAMPLE = 4
+#: The graph is asked for this many times the rows wanted, and they are re-scored from the stored vectors.
+RESCORE = 2
 #: Above :data:`EXACT_ROWS` rows, hybrid fuses the union of this many best rows by cosine and by BM25.
 HYBRID_CANDIDATES = 1000
 #: Rows and queries per block of the exact product.
@@ -129,7 +132,7 @@ def _exact(version: store.IndexVersion, vectors: np.ndarray, k: int, rows: np.nd
         scores = np.empty((len(part), len(pool)), dtype=np.float32)
         for start in range(0, len(pool), BLOCK):
             block = pool[start : start + BLOCK]
-            scores[:, start : start + len(block)] = part @ np.asarray(version.vectors[block]).T
+            scores[:, start : start + len(block)] = part @ version.vectors_of(block).T
         for row in scores:
             best = top_k(row, everything, k)
             answers.append((pool[best], row[best]))
@@ -141,7 +144,7 @@ def _semantic(version: store.IndexVersion, vectors: np.ndarray, k: int, rows: np
     if candidates <= EXACT_ROWS:
         return _exact(version, vectors, k, rows)
     share = candidates / version.rows
-    count = min(version.rows, int(np.ceil(k / share)) * OVERSAMPLE if rows is not None else k)
+    count = min(version.rows, RESCORE * (int(np.ceil(k / share)) * OVERSAMPLE if rows is not None else k))
     found = version.ann().search(vectors, count)
     mask = None
     if rows is not None:
@@ -152,13 +155,16 @@ def _semantic(version: store.IndexVersion, vectors: np.ndarray, k: int, rows: np
         # a batch answer is padded (label 0, distance NaN) beyond the hits the graph found: counts says how many are real
         real = int(found.counts[q]) if hasattr(found, "counts") else len(found.keys)
         labels = np.asarray(found.keys[q][:real] if hasattr(found, "counts") else found.keys, dtype=np.uint64)
-        distances = np.asarray(found.distances[q][:real] if hasattr(found, "counts") else found.distances, dtype=np.float32)
         positions = version.rows_of_ids(labels)
-        keep = np.ones(len(positions), dtype=bool) if mask is None else mask[positions]
-        if keep.sum() < min(k, candidates):  # a selective filter emptied the graph's answer: score the allowed rows exactly
+        if mask is not None:
+            positions = positions[mask[positions]]
+        if len(positions) < min(k, candidates):  # a selective filter emptied the graph's answer: score the allowed rows exactly
             answers.append(_exact(version, vectors[q : q + 1], k, rows)[0])
             continue
-        answers.append((positions[keep][:k], (1 - distances[keep])[:k]))
+        positions = np.sort(positions)  # ascending rows: ties go to the earlier row, as in exact scoring
+        scores = version.vectors_of(positions) @ vectors[q]
+        best = top_k(scores, np.ones(len(scores), dtype=bool), k)
+        answers.append((positions[best], scores[best]))
     return answers
 
 
@@ -191,7 +197,7 @@ def _hybrid(version: store.IndexVersion, query: str, vector: np.ndarray, k: int,
         by_cosine = _semantic(version, vector[None, :], HYBRID_CANDIDATES, rows)[0][0]
         by_bm25 = top_k(lexical[pool], lexical[pool] > 0, HYBRID_CANDIDATES)
         pool = np.union1d(by_cosine, pool[by_bm25])
-    semantic = np.concatenate([np.asarray(version.vectors[pool[s : s + BLOCK]]) @ vector for s in range(0, len(pool), BLOCK)]) \
+    semantic = np.concatenate([version.vectors_of(pool[s : s + BLOCK]) @ vector for s in range(0, len(pool), BLOCK)]) \
         if len(pool) else np.zeros(0, dtype=np.float32)
     fused = hybrid(semantic, lexical[pool])
     best = top_k(fused, np.ones(len(pool), dtype=bool), k)
@@ -231,5 +237,5 @@ def neighbours(
 def _key_vector(version: store.IndexVersion, key: str) -> np.ndarray:
     """A key's stored vector: its row's, or the normalised mean of its passages' in a chunked index."""
     rows = version.rows_of([key])
-    vector = np.asarray(version.vectors[rows], dtype=np.float32).mean(axis=0)
+    vector = version.vectors_of(rows).mean(axis=0)
     return vector / max(float(np.linalg.norm(vector)), 1e-12)

@@ -8,9 +8,13 @@ Layout under :func:`sqlml.config.home_dir` (``SQLML_HOME``)::
     indexes/<name>/v<k>/rows.parquet    key VARCHAR, id UINT64 (the ANN's label), hash VARCHAR (of the key's whole text),
                                         text VARCHAR, passage INT32; one row per key, or per passage of a chunked
                                         index (a key's passages consecutive, passage 0, 1, ...); row order = vectors
-    indexes/<name>/v<k>/vectors.npy     float32 (rows, dimension), L2-normalised; memory-mapped when read
-    indexes/<name>/v<k>/vectors.usearch the HNSW graph (usearch, cosine) over the same rows, labelled by id
+    indexes/<name>/v<k>/vectors.npy     float16 (rows, dimension), L2-normalised; memory-mapped when read
+    indexes/<name>/v<k>/vectors.usearch the HNSW graph (usearch, cosine, int8 vectors) over the same rows, labelled by id
     indexes/<name>/v<k>/bm25/           bm25s's own index of the texts (memory-mapped when read)
+
+Storage precision (measured in ``benchmarks/NOTES.md``): the vectors are kept as float16, half of float32's
+bytes, and every score is computed from them in float32 (cosines move by about 1e-3); the graph holds int8
+copies only to find candidates, which are then scored from the float16 vectors.
 
 A build writes a whole new version folder (a partial that a killed run leaves is removed by the next build),
 renames it into place and only then replaces ``CURRENT``: a reader sees the old version or the new one, never
@@ -47,7 +51,11 @@ ANN = "vectors.usearch"
 BM25 = "bm25"
 #: In ``bm25/`` instead of bm25s's files when no text has a term: every BM25 score is 0.
 NO_TERMS = "NO_TERMS"
-FORMAT_VERSION = 1
+#: Format 2: float16 vectors and an int8 graph (format 1, float32 for both, is refused: rebuild it).
+FORMAT_VERSION = 2
+#: How the vectors are stored (``vectors.npy``) and the scalar type of the graph's own copies.
+VECTOR_DTYPE = np.float16
+ANN_DTYPE = "i8"
 
 
 def indexes_dir() -> Path:
@@ -134,7 +142,7 @@ def next_version(folder: Path) -> int:
 class IndexVersion:
     """One loaded version of an index. Row ``i`` has ``keys[i]``, ``ids[i]`` (its ANN label), ``texts[i]``,
     ``passages[i]`` (its ordinal among its key's passages; 0 when not chunked) and ``vectors[i]``
-    (``float32 (rows, dimension)``, memory-mapped, L2-normalised). A chunked index has several rows per key."""
+    (``float16 (rows, dimension)``, memory-mapped, L2-normalised: read them through :meth:`vectors_of`). A chunked index has several rows per key."""
 
     name: str
     folder: Path
@@ -192,6 +200,10 @@ class IndexVersion:
         return np.concatenate([np.arange(s, e) for s, e in zip(starts, ends, strict=True)]).astype(np.int64) \
             if starts else np.zeros(0, dtype=np.int64)
 
+    def vectors_of(self, rows: np.ndarray | slice) -> np.ndarray:
+        """``float32 (len(rows), dimension)``: the stored vectors of ``rows``, for scoring."""
+        return np.asarray(self.vectors[rows], dtype=np.float32)
+
     def rows_of_ids(self, labels: np.ndarray) -> np.ndarray:
         """The rows of ANN labels (``uint64``, each one the index holds)."""
         with self._lock:
@@ -241,8 +253,11 @@ def load_version(name: str, folder: Path) -> IndexVersion:
 
     try:
         meta = json.loads((folder / META).read_text(encoding="utf-8"))
-        if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"not a format-{FORMAT_VERSION} index description")
+        if not isinstance(meta, dict) or not isinstance(meta.get("format_version"), int):
+            raise ValueError(f"{META} is not an index description")
+        if meta["format_version"] != FORMAT_VERSION:
+            raise IndexStoreError(f"index {name!r} is stored in format {meta['format_version']} (an earlier sqlml); "
+                                  f"this sqlml reads format {FORMAT_VERSION}: {rebuild_hint(name)}")
         rows = pq.read_table(folder / ROWS).to_pydict()
         vectors = np.load(folder / VECTORS, mmap_mode="r")
     except (OSError, ValueError, KeyError) as exc:
@@ -254,8 +269,8 @@ def load_version(name: str, folder: Path) -> IndexVersion:
     passages = np.asarray(rows["passage"], dtype=np.int64)
     if len(passages) and (passages[0] != 0 or (passages[1:] != 0) & (passages[1:] != passages[:-1] + 1)).any():
         raise damaged(f"{ROWS} has passages out of order")
-    if vectors.dtype != np.float32 or vectors.ndim != 2 or vectors.shape != (len(keys), dimension):
-        raise damaged(f"{VECTORS} has shape {vectors.shape} {vectors.dtype}, expected ({len(keys)}, {dimension}) float32")
+    if vectors.dtype != VECTOR_DTYPE or vectors.ndim != 2 or vectors.shape != (len(keys), dimension):
+        raise damaged(f"{VECTORS} has shape {vectors.shape} {vectors.dtype}, expected ({len(keys)}, {dimension}) {np.dtype(VECTOR_DTYPE)}")
     if meta.get("rows") != len(keys):
         raise damaged(f"{META} says {meta.get('rows')} rows, {ROWS} holds {len(keys)}")
     return IndexVersion(name, folder, meta, keys, np.asarray(rows["id"], dtype=np.uint64), rows["hash"], rows["text"], passages, vectors)
