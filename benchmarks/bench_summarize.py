@@ -116,12 +116,19 @@ def main() -> None:
     parser.add_argument("--phases", action="store_true", help="one more SQL run with each phase's thread-seconds timed (split, tokenize, embed, k-means, select)")
     parser.add_argument("--clusters-per-sentence", type=float, default=None,
                         help="run with this k-means clusters per summary sentence instead of the default rule's (an A/B knob)")
+    parser.add_argument("--rule", action="append", default=[], metavar="FIELD=VALUE",
+                        help="run with this SelectionRule field changed (an A/B knob, repeatable): position_weight=0, skip_boilerplate=0")
     args = parser.parse_args()
+    rule_changes = {field: float(value) for field, value in (item.split("=", 1) for item in args.rule)}
     if args.clusters_per_sentence is not None:
+        rule_changes["clusters_per_sentence"] = args.clusters_per_sentence
+    if rule_changes:
         from sqlml.ops.summarize.pipeline import DEFAULT_RULE
 
         # every function takes DEFAULT_RULE as its default argument: change that one frozen instance in place
-        object.__setattr__(DEFAULT_RULE, "clusters_per_sentence", args.clusters_per_sentence)
+        for field, value in rule_changes.items():
+            kind = type(getattr(DEFAULT_RULE, field))
+            object.__setattr__(DEFAULT_RULE, field, kind(value))
 
     import torch
     from sentence_transformers import SentenceTransformer
@@ -145,6 +152,7 @@ def main() -> None:
         "device": torch.cuda.get_device_name() if device.startswith("cuda") else "cpu",
         "model": "all-MiniLM-L6-v2" + (" (random weights)" if args.random_weights else ""),
         "clusters_per_sentence": args.clusters_per_sentence,
+        "rule_changes": rule_changes,
     }
 
     st = SentenceTransformer(model_dir, device=device)

@@ -195,10 +195,11 @@ class IndexVersion:
     def rows_of(self, keys: list[str]) -> np.ndarray:
         """Every row (passage) of the given keys that the index holds, ascending; other keys are ignored."""
         first, bounds = self.positions(), self.bounds()
-        starts = sorted(first[key] for key in set(keys) if key in first)
-        ends = bounds[np.searchsorted(bounds, starts, side="right")]
-        return np.concatenate([np.arange(s, e) for s, e in zip(starts, ends, strict=True)]).astype(np.int64) \
-            if starts else np.zeros(0, dtype=np.int64)
+        starts = np.unique(np.fromiter((first[key] for key in keys if key in first), dtype=np.int64))
+        if not self.chunked:
+            return starts
+        sizes = bounds[np.searchsorted(bounds, starts, side="right")] - starts
+        return np.repeat(starts, sizes) + (np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes))
 
     def vectors_of(self, rows: np.ndarray | slice) -> np.ndarray:
         """``float32 (len(rows), dimension)``: the stored vectors of ``rows``, for scoring."""
