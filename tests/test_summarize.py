@@ -19,7 +19,7 @@ from sqlml.cli import main
 from sqlml.engine.runtime import Runtime, get_runtime
 from sqlml.errors import InvalidArgumentError
 from sqlml.ops.sentences import split_sentences
-from sqlml.ops.summarize.boilerplate import boilerplate_mask
+from sqlml.ops.summarize.boilerplate import MAX_CHARS, boilerplate_mask
 from sqlml.ops.summarize.pipeline import DEFAULT_RULE, SelectionRule, distinct_counts, explain_texts, select, select_many, summarize_array
 
 ARTICLE = (
@@ -226,6 +226,15 @@ def test_boilerplate_patterns() -> None:
     assert boilerplate_mask(sentences, np.array([0, len(sentences)])).tolist() == [True] * 6 + [False] * 3
     # A short sentence after "By ." is a byline name only inside the same text.
     assert boilerplate_mask(["By .", "Jill Reilly ."], np.array([0, 1, 2])).tolist() == [True, False]
+
+
+def test_a_long_sentence_that_mentions_a_pattern_is_content() -> None:
+    # Boilerplate is short (the longest in the CNN/DailyMail sample has 47 characters): a sentence past
+    # MAX_CHARS that quotes a pattern is the article's own text.
+    long = "The minister UPDATED: the figures late on Tuesday, and the markets, which had waited all week, fell at once."
+    short = "UPDATED: . 15:36 EST, 25 October 2013 ."
+    assert len(long) > MAX_CHARS >= len(short)
+    assert boilerplate_mask([long, short, "Scroll down for video ."], np.array([0, 3])).tolist() == [False, True, True]
 
 
 def test_a_byline_sentence_is_never_picked_when_alternatives_exist(tiny_runtime: Runtime) -> None:
