@@ -366,6 +366,17 @@ def test_an_index_of_an_earlier_format_is_refused_naming_the_rebuild(built: Sett
     assert build_index("news", *corpus(), settings=built, rebuild=True).version == 2
 
 
+def test_a_reordered_refresh_with_a_new_source_keeps_lexical_search_right(settings: Settings) -> None:
+    # only the source description changed, but the rows came in another order: BM25's document numbers must follow
+    build_index("fruit", ["a", "b", "c"], ["apple pie", "banana bread", "cherry tart"], settings=settings, source="v1")
+    report = build_index("fruit", ["c", "b", "a"], ["cherry tart", "banana bread", "apple pie"], settings=settings, source="v2")
+    assert (report.unchanged, report.version) == (3, 2)
+    for mode in ("lexical", "hybrid"):
+        [apple] = search_index("fruit", ["apple"], 1, mode, settings)
+        [cherry] = search_index("fruit", ["cherry"], 1, mode, settings)
+        assert apple is not None and cherry is not None and (apple.keys, cherry.keys) == (["a"], ["c"])
+
+
 def long_article(i: int, tail: str) -> str:
     filler = " ".join(f"Sentence {j} of article {i} is about the weather in town today." for j in range(60))
     return f"{filler} {tail}"

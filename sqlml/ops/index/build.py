@@ -163,7 +163,8 @@ def build_index(
             with new_folder(folder / f"v{version}") as tmp:
                 _write_rows(tmp, layout)
                 np.save(tmp / store.VECTORS, layout.vectors)
-                if previous is not None and same_rows:  # only the source's description changed
+                if previous is not None and same_rows and np.array_equal(layout.reused, np.arange(len(layout.reused))):
+                    # only the source's description changed, rows in the same order: bm25s's document numbers still hold
                     shutil.copytree(previous.folder / store.BM25, tmp / store.BM25)
                 else:
                     _write_bm25(tmp, layout.texts)
