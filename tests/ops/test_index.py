@@ -377,6 +377,19 @@ def test_a_reordered_refresh_with_a_new_source_keeps_lexical_search_right(settin
         assert apple is not None and cherry is not None and (apple.keys, cherry.keys) == (["a"], ["c"])
 
 
+def test_a_refreshed_lexical_index_answers_as_a_fresh_build(built: Settings) -> None:
+    keys, texts = corpus()
+    texts[5] = "an updated row about tennis and the striker"
+    keys2, texts2 = keys[3:] + ["k700"], texts[3:] + ["a new row about central bank interest rates"]
+    build_index("news", keys2, texts2, settings=built)  # tokens of unchanged rows reused
+    build_index("fresh", keys2, texts2, settings=built)
+    assert (store.load("news").folder / "bm25" / "sqlml_tokens.npz").exists()
+    for query in ("interest rates", "striker tennis", "battery phone", "bank"):
+        [refreshed], [fresh] = search_index("news", [query], 10, "lexical", built), search_index("fresh", [query], 10, "lexical", built)
+        assert refreshed is not None and fresh is not None
+        assert refreshed.keys == fresh.keys and np.allclose(refreshed.scores, fresh.scores, rtol=1e-6)
+
+
 def long_article(i: int, tail: str) -> str:
     filler = " ".join(f"Sentence {j} of article {i} is about the weather in town today." for j in range(60))
     return f"{filler} {tail}"

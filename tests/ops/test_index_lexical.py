@@ -52,3 +52,29 @@ def test_a_corpus_without_terms_writes_nothing(tmp_path) -> None:
 def test_other_methods_are_refused() -> None:
     with pytest.raises(ValueError, match="lucene"):
         ArrayBM25(method="robertson").index(tokenize_ids(["central bank rates"]), show_progress=False)
+
+
+def test_a_refresh_tokenises_only_changed_rows_and_scores_as_a_fresh_build(tmp_path, monkeypatch) -> None:
+    from sqlml.ops.index import lexical
+
+    texts = random_corpus(120, 3)
+    first, again, fresh = tmp_path / "first", tmp_path / "again", tmp_path / "fresh"
+    for folder in (first, again, fresh):
+        folder.mkdir()
+    assert write_bm25(first, texts)
+    # rows 0-59 kept (in another order), 60-119 dropped, 30 new or changed rows, one with a term never seen before
+    order = list(range(59, -1, -1))
+    new_texts = [texts[i] for i in order] + [f"zucchini {t}" for t in random_corpus(30, 4)]
+    reused = np.array(order + [-1] * 30)
+    tokenized: list[int] = []
+    real = lexical.tokenize_ids
+    monkeypatch.setattr(lexical, "tokenize_ids", lambda values: tokenized.append(len(values)) or real(values))
+    assert write_bm25(again, new_texts, first, reused)
+    assert tokenized == [30]
+    monkeypatch.setattr(lexical, "tokenize_ids", real)
+    assert write_bm25(fresh, new_texts)
+    refreshed, built = bm25s.BM25.load(str(again), mmap=True), bm25s.BM25.load(str(fresh), mmap=True)
+    for query in ("central bank rates", "zucchini", "battery goal", "striker"):
+        terms = [t for t in tokenize([query])[0] if t in built.vocab_dict]
+        assert terms and all(t in refreshed.vocab_dict for t in terms)
+        np.testing.assert_allclose(refreshed.get_scores(terms), built.get_scores(terms), rtol=1e-6)

@@ -167,7 +167,7 @@ def build_index(
                     # only the source's description changed, rows in the same order: bm25s's document numbers still hold
                     shutil.copytree(previous.folder / store.BM25, tmp / store.BM25)
                 else:
-                    _write_bm25(tmp, layout.texts)
+                    _write_bm25(tmp, layout.texts, previous, layout.reused)
                 _write_ann(tmp, previous, layout.vectors, layout.ids, stale, fresh_rows, graph)  # last: a first build's graph may still be growing
                 now = datetime.now(timezone.utc).isoformat(timespec="seconds")
                 meta = {
@@ -337,10 +337,11 @@ def _write_ann(folder: Path, previous: store.IndexVersion | None, vectors: np.nd
     ann.save(str(folder / store.ANN))
 
 
-def _write_bm25(folder: Path, texts: list[str]) -> None:
-    """bm25s's index of ``texts``; texts without one term (stopwords, punctuation, '') leave :data:`store.NO_TERMS` instead."""
+def _write_bm25(folder: Path, texts: list[str], previous: store.IndexVersion | None = None, reused: np.ndarray | None = None) -> None:
+    """bm25s's index of ``texts`` (the unchanged rows' tokens read from ``previous``, ``reused[i]`` being row ``i``'s row
+    there or -1); texts without one term (stopwords, punctuation, '') leave :data:`store.NO_TERMS` instead."""
     from sqlml.ops.index.lexical import write_bm25
 
     (folder / store.BM25).mkdir()
-    if not write_bm25(folder / store.BM25, texts):  # every BM25 score is then 0
-        (folder / store.BM25 / store.NO_TERMS).touch()
+    if not write_bm25(folder / store.BM25, texts, previous.folder / store.BM25 if previous is not None else None, reused):
+        (folder / store.BM25 / store.NO_TERMS).touch()  # every BM25 score is then 0

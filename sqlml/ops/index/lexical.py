@@ -6,11 +6,16 @@ override for another construction. :class:`ArrayBM25` overrides it with a few wh
 giving bm25s's own matrix for its default Lucene method (``k1 = 1.5``, ``b = 0.75``: the scoring of
 :mod:`sqlml.ops.relevance.bm25`); bm25s still tokenises, saves, loads memory-mapped and scores. A test checks
 the arrays equal bm25s's.
+
+Each row's token ids are saved beside bm25s's files (:data:`TOKENS`), so a refresh tokenises only the rows
+whose text changed: tokenising is per text, and the matrix depends only on each row's tokens (a term no row
+uses any more keeps its id and an empty column, and scores nothing).
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +23,11 @@ import bm25s
 import numpy as np
 
 from sqlml.ops.relevance.bm25 import tokenize_ids
+
+#: In the bm25s folder: ``lengths`` (``int32 (rows,)``) and ``ids`` (``int32``, every row's token ids in row order,
+#: ids of bm25s's saved vocabulary).
+TOKENS = "sqlml_tokens.npz"
+VOCABULARY = "vocab.index.json"  # bm25s's name for its saved vocabulary
 
 
 class ArrayBM25(bm25s.BM25):
@@ -30,32 +40,88 @@ class ArrayBM25(bm25s.BM25):
         if self.method != "lucene" or self.idf_method not in (None, "lucene"):
             raise ValueError(f"ArrayBM25 builds bm25s's 'lucene' scores only, not {self.method!r}")
         self.nonoccurrence_array = None  # as bm25s sets it: the Lucene method has none
-        n_docs, n_vocab = len(corpus_token_ids), len(unique_token_ids)
-        lengths = np.fromiter(map(len, corpus_token_ids), dtype=np.int64, count=n_docs)
+        lengths = np.fromiter(map(len, corpus_token_ids), dtype=np.int64, count=len(corpus_token_ids))
         tokens = np.fromiter(itertools.chain.from_iterable(corpus_token_ids), dtype=np.int64, count=int(lengths.sum()))
-        docs = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
-        pairs, tf = np.unique(docs * n_vocab + tokens, return_counts=True)  # (document, token) pairs, by document then token
-        pair_doc, pair_token = pairs // n_vocab, pairs % n_vocab
-        df = np.bincount(pair_token, minlength=n_vocab)
-        # as bm25s: the idf stored as float32, then float64 arithmetic with the float64 mean length, stored as float32
-        idf = np.zeros(n_vocab, dtype=np.float32)
-        seen = df > 0
-        idf[seen] = np.log(1 + (n_docs - df[seen] + 0.5) / (df[seen] + 0.5))
-        mean_length = lengths.mean() if n_docs else np.float64(0.0)
-        tfc = tf / (self.k1 * ((1 - self.b) + self.b * lengths[pair_doc] / mean_length) + tf)
-        scores = (idf[pair_token].astype(np.float64) * tfc).astype(self.dtype)
-        order = np.argsort(pair_token, kind="stable")  # by token, documents ascending within each
-        indptr = np.concatenate([[0], np.cumsum(df)])
-        return {"data": scores[order], "indices": pair_doc[order].astype(self.int_dtype), "indptr": indptr, "num_docs": n_docs}
+        return score_matrix(lengths, tokens, len(unique_token_ids), self.k1, self.b, self.dtype, self.int_dtype)
 
 
-def write_bm25(folder: Path, texts: list[str]) -> bool:
+def score_matrix(lengths: np.ndarray, tokens: np.ndarray, n_vocab: int, k1: float, b: float, dtype: str = "float32",
+                 int_dtype: str = "int32") -> dict[str, Any]:
+    """bm25s's Lucene score matrix (CSC, rows: documents, columns: token ids ``0 .. n_vocab - 1``) of documents with
+    ``lengths[i]`` tokens each, ``tokens`` holding them all in document order."""
+    n_docs = len(lengths)
+    docs = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
+    pairs, tf = np.unique(docs * n_vocab + tokens, return_counts=True)  # (document, token) pairs, by document then token
+    pair_doc, pair_token = pairs // n_vocab, pairs % n_vocab
+    df = np.bincount(pair_token, minlength=n_vocab)
+    # as bm25s: the idf stored as float32, then float64 arithmetic with the float64 mean length, stored as float32
+    idf = np.zeros(n_vocab, dtype=np.float32)
+    seen = df > 0
+    idf[seen] = np.log(1 + (n_docs - df[seen] + 0.5) / (df[seen] + 0.5))
+    mean_length = lengths.mean() if n_docs else np.float64(0.0)
+    tfc = tf / (k1 * ((1 - b) + b * lengths[pair_doc] / mean_length) + tf)
+    scores = (idf[pair_token].astype(np.float64) * tfc).astype(dtype)
+    order = np.argsort(pair_token, kind="stable")  # by token, documents ascending within each
+    indptr = np.concatenate([[0], np.cumsum(df)])
+    return {"data": scores[order], "indices": pair_doc[order].astype(int_dtype), "indptr": indptr, "num_docs": n_docs}
+
+
+def write_bm25(folder: Path, texts: list[str], previous: Path | None = None, reused: np.ndarray | None = None) -> bool:
     """Save bm25s's index of ``texts`` into ``folder``; ``False`` (nothing written) when no text has a term, since
-    bm25s cannot index a corpus without one."""
-    tokens = tokenize_ids(texts)
-    if not tokens.vocab:
-        return False
+    bm25s cannot index a corpus without one.
+
+    ``previous``: the bm25s folder of the version being refreshed, and ``reused[i]``: the previous row whose text
+    row ``i`` has (-1: a new or changed text). Those rows' tokens are read from ``previous`` instead of tokenised
+    again; a folder without saved tokens (or without terms) means tokenising everything.
+    """
     retriever = ArrayBM25()
-    retriever.index(tokens, show_progress=False)
-    retriever.save(str(folder))
+    if previous is not None and reused is not None and (previous / TOKENS).exists():
+        lengths, tokens, vocabulary = _tokens_reusing(texts, previous, reused)
+        if not len(tokens):
+            return False
+        retriever.scores = score_matrix(lengths, tokens, max(vocabulary.values()) + 1, retriever.k1, retriever.b,
+                                        retriever.dtype, retriever.int_dtype)
+        retriever.nonoccurrence_array = None
+        retriever.vocab_dict = vocabulary
+        retriever.unique_token_ids_set = set(vocabulary.values())
+    else:
+        tokenized = tokenize_ids(texts)
+        if not tokenized.vocab:
+            return False
+        retriever.index(tokenized, show_progress=False)
+        lengths = np.fromiter(map(len, tokenized.ids), dtype=np.int64, count=len(tokenized.ids))
+        tokens = np.fromiter(itertools.chain.from_iterable(tokenized.ids), dtype=np.int64, count=int(lengths.sum()))
+    retriever.save(str(folder), show_progress=False)
+    np.savez(folder / TOKENS, lengths=lengths.astype(np.int32), ids=tokens.astype(np.int32))
     return True
+
+
+def _tokens_reusing(texts: list[str], previous: Path, reused: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+    """``(lengths, tokens, vocabulary)`` of ``texts``: reused rows' tokens from ``previous``, the others tokenised, new
+    terms appended to the previous vocabulary (bm25s's, with its empty token)."""
+    saved = np.load(previous / TOKENS)
+    old_lengths, old_tokens = saved["lengths"].astype(np.int64), saved["ids"].astype(np.int64)
+    vocabulary: dict[str, int] = json.loads((previous / VOCABULARY).read_text(encoding="utf-8"))
+    fresh = np.flatnonzero(reused < 0)
+    tokenized = tokenize_ids([texts[i] for i in fresh.tolist()])
+    local = sorted(tokenized.vocab.items(), key=lambda item: item[1])
+    for term, _ in local:
+        if term not in vocabulary:
+            vocabulary[term] = max(vocabulary.values(), default=-1) + 1
+    to_global = np.array([vocabulary[term] for term, _ in local], dtype=np.int64)
+    lengths = np.zeros(len(reused), dtype=np.int64)
+    kept = np.flatnonzero(reused >= 0)
+    lengths[kept] = old_lengths[reused[kept]]
+    lengths[fresh] = [len(ids) for ids in tokenized.ids]
+    # every row's tokens in row order: a reused row's slice of the old tokens, or its fresh ones mapped to global ids
+    old_starts = np.concatenate([[0], np.cumsum(old_lengths)])
+    starts = np.concatenate([[0], np.cumsum(lengths)])
+    tokens = np.empty(int(starts[-1]), dtype=np.int64)
+    where_kept = np.repeat(kept, lengths[kept])
+    offset = np.arange(len(where_kept)) - np.repeat(np.cumsum(lengths[kept]) - lengths[kept], lengths[kept])
+    tokens[starts[where_kept] + offset] = old_tokens[old_starts[reused[where_kept]] + offset]
+    fresh_tokens = np.fromiter(itertools.chain.from_iterable(tokenized.ids), dtype=np.int64, count=int(lengths[fresh].sum()))
+    where_fresh = np.repeat(fresh, lengths[fresh])
+    offset = np.arange(len(where_fresh)) - np.repeat(np.cumsum(lengths[fresh]) - lengths[fresh], lengths[fresh])
+    tokens[starts[where_fresh] + offset] = to_global[fresh_tokens] if len(fresh_tokens) else fresh_tokens
+    return lengths, tokens, vocabulary
