@@ -10,7 +10,8 @@ Layout under :func:`sqlml.config.home_dir` (``SQLML_HOME``)::
                                         index (a key's passages consecutive, passage 0, 1, ...); row order = vectors
     indexes/<name>/v<k>/vectors.npy     float16 (rows, dimension), L2-normalised; memory-mapped when read
     indexes/<name>/v<k>/vectors.usearch the HNSW graph (usearch, cosine, int8 vectors) over the same rows, labelled by id
-    indexes/<name>/v<k>/bm25/           bm25s's own index of the texts (memory-mapped when read)
+    indexes/<name>/v<k>/bm25/           bm25s's own index of the texts (memory-mapped when read), and each row's
+                                        token ids (sqlml_tokens.npz: a refresh tokenises only changed rows)
 
 Storage precision (measured in ``benchmarks/NOTES.md``): the vectors are kept as float16, half of float32's
 bytes, and every score is computed from them in float32 (cosines move by about 1e-3); the graph holds int8
