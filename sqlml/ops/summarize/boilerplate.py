@@ -41,8 +41,8 @@ PATTERNS = (
     re.compile(r"\n[^A-Za-z\n]*(?=\n)"),  # no letters: "| ."
 )
 #: Only sentences up to this length are matched: boilerplate is short (the longest marked in the CNN/DailyMail
-#: sample has 47 characters), and scanning every sentence held the GIL for about a fifth of the GPU summarize's
-#: time (H100, W2: 4,756 articles/s with boilerplate on, 5,853 off; benchmarks/NOTES.md).
+#: sample has 47 characters), and scanning every sentence holds the GIL long enough to cost the GPU summarize
+#: path about a fifth of its throughput (benchmarks/NOTES.md).
 MAX_CHARS = 80
 #: A sentence right after a byline's "By ." with at most this many words is the byline's name.
 BYLINE_NAME_WORDS = 6
