@@ -240,9 +240,12 @@ class Settings:
 
 def home_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
     """The folder where sqlml keeps trained heads and caches (created on first use by its writers)."""
-    from platformdirs import user_data_dir
+    chosen = resolve("home", None if explicit is None else str(explicit), None, str)
+    if chosen is None:  # platformdirs only when needed: every index search resolves the home (~0.1 ms a call)
+        from platformdirs import user_data_dir
 
-    return Path(resolve("home", None if explicit is None else str(explicit), user_data_dir("sqlml"), str)).expanduser()
+        chosen = user_data_dir("sqlml")
+    return Path(chosen).expanduser()
 
 
 def default_model(explicit: str | None = None) -> str:
