@@ -5,7 +5,7 @@ same key: unchanged rows keep their vectors (no model call), changed and new row
 longer given are removed. The HNSW graph is copied from the live version and patched (remove, then add) when
 few rows changed, and built anew otherwise; a first build fills it in a background thread while the next rows
 are embedded (usearch releases the GIL), so its construction overlaps the model's work. bm25s's index is rebuilt
-from the texts whenever any text changed.
+whenever any text changed, from the saved tokens of the unchanged rows and the new texts' tokens.
 Engine-agnostic: SQL (``sqlml_index``), the CLI (``sqlml index``) and Python (``sqlml.Index``) call :func:`build_index`.
 """
 
@@ -211,7 +211,7 @@ def _layout(previous: store.IndexVersion | None, keys: list[str], hashes: list[s
     changed = np.flatnonzero(~unchanged)
     sizes[changed] = [len(pieces[i]) for i in changed.tolist()]
     owner = np.repeat(np.arange(len(keys)), sizes)  # each new row's key
-    passages = np.arange(len(owner)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    passages = store.positions_within(sizes)
     fresh_start = np.zeros(len(keys), dtype=np.int64)  # a changed key's first row of fresh_vectors
     fresh_start[changed] = np.cumsum(sizes[changed]) - sizes[changed]
     kept = unchanged[owner]

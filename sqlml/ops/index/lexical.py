@@ -22,6 +22,7 @@ from typing import Any
 import bm25s
 import numpy as np
 
+from sqlml.ops.index.store import positions_within
 from sqlml.ops.relevance.bm25 import tokenize_ids
 
 #: In the bm25s folder: ``lengths`` (``int32 (rows,)``) and ``ids`` (``int32``, every row's token ids in row order,
@@ -40,8 +41,7 @@ class ArrayBM25(bm25s.BM25):
         if self.method != "lucene" or self.idf_method not in (None, "lucene"):
             raise ValueError(f"ArrayBM25 builds bm25s's 'lucene' scores only, not {self.method!r}")
         self.nonoccurrence_array = None  # as bm25s sets it: the Lucene method has none
-        lengths = np.fromiter(map(len, corpus_token_ids), dtype=np.int64, count=len(corpus_token_ids))
-        tokens = np.fromiter(itertools.chain.from_iterable(corpus_token_ids), dtype=np.int64, count=int(lengths.sum()))
+        lengths, tokens = _flat(corpus_token_ids)
         return score_matrix(lengths, tokens, len(unique_token_ids), self.k1, self.b, self.dtype, self.int_dtype)
 
 
@@ -89,11 +89,16 @@ def write_bm25(folder: Path, texts: list[str], previous: Path | None = None, reu
         if not tokenized.vocab:
             return False
         retriever.index(tokenized, show_progress=False)
-        lengths = np.fromiter(map(len, tokenized.ids), dtype=np.int64, count=len(tokenized.ids))
-        tokens = np.fromiter(itertools.chain.from_iterable(tokenized.ids), dtype=np.int64, count=int(lengths.sum()))
+        lengths, tokens = _flat(tokenized.ids)
     retriever.save(str(folder), show_progress=False)
     np.savez(folder / TOKENS, lengths=lengths.astype(np.int32), ids=tokens.astype(np.int32))
     return True
+
+
+def _flat(token_ids: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """``(lengths, tokens)``, both ``int64``: each document's token count, and every token in document order."""
+    lengths = np.fromiter(map(len, token_ids), dtype=np.int64, count=len(token_ids))
+    return lengths, np.fromiter(itertools.chain.from_iterable(token_ids), dtype=np.int64, count=int(lengths.sum()))
 
 
 def _tokens_reusing(texts: list[str], previous: Path, reused: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
@@ -105,23 +110,16 @@ def _tokens_reusing(texts: list[str], previous: Path, reused: np.ndarray) -> tup
     fresh = np.flatnonzero(reused < 0)
     tokenized = tokenize_ids([texts[i] for i in fresh.tolist()])
     local = sorted(tokenized.vocab.items(), key=lambda item: item[1])
+    next_id = max(vocabulary.values(), default=-1) + 1
     for term, _ in local:
         if term not in vocabulary:
-            vocabulary[term] = max(vocabulary.values(), default=-1) + 1
+            vocabulary[term], next_id = next_id, next_id + 1
     to_global = np.array([vocabulary[term] for term, _ in local], dtype=np.int64)
-    lengths = np.zeros(len(reused), dtype=np.int64)
+    fresh_lengths, fresh_tokens = _flat(tokenized.ids)
+    # one source of tokens, the old ones then the fresh ones in global ids; each row copies its slice of it
+    source = np.concatenate([old_tokens, to_global[fresh_tokens]])
+    lengths, first = np.zeros(len(reused), dtype=np.int64), np.zeros(len(reused), dtype=np.int64)
     kept = np.flatnonzero(reused >= 0)
-    lengths[kept] = old_lengths[reused[kept]]
-    lengths[fresh] = [len(ids) for ids in tokenized.ids]
-    # every row's tokens in row order: a reused row's slice of the old tokens, or its fresh ones mapped to global ids
-    old_starts = np.concatenate([[0], np.cumsum(old_lengths)])
-    starts = np.concatenate([[0], np.cumsum(lengths)])
-    tokens = np.empty(int(starts[-1]), dtype=np.int64)
-    where_kept = np.repeat(kept, lengths[kept])
-    offset = np.arange(len(where_kept)) - np.repeat(np.cumsum(lengths[kept]) - lengths[kept], lengths[kept])
-    tokens[starts[where_kept] + offset] = old_tokens[old_starts[reused[where_kept]] + offset]
-    fresh_tokens = np.fromiter(itertools.chain.from_iterable(tokenized.ids), dtype=np.int64, count=int(lengths[fresh].sum()))
-    where_fresh = np.repeat(fresh, lengths[fresh])
-    offset = np.arange(len(where_fresh)) - np.repeat(np.cumsum(lengths[fresh]) - lengths[fresh], lengths[fresh])
-    tokens[starts[where_fresh] + offset] = to_global[fresh_tokens] if len(fresh_tokens) else fresh_tokens
-    return lengths, tokens, vocabulary
+    lengths[kept], first[kept] = old_lengths[reused[kept]], (np.cumsum(old_lengths) - old_lengths)[reused[kept]]
+    lengths[fresh], first[fresh] = fresh_lengths, len(old_tokens) + np.cumsum(fresh_lengths) - fresh_lengths
+    return lengths, source[np.repeat(first, lengths) + positions_within(lengths)], vocabulary

@@ -59,6 +59,13 @@ VECTOR_DTYPE = np.float16
 ANN_DTYPE = "i8"
 
 
+def positions_within(sizes: np.ndarray) -> np.ndarray:
+    """``int64 (sizes.sum(),)``: for consecutive segments of ``sizes[i]`` elements, each element's position in its
+    segment (0, 1, ...): a key's passage numbers, or the offsets of a row's tokens."""
+    sizes = np.asarray(sizes, dtype=np.int64)
+    return np.arange(int(sizes.sum()), dtype=np.int64) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+
+
 def indexes_dir() -> Path:
     """``$SQLML_HOME/indexes``: the folder that holds every index."""
     return config.home_dir() / "indexes"
@@ -200,7 +207,7 @@ class IndexVersion:
         if not self.chunked:
             return starts
         sizes = bounds[np.searchsorted(bounds, starts, side="right")] - starts
-        return np.repeat(starts, sizes) + (np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes))
+        return np.repeat(starts, sizes) + positions_within(sizes)
 
     def vectors_of(self, rows: np.ndarray | slice) -> np.ndarray:
         """``float32 (len(rows), dimension)``: the stored vectors of ``rows``, for scoring."""
