@@ -26,11 +26,18 @@ HITS_SQL_TYPE = "STRUCT(key VARCHAR, score DOUBLE, rank BIGINT, passage VARCHAR)
 REPORT_FIELDS = [("name", pa.string()), ("version", pa.int64()), ("rows", pa.int64()), ("added", pa.int64()), ("updated", pa.int64()),
                  ("removed", pa.int64()), ("unchanged", pa.int64()), ("skipped", pa.int64()), ("seconds", pa.float64()),
                  ("bytes", pa.int64())]
-REPORT_SQL_TYPE = "STRUCT(" + ", ".join(f"{n} {'VARCHAR' if t == pa.string() else 'DOUBLE' if t == pa.float64() else 'BIGINT'}"
-                                        for n, t in REPORT_FIELDS) + ")"
 LIST_FIELDS = [("name", pa.string()), ("version", pa.int64()), ("source", pa.string()), ("rows", pa.int64()), ("model", pa.string()),
                ("dimension", pa.int64()), ("bytes", pa.int64()), ("updated_at", pa.string()), ("path", pa.string()), ("error", pa.string())]
-LIST_SQL_TYPE = "STRUCT(" + ", ".join(f"{n} {'VARCHAR' if t == pa.string() else 'BIGINT'}" for n, t in LIST_FIELDS) + ")[]"
+_SQL_NAMES = {pa.string(): "VARCHAR", pa.float64(): "DOUBLE", pa.int64(): "BIGINT"}
+
+
+def _sql_struct(fields: list[tuple[str, pa.DataType]]) -> str:
+    """DuckDB's ``STRUCT(...)`` type of Arrow ``fields``."""
+    return "STRUCT(" + ", ".join(f"{name} {_SQL_NAMES[kind]}" for name, kind in fields) + ")"
+
+
+REPORT_SQL_TYPE = _sql_struct(REPORT_FIELDS)
+LIST_SQL_TYPE = _sql_struct(LIST_FIELDS) + "[]"
 
 
 def _settings(ctx: SqlContext, model: str | None) -> Settings:
