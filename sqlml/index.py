@@ -43,8 +43,7 @@ class Index:
         """Index ``texts`` under ``keys`` (lists, Arrow arrays or polars Series; keys read as text, distinct, non-NULL;
         NULL texts left out). ``chunk='sentences'`` stores long texts as passages (each hit names its best passage).
         Building an existing index refreshes it (only changed rows are embedded)."""
-        return build_index(self.name, keys, texts, settings=self._settings(model), chunk=chunk, source=source,
-                           show_progress=show_progress)
+        return self.refresh(keys, texts, model=model, chunk=chunk, source=source, show_progress=show_progress)
 
     def refresh(self, keys: Any, texts: Any, *, model: Any = None, chunk: str | None = None, rebuild: bool = False,
                 source: str | None = None, show_progress: bool | None = None) -> IndexReport:
