@@ -36,14 +36,12 @@ EXACT_ROWS = 50_000
 #: A filtered graph search asks for this many times the hits the filter's share needs.
 OVERSAMPLE = 4
 #: The graph is asked for this many times the rows wanted, and at least GRAPH_CANDIDATES rows; all are re-scored
-#: from the stored vectors. int8 copies lose the small differences of an anisotropic model (random weights: mean
-#: cosine 0.95 between rows): recall@10 over 30,000 such rows was 0.64 from 20 candidates and 0.82 from 100,
-#: against 0.77 for a float32 graph answering alone; on all-MiniLM-L6-v2 (SciFact) it is 0.99 (benchmarks/NOTES.md).
+#: from the stored vectors. The graph's int8 copies lose the small differences between the vectors of an
+#: anisotropic model, which a wider candidate set makes up for (recall measured in benchmarks/NOTES.md).
 RESCORE = 2
 GRAPH_CANDIDATES = 100
-#: Above :data:`EXACT_ROWS` rows, hybrid fuses the union of this many (at least 2·k) best rows by cosine and by BM25.
-#: SciFact's nDCG@10 through that path: 73.27 with 1,000, 73.39 with 200, 73.32 with 100 (exact: 73.12); the graph's
-#: search time grows with the count (benchmarks/NOTES.md).
+#: Above :data:`EXACT_ROWS` rows, hybrid fuses the union of this many (at least 2·k) best rows by cosine and by BM25:
+#: more candidates did not rank SciFact better, and the graph's search time grows with the count (benchmarks/NOTES.md).
 HYBRID_CANDIDATES = 200
 #: Rows and queries per block of the exact product.
 BLOCK = 65_536
@@ -164,8 +162,8 @@ def _semantic(version: store.IndexVersion, vectors: np.ndarray, k: int, rows: np
 
 def _cosines(version: store.IndexVersion, rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
     """``float32 (len(rows),)``: the stored vectors of ``rows`` against one query ``vector``, without BLAS: one
-    query's product is small, and OpenBLAS's threads, left spinning after it, slowed the next query's embedding
-    on the model's threads (hybrid top-10 over a million rows on 2 cores: 44 ms a query with BLAS, 28 ms without)."""
+    query's product is small, and OpenBLAS's threads, left spinning after it, slow the next query's embedding
+    on the model's threads (benchmarks/NOTES.md)."""
     return np.einsum("ij,j->i", version.vectors_of(rows), vector)
 
 
