@@ -69,12 +69,14 @@ print(next(int(line.split()[1]) for line in open("/proc/self/status") if line.st
 """
 
 
-def serving_rss(model_dir: str, device: str, queries: list[str]) -> float:
+def serving_rss(model_dir: str, device: str, queries: list[str]) -> float | str:
     """Peak RSS (MiB) of a new process that loads index ``bench`` and answers ``queries`` in every mode: what serving costs."""
     import subprocess
 
     done = subprocess.run([sys.executable, "-c", SERVE, model_dir, device], input=json.dumps(queries), capture_output=True,
-                          text=True, check=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+                          text=True, check=False, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    if done.returncode != 0:  # the other numbers still count: keep the reason instead of losing the run
+        return f"failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}"
     return round(float(done.stdout.strip().splitlines()[-1]), 1)
 
 
@@ -111,7 +113,13 @@ def main() -> None:
     queries = [t for t in w1(args.rows + args.queries)[args.rows :]]  # the same generator, rows never indexed
     results: dict[str, Any] = {"rows": args.rows, "device": args.device, "synthetic_vectors": args.synthetic_vectors,
                                "model": "all-MiniLM-L6-v2" + (" (random weights)" if args.random_weights else "")}
-    log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    out = args.out or root / "benchmarks" / "results" / f"{datetime.date.today().isoformat()}-{args.device.split(':')[0]}-index"
+    out.mkdir(parents=True, exist_ok=True)
+
+    def log(line: str) -> None:
+        """Print a step's figure and save everything measured so far (a later failure keeps the earlier numbers)."""
+        print(line, file=sys.stderr, flush=True)
+        (out / "index_bench.partial.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
 
     if args.synthetic_vectors:
         rng = np.random.default_rng(0)
@@ -167,6 +175,7 @@ def main() -> None:
     batched = search_index("bench", queries, 10, "semantic", settings)
     seconds = time.perf_counter() - started
     results["batched_semantic"] = {"queries": len(queries), "seconds": round(seconds, 3), "queries_per_s": round(len(queries) / seconds, 1)}
+    log(f"{len(queries):,} queries in one call: {results['batched_semantic']['queries_per_s']:,.0f} queries/s")
 
     version = store.load("bench")
     query_vectors = sqlml.embed(queries, model=model_dir, device=args.device)
@@ -249,11 +258,11 @@ def main() -> None:
                      f"{peer['batched_queries_per_s']:,.0f} queries/s batched |")
     lines.append(f"| today's sqlml_search table form over {peer_rows:,} rows (peer, cache off) | p50 {results['table_form_peer']['p50_ms']:,.0f} ms |")
     lines.append(f"| bytes on disk / raw float32 vectors | {results['size']['bytes']:,} / {raw:,} = {results['size']['ratio_to_raw']}× |")
-    lines.append(f"| peak RSS of a fresh process serving 100 queries per mode | {results['serving_rss_mib']:,} MiB |")
+    serving = results["serving_rss_mib"]
+    lines.append(f"| peak RSS of a fresh process serving 100 queries per mode | {f'{serving:,} MiB' if isinstance(serving, float) else serving} |")
     lines.append(f"| peak RSS of this benchmark (build, peers and all) | {results['peak_rss_mib']:,} MiB |")
     print("\n".join(lines))
-    out = args.out or root / "benchmarks" / "results" / f"{datetime.date.today().isoformat()}-{args.device.split(':')[0]}-index"
-    out.mkdir(parents=True, exist_ok=True)
+    (out / "index_bench.partial.json").unlink(missing_ok=True)
     (out / "index_bench.json").write_text(json.dumps(results, indent=1) + "\n")
     (out / "index_bench.md").write_text("\n".join(lines) + "\n")
 

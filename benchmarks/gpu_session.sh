@@ -70,6 +70,16 @@ if [ -d .bench-data/before/benchmarks ]; then
   step before_summarize bash -c "cd .bench-data/before && PYTHONPATH=\$PWD:/tmp/site python3 benchmarks/bench_summarize.py --random-weights --articles 20000 --device cuda --naive-articles 20 $SUMMARIZE_ARGS"
   step before_embed bash -c "cd .bench-data/before && PYTHONPATH=\$PWD:/tmp/site python3 benchmarks/bench_embed.py --random-weights --rows 200000 --device cuda $EMBED_ARGS"
 fi
+# Summarize A/B by turns against earlier trees, each unpacked in .bench-data/bisect/REV (git archive REV | tar -x;
+# AB_TREES="REV ...", AB_TURNS rounds, this tree first in every round): the same command on every tree.
+for turn in $(seq 1 "${AB_TURNS:-2}"); do
+  [ -n "${AB_TREES:-}" ] && step "ab_summarize_head_turn_$turn" python3 benchmarks/bench_summarize.py --random-weights --articles 20000 --device cuda --naive-articles 5
+  for rev in ${AB_TREES:-}; do
+    step "ab_summarize_${rev}_turn_$turn" bash -c "cd .bench-data/bisect/$rev && PYTHONPATH=\$PWD:/tmp/site python3 benchmarks/bench_summarize.py --random-weights --articles 20000 --device cuda --naive-articles 5"
+  done
+done
+# Named indexes at INDEX_ROWS W1 rows (issue 22): build, 1 % refresh, latency, INDEX_QUERIES batched, beside the exact peers.
+step bench_index python3 benchmarks/bench_index.py --rows "${INDEX_ROWS:-1000000}" --random-weights --device cuda --queries "${INDEX_QUERIES:-1000}" --peer-rows 5000 --peer-queries 1 --out "$OUT/index"
 # Who holds the GIL while the SQL path runs (py-spy, a wheel in .whl/): attach after the warm-up, sample
 # GIL_SECONDS, then summarise (benchmarks/profile_gil.py). Falls back to sampling the whole run when attaching is refused.
 gil_profile() {  # gil_profile WORKLOAD ROWS
