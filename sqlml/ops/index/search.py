@@ -209,13 +209,15 @@ def _hybrid(version: store.IndexVersion, query: str, vector: np.ndarray, k: int,
     """Fused scores over the candidates: every candidate row up to :data:`EXACT_ROWS`; above that the union of the
     :data:`HYBRID_CANDIDATES` best rows by cosine (graph) and by BM25, both scored exactly."""
     lexical = _bm25(version, query)
-    pool = np.arange(version.rows) if rows is None else rows
-    if len(pool) > EXACT_ROWS:
+    if (version.rows if rows is None else len(rows)) > EXACT_ROWS:
         wanted = max(HYBRID_CANDIDATES, 2 * k)
         count = wanted if rows is None else min(version.rows, int(np.ceil(wanted * version.rows / len(rows))) * OVERSAMPLE)
         by_cosine = _graph_rows(version, vector[None, :], count, rows)[0]  # every allowed hit, scored exactly below
-        by_bm25 = top_k(lexical[pool], lexical[pool] > 0, wanted)
-        pool = np.union1d(by_cosine, pool[by_bm25])
+        # without a filter, no copy of the million-row score array: a hybrid query's budget is milliseconds
+        by_bm25 = top_k(lexical, lexical > 0, wanted) if rows is None else rows[top_k(lexical[rows], lexical[rows] > 0, wanted)]
+        pool = np.union1d(by_cosine, by_bm25)
+    else:
+        pool = np.arange(version.rows) if rows is None else rows
     semantic = np.concatenate([_cosines(version, pool[s : s + BLOCK], vector) for s in range(0, len(pool), BLOCK)]) \
         if len(pool) else np.zeros(0, dtype=np.float32)
     fused = hybrid(semantic, lexical[pool])
