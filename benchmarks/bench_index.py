@@ -112,6 +112,7 @@ def main() -> None:
     keys = [str(i) for i in range(args.rows)]
     queries = [t for t in w1(args.rows + args.queries)[args.rows :]]  # the same generator, rows never indexed
     results: dict[str, Any] = {"rows": args.rows, "device": args.device, "synthetic_vectors": args.synthetic_vectors,
+                               "home": os.environ["SQLML_HOME"],  # for a later --existing-home run (another tree's latency)
                                "model": "all-MiniLM-L6-v2" + (" (random weights)" if args.random_weights else "")}
     out = args.out or root / "benchmarks" / "results" / f"{datetime.date.today().isoformat()}-{args.device.split(':')[0]}-index"
     out.mkdir(parents=True, exist_ok=True)

@@ -80,6 +80,11 @@ for turn in $(seq 1 "${AB_TURNS:-2}"); do
 done
 # Named indexes at INDEX_ROWS W1 rows (issue 22): build, 1 % refresh, latency, INDEX_QUERIES batched, beside the exact peers.
 step bench_index python3 benchmarks/bench_index.py --rows "${INDEX_ROWS:-1000000}" --random-weights --device cuda --queries "${INDEX_QUERIES:-1000}" --peer-rows 5000 --peer-queries 1 --out "$OUT/index"
+# The same index's query latency with an earlier tree's code (AB_INDEX_TREE=REV, unpacked in .bench-data/bisect/REV).
+if [ -n "${AB_INDEX_TREE:-}" ] && [ -f "$OUT/index/index_bench.json" ]; then
+  index_home=$(python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['home'])" "$OUT/index/index_bench.json")
+  step bench_index_before bash -c "cd .bench-data/bisect/$AB_INDEX_TREE && PYTHONPATH=\$PWD:/tmp/site python3 benchmarks/bench_index.py --rows ${INDEX_ROWS:-1000000} --random-weights --device cuda --queries 300 --peer-rows 1000 --peer-queries 1 --existing-home $index_home --out $OUT/index_before"
+fi
 # Who holds the GIL while the SQL path runs (py-spy, a wheel in .whl/): attach after the warm-up, sample
 # GIL_SECONDS, then summarise (benchmarks/profile_gil.py). Falls back to sampling the whole run when attaching is refused.
 gil_profile() {  # gil_profile WORKLOAD ROWS
