@@ -32,6 +32,7 @@ from sqlml.errors import IndexStoreError, InvalidArgumentError
 from sqlml.ops.classify.long_text import pieces_of
 from sqlml.ops.embed import embed_strings
 from sqlml.ops.index import store
+from sqlml.ops.index.segments import positions_within
 from sqlml.ops.inputs import as_string_array
 from sqlml.version import __version__
 
@@ -211,7 +212,7 @@ def _layout(previous: store.IndexVersion | None, keys: list[str], hashes: list[s
     changed = np.flatnonzero(~unchanged)
     sizes[changed] = [len(pieces[i]) for i in changed.tolist()]
     owner = np.repeat(np.arange(len(keys)), sizes)  # each new row's key
-    passages = store.positions_within(sizes)
+    passages = positions_within(sizes)
     fresh_start = np.zeros(len(keys), dtype=np.int64)  # a changed key's first row of fresh_vectors
     fresh_start[changed] = np.cumsum(sizes[changed]) - sizes[changed]
     kept = unchanged[owner]

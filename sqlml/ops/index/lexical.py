@@ -23,7 +23,7 @@ from typing import Any
 import bm25s
 import numpy as np
 
-from sqlml.ops.index.store import positions_within
+from sqlml.ops.index.segments import positions_within
 from sqlml.ops.relevance.bm25 import tokenize_ids
 
 #: In the bm25s folder: ``lengths`` (``int32 (rows,)``) and ``ids`` (``int32``, every row's token ids in row order,

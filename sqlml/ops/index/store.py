@@ -42,6 +42,7 @@ from sqlml import config, paths
 from sqlml.atomic import write_atomically
 from sqlml.errors import IndexStoreError, InvalidArgumentError
 from sqlml.models.heads import NAME_PATTERN, check_store_name
+from sqlml.ops.index.segments import positions_within
 
 CURRENT = "CURRENT"
 LOCK = ".lock"
@@ -57,13 +58,6 @@ FORMAT_VERSION = 2
 #: How the vectors are stored (``vectors.npy``) and the scalar type of the graph's own copies.
 VECTOR_DTYPE = np.float16
 ANN_DTYPE = "i8"
-
-
-def positions_within(sizes: np.ndarray) -> np.ndarray:
-    """``int64 (sizes.sum(),)``: for consecutive segments of ``sizes[i]`` elements, each element's position in its
-    segment (0, 1, ...): a key's passage numbers, or the offsets of a row's tokens."""
-    sizes = np.asarray(sizes, dtype=np.int64)
-    return np.arange(int(sizes.sum()), dtype=np.int64) - np.repeat(np.cumsum(sizes) - sizes, sizes)
 
 
 def indexes_dir() -> Path:
@@ -234,7 +228,7 @@ class IndexVersion:
 
     def bm25(self) -> Any:
         """bm25s's index of the texts (memory-mapped), loaded on first use; ``None`` when no text has a term."""
-        from sqlml.ops.index.lexical import ArrayBM25  # it imports this module
+        from sqlml.ops.index.lexical import ArrayBM25  # imports bm25s: loaded only when an index scores BM25
 
         if (self.folder / BM25 / NO_TERMS).exists():
             return None
