@@ -4,9 +4,8 @@ bm25s builds its matrix one document at a time in Python (a ``Counter`` per docu
 for a million rows on this machine's cores) and documents ``BM25.build_index_from_ids`` as the method to
 override for another construction. :class:`ArrayBM25` overrides it with a few whole-corpus array operations
 giving bm25s's own matrix for its default Lucene method (``k1 = 1.5``, ``b = 0.75``: the scoring of
-:mod:`sqlml.ops.relevance.bm25`); bm25s still tokenises, saves and loads memory-mapped. Scoring sums the query's
-columns with a buffered add instead of bm25s's ``np.add.at`` (the same sums). Tests check the arrays and the
-scores equal bm25s's.
+:mod:`sqlml.ops.relevance.bm25`); bm25s still tokenises, saves, loads memory-mapped and scores. A test checks
+the arrays equal bm25s's.
 
 Each row's token ids are saved beside bm25s's files (:data:`TOKENS`), so a refresh tokenises only the rows
 whose text changed: tokenising is per text, and the matrix depends only on each row's tokens (a term no row
@@ -44,22 +43,6 @@ class ArrayBM25(bm25s.BM25):
         self.nonoccurrence_array = None  # as bm25s sets it: the Lucene method has none
         lengths, tokens = _flat(corpus_token_ids)
         return score_matrix(lengths, tokens, len(unique_token_ids), self.k1, self.b, self.dtype, self.int_dtype)
-
-    @staticmethod
-    def _compute_relevance_from_scores(data: np.ndarray, indptr: np.ndarray, indices: np.ndarray, num_docs: int,
-                                       query_tokens_ids: np.ndarray, dtype: np.dtype) -> np.ndarray:
-        """``dtype (num_docs,)``: the sum over the query's token ids (repeats counted) of each one's column, as bm25s.
-
-        bm25s adds each column with ``np.add.at``, unbuffered, about 10 ns per posting: 11 ms of a hybrid query over a
-        million rows. A column holds each document at most once (one entry per document and token), so a buffered
-        ``+=`` over it adds the same values in the same order: the same float32 sums, several times faster."""
-        scores = np.zeros(num_docs, dtype=dtype)
-        data, indices, indptr = np.asarray(data), np.asarray(indices), np.asarray(indptr)  # plain views: indexing a memmap costs µs
-        for token in np.asarray(query_tokens_ids).tolist():
-            start, end = int(indptr[token]), int(indptr[token + 1])
-            column = indices[start:end]
-            scores[column] += data[start:end]
-        return scores
 
 
 def score_matrix(lengths: np.ndarray, tokens: np.ndarray, n_vocab: int, k1: float, b: float, dtype: str = "float32",

@@ -228,13 +228,13 @@ class IndexVersion:
 
     def bm25(self) -> Any:
         """bm25s's index of the texts (memory-mapped), loaded on first use; ``None`` when no text has a term."""
-        from sqlml.ops.index.lexical import ArrayBM25  # imports bm25s: loaded only when an index scores BM25
+        import bm25s
 
         if (self.folder / BM25 / NO_TERMS).exists():
             return None
         with self._lock:
             if self._bm25 is None:
-                self._bm25 = self._damaged_unless(lambda: ArrayBM25.load(str(self.folder / BM25), mmap=True), BM25)
+                self._bm25 = self._damaged_unless(lambda: bm25s.BM25.load(str(self.folder / BM25), mmap=True), BM25)
             return self._bm25
 
     def _damaged_unless(self, load: Any, what: str) -> Any:
