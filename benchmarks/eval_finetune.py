@@ -47,6 +47,12 @@ from sqlml.ops.classify.long_text import text_vectors  # noqa: E402
 CORPORA = ("bbc_topics", "trec", "newsgroups20", "reuters_r8", "emotion", "banking77")
 
 
+
+def lr_labels(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray) -> np.ndarray:
+    """The labels sqlml's default LR head (``C = DEFAULT_C``, seed 0) trained on ``x_train`` gives ``x_test``."""
+    classes = np.array(sorted(set(y_train.tolist())), dtype=object)
+    return classes[np.argmax(train.lr_logits(x_train, y_train, x_test, train.DEFAULT_C, 0), axis=1)]
+
 def fine_tuned_predictions(runtime, texts, labels, eval_texts, options):  # type: ignore[no-untyped-def]
     """Labels of ``eval_texts`` by a head fine-tuned on ``texts``/``labels`` (the ``method='finetune'`` path), and seconds."""
     y = np.array(labels, dtype=object)
@@ -56,7 +62,7 @@ def fine_tuned_predictions(runtime, texts, labels, eval_texts, options):  # type
             private_runtime(tuned, Settings.resolve(device="cpu")) as own:
         tuned_seconds = time.perf_counter() - started
         x = text_vectors(texts + eval_texts, own)
-    predicted = train.predict_lr(x[: len(texts)], y, x[len(texts):], train.DEFAULT_C, 0)
+    predicted = lr_labels(x[: len(texts)], y, x[len(texts):])
     return predicted, tuned_seconds
 
 
@@ -93,7 +99,7 @@ def run(args: argparse.Namespace) -> None:
         preds: dict[str, list[np.ndarray]] = {"LR (frozen), 8/label": []}
         for seed in seeds:
             picks = drawn[seed]
-            lr_pred = train.predict_lr(frozen_pool[picks], y_pool[picks], frozen_eval, train.DEFAULT_C, 0)
+            lr_pred = lr_labels(frozen_pool[picks], y_pool[picks], frozen_eval)
             preds["LR (frozen), 8/label"].append(np.array([code[v] for v in lr_pred]))
             for lr in lrs:
                 options = FineTuneOptions(learning_rate=lr, seed=seed)
@@ -107,7 +113,7 @@ def run(args: argparse.Namespace) -> None:
                 log(f"{corpus} seed {seed} lr {lr:g}: {len(picks)} rows, {steps} steps, {seconds:.0f} s; {split} acc {acc:.1f} vs LR {base:.1f}")
         if corpus in args.full:
             y_all = np.array(pool_y, dtype=object)
-            full_lr = train.predict_lr(frozen_pool, y_all, frozen_eval, train.DEFAULT_C, 0)
+            full_lr = lr_labels(frozen_pool, y_all, frozen_eval)
             preds[f"LR (frozen), train pool ({len(pool_x):,})"] = [np.array([code[v] for v in full_lr])]
             options = FineTuneOptions(learning_rate=lrs[0], seed=0)
             predicted, seconds = fine_tuned_predictions(runtime, list(pool_x), list(pool_y), list(eval_x), options)

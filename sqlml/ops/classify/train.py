@@ -25,6 +25,7 @@ from sqlml.models import heads
 from sqlml.models.encoder import Encoder
 from sqlml.models.heads import Head
 from sqlml.models.ref import fingerprint_directory
+from sqlml.ops.classify.calibration import fit_temperature, negative_log_likelihood
 from sqlml.ops.classify.finetune import FineTuneOptions, fine_tune
 from sqlml.ops.classify.long_text import text_vectors
 from sqlml.ops.inputs import as_string_array
@@ -37,6 +38,9 @@ DEFAULT_C = 10.0
 #: How a head is trained (see :func:`train_classifier`): chosen by measurement in docs/classify.md.
 METHODS = ("lr", "finetune")
 DEFAULT_METHOD = "lr"
+#: How a head is made from its fit, part of the training digest: the same rows trained again after this changes
+#: store a new version instead of returning one made by the earlier rule (``calibrated``: held-out temperature).
+HEAD_RULE = "calibrated"
 #: The largest seed: sklearn's random_state takes 32-bit seeds.
 MAX_SEED = 2**32 - 1
 
@@ -193,8 +197,8 @@ def train_classifier(
         with progress.progress_bar(len(values), "embed", bars) as bar:
             x = text_vectors(values, runtime)
             bar.update(len(values))
-        metrics = held_out_metrics(y, split, lambda train, test: predict_lr(x[train], y[train], x[test], c, seed), held_out_note)
-        coef, intercept = fit_logistic_regression(x, y, c, seed)
+        metrics = held_out_metrics(y, split, lambda train, test: lr_logits(x[train], y[train], x[test], c, seed), held_out_note)
+        coef, intercept = calibrated(*fit_logistic_regression(x, y, c, seed), metrics)
         meta = {"kind": "logistic-regression", "embedding_model": described}
         return result_of(heads.save(name, classes, coef, intercept, {**meta, **_common(training, metrics)}))
     options = FineTuneOptions(steps=steps, seed=seed)
@@ -204,7 +208,7 @@ def train_classifier(
             with tuned_encoder(runtime, [values[i] for i in train], y[train], classes, options, bar.update) as tuned, \
                     private_runtime(tuned, settings) as own:
                 x = text_vectors([values[i] for i in np.concatenate([train, test])], own)
-            return predict_lr(x[: len(train)], y[train], x[len(train) :], c, seed)
+            return lr_logits(x[: len(train)], y[train], x[len(train) :], c, seed)
 
         metrics = held_out_metrics(y, split, fine_tuned_predictions, held_out_note)
         started = time.perf_counter()
@@ -213,7 +217,7 @@ def train_classifier(
             fingerprint = fingerprint_directory(staged / heads.ENCODER)
             with private_runtime(tuned, settings) as own:
                 x = text_vectors(values, own)
-            coef, intercept = fit_logistic_regression(x, y, c, seed)
+            coef, intercept = calibrated(*fit_logistic_regression(x, y, c, seed), metrics)
             training["fine_tune"] = {**options.as_dict(len(values)), "seconds": round(time.perf_counter() - started, 1)}
             meta = {
                 "kind": "fine-tuned-encoder+logistic-regression",
@@ -236,25 +240,41 @@ def _common(training: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]
     }
 
 
-def predict_lr(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, c: float, seed: int) -> np.ndarray:
-    """Labels (``object (len(x_test),)``) of a logistic regression fitted on ``x_train``/``y_train``."""
-    classes = sorted(set(y_train.tolist()))
+def lr_logits(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, c: float, seed: int) -> np.ndarray:
+    """``float64 (len(x_test), labels)``: the logits of a logistic regression fitted on ``x_train``/``y_train``, one
+    column per label of ``y_train`` in sorted order."""
     coef, intercept = fit_logistic_regression(x_train, y_train, c, seed)
-    head = Head("held-out", 0, tuple(classes), coef, intercept, {})
-    return np.array(classes, dtype=object)[np.argmax(head.probabilities(x_test), axis=1)]
+    return x_test.astype(np.float64) @ coef.T.astype(np.float64) + intercept.astype(np.float64)
 
 
 def held_out_metrics(y: np.ndarray, split: tuple[np.ndarray, np.ndarray] | str,
-                     predict: Callable[[np.ndarray, np.ndarray], np.ndarray], note: str) -> dict[str, Any]:
-    """Accuracy and macro-F1 of ``predict(train_rows, test_rows)`` on the held-out rows, as ``meta.json`` records them."""
+                     logits: Callable[[np.ndarray, np.ndarray], np.ndarray], note: str) -> dict[str, Any]:
+    """Accuracy, macro-F1 and the calibrating temperature (:mod:`~sqlml.ops.classify.calibration`) of the head whose
+    ``logits(train_rows, test_rows)`` score the held-out rows, as ``meta.json`` records them. Without a split the
+    temperature is 1 (the scores as the head gives them)."""
     from sklearn.metrics import accuracy_score, f1_score
 
     if isinstance(split, str):
-        return {"accuracy": None, "macro_f1": None, "held_out_rows": 0, "note": split}
+        return {"accuracy": None, "macro_f1": None, "held_out_rows": 0, "note": split,
+                "calibration": {"temperature": 1.0, "note": f"not calibrated: {split}"}}
     train, test = split
-    predicted = predict(train, test)
+    classes = np.array(sorted(set(y[train].tolist())), dtype=object)  # a stratified split gives every label train rows
+    scores = logits(train, test)
+    predicted = classes[np.argmax(scores, axis=1)]
+    truth = np.searchsorted(classes, y[test])
+    temperature = fit_temperature(scores, truth)
+    calibration = {"temperature": temperature, "held_out_nll": round(negative_log_likelihood(scores, truth), 4),
+                   "held_out_nll_calibrated": round(negative_log_likelihood(scores, truth, temperature), 4),
+                   "note": "the stored head's logits are divided by the temperature that minimises the held-out NLL"}
     return {"accuracy": float(accuracy_score(y[test], predicted)), "macro_f1": float(f1_score(y[test], predicted, average="macro")),
-            "held_out_rows": len(test), "note": note}
+            "held_out_rows": len(test), "note": note, "calibration": calibration}
+
+
+def calibrated(coef: np.ndarray, intercept: np.ndarray, metrics: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """``coef`` and ``intercept`` divided by the held-out temperature in ``metrics``: ``softmax(x·(W/T)ᵀ + b/T)`` is
+    ``softmax(logits / T)``, so the stored head needs no new field and earlier sqlml versions read it."""
+    temperature = float(metrics["calibration"]["temperature"])
+    return (coef / temperature).astype(np.float32), (intercept / temperature).astype(np.float32)
 
 
 @contextmanager
@@ -280,7 +300,7 @@ def training_digest(texts: list[str], labels: list[str], c: float, test_size: fl
     import hashlib
     import json
 
-    settings = [c, test_size, seed, fingerprint] + ([] if method == DEFAULT_METHOD else [method, steps])
+    settings = [c, test_size, seed, fingerprint] + ([] if method == DEFAULT_METHOD else [method, steps]) + [HEAD_RULE]
     digest = hashlib.sha256(json.dumps(settings).encode())
     for text, label in zip(texts, labels, strict=True):
         digest.update(json.dumps([text, label]).encode())
