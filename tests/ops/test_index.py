@@ -51,6 +51,21 @@ def is_exact_top(settings: Settings, found: list[str], texts: list[str], keys: l
     return len(found) == len(set(found)) == k and np.allclose([scores[key] for key in found], best, atol=2e-3)
 
 
+def is_graph_answer(settings: Settings, found: list[str], scores: list[float], texts: list[str], keys: list[str], query: str,
+                    k: int) -> bool:
+    """Whether an answer through the HNSW graph is right where a graph must be: ``k`` distinct keys the index holds now,
+    each scored with its current text's cosine (within float16 rounding: ids map to the right rows), best first, and
+    at least 3 of the exact top 5. Not the exact top-k: the graph is approximate, and on the tiny random model's
+    nearly parallel vectors usearch does not return every row even when asked for more rows than it holds."""
+    vectors = sqlml.embed(texts, model=settings.model, device="cpu")
+    q = sqlml.embed([query], model=settings.model, device="cpu")[0]
+    exact = dict(zip(keys, (vectors @ q).tolist(), strict=True))
+    best = {keys[i] for i in np.argsort(-(vectors @ q), kind="stable")[:5]}
+    return (len(found) == len(set(found)) == k and all(key in exact for key in found)
+            and np.allclose([exact[key] for key in found], scores, atol=2e-3) and scores == sorted(scores, reverse=True)
+            and len(best & set(found)) >= 3)
+
+
 def test_build_stores_a_version_with_every_part(built: Settings) -> None:
     folder = store.current_folder("news")
     assert folder is not None and folder.name == "v1"
@@ -325,7 +340,7 @@ def test_hybrid_over_a_large_index_fuses_the_graph_and_bm25_candidates(built: Se
     assert set(fused.keys) <= set(semantic.keys) | by_bm25
 
 
-def test_a_patched_graph_answers_like_exact_search_after_a_refresh(built: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_patched_graph_answers_with_the_current_rows_after_a_refresh(built: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     from sqlml.ops.index import search as search_module
 
     keys, texts = corpus()
@@ -336,7 +351,7 @@ def test_a_patched_graph_answers_like_exact_search_after_a_refresh(built: Settin
     monkeypatch.setattr(search_module, "EXACT_ROWS", 5)
     for query in ("interest rates", "battery", "striker"):
         [hits] = search_index("news", [query], 5, "semantic", built)
-        assert hits is not None and is_exact_top(built, hits.keys, texts2, keys2, query, 5)
+        assert hits is not None and is_graph_answer(built, hits.keys, hits.scores, texts2, keys2, query, 5)
 
 
 def test_a_first_build_grows_its_graph_step_by_step_while_embedding(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -352,7 +367,7 @@ def test_a_first_build_grows_its_graph_step_by_step_while_embedding(settings: Se
     monkeypatch.setattr(search_module, "EXACT_ROWS", 5)  # answer through the graph
     for query in ("interest rates", "battery", "striker"):
         [hits] = search_index("news", [query], 5, "semantic", settings)
-        assert hits is not None and is_exact_top(settings, hits.keys, texts, keys, query, 5)
+        assert hits is not None and is_graph_answer(settings, hits.keys, hits.scores, texts, keys, query, 5)
 
 
 def test_an_index_of_an_earlier_format_is_refused_naming_the_rebuild(built: Settings) -> None:
