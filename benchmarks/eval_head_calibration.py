@@ -198,7 +198,7 @@ def main() -> None:
             results[name]["shots" + suffix] = evaluate(shot_heads, data, names, args.bootstrap)
             if full is not None:
                 results[name]["pool" + suffix] = evaluate([fit_head(full, pool_y, calibrate)], data, names, args.bootstrap)
-        else:
+        if full is None:
             pool_missing.append(name)
         log(started, f"{name}: done ({'8-shot + pool' if full is not None else '8-shot only'})")
     seconds = time.perf_counter() - started

@@ -49,8 +49,11 @@ CREATE OR REPLACE MACRO sqlml.main.classify_scores(text, labels := NULL, model :
 --   fine-tuned encoder (its base model's fingerprint recorded), and classify(x, model := name) uses it.
 --   Minutes on a CPU (docs/classify.md measures both methods and their cost).
 --   Rows where text or label is NULL are skipped (counted in skipped). A stratified test_size share is held
---   out to report accuracy and macro_f1 of the method trained on the other rows, then the stored head is
---   trained on all rows (test_size := 0 skips it: half the time with 'finetune'). Deterministic for a given
+--   out to report accuracy and macro_f1 of the method trained on the other rows and to calibrate the scores
+--   (classify_scores' confidence: the temperature that fits the held-out rows divides the head's logits),
+--   then the stored head is trained on all rows. The split needs about 5 rows per label at the default
+--   share; without one, or with test_size := 0 (half the time with 'finetune'), the head has no metrics and
+--   uncalibrated scores. Deterministic for a given
 --   seed on CPU. Use it as classify(x, model := name) (latest) or model := 'name@version'. Training a name
 --   again stores a new version, unless rows, settings and embedding model equal the latest version's (then
 --   that version is returned). embedding_model: default the connection's model.

@@ -270,7 +270,7 @@ classifier_options = model_flags(
               help="lr: logistic regression on the embeddings (seconds). finetune: fine-tune the embedding model on the rows first, then the logistic regression (minutes on a CPU; more accurate with few rows per label, see docs/classify.md).")
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="Optimiser steps of --method finetune [default: by row count, at most 1,000].")
 @click.option("--c", "c", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True, help="Inverse regularisation strength of the logistic regression.")
-@click.option("--test-size", type=click.FloatRange(0, 1, max_open=True), default=0.2, show_default=True, help="Held-out share for the reported accuracy and macro-F1 (0: none).")
+@click.option("--test-size", type=click.FloatRange(0, 1, max_open=True), default=0.2, show_default=True, help="Held-out share for the reported accuracy and macro-F1 and the calibration of the scores (0: neither).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the held-out split.")
 @classifier_options
 def train(name: str, inputs: tuple[str, ...], text_column: str, label_column: str, method: str, steps: int | None, c: float,

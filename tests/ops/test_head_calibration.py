@@ -72,3 +72,18 @@ def test_without_a_held_out_split_the_head_keeps_its_scores(tiny_model_dir: Path
     result = sqlml.train_classifier("raw", texts, labels, embedding_model=str(tiny_model_dir), device="cpu", test_size=0)
     recorded = heads.load(result.ref).meta["metrics"]["calibration"]
     assert recorded == {"temperature": 1.0, "note": "not calibrated: test_size is 0"}
+
+
+@pytest.mark.parametrize("rare", ["zz", "a"])  # the rare label sorting last or first among the labels
+def test_a_label_without_train_rows_in_the_split_is_left_out_of_the_temperature(tiny_model_dir: Path, rare: str) -> None:
+    """A large test_size can hold out every row of a label: the held-out head has no column for it, so those rows
+    cannot score a likelihood (before, they crashed training or were scored as another label's rows)."""
+    others = ["m", "n"]
+    labels = [rare] * 2 + [others[0]] * 5 + [others[1]] * 5
+    texts = [f"{label} row {i} about {label}" for i, label in enumerate(labels)]
+    result = sqlml.train_classifier("split", texts, labels, embedding_model=str(tiny_model_dir), device="cpu", test_size=0.6)
+    assert result.held_out == 8
+    recorded = heads.load(result.ref).meta["metrics"]["calibration"]
+    assert "held-out rows of labels with train rows" in recorded["note"]
+    split = train.held_out_split(np.array(labels, dtype=object), 0.6, 0)
+    assert not isinstance(split, str) and rare not in set(np.array(labels, dtype=object)[split[0]].tolist())

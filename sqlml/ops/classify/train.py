@@ -31,7 +31,7 @@ from sqlml.ops.classify.long_text import text_vectors
 from sqlml.ops.inputs import as_string_array
 from sqlml.version import __version__
 
-#: Held-out share of the labelled rows used to report accuracy and macro-F1 at training time.
+#: Held-out share of the labelled rows used to report accuracy and macro-F1 and to calibrate a head at training time.
 DEFAULT_TEST_SIZE = 0.2
 #: Inverse regularisation strength of the logistic regression (sklearn's ``C``); measured in docs/classify.md.
 DEFAULT_C = 10.0
@@ -141,8 +141,11 @@ def train_classifier(
       fitted on its embeddings; the fine-tuned encoder is stored with the head and used by every call of it.
 
     A stratified ``test_size`` share (seed ``seed``) is held out to measure accuracy and macro-F1 of the same
-    method trained on the other rows (for ``'finetune'`` that is a second fine-tuning run: ``test_size=0``
-    halves the time); the stored head is then trained on all rows. Deterministic for a given seed on CPU.
+    method trained on the other rows and to calibrate the scores (:mod:`~sqlml.ops.classify.calibration`: the
+    temperature that fits the held-out rows best divides the stored head's logits); the stored head is then
+    trained on all rows. The split needs at least 2 rows per label and, at the default share, about 5 rows per
+    label; without one (or with ``test_size=0``, which halves the time for ``'finetune'``) there are no metrics
+    and the scores are not calibrated. Deterministic for a given seed on CPU.
     Returns a :class:`TrainResult`; use the head as ``model=name`` (latest) or ``name@version``.
 
     Training ``name`` again stores a new version, except when the rows, settings and embedding model equal
@@ -258,14 +261,20 @@ def held_out_metrics(y: np.ndarray, split: tuple[np.ndarray, np.ndarray] | str,
         return {"accuracy": None, "macro_f1": None, "held_out_rows": 0, "note": split,
                 "calibration": {"temperature": 1.0, "note": f"not calibrated: {split}"}}
     train, test = split
-    classes = np.array(sorted(set(y[train].tolist())), dtype=object)  # a stratified split gives every label train rows
+    # the held-out head's columns: the labels of its train rows (a large test_size can leave a label none)
+    seen = np.array(sorted(set(y[train].tolist())), dtype=object)
     scores = logits(train, test)
-    predicted = classes[np.argmax(scores, axis=1)]
-    truth = np.searchsorted(classes, y[test])
-    temperature = fit_temperature(scores, truth)
-    calibration = {"temperature": temperature, "held_out_nll": round(negative_log_likelihood(scores, truth), 4),
-                   "held_out_nll_calibrated": round(negative_log_likelihood(scores, truth, temperature), 4),
-                   "note": "the stored head's logits are divided by the temperature that minimises the held-out NLL"}
+    predicted = seen[np.argmax(scores, axis=1)]
+    known = np.isin(y[test], seen)  # rows of a label the held-out head never saw cannot score its likelihood
+    if known.any():
+        truth = np.searchsorted(seen, y[test][known])
+        temperature = fit_temperature(scores[known], truth)
+        calibration = {"temperature": temperature, "held_out_nll": round(negative_log_likelihood(scores[known], truth), 4),
+                       "held_out_nll_calibrated": round(negative_log_likelihood(scores[known], truth, temperature), 4),
+                       "note": "the stored head's logits are divided by the temperature that minimises the held-out NLL"
+                               + ("" if known.all() else f" (over the {int(known.sum())} held-out rows of labels with train rows)")}
+    else:
+        calibration = {"temperature": 1.0, "note": "not calibrated: no held-out row has a label with train rows"}
     return {"accuracy": float(accuracy_score(y[test], predicted)), "macro_f1": float(f1_score(y[test], predicted, average="macro")),
             "held_out_rows": len(test), "note": note, "calibration": calibration}
 
