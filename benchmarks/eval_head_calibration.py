@@ -44,8 +44,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
+import eval_quality  # noqa: E402
 from eval_calibration import BINS, ece, nll  # noqa: E402
-from eval_quality import FILES, SHOT_SEEDS, SHOTS, _ci, boot_indices, classify_splits, shot_rows  # noqa: E402
+from eval_quality import FILES, SHOT_SEEDS, _ci, boot_indices, classify_splits, shot_rows  # noqa: E402
 from eval_zero_shot import ORDER, cached_vectors  # noqa: E402
 from sqlml.engine.runtime import get_runtime  # noqa: E402
 from sqlml.models.heads import Head, softmax  # noqa: E402
@@ -54,6 +55,7 @@ from sqlml.ops.classify.train import (  # noqa: E402
     DEFAULT_C,
     DEFAULT_TEST_SIZE,
     calibrated,
+    cross_validated_calibration,
     fit_logistic_regression,
     held_out_metrics,
     held_out_split,
@@ -111,6 +113,8 @@ def fit_head(x: np.ndarray, y: np.ndarray, calibrate: bool) -> Head:
     if calibrate:
         split = held_out_split(y, DEFAULT_TEST_SIZE, 0)
         metrics = held_out_metrics(y, split, lambda train, test: lr_logits(x[train], y[train], x[test], DEFAULT_C, 0), "")
+        if isinstance(split, str):  # too few rows for the split: cross-validated, as train_classifier does
+            metrics["calibration"] = cross_validated_calibration(x, y, DEFAULT_C, 0, split)
         coef, intercept = calibrated(coef, intercept, metrics)
     return Head("calibration", 0, tuple(classes), coef, intercept, {})
 
@@ -169,7 +173,9 @@ def main() -> None:
     p.add_argument("--cache", type=Path, default=root / ".bench-data" / "vectors-zs")
     p.add_argument("--train-cache", type=Path, default=root / ".bench-data" / "vectors-heads")
     p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--shots", type=int, default=eval_quality.SHOTS, help="rows per label of the few-shot heads")
     args = p.parse_args()
+    eval_quality.SHOTS = args.shots  # shot_rows draws this many per label
     pools = set(ORDER) if args.pools == "all" else set() if args.pools == "none" else set(args.pools.split(","))
     runtime = get_runtime(None, "cpu")
     args.train_cache.mkdir(parents=True, exist_ok=True)
@@ -206,9 +212,9 @@ def main() -> None:
     cmd = f"PYTHONPATH=$PWD nice python benchmarks/eval_head_calibration.py {' '.join(sys.argv[1:])}".rstrip()
     lines = [f"Command: `{cmd}`", "",
              f"sqlml's LR head (`fit_logistic_regression`, C={DEFAULT_C:g}): the plain fit (as stored before the held-out "
-             f"temperature) and as `train_classifier(method='lr')` stores it now (logits / T, T fitted on its 20 % held-out split), "
+             f"temperature) and as `train_classifier(method='lr')` stores it now (logits / T, T fitted on its 20 % held-out split, or by 5-fold cross-validation where a split needs more rows), "
              f"scored as `classify_scores` scores a head (softmax of the head's logits). Test split (500 rows) of "
-             f"`eval_quality.classify_splits`; train pool capped at {args.max_train} rows; {SHOTS}/label = mean of seeds "
+             f"`eval_quality.classify_splits`; train pool capped at {args.max_train} rows; {eval_quality.SHOTS}/label = mean of seeds "
              f"{', '.join(map(str, SHOT_SEEDS))} (`shot_rows`). ECE × 100, {BINS} equal-width bins over the top label's "
              f"confidence, 95 % bootstrap interval ({args.bootstrap} resamples of test rows; for 8/label the five heads' "
              f"mean ECE per resample). Mean conf. = mean top-label probability × 100; gap = mean conf. − accuracy "
@@ -217,7 +223,7 @@ def main() -> None:
              "| corpus | head | accuracy | ECE [95 % CI] | mean conf. | gap | NLL | dev T | ECE after dev T [95 % CI] | NLL after dev T |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, r in results.items():
-        for key, title in (("shots", f"{SHOTS}/label (5 seeds), plain fit"), ("shots_calibrated", f"{SHOTS}/label (5 seeds), **sqlml (held-out T)**"),
+        for key, title in (("shots", f"{eval_quality.SHOTS}/label (5 seeds), plain fit"), ("shots_calibrated", f"{eval_quality.SHOTS}/label (5 seeds), **sqlml (held-out T)**"),
                            ("pool", "plain fit"), ("pool_calibrated", "**sqlml (held-out T)**")):
             if key not in r:
                 lines.append(f"| {FILES[name][0]} | pool ({r['pool_rows']} rows) | not run | | | | | | | |")
@@ -237,7 +243,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "calibration_heads.md").write_text("\n".join(lines) + "\n")
     (out / "calibration_heads.json").write_text(json.dumps(
-        {"command": cmd, "bins": BINS, "c": DEFAULT_C, "shots_per_label": SHOTS, "shot_seeds": list(SHOT_SEEDS),
+        {"command": cmd, "bins": BINS, "c": DEFAULT_C, "shots_per_label": eval_quality.SHOTS, "shot_seeds": list(SHOT_SEEDS),
          "max_train": args.max_train, "max_dev": 300, "max_test": 500, "bootstrap": args.bootstrap,
          "pool_not_run": pool_missing, "seconds": round(seconds, 1), "results": results}, indent=1) + "\n")
 

@@ -52,8 +52,8 @@ CREATE OR REPLACE MACRO sqlml.main.classify_scores(text, labels := NULL, model :
 --   out to report accuracy and macro_f1 of the method trained on the other rows and to calibrate the scores
 --   (classify_scores' confidence: the temperature that fits the held-out rows divides the head's logits),
 --   then the stored head is trained on all rows. The split needs about 5 rows per label at the default
---   share; without one, or with test_size := 0 (half the time with 'finetune'), the head has no metrics and
---   uncalibrated scores. Deterministic for a given
+--   share; without one there are no metrics, and an 'lr' head is calibrated by cross-validation instead.
+--   test_size := 0 (half the time with 'finetune') skips metrics and calibration. Deterministic for a given
 --   seed on CPU. Use it as classify(x, model := name) (latest) or model := 'name@version'. Training a name
 --   again stores a new version, unless rows, settings and embedding model equal the latest version's (then
 --   that version is returned). embedding_model: default the connection's model.

@@ -87,3 +87,21 @@ def test_a_label_without_train_rows_in_the_split_is_left_out_of_the_temperature(
     assert "held-out rows of labels with train rows" in recorded["note"]
     split = train.held_out_split(np.array(labels, dtype=object), 0.6, 0)
     assert not isinstance(split, str) and rare not in set(np.array(labels, dtype=object)[split[0]].tolist())
+
+
+def test_a_head_too_small_for_a_split_is_calibrated_by_cross_validation(tiny_model_dir: Path) -> None:
+    texts, labels = _rows(9)  # 3 rows per label: too few for a 20 % stratified split over 3 labels
+    assert isinstance(train.held_out_split(np.array(labels, dtype=object), train.DEFAULT_TEST_SIZE, 0), str)
+    result = sqlml.train_classifier("small", texts, labels, embedding_model=str(tiny_model_dir), device="cpu")
+    assert result.accuracy is None  # no held-out metrics
+    recorded = heads.load(result.ref).meta["metrics"]["calibration"]
+    assert recorded["note"].endswith("temperature from 3-fold cross-validated logits") and recorded["temperature"] != 1.0
+    assert recorded["held_out_nll_calibrated"] <= recorded["held_out_nll"]
+
+
+def test_one_row_of_a_label_leaves_the_head_uncalibrated(tiny_model_dir: Path) -> None:
+    texts, labels = _rows(9)
+    labels[0] = "rare"
+    result = sqlml.train_classifier("tiny", texts, labels, embedding_model=str(tiny_model_dir), device="cpu")
+    recorded = heads.load(result.ref).meta["metrics"]["calibration"]
+    assert recorded["temperature"] == 1.0 and recorded["note"].startswith("not calibrated: label 'rare' has only 1 row")

@@ -38,9 +38,11 @@ DEFAULT_C = 10.0
 #: How a head is trained (see :func:`train_classifier`): chosen by measurement in docs/classify.md.
 METHODS = ("lr", "finetune")
 DEFAULT_METHOD = "lr"
+#: Folds of the cross-validation that calibrates a logistic-regression head too small for a held-out split.
+CV_FOLDS = 5
 #: How a head is made from its fit, part of the training digest: the same rows trained again after this changes
 #: store a new version instead of returning one made by the earlier rule (``calibrated``: held-out temperature).
-HEAD_RULE = "calibrated"
+HEAD_RULE = "calibrated, cross-validated when small"
 #: The largest seed: sklearn's random_state takes 32-bit seeds.
 MAX_SEED = 2**32 - 1
 
@@ -144,8 +146,8 @@ def train_classifier(
     method trained on the other rows and to calibrate the scores (:mod:`~sqlml.ops.classify.calibration`: the
     temperature that fits the held-out rows best divides the stored head's logits); the stored head is then
     trained on all rows. The split needs at least 2 rows per label and, at the default share, about 5 rows per
-    label; without one (or with ``test_size=0``, which halves the time for ``'finetune'``) there are no metrics
-    and the scores are not calibrated. Deterministic for a given seed on CPU.
+    label; without one there are no metrics, and an ``'lr'`` head with at least 2 rows per label is calibrated by
+    cross-validation instead. ``test_size=0`` (half the time for ``'finetune'``) skips metrics and calibration. Deterministic for a given seed on CPU.
     Returns a :class:`TrainResult`; use the head as ``model=name`` (latest) or ``name@version``.
 
     Training ``name`` again stores a new version, except when the rows, settings and embedding model equal
@@ -201,6 +203,8 @@ def train_classifier(
             x = text_vectors(values, runtime)
             bar.update(len(values))
         metrics = held_out_metrics(y, split, lambda train, test: lr_logits(x[train], y[train], x[test], c, seed), held_out_note)
+        if isinstance(split, str) and test_size > 0:  # too few rows for a split: the fewest rows per label calibrate best
+            metrics["calibration"] = cross_validated_calibration(x, y, c, seed, split)
         coef, intercept = calibrated(*fit_logistic_regression(x, y, c, seed), metrics)
         meta = {"kind": "logistic-regression", "embedding_model": described}
         return result_of(heads.save(name, classes, coef, intercept, {**meta, **_common(training, metrics)}))
@@ -277,6 +281,27 @@ def held_out_metrics(y: np.ndarray, split: tuple[np.ndarray, np.ndarray] | str,
         calibration = {"temperature": 1.0, "note": "not calibrated: no held-out row has a label with train rows"}
     return {"accuracy": float(accuracy_score(y[test], predicted)), "macro_f1": float(f1_score(y[test], predicted, average="macro")),
             "held_out_rows": len(test), "note": note, "calibration": calibration}
+
+
+def cross_validated_calibration(x: np.ndarray, y: np.ndarray, c: float, seed: int, no_split: str) -> dict[str, Any]:
+    """The calibrating temperature of a logistic-regression head too small for a held-out split (``no_split`` says
+    why): every row scored by the head fitted on the other folds of a stratified :data:`CV_FOLDS`-fold split (fewer
+    folds when a label has fewer rows; each fold's head sees every label), then :func:`fit_temperature` over all
+    rows. A label with one row leaves the head uncalibrated (temperature 1)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    classes, counts = np.unique(y, return_counts=True)
+    folds = int(min(counts.min(), CV_FOLDS))
+    if folds < 2:
+        return {"temperature": 1.0, "note": f"not calibrated: {no_split}"}
+    logits = np.empty((len(y), len(classes)), dtype=np.float64)
+    for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
+        logits[test] = lr_logits(x[train], y[train], x[test], c, seed)
+    truth = np.searchsorted(classes, y)
+    temperature = fit_temperature(logits, truth)
+    return {"temperature": temperature, "held_out_nll": round(negative_log_likelihood(logits, truth), 4),
+            "held_out_nll_calibrated": round(negative_log_likelihood(logits, truth, temperature), 4),
+            "note": f"no held-out split ({no_split}): temperature from {folds}-fold cross-validated logits"}
 
 
 def calibrated(coef: np.ndarray, intercept: np.ndarray, metrics: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
