@@ -147,8 +147,8 @@ def train_classifier(
     temperature that fits the held-out rows best divides the stored head's logits); the stored head is then
     trained on all rows. The split needs at least 2 rows per label and, at the default share, about 5 rows per
     label; without one there are no metrics, and an ``'lr'`` head with at least 2 rows per label is calibrated by
-    cross-validation instead. ``test_size=0`` (half the time for ``'finetune'``) skips metrics and calibration. Deterministic for a given seed on CPU.
-    Returns a :class:`TrainResult`; use the head as ``model=name`` (latest) or ``name@version``.
+    cross-validation instead. ``test_size=0`` (half the time for ``'finetune'``) skips metrics and calibration.
+    Deterministic for a given seed on CPU. Returns a :class:`TrainResult`; use the head as ``model=name`` (latest) or ``name@version``.
 
     Training ``name`` again stores a new version, except when the rows, settings and embedding model equal
     those of its latest version: that version is returned unchanged (the fit would be identical), so a
@@ -271,12 +271,9 @@ def held_out_metrics(y: np.ndarray, split: tuple[np.ndarray, np.ndarray] | str,
     predicted = seen[np.argmax(scores, axis=1)]
     known = np.isin(y[test], seen)  # rows of a label the held-out head never saw cannot score its likelihood
     if known.any():
-        truth = np.searchsorted(seen, y[test][known])
-        temperature = fit_temperature(scores[known], truth)
-        calibration = {"temperature": temperature, "held_out_nll": round(negative_log_likelihood(scores[known], truth), 4),
-                       "held_out_nll_calibrated": round(negative_log_likelihood(scores[known], truth, temperature), 4),
-                       "note": "the stored head's logits are divided by the temperature that minimises the held-out NLL"
-                               + ("" if known.all() else f" (over the {int(known.sum())} held-out rows of labels with train rows)")}
+        calibration = _calibration(scores[known], np.searchsorted(seen, y[test][known]),
+                                   "the stored head's logits are divided by the temperature that minimises the held-out NLL"
+                                   + ("" if known.all() else f" (over the {int(known.sum())} held-out rows of labels with train rows)"))
     else:
         calibration = {"temperature": 1.0, "note": "not calibrated: no held-out row has a label with train rows"}
     return {"accuracy": float(accuracy_score(y[test], predicted)), "macro_f1": float(f1_score(y[test], predicted, average="macro")),
@@ -297,11 +294,16 @@ def cross_validated_calibration(x: np.ndarray, y: np.ndarray, c: float, seed: in
     logits = np.empty((len(y), len(classes)), dtype=np.float64)
     for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
         logits[test] = lr_logits(x[train], y[train], x[test], c, seed)
-    truth = np.searchsorted(classes, y)
+    return _calibration(logits, np.searchsorted(classes, y), f"no held-out split ({no_split}): temperature from {folds}-fold "
+                        "cross-validated logits")
+
+
+def _calibration(logits: np.ndarray, truth: np.ndarray, note: str) -> dict[str, Any]:
+    """``meta.json``'s calibration record: the temperature fitted to ``logits`` (``(n, labels)``) of rows whose label
+    columns are ``truth`` (``int (n,)``), and their NLL before and after."""
     temperature = fit_temperature(logits, truth)
     return {"temperature": temperature, "held_out_nll": round(negative_log_likelihood(logits, truth), 4),
-            "held_out_nll_calibrated": round(negative_log_likelihood(logits, truth, temperature), 4),
-            "note": f"no held-out split ({no_split}): temperature from {folds}-fold cross-validated logits"}
+            "held_out_nll_calibrated": round(negative_log_likelihood(logits, truth, temperature), 4), "note": note}
 
 
 def calibrated(coef: np.ndarray, intercept: np.ndarray, metrics: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
