@@ -121,7 +121,7 @@ def fit_head(x: np.ndarray, y: np.ndarray, calibrate: bool) -> Head:
 
 def logits(head: Head, x: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
     """The head's logits over all ``names`` (a label the head lacks gets -inf, probability 0)."""
-    z = x.astype(np.float64) @ head.coef.T.astype(np.float64) + head.intercept.astype(np.float64)
+    z = head.logits(x)
     out = np.full((len(x), len(names)), -np.inf)
     out[:, [names.index(c) for c in head.labels]] = z
     return out

@@ -67,10 +67,13 @@ class Head:
         """``'name@version'``: the exact reference of this head."""
         return f"{self.name}@{self.version}"
 
+    def logits(self, embeddings: np.ndarray) -> np.ndarray:
+        """``float32 (n, dim)`` embeddings → ``float64 (n, len(labels))``: ``x @ coef.T + intercept``."""
+        return embeddings.astype(np.float64) @ self.coef.T.astype(np.float64) + self.intercept.astype(np.float64)
+
     def probabilities(self, embeddings: np.ndarray) -> np.ndarray:
         """``float32 (n, dim)`` embeddings → ``float64 (n, len(labels))`` rows summing to 1."""
-        logits = embeddings.astype(np.float64) @ self.coef.T.astype(np.float64) + self.intercept.astype(np.float64)
-        return softmax(logits)
+        return softmax(self.logits(embeddings))
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

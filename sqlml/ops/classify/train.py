@@ -250,8 +250,8 @@ def _common(training: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]
 def lr_logits(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, c: float, seed: int) -> np.ndarray:
     """``float64 (len(x_test), labels)``: the logits of a logistic regression fitted on ``x_train``/``y_train``, one
     column per label of ``y_train`` in sorted order."""
-    coef, intercept = fit_logistic_regression(x_train, y_train, c, seed)
-    return x_test.astype(np.float64) @ coef.T.astype(np.float64) + intercept.astype(np.float64)
+    labels = tuple(sorted(set(y_train.tolist())))
+    return Head("held-out", 0, labels, *fit_logistic_regression(x_train, y_train, c, seed), {}).logits(x_test)
 
 
 def held_out_metrics(y: np.ndarray, split: tuple[np.ndarray, np.ndarray] | str,

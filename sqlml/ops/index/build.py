@@ -217,13 +217,8 @@ def _layout(previous: store.IndexVersion | None, keys: list[str], hashes: list[s
     fresh_start[changed] = np.cumsum(sizes[changed]) - sizes[changed]
     kept = unchanged[owner]
     where = np.where(kept, old[owner] + passages, -(1 + fresh_start[owner] + passages))  # >= 0: a previous row
-    texts = [previous.texts[r] for r in where[kept].tolist()] if previous is not None else []
     fresh_texts = [text for i in changed.tolist() for text in pieces[i]]
-    out_texts: list[str] = [""] * len(owner)
-    for position, text in zip(np.flatnonzero(kept).tolist(), texts, strict=True):
-        out_texts[position] = text
-    for position, text in zip(np.flatnonzero(~kept).tolist(), fresh_texts, strict=True):
-        out_texts[position] = text
+    out_texts = [previous.texts[w] if w >= 0 else fresh_texts[-1 - w] for w in where.tolist()]  # type: ignore[union-attr]
     vectors = np.empty((len(where), fresh_vectors.shape[1]), dtype=store.VECTOR_DTYPE)
     ids = np.zeros(len(where), dtype=np.uint64)
     if previous is not None and kept.any():

@@ -171,10 +171,7 @@ def _graph_rows(version: store.IndexVersion, vectors: np.ndarray, count: int, ro
     """Per query, the rows among the graph's ``count`` nearest that are in ``rows`` (``None``: any), ascending (so
     that ties go to the earlier row, as in exact scoring)."""
     found = version.ann().search(vectors, count)
-    mask = None
-    if rows is not None:
-        mask = np.zeros(version.rows, dtype=bool)
-        mask[rows] = True
+    mask = None if rows is None else _row_mask(version, rows)
     out = []
     for q in range(len(vectors)):
         # a batch answer is padded (label 0, distance NaN) beyond the hits the graph found: counts says how many are real
@@ -183,6 +180,13 @@ def _graph_rows(version: store.IndexVersion, vectors: np.ndarray, count: int, ro
         positions = version.rows_of_ids(labels)
         out.append(np.sort(positions if mask is None else positions[mask[positions]]))
     return out
+
+
+def _row_mask(version: store.IndexVersion, rows: np.ndarray) -> np.ndarray:
+    """``bool (version.rows,)``: true at ``rows``."""
+    mask = np.zeros(version.rows, dtype=bool)
+    mask[rows] = True
+    return mask
 
 
 def _bm25(version: store.IndexVersion, query: str) -> np.ndarray:
@@ -198,9 +202,7 @@ def _lexical(version: store.IndexVersion, query: str, k: int, rows: np.ndarray |
     scores = _bm25(version, query)
     eligible = scores > 0
     if rows is not None:
-        allowed = np.zeros(version.rows, dtype=bool)
-        allowed[rows] = True
-        eligible &= allowed
+        eligible &= _row_mask(version, rows)
     best = top_k(scores, eligible, k)
     return best, scores[best]
 
