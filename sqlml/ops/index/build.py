@@ -38,8 +38,9 @@ from sqlml.version import __version__
 
 #: ``chunk`` values: one vector per row (``None``), or per sentence-aligned passage of a long text.
 CHUNKING = (None, "sentences")
-#: Above this share of changed rows the HNSW graph is built anew instead of patched.
-PATCH_LIMIT = 0.2
+#: A refresh writes only its changed rows (beside the base's) while at most this share of the rows is dead in the
+#: base or outside it; above, it writes a whole version (graph built anew, lexical statistics recounted).
+INCREMENTAL_LIMIT = 0.2
 #: HNSW graph settings (usearch's defaults: connectivity 16, expansion 128 when adding, 64 when searching).
 ANN_METRIC = "cos"
 #: Rows embedded per step of a build; each step's vectors join the graph while the next step embeds.
@@ -89,20 +90,25 @@ def keys_as_text(keys: Any) -> Any:
     return as_string_array(keys, "keys")
 
 
-def check_rows(keys: Any, texts: Any, function: str) -> tuple[list[str], list[str], int]:
-    """``(keys, texts, skipped)``: rows with NULL text dropped; keys must be non-NULL and distinct."""
+def check_rows(keys: Any, texts: Any, function: str) -> tuple[Any, Any, int]:
+    """``(keys, texts, skipped)`` as Arrow strings, rows with NULL text dropped; keys must be non-NULL and distinct."""
+    import pyarrow.compute as pc
+
     key_array, text_array = keys_as_text(keys), as_string_array(texts, "texts")
     if len(key_array) != len(text_array):
         raise InvalidArgumentError(f"{function}: keys and texts differ in length ({len(key_array)} vs {len(text_array)})")
-    all_keys, all_texts = key_array.to_pylist(), text_array.to_pylist()
-    if any(k is None for k in all_keys):
-        raise InvalidArgumentError(f"{function}: a key is NULL (row {all_keys.index(None) + 1}); every row needs a key that joins back to the table")
-    seen: set[str] = set()
-    repeated = next((k for k in all_keys if k in seen or seen.add(k)), None)  # type: ignore[func-returns-value]
-    if repeated is not None:
+    if key_array.null_count:
+        row = pc.index(key_array.is_null(), True).as_py() + 1
+        raise InvalidArgumentError(f"{function}: a key is NULL (row {row}); every row needs a key that joins back to the table")
+    if pc.count_distinct(key_array).as_py() != len(key_array):
+        counts = pc.value_counts(key_array)
+        repeated = counts.field("values").filter(pc.greater(counts.field("counts"), 1))[0].as_py()
         raise InvalidArgumentError(f"{function}: key {repeated!r} appears more than once; the key column must be unique (e.g. a primary key)")
-    kept = [i for i, t in enumerate(all_texts) if t is not None]
-    return [all_keys[i] for i in kept], [all_texts[i] for i in kept], len(all_keys) - len(kept)
+    skipped = text_array.null_count
+    if skipped:
+        kept = text_array.is_valid()
+        key_array, text_array = key_array.filter(kept), text_array.filter(kept)
+    return key_array, text_array, skipped
 
 
 def build_index(
@@ -130,46 +136,52 @@ def build_index(
     if chunk not in CHUNKING:
         raise InvalidArgumentError(f"sqlml_index: chunk must be NULL (one vector per row) or 'sentences'; got {chunk!r}")
     keys_in, texts_in, skipped = check_rows(keys, texts, "sqlml_index")
-    if not keys_in:
+    if not len(keys_in):
         raise InvalidArgumentError("sqlml_index: no row has a text to index (every text is NULL, or there are no rows)")
     settings = settings or Settings.resolve()
     runtime = runtime_for(settings)
     with store.writer(name) as folder:
         previous = _previous(name, runtime, rebuild, chunk)
-        hashes = [text_hash(t) for t in texts_in]
-        first = previous.positions() if previous is not None else {}
-        old = np.array([first.get(k, -1) for k in keys_in], dtype=np.int64)
-        unchanged = np.array([r >= 0 and previous.hashes[r] == h for r, h in zip(old, hashes, strict=True)], dtype=bool) \
-            if previous is not None else np.zeros(len(keys_in), dtype=bool)
-        removed_keys = set(first) - set(keys_in)
-        counts = {"added": int((old < 0).sum()), "updated": int(((old >= 0) & ~unchanged).sum()), "removed": len(removed_keys),
+        hashes = [text_hash(t) for t in texts_in.to_pylist()] if chunk else None  # a chunked row's text is a passage
+        old, unchanged, removed = _compare(previous, keys_in, texts_in, hashes)
+        counts = {"added": int((old < 0).sum()), "updated": int(((old >= 0) & ~unchanged).sum()), "removed": len(removed),
                   "unchanged": int(unchanged.sum())}
         same_rows = previous is not None and counts["added"] == counts["updated"] == counts["removed"] == 0
         if previous is not None and same_rows and source in (None, previous.meta.get("source")):  # nothing changed: no new version
             return IndexReport(name, previous.version, len(keys_in), skipped=skipped, seconds=round(time.perf_counter() - started, 3),
-                               bytes=store.folder_bytes(previous.folder), **counts)
-        changed = [i for i in range(len(keys_in)) if not unchanged[i]]
-        pieces = pieces_of([texts_in[i] for i in changed], runtime) if chunk else [[texts_in[i]] for i in changed]
+                               bytes=store.version_bytes(previous.folder), **counts)
+        changed = np.flatnonzero(~unchanged)
+        changed_texts = texts_in.take(changed).to_pylist()
+        fresh_hashes = [hashes[i] for i in changed.tolist()] if hashes is not None else [text_hash(t) for t in changed_texts]
+        pieces = pieces_of(changed_texts, runtime) if chunk else [[t] for t in changed_texts]
+        plan = _incremental_plan(previous, old, unchanged, removed, [len(p) for p in pieces])
         # a first build's rows are its fresh rows in order, labelled 0, 1, ...: its graph grows as they are embedded
         with GraphBuilder(runtime.dimension, background=previous is None) as graph:
             with progress.progress_bar(sum(map(len, pieces)), "embed", progress.enabled(show_progress, False)) as bar:
                 cache = get_cache(settings.cache, runtime.device)  # as sqlml_search: on for CPU models unless SQLML_CACHE=0
                 fresh_vectors = _embed_rows([p for group in pieces for p in group], runtime, bar, cache, graph)
-            layout = _layout(previous, keys_in, hashes, unchanged, old, dict(zip(changed, pieces, strict=True)), fresh_vectors)
+            rows = plan.own if plan is not None else np.arange(len(keys_in))
+            layout = _layout(previous, keys_in.take(rows), unchanged[rows], old[rows], pieces, fresh_hashes, fresh_vectors)
             next_id = int(previous.meta.get("next_id", previous.rows)) if previous is not None else 0
             fresh_rows = np.flatnonzero(layout.reused < 0)
             layout.ids[fresh_rows] = np.arange(next_id, next_id + len(fresh_rows), dtype=np.uint64)
-            stale = np.setdiff1d(previous.ids, layout.ids[layout.reused >= 0]) if previous is not None else np.zeros(0, dtype=np.uint64)
             version = store.next_version(folder)
             with new_folder(folder / f"v{version}") as tmp:
                 _write_rows(tmp, layout)
                 np.save(tmp / store.VECTORS, layout.vectors)
-                if previous is not None and same_rows and np.array_equal(layout.reused, np.arange(len(layout.reused))):
+                if plan is not None:
+                    np.save(tmp / store.DEAD, plan.dead)
+                    base = previous.segments[0]  # type: ignore[union-attr]
+                    own_reused = np.where(layout.reused >= base.rows, layout.reused - base.rows, -1)
+                    _write_bm25(tmp, layout.texts, [previous.segments[-1].folder], own_reused, beside=base.folder)  # type: ignore[union-attr]
+                elif previous is not None and same_rows and len(previous.segments) == 1 \
+                        and np.array_equal(layout.reused, np.arange(len(layout.reused))):
                     # only the source's description changed, rows in the same order: bm25s's document numbers still hold
                     shutil.copytree(previous.folder / store.BM25, tmp / store.BM25)
                 else:
-                    _write_bm25(tmp, layout.texts, previous, layout.reused)
-                _write_ann(tmp, previous, layout.vectors, layout.ids, stale, fresh_rows, graph)  # last: a first build's graph may still be growing
+                    _write_bm25(tmp, layout.texts, [s.folder for s in previous.segments] if previous is not None else None, layout.reused)
+                carried = previous.segments[-1] if plan is not None and len(previous.segments) == 2 else None  # type: ignore[union-attr]
+                _write_ann(tmp, layout, graph, carried)  # last: a first build's graph may still be growing
                 now = datetime.now(timezone.utc).isoformat(timespec="seconds")
                 meta = {
                     "format_version": store.FORMAT_VERSION, "name": name, "version": version,
@@ -177,6 +189,7 @@ def build_index(
                     "model": {"name": runtime.model_name, "id": runtime.model_id, "fingerprint": runtime.fingerprint,
                               "dimension": runtime.dimension},
                     "chunk": chunk, "keys": len(keys_in), "rows": len(layout.keys), "next_id": next_id + len(fresh_rows),
+                    **({"base": previous.segments[0].folder.name} if plan is not None else {}),  # type: ignore[union-attr]
                     "last_change": {**counts, "skipped": skipped},
                     "created_at": previous.meta.get("created_at", now) if previous is not None else now, "updated_at": now,
                     "sqlml_version": __version__,
@@ -184,50 +197,122 @@ def build_index(
                 (tmp / store.META).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         store.publish(folder, folder / f"v{version}")
     return IndexReport(name, version, len(keys_in), skipped=skipped, seconds=round(time.perf_counter() - started, 3),
-                       bytes=store.folder_bytes(folder / f"v{version}"), **counts)
+                       bytes=store.version_bytes(folder / f"v{version}"), **counts)
+
+
+def _compare(previous: store.IndexVersion | None, keys: Any, texts: Any, hashes: list[str] | None
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(old, unchanged, removed)`` for the rows ``keys``/``texts`` (Arrow strings) against ``previous``: ``old[i]``
+    (``int64``) is key ``i``'s first live row there (-1: a new key), ``unchanged[i]`` whether its text is the same
+    (compared whole, or by ``hashes`` of the whole texts when the stored texts are passages), ``removed`` (``int64``,
+    ascending) the first rows of the live keys no longer given. Arrow's hash joins: no Python loop over the rows."""
+    import pyarrow.compute as pc
+
+    old = np.full(len(keys), -1, dtype=np.int64)
+    if previous is None:
+        return old, np.zeros(len(keys), dtype=bool), np.zeros(0, dtype=np.int64)
+    starts = previous.live_starts()
+    live_keys = previous.keys.take(starts).cast(keys.type).combine_chunks()
+    at = pc.index_in(keys, value_set=live_keys)
+    found = at.is_valid().to_numpy(zero_copy_only=False)
+    old[found] = starts[at.drop_null().to_numpy(zero_copy_only=False)]
+    before = np.where(found, old, 0)
+    if hashes is None:
+        same = pc.equal(texts, previous.texts.take(before).cast(texts.type).combine_chunks()).to_numpy(zero_copy_only=False)
+    else:
+        same = np.array(previous.hashes.take(before).to_pylist(), dtype=object) == np.array(hashes, dtype=object)
+    removed = starts[~pc.is_in(live_keys, value_set=keys).to_numpy(zero_copy_only=False)]
+    return old, found & same, removed
+
+
+@dataclass(frozen=True)
+class IncrementalPlan:
+    """An incremental refresh: ``own`` (``int64``, ascending): the input keys whose rows the new version writes
+    itself (new, changed, and those written since the base); ``dead`` (``int64``, ascending): the base's rows it no
+    longer holds (removed or changed keys')."""
+
+    own: np.ndarray
+    dead: np.ndarray
+
+
+def _incremental_plan(previous: store.IndexVersion | None, old: np.ndarray, unchanged: np.ndarray, removed: np.ndarray,
+                      fresh_sizes: list[int]) -> IncrementalPlan | None:
+    """The incremental refresh of ``previous``, or ``None`` for a whole version: no previous version, tokens not
+    saved (an index written before they were), or more than :data:`INCREMENTAL_LIMIT` of the rows dead in the base
+    or outside it. ``old``, ``unchanged``, ``removed``: as :func:`_compare` gives them; ``fresh_sizes``: the rows of
+    each changed key, in order."""
+    from sqlml.ops.index.lexical import has_tokens
+
+    if previous is None or not all(has_tokens(s.folder / store.BM25) for s in previous.segments):
+        return None
+    base_rows = previous.segments[0].rows
+    gone = previous.rows_from_starts(np.union1d(old[(old >= 0) & ~unchanged], removed))
+    dead = np.union1d(previous.dead, gone[gone < base_rows])
+    own = np.flatnonzero(~unchanged | (old >= base_rows))
+    kept_own = old[own[unchanged[own]]]
+    bounds = previous.bounds()
+    own_rows = int(sum(fresh_sizes)) + int((bounds[np.searchsorted(bounds, kept_own, side="right")] - kept_own).sum())
+    if len(dead) + own_rows > INCREMENTAL_LIMIT * (base_rows - len(dead) + own_rows):
+        return None
+    return IncrementalPlan(own, dead.astype(np.int64))
 
 
 @dataclass
 class Layout:
     """The rows of a new version, in order: one per key, or per passage of a chunked index (a key's passages
-    consecutive). ``reused[i]``: the previous version's row that row ``i`` copies (its vector and id), or -1."""
+    consecutive); ``keys``, ``hashes`` and ``texts`` are Arrow strings. ``reused[i]``: the previous version's row
+    that row ``i`` copies (its vector and id), or -1."""
 
-    keys: list[str]
-    hashes: list[str]
-    texts: list[str]
+    keys: Any
+    hashes: Any
+    texts: Any
     passages: np.ndarray
     vectors: np.ndarray
     ids: np.ndarray
     reused: np.ndarray
 
 
-def _layout(previous: store.IndexVersion | None, keys: list[str], hashes: list[str], unchanged: np.ndarray, old: np.ndarray,
-            pieces: dict[int, list[str]], fresh_vectors: np.ndarray) -> Layout:
-    """Unchanged keys keep every row of theirs from ``previous``; changed and new keys get their ``pieces`` and the
-    next rows of ``fresh_vectors``. Array operations over rows (a refresh of a million rows leaves most unchanged)."""
+def _layout(previous: store.IndexVersion | None, keys: Any, unchanged: np.ndarray, old: np.ndarray, pieces: list[list[str]],
+            fresh_hashes: list[str], fresh_vectors: np.ndarray) -> Layout:
+    """Unchanged ``keys`` keep every row of theirs from ``previous`` (``old[i]``: key ``i``'s first row there); the
+    changed ones, in order, get their ``pieces``, ``fresh_hashes`` and the next rows of ``fresh_vectors``. Array
+    operations over rows (a refresh of a million rows leaves most unchanged)."""
+    import pyarrow as pa
+
     sizes = np.zeros(len(keys), dtype=np.int64)  # rows of each key in the new version
     if previous is not None and unchanged.any():
         bounds = previous.bounds()
         sizes[unchanged] = bounds[np.searchsorted(bounds, old[unchanged], side="right")] - old[unchanged]
     changed = np.flatnonzero(~unchanged)
-    sizes[changed] = [len(pieces[i]) for i in changed.tolist()]
+    sizes[changed] = [len(group) for group in pieces]
     owner = np.repeat(np.arange(len(keys)), sizes)  # each new row's key
     passages = positions_within(sizes)
     fresh_start = np.zeros(len(keys), dtype=np.int64)  # a changed key's first row of fresh_vectors
     fresh_start[changed] = np.cumsum(sizes[changed]) - sizes[changed]
     kept = unchanged[owner]
     where = np.where(kept, old[owner] + passages, -(1 + fresh_start[owner] + passages))  # >= 0: a previous row
-    fresh_texts = [text for i in changed.tolist() for text in pieces[i]]
-    out_texts = [previous.texts[w] if w >= 0 else fresh_texts[-1 - w] for w in where.tolist()]  # type: ignore[union-attr]
+    # each new row's source among the kept rows' values (first) and the fresh ones (after them)
+    source = np.empty(len(where), dtype=np.int64)
+    source[kept] = np.arange(int(kept.sum()))
+    source[~kept] = int(kept.sum()) + (-1 - where[~kept])
+    fresh_texts = pa.array([text for group in pieces for text in group], pa.string())  # one per fresh row, in order
+    fresh_row_hashes = pa.array(fresh_hashes, pa.string()).take(np.searchsorted(changed, owner[~kept]))
+    kept_rows = where[kept]
+
+    def merged(previous_values: Any, fresh_values: Any) -> Any:
+        """The kept rows' values from ``previous_values`` and ``fresh_values`` (one per fresh row), in row order."""
+        kept_values = previous_values.take(kept_rows).combine_chunks() if previous_values is not None else pa.array([], pa.string())
+        return pa.concat_arrays([kept_values.cast(pa.string()), fresh_values]).take(source)
+
+    texts = merged(previous.texts if previous is not None else None, fresh_texts)
+    hashes = merged(previous.hashes if previous is not None else None, fresh_row_hashes)
     vectors = np.empty((len(where), fresh_vectors.shape[1]), dtype=store.VECTOR_DTYPE)
     ids = np.zeros(len(where), dtype=np.uint64)
     if previous is not None and kept.any():
-        vectors[kept] = previous.vectors[where[kept]]
-        ids[kept] = previous.ids[where[kept]]
+        vectors[kept] = previous.vectors_of(kept_rows, store.VECTOR_DTYPE)
+        ids[kept] = previous.ids[kept_rows]
     vectors[~kept] = fresh_vectors[-(1 + where[~kept])]
-    owners = owner.tolist()
-    return Layout([keys[i] for i in owners], [hashes[i] for i in owners], out_texts, passages.astype(np.int32), vectors, ids,
-                  np.where(kept, where, -1))
+    return Layout(keys.take(owner), hashes, texts, passages.astype(np.int32), vectors, ids, np.where(kept, where, -1))
 
 
 def _previous(name: str, runtime: AnyRuntime, rebuild: bool, chunk: str | None) -> store.IndexVersion | None:
@@ -254,12 +339,12 @@ def _previous(name: str, runtime: AnyRuntime, rebuild: bool, chunk: str | None) 
 
 def _write_rows(folder: Path, layout: Layout) -> None:
     import pyarrow as pa
-    import pyarrow.parquet as pq
+    import pyarrow.feather as feather
 
-    table = pa.table({"key": pa.array(layout.keys, pa.string()), "id": pa.array(layout.ids, pa.uint64()),
-                      "hash": pa.array(layout.hashes, pa.string()), "text": pa.array(layout.texts, pa.string()),
+    table = pa.table({"key": layout.keys.cast(pa.string()), "id": pa.array(layout.ids, pa.uint64()),
+                      "hash": layout.hashes, "text": layout.texts,
                       "passage": pa.array(layout.passages, pa.int32())})
-    pq.write_table(table, folder / store.ROWS)
+    feather.write_feather(table, str(folder / store.ROWS), compression="uncompressed")
 
 
 def _embed_rows(texts: list[str], runtime: AnyRuntime, bar: Any, cache: Any, graph: GraphBuilder) -> np.ndarray:
@@ -314,30 +399,35 @@ def _add_in_steps(ann: Any, ids: np.ndarray, vectors: np.ndarray) -> None:
         ann.add(ids[start : start + EMBED_STEP], np.asarray(vectors[start : start + EMBED_STEP], dtype=np.float32))
 
 
-def _write_ann(folder: Path, previous: store.IndexVersion | None, vectors: np.ndarray, ids: np.ndarray, stale: np.ndarray,
-               fresh: np.ndarray, built: GraphBuilder) -> None:
-    """The HNSW graph: ``built`` when it grew during embedding (a first build), else the live one patched (stale ids
-    out, fresh rows in) when few rows changed, else one built anew."""
+def _write_ann(folder: Path, layout: Layout, graph: GraphBuilder, carried: store.Segment | None = None) -> None:
+    """The HNSW graph of the version's own rows: ``graph`` as it grew during embedding (a first build); or
+    ``carried``'s graph (the rows an incremental refresh carries forward from the previous version's own segment)
+    with its rows no longer held removed and the fresh rows added; or ``graph`` built now from every row."""
     from usearch.index import Index
 
-    if built.background:
-        ann = built.finished()
-    elif previous is not None and len(fresh) + len(stale) <= PATCH_LIMIT * max(len(ids), 1):
-        ann = Index.restore(str(previous.folder / store.ANN))  # a private, writable copy in memory
+    if graph.background:
+        ann = graph.finished()
+    elif carried is not None and carried.rows:
+        ann = Index.restore(str(carried.folder / store.ANN))  # a private, writable copy in memory
+        stale = np.setdiff1d(carried.ids, layout.ids[layout.reused >= 0])
         if len(stale):
             ann.remove(stale)
-        _add_in_steps(ann, ids[fresh], vectors[fresh])
+        fresh = np.flatnonzero(layout.reused < 0)
+        _add_in_steps(ann, layout.ids[fresh], layout.vectors[fresh])
     else:
-        ann = built.ann
-        _add_in_steps(ann, ids, vectors)
+        ann = graph.ann
+        _add_in_steps(ann, layout.ids, layout.vectors)
     ann.save(str(folder / store.ANN))
 
 
-def _write_bm25(folder: Path, texts: list[str], previous: store.IndexVersion | None = None, reused: np.ndarray | None = None) -> None:
-    """bm25s's index of ``texts`` (the unchanged rows' tokens read from ``previous``, ``reused[i]`` being row ``i``'s row
-    there or -1); texts without one term (stopwords, punctuation, '') leave :data:`store.NO_TERMS` instead."""
+def _write_bm25(folder: Path, texts: Any, previous: list[Path] | None = None, reused: np.ndarray | None = None,
+                beside: Path | None = None) -> None:
+    """bm25s's index of ``texts``, reusing the tokens saved in the ``previous`` version folders (``reused[i]``: row
+    ``i``'s row in them, -1: tokenise it), scored beside version folder ``beside``'s rows when given; texts without
+    one term (stopwords, punctuation, '') leave :data:`store.NO_TERMS` beside the tokens."""
     from sqlml.ops.index.lexical import write_bm25
 
     (folder / store.BM25).mkdir()
-    if not write_bm25(folder / store.BM25, texts, previous.folder / store.BM25 if previous is not None else None, reused):
+    if not write_bm25(folder / store.BM25, texts, [p / store.BM25 for p in previous] if previous else None, reused,
+                      beside / store.BM25 if beside is not None else None):
         (folder / store.BM25 / store.NO_TERMS).touch()  # every BM25 score is then 0

@@ -67,13 +67,12 @@ class IndexHits:
 def _by_key(version: store.IndexVersion, rows: np.ndarray, scores: np.ndarray, k: int) -> IndexHits:
     """Rows best first → the first ``k`` keys, each once, at its best row (its best passage when chunked)."""
     if not version.chunked:
-        return IndexHits([version.keys[r] for r in rows[:k].tolist()], [float(x) for x in scores[:k]])
+        return IndexHits(version.key_list(rows[:k]), [float(x) for x in scores[:k]])
     groups = version.groups()[rows]
     _, first = np.unique(groups, return_index=True)
     best = np.sort(first)[:k]
     chosen = rows[best]
-    return IndexHits([version.keys[r] for r in chosen.tolist()], [float(x) for x in scores[best]],
-                     [version.texts[r] for r in chosen.tolist()])
+    return IndexHits(version.key_list(chosen), [float(x) for x in scores[best]], version.text_list(chosen))
 
 
 def _rows_wanted(version: store.IndexVersion, k: int, candidates: int) -> int:
@@ -126,9 +125,9 @@ def search_index(
 
 
 def _exact(version: store.IndexVersion, vectors: np.ndarray, k: int, rows: np.ndarray | None) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Exact top-k by cosine over ``rows`` (``None``: every row), :data:`QUERY_BLOCK` query vectors at a time
+    """Exact top-k by cosine over ``rows`` (``None``: every live row), :data:`QUERY_BLOCK` query vectors at a time
     (memory: ``QUERY_BLOCK × rows`` floats)."""
-    pool = np.arange(version.rows) if rows is None else rows
+    pool = version.live_rows() if rows is None else rows
     everything = np.ones(len(pool), dtype=bool)
     answers = []
     for first in range(0, len(vectors), QUERY_BLOCK):
@@ -144,11 +143,11 @@ def _exact(version: store.IndexVersion, vectors: np.ndarray, k: int, rows: np.nd
 
 
 def _semantic(version: store.IndexVersion, vectors: np.ndarray, k: int, rows: np.ndarray | None) -> list[tuple[np.ndarray, np.ndarray]]:
-    candidates = version.rows if rows is None else len(rows)
+    candidates = version.live_count if rows is None else len(rows)
     if candidates <= EXACT_ROWS:
         return _exact(version, vectors, k, rows)
-    share = candidates / version.rows
-    count = min(version.rows, max(GRAPH_CANDIDATES, RESCORE * (int(np.ceil(k / share)) * OVERSAMPLE if rows is not None else k)))
+    share = candidates / version.rows  # dead rows and a filter's rejects take their share of the graph's answer
+    count = min(version.rows, max(GRAPH_CANDIDATES, RESCORE * int(np.ceil(k / share)) * (OVERSAMPLE if rows is not None else 1)))
     answers = []
     for q, positions in enumerate(_graph_rows(version, vectors, count, rows)):
         if len(positions) < min(k, candidates):  # a selective filter emptied the graph's answer: score the allowed rows exactly
@@ -168,17 +167,17 @@ def _cosines(version: store.IndexVersion, rows: np.ndarray, vector: np.ndarray) 
 
 
 def _graph_rows(version: store.IndexVersion, vectors: np.ndarray, count: int, rows: np.ndarray | None) -> list[np.ndarray]:
-    """Per query, the rows among the graph's ``count`` nearest that are in ``rows`` (``None``: any), ascending (so
-    that ties go to the earlier row, as in exact scoring)."""
-    found = version.ann().search(vectors, count)
+    """Per query, the rows among each segment graph's ``count`` nearest that are in ``rows`` (``None``: any live
+    row), ascending (so that ties go to the earlier row, as in exact scoring)."""
     mask = None if rows is None else _row_mask(version, rows)
     out = []
-    for q in range(len(vectors)):
-        # a batch answer is padded (label 0, distance NaN) beyond the hits the graph found: counts says how many are real
-        real = int(found.counts[q]) if hasattr(found, "counts") else len(found.keys)
-        labels = np.asarray(found.keys[q][:real] if hasattr(found, "counts") else found.keys, dtype=np.uint64)
+    for labels in version.graph_labels(vectors, count):
         positions = version.rows_of_ids(labels)
-        out.append(np.sort(positions if mask is None else positions[mask[positions]]))
+        if mask is not None:
+            positions = positions[mask[positions]]
+        elif len(version.dead):
+            positions = positions[~np.isin(positions, version.dead)]
+        out.append(np.sort(positions))
     return out
 
 
@@ -190,12 +189,8 @@ def _row_mask(version: store.IndexVersion, rows: np.ndarray) -> np.ndarray:
 
 
 def _bm25(version: store.IndexVersion, query: str) -> np.ndarray:
-    """BM25 of every row for ``query``: ``float32 (rows,)``; query terms the corpus never uses score nothing."""
-    retriever = version.bm25()
-    terms = [] if retriever is None else [t for t in tokenize([query])[0] if t in retriever.vocab_dict]
-    if not terms:
-        return np.zeros(version.rows, dtype=np.float32)
-    return np.asarray(retriever.get_scores(terms), dtype=np.float32)
+    """BM25 of every row for ``query``: ``float32 (rows,)``, 0 for dead rows; query terms the corpus never uses score nothing."""
+    return version.bm25_scores(tokenize([query])[0])
 
 
 def _lexical(version: store.IndexVersion, query: str, k: int, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -211,15 +206,16 @@ def _hybrid(version: store.IndexVersion, query: str, vector: np.ndarray, k: int,
     """Fused scores over the candidates: every candidate row up to :data:`EXACT_ROWS`; above that the union of the
     :data:`HYBRID_CANDIDATES` best rows by cosine (graph) and by BM25, both scored exactly."""
     lexical = _bm25(version, query)
-    if (version.rows if rows is None else len(rows)) > EXACT_ROWS:
+    if (version.live_count if rows is None else len(rows)) > EXACT_ROWS:
         wanted = max(HYBRID_CANDIDATES, 2 * k)
-        count = wanted if rows is None else min(version.rows, int(np.ceil(wanted * version.rows / len(rows))) * OVERSAMPLE)
+        count = int(np.ceil(wanted * version.rows / version.live_count)) if rows is None \
+            else min(version.rows, int(np.ceil(wanted * version.rows / len(rows))) * OVERSAMPLE)
         by_cosine = _graph_rows(version, vector[None, :], count, rows)[0]  # every allowed hit, scored exactly below
         # without a filter, no copy of the million-row score array: a hybrid query's budget is milliseconds
         by_bm25 = top_k(lexical, lexical > 0, wanted) if rows is None else rows[top_k(lexical[rows], lexical[rows] > 0, wanted)]
         pool = np.union1d(by_cosine, by_bm25)
     else:
-        pool = np.arange(version.rows) if rows is None else rows
+        pool = version.live_rows() if rows is None else rows
     semantic = np.concatenate([_cosines(version, pool[s : s + BLOCK], vector) for s in range(0, len(pool), BLOCK)]) \
         if len(pool) else np.zeros(0, dtype=np.float32)
     fused = hybrid(semantic, lexical[pool])
@@ -246,11 +242,11 @@ def neighbours(
         return out
     same = target is source
     vectors = np.stack([_key_vector(source, keys[i]) for i in present])  # type: ignore[arg-type]
-    want = _rows_wanted(target, k + 1 if same else k, target.rows)
+    want = _rows_wanted(target, k + 1 if same else k, target.live_count)
     if target.chunked:
         want = max(want, k + 1)
     for i, (found, scores) in zip(present, _semantic(target, vectors, want, None), strict=True):
-        keep = np.ones(len(found), dtype=bool) if not same else np.array([target.keys[r] != keys[i] for r in found.tolist()], dtype=bool)
+        keep = np.ones(len(found), dtype=bool) if not same else np.array([key != keys[i] for key in target.key_list(found)], dtype=bool)
         if min_score is not None:
             keep &= scores >= min_score
         out[i] = _by_key(target, found[keep], scores[keep], k)

@@ -5,13 +5,21 @@ Layout under :func:`sqlml.config.home_dir` (``SQLML_HOME``)::
     indexes/<name>/CURRENT              the live version folder's name ("v3"), replaced atomically
     indexes/<name>/.lock                held (flock) by the one build or refresh running
     indexes/<name>/v<k>/meta.json       name, version, source, model (id, fingerprint, dimension), counts, times
-    indexes/<name>/v<k>/rows.parquet    key VARCHAR, id UINT64 (the ANN's label), hash VARCHAR (of the key's whole text),
-                                        text VARCHAR, passage INT32; one row per key, or per passage of a chunked
-                                        index (a key's passages consecutive, passage 0, 1, ...); row order = vectors
+    indexes/<name>/v<k>/rows.arrow      Arrow IPC, uncompressed, memory-mapped when read: key VARCHAR, id UINT64 (the
+                                        ANN's label), hash VARCHAR (of the key's whole text), text VARCHAR, passage
+                                        INT32; one row per key, or per passage of a chunked index (a key's passages
+                                        consecutive, passage 0, 1, ...); row order = vectors
     indexes/<name>/v<k>/vectors.npy     float16 (rows, dimension), L2-normalised; memory-mapped when read
     indexes/<name>/v<k>/vectors.usearch the HNSW graph (usearch, cosine, int8 vectors) over the same rows, labelled by id
     indexes/<name>/v<k>/bm25/           bm25s's own index of the texts (memory-mapped when read), and each row's
                                         token ids (sqlml_tokens.npz: a refresh tokenises only changed rows)
+    indexes/<name>/v<k>/dead.npy        only in a version with a base (meta.json "base": "v<j>"): the rows of v<j>
+                                        this version no longer holds
+
+An incremental refresh writes only what changed: a version with a base is the base folder's rows (minus its
+dead rows) followed by its own folder's rows, which are the changed and new rows since the base was written.
+The next refresh carries those forward with its own changes; one that would leave more than a set share of
+rows dead or outside the base writes a whole version instead (:mod:`sqlml.ops.index.build` decides).
 
 Storage precision (measured in ``benchmarks/NOTES.md``): the vectors are kept as float16, half of float32's
 bytes, and every score is computed from them in float32 (cosines move by about 1e-3); the graph holds int8
@@ -20,7 +28,7 @@ copies only to find candidates, which are then scored from the float16 vectors.
 A build writes a whole new version folder (a partial that a killed run leaves is removed by the next build),
 renames it into place and only then replaces ``CURRENT``: a reader sees the old version or the new one, never
 a mix, and a ``kill -9`` at any moment leaves the previous version searchable. The version before the live one
-is kept, so a reader that read ``CURRENT`` just before a switch still finds its files.
+is kept (and the bases of both), so a reader that read ``CURRENT`` just before a switch still finds its files.
 """
 
 from __future__ import annotations
@@ -47,14 +55,17 @@ from sqlml.ops.index.segments import positions_within
 CURRENT = "CURRENT"
 LOCK = ".lock"
 META = "meta.json"
-ROWS = "rows.parquet"
+ROWS = "rows.arrow"
 VECTORS = "vectors.npy"
 ANN = "vectors.usearch"
 BM25 = "bm25"
 #: In ``bm25/`` instead of bm25s's files when no text has a term: every BM25 score is 0.
 NO_TERMS = "NO_TERMS"
-#: Format 2: float16 vectors and an int8 graph (format 1, float32 for both, is refused: rebuild it).
-FORMAT_VERSION = 2
+#: In a version folder with a base: ``int64``, ascending, the base's rows this version no longer holds.
+DEAD = "dead.npy"
+#: Format 3: rows in memory-mapped Arrow IPC (a refresh reads a million rows in milliseconds; format 2's Parquet took
+#: 1-2 s), float16 vectors and an int8 graph. Earlier formats are refused, naming the rebuild.
+FORMAT_VERSION = 3
 #: How the vectors are stored (``vectors.npy``) and the scalar type of the graph's own copies.
 VECTOR_DTYPE = np.float16
 ANN_DTYPE = "i8"
@@ -129,9 +140,19 @@ def publish(folder: Path, version_folder: Path) -> None:
     previous = (folder / CURRENT).read_text(encoding="utf-8").strip() if (folder / CURRENT).is_file() else None
     write_atomically(folder / CURRENT, lambda tmp: tmp.write_text(version_folder.name + "\n", encoding="utf-8"))
     keep = {version_folder.name, previous}
+    keep |= {base_of(folder / kept) for kept in list(keep) if kept is not None}
     for old in folder.glob("v*"):
         if old.is_dir() and old.name not in keep:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def base_of(version_folder: Path) -> str | None:
+    """The folder name of the base a version's rows start with, or ``None`` (none, or unreadable)."""
+    try:
+        base = json.loads((version_folder / META).read_text(encoding="utf-8")).get("base")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return str(base) if base is not None else None
 
 
 def next_version(folder: Path) -> int:
@@ -141,82 +162,31 @@ def next_version(folder: Path) -> int:
 
 
 @dataclass
-class IndexVersion:
-    """One loaded version of an index. Row ``i`` has ``keys[i]``, ``ids[i]`` (its ANN label), ``texts[i]``,
-    ``passages[i]`` (its ordinal among its key's passages; 0 when not chunked) and ``vectors[i]``
-    (``float16 (rows, dimension)``, memory-mapped, L2-normalised: read them through :meth:`vectors_of`). A chunked index has several rows per key."""
+class Segment:
+    """The rows of one version folder: row ``i`` has ``keys[i]``, ``ids[i]`` (its label in the folder's graph),
+    ``hashes[i]``, ``texts[i]`` (Arrow strings), ``passages[i]`` (its ordinal among its key's passages; 0 when not
+    chunked) and ``vectors[i]`` (``float16 (rows, dimension)``, memory-mapped, L2-normalised). A chunked index has
+    several consecutive rows per key."""
 
     name: str
     folder: Path
     meta: dict[str, Any]
-    keys: list[str]
+    keys: Any
     ids: np.ndarray
-    hashes: list[str]
-    texts: list[str]
+    hashes: Any
+    texts: Any
     passages: np.ndarray
     vectors: np.ndarray
     _ann: Any = None
     _bm25: Any = None
-    _positions: dict[str, int] | None = None
-    _bounds: np.ndarray | None = None
-    _id_order: np.ndarray | None = None
-    identity: tuple[str, int, int] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @property
-    def version(self) -> int:
-        return int(self.meta["version"])
 
     @property
     def rows(self) -> int:
         return len(self.keys)
 
-    @property
-    def chunked(self) -> bool:
-        return self.meta.get("chunk") is not None
-
-    def bounds(self) -> np.ndarray:
-        """``int64 (keys + 1,)``: key ``j``'s rows are ``bounds[j]:bounds[j + 1]`` (one row each when not chunked)."""
-        with self._lock:
-            if self._bounds is None:
-                self._bounds = np.append(np.flatnonzero(self.passages == 0), self.rows)
-            return self._bounds
-
-    def positions(self) -> dict[str, int]:
-        """key → its first row."""
-        starts = self.bounds()[:-1]
-        with self._lock:
-            if self._positions is None:
-                self._positions = {self.keys[i]: int(i) for i in starts}
-            return self._positions
-
-    def groups(self) -> np.ndarray:
-        """``int64 (rows,)``: the position of each row's key among the keys (rows of one key share it)."""
-        return np.repeat(np.arange(len(self.bounds()) - 1), np.diff(self.bounds()))
-
-    def rows_of(self, keys: list[str]) -> np.ndarray:
-        """Every row (passage) of the given keys that the index holds, ascending; other keys are ignored."""
-        first, bounds = self.positions(), self.bounds()
-        starts = np.unique(np.fromiter((first[key] for key in keys if key in first), dtype=np.int64))
-        if not self.chunked:
-            return starts
-        sizes = bounds[np.searchsorted(bounds, starts, side="right")] - starts
-        return np.repeat(starts, sizes) + positions_within(sizes)
-
-    def vectors_of(self, rows: np.ndarray | slice) -> np.ndarray:
-        """``float32 (len(rows), dimension)``: the stored vectors of ``rows``, for scoring."""
-        return np.asarray(self.vectors[rows], dtype=np.float32)
-
-    def rows_of_ids(self, labels: np.ndarray) -> np.ndarray:
-        """The rows of ANN labels (``uint64``, each one the index holds)."""
-        with self._lock:
-            if self._id_order is None:
-                self._id_order = np.argsort(self.ids)
-            order = self._id_order
-        return order[np.searchsorted(self.ids, labels, sorter=order)]
-
     def ann(self) -> Any:
-        """The usearch HNSW index (memory-mapped view), loaded on first use."""
+        """The usearch HNSW graph of these rows (memory-mapped view), loaded on first use."""
         from usearch.index import Index
 
         with self._lock:
@@ -247,9 +217,183 @@ class IndexVersion:
         return IndexStoreError(f"index {self.name!r} ({str(self.folder)!r}) is damaged: {what}; {rebuild_hint(self.name)}")
 
 
+@dataclass
+class IndexVersion:
+    """One loaded version of an index: its segments' rows, one after the other, as one row space.
+
+    A version is its own folder's segment, preceded (after an incremental refresh) by a base: the segment of an
+    earlier version folder, whose rows this version no longer holds are dead (:data:`DEAD`). Row ``i`` has
+    ``keys[i]``, ``ids[i]`` (its graph label, unique across segments), ``hashes[i]``, ``texts[i]`` (Arrow strings:
+    :meth:`key_list` and :meth:`text_list` give Python ones), ``passages[i]``; its vector is read through
+    :meth:`vectors_of`. Dead rows keep their place (row numbers stay the segments'),
+    and every search skips them: :meth:`live_rows`, :meth:`positions`, :meth:`bm25_scores` and :meth:`graph_labels`
+    know only live rows."""
+
+    name: str
+    folder: Path
+    meta: dict[str, Any]
+    segments: list[Segment]
+    dead: np.ndarray  # int64: the dead rows, ascending
+    keys: Any = field(init=False)
+    ids: np.ndarray = field(init=False)
+    hashes: Any = field(init=False)
+    texts: Any = field(init=False)
+    passages: np.ndarray = field(init=False)
+    starts: np.ndarray = field(init=False)  # int64 (segments + 1,): segment j's rows are starts[j]:starts[j + 1]
+    _live_rows: np.ndarray | None = None
+    _positions: dict[str, int] | None = None
+    _bounds: np.ndarray | None = None
+    _id_order: np.ndarray | None = None
+    identity: tuple[str, int, int] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        import pyarrow as pa
+
+        self.keys, self.hashes, self.texts = (
+            pa.chunked_array([chunk for s in self.segments for chunk in getattr(s, column).chunks], pa.string())
+            for column in ("keys", "hashes", "texts"))  # no copy of the memory-mapped columns
+        self.ids = np.concatenate([s.ids for s in self.segments])
+        self.passages = np.concatenate([s.passages for s in self.segments])
+        self.starts = np.concatenate([[0], np.cumsum([s.rows for s in self.segments])]).astype(np.int64)
+
+    @property
+    def version(self) -> int:
+        return int(self.meta["version"])
+
+    @property
+    def rows(self) -> int:
+        """Rows of every segment, dead ones included (the size of the row space)."""
+        return len(self.keys)
+
+    @property
+    def live_count(self) -> int:
+        return self.rows - len(self.dead)
+
+    @property
+    def chunked(self) -> bool:
+        return self.meta.get("chunk") is not None
+
+    def live_rows(self) -> np.ndarray:
+        """``int64``: every live row, ascending."""
+        with self._lock:
+            if self._live_rows is None:
+                self._live_rows = np.setdiff1d(np.arange(self.rows, dtype=np.int64), self.dead, assume_unique=True)
+            return self._live_rows
+
+    def bounds(self) -> np.ndarray:
+        """``int64 (groups + 1,)``: group ``j``'s rows are ``bounds[j]:bounds[j + 1]``, a group being the rows of one
+        key in one segment (one row each when not chunked; a dead group stays a group)."""
+        with self._lock:
+            if self._bounds is None:
+                self._bounds = np.append(np.flatnonzero(self.passages == 0), self.rows)
+            return self._bounds
+
+    def live_starts(self) -> np.ndarray:
+        """``int64``: the first row of each live key, ascending."""
+        starts = self.bounds()[:-1]
+        return starts[~np.isin(starts, self.dead, assume_unique=True)] if len(self.dead) else starts
+
+    def positions(self) -> dict[str, int]:
+        """key → its first live row."""
+        if self._positions is None:
+            starts = self.live_starts()  # outside the lock: bounds() takes it
+            found = dict(zip(self.keys.take(starts).to_pylist(), starts.tolist(), strict=True))
+            with self._lock:
+                if self._positions is None:
+                    self._positions = found
+        return self._positions
+
+    def key_list(self, rows: np.ndarray) -> list[str]:
+        """The keys of ``rows``."""
+        return self.keys.take(np.asarray(rows, dtype=np.int64)).to_pylist()  # type: ignore[no-any-return]
+
+    def text_list(self, rows: np.ndarray) -> list[str]:
+        """The texts (passages, when chunked) of ``rows``."""
+        return self.texts.take(np.asarray(rows, dtype=np.int64)).to_pylist()  # type: ignore[no-any-return]
+
+    def rows_from_starts(self, starts: np.ndarray) -> np.ndarray:
+        """Every row of the keys whose first rows are ``starts`` (ascending, distinct), ascending."""
+        if not self.chunked:
+            return starts
+        bounds = self.bounds()
+        sizes = bounds[np.searchsorted(bounds, starts, side="right")] - starts
+        return np.repeat(starts, sizes) + positions_within(sizes)
+
+    def groups(self) -> np.ndarray:
+        """``int64 (rows,)``: the group of each row (rows of one key share it)."""
+        return np.repeat(np.arange(len(self.bounds()) - 1), np.diff(self.bounds()))
+
+    def rows_of(self, keys: list[str]) -> np.ndarray:
+        """Every live row (passage) of the given keys, ascending; keys the index does not hold are ignored."""
+        first = self.positions()
+        return self.rows_from_starts(np.unique(np.fromiter((first[key] for key in keys if key in first), dtype=np.int64)))
+
+    def vectors_of(self, rows: np.ndarray | slice, dtype: Any = np.float32) -> np.ndarray:
+        """``dtype (len(rows), dimension)``: the stored vectors of ``rows`` (float32 for scoring)."""
+        if len(self.segments) == 1:
+            return np.asarray(self.segments[0].vectors[rows], dtype=dtype)
+        rows = np.arange(self.rows)[rows] if isinstance(rows, slice) else np.asarray(rows, dtype=np.int64)
+        out = np.empty((len(rows), self.segments[0].vectors.shape[1]), dtype=dtype)
+        which = np.searchsorted(self.starts, rows, side="right") - 1
+        for j, segment in enumerate(self.segments):
+            mine = which == j
+            if mine.any():
+                out[mine] = segment.vectors[rows[mine] - self.starts[j]]
+        return out
+
+    def rows_of_ids(self, labels: np.ndarray) -> np.ndarray:
+        """The rows of graph labels (``uint64``, each one the index holds)."""
+        with self._lock:
+            if self._id_order is None:
+                self._id_order = np.argsort(self.ids)
+            order = self._id_order
+        return order[np.searchsorted(self.ids, labels, sorter=order)]
+
+    def graph_labels(self, vectors: np.ndarray, count: int) -> list[np.ndarray]:
+        """Per query vector (``(q, dimension)``), the labels of up to ``count`` nearest rows of each segment's graph
+        (the union over segments; dead rows included: the caller drops them)."""
+        found: list[list[np.ndarray]] = [[] for _ in range(len(vectors))]
+        for segment in (s for s in self.segments if s.rows):
+            matches = segment.ann().search(vectors, min(count, segment.rows))
+            for q in range(len(vectors)):
+                # a batch answer is padded (label 0, distance NaN) beyond the hits the graph found: counts says how many are real
+                real = int(matches.counts[q]) if hasattr(matches, "counts") else len(matches.keys)
+                found[q].append(np.asarray(matches.keys[q][:real] if hasattr(matches, "counts") else matches.keys, dtype=np.uint64))
+        return [np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint64) for parts in found]
+
+    def bm25_scores(self, terms: list[str]) -> np.ndarray:
+        """``float32 (rows,)``: each row's BM25 score for the query ``terms`` (0 for dead rows, and for terms a
+        segment never saw). A segment's scores use the collection statistics of the time it was written."""
+        out = np.zeros(self.rows, dtype=np.float32)
+        for j, segment in enumerate(self.segments):
+            retriever = segment.bm25()
+            known = [] if retriever is None else [t for t in terms if t in retriever.vocab_dict]
+            if known:
+                out[self.starts[j] : self.starts[j + 1]] = retriever.get_scores(known)
+        out[self.dead] = 0
+        return out
+
+
 def load_version(name: str, folder: Path) -> IndexVersion:
-    """Read and check one version folder; raise :class:`IndexStoreError` naming the fix for anything unreadable."""
-    import pyarrow.parquet as pq
+    """Read and check one version folder (and its base's); raise :class:`IndexStoreError` naming the fix for anything unreadable."""
+    own = load_segment(name, folder)
+    base = own.meta.get("base")
+    if base is None:
+        return IndexVersion(name, folder, own.meta, [own], np.zeros(0, dtype=np.int64))
+    first = load_segment(name, folder.parent / str(base))
+    try:
+        dead = np.load(folder / DEAD)
+    except (OSError, ValueError) as exc:
+        raise IndexStoreError(f"index {name!r} ({str(folder)!r}) is damaged: {DEAD}: {type(exc).__name__}: {exc}; {rebuild_hint(name)}") from exc
+    if dead.dtype != np.int64 or dead.ndim != 1 or (len(dead) and (dead[0] < 0 or dead[-1] >= first.rows or (np.diff(dead) <= 0).any())):
+        raise IndexStoreError(f"index {name!r} ({str(folder)!r}) is damaged: {DEAD} does not list rows of its base; {rebuild_hint(name)}")
+    return IndexVersion(name, folder, own.meta, [first, own], dead)
+
+
+def load_segment(name: str, folder: Path) -> Segment:
+    """Read and check the files of one version folder."""
+    import pyarrow.feather as feather
 
     def damaged(what: str) -> IndexStoreError:
         return IndexStoreError(f"index {name!r} ({str(folder)!r}) is damaged: {what}; {rebuild_hint(name)}")
@@ -261,22 +405,23 @@ def load_version(name: str, folder: Path) -> IndexVersion:
         if meta["format_version"] != FORMAT_VERSION:
             raise IndexStoreError(f"index {name!r} is stored in format {meta['format_version']} (an earlier sqlml); "
                                   f"this sqlml reads format {FORMAT_VERSION}: {rebuild_hint(name)}")
-        rows = pq.read_table(folder / ROWS).to_pydict()
+        table = feather.read_table(str(folder / ROWS), memory_map=True)
         vectors = np.load(folder / VECTORS, mmap_mode="r")
     except (OSError, ValueError, KeyError) as exc:
         raise damaged(f"{type(exc).__name__}: {exc}") from exc
-    keys = rows.get("key")
     dimension = (meta.get("model") or {}).get("dimension")
-    if keys is None or any(len(rows.get(c) or []) != len(keys) for c in ("id", "hash", "text", "passage")):
-        raise damaged(f"{ROWS} lacks a column or its columns differ in length")
-    passages = np.asarray(rows["passage"], dtype=np.int64)
+    if not {"key", "id", "hash", "text", "passage"} <= set(table.column_names):
+        raise damaged(f"{ROWS} lacks a column")
+    rows = {name: table[name] for name in ("key", "id", "hash", "text", "passage")}  # chunked, on the memory map
+    keys = rows["key"]
+    passages = rows["passage"].to_numpy().astype(np.int64)
     if len(passages) and (passages[0] != 0 or (passages[1:] != 0) & (passages[1:] != passages[:-1] + 1)).any():
         raise damaged(f"{ROWS} has passages out of order")
     if vectors.dtype != VECTOR_DTYPE or vectors.ndim != 2 or vectors.shape != (len(keys), dimension):
         raise damaged(f"{VECTORS} has shape {vectors.shape} {vectors.dtype}, expected ({len(keys)}, {dimension}) {np.dtype(VECTOR_DTYPE)}")
     if meta.get("rows") != len(keys):
         raise damaged(f"{META} says {meta.get('rows')} rows, {ROWS} holds {len(keys)}")
-    return IndexVersion(name, folder, meta, keys, np.asarray(rows["id"], dtype=np.uint64), rows["hash"], rows["text"], passages, vectors)
+    return Segment(name, folder, meta, keys, rows["id"].to_numpy().astype(np.uint64), rows["hash"], rows["text"], passages, vectors)
 
 
 _loaded: dict[str, IndexVersion] = {}
@@ -324,9 +469,15 @@ def describe(name: str) -> dict[str, Any]:
     except (OSError, ValueError) as exc:
         return {**row, "error": f"unreadable {META}: {exc}"}
     model = meta.get("model") or {}
-    size = folder_bytes(folder) if folder is not None else 0
+    size = version_bytes(folder) if folder is not None else 0
     return {**row, "version": meta.get("version"), "source": meta.get("source"), "rows": meta.get("keys", meta.get("rows")),
             "model": model.get("id"), "dimension": model.get("dimension"), "bytes": size, "updated_at": meta.get("updated_at")}
+
+
+def version_bytes(folder: Path) -> int:
+    """Bytes of a version: its folder's files and its base's."""
+    base = base_of(folder)
+    return folder_bytes(folder) + (folder_bytes(folder.parent / base) if base is not None else 0)
 
 
 def folder_bytes(folder: Path) -> int:
