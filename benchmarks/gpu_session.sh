@@ -85,6 +85,11 @@ if [ -n "${AB_INDEX_TREE:-}" ] && [ -f "$OUT/index/index_bench.json" ]; then
   index_home=$(python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['home'])" "$OUT/index/index_bench.json")
   step bench_index_before bash -c "cd .bench-data/bisect/$AB_INDEX_TREE && PYTHONPATH=\$PWD:/tmp/site python3 benchmarks/bench_index.py --rows ${INDEX_ROWS:-1000000} --random-weights --device cuda --queries 300 --peer-rows 1000 --peer-queries 1 --existing-home $index_home --out $OUT/index_before"
 fi
+# An earlier tree's whole index benchmark (build, refresh, latency with fewer queries) on the same machine
+# (AB_INDEX_FULL_TREE=REV, unpacked in .bench-data/bisect/REV): for trees whose index format differs from this one's.
+if [ -n "${AB_INDEX_FULL_TREE:-}" ]; then
+  step bench_index_before_full bash -c "cd .bench-data/bisect/$AB_INDEX_FULL_TREE && PYTHONPATH=\$PWD:/tmp/site python3 benchmarks/bench_index.py --rows ${INDEX_ROWS:-1000000} --random-weights --device cuda --queries ${AB_INDEX_QUERIES:-200} --peer-rows 1000 --peer-queries 1 --out $OUT/index_before_full"
+fi
 # Who holds the GIL while the SQL path runs (py-spy, a wheel in .whl/): attach after the warm-up, sample
 # GIL_SECONDS, then summarise (benchmarks/profile_gil.py). Falls back to sampling the whole run when attaching is refused.
 gil_profile() {  # gil_profile WORKLOAD ROWS

@@ -305,7 +305,7 @@ def test_a_reader_sees_the_old_or_the_new_version_during_a_refresh(built: Settin
         while not stop.is_set():
             try:
                 version = store.load("news")
-                assert version.rows == len(version.keys) == len(version.vectors_of(slice(None)))
+                assert version.rows == len(version.ids) == len(version.vectors_of(slice(None)))
                 seen.add(version.version)
                 search_index("news", ["rates"], 3, "semantic", built)
             except BaseException as exc:  # noqa: BLE001 - collected and re-raised in the test thread
@@ -508,7 +508,7 @@ def test_a_chunked_index_finds_text_past_the_model_window_and_returns_each_key_o
     texts = [long_article(0, "The central bank raised interest rates."), long_article(1, "The striker scored twice."), "short text"]
     report = build_index("chunked", keys, texts, settings=settings, chunk="sentences")
     version = store.load("chunked")
-    assert report.rows == 3 and version.rows > 3 and version.chunked and sorted(set(version.keys.to_pylist())) == keys
+    assert report.rows == 3 and version.rows > 3 and version.chunked and sorted(set(version.key_list(np.arange(version.rows)))) == keys
     [hits] = search_index("chunked", ["The striker scored twice."], 3, "semantic", settings)
     assert hits is not None and sorted(hits.keys) == keys and len(hits.keys) == 3
     assert hits.passages is not None and all(p for p in hits.passages)
@@ -522,7 +522,7 @@ def test_a_chunked_index_finds_text_past_the_model_window_and_returns_each_key_o
     again = build_index("chunked", keys, texts, settings=settings, chunk="sentences")
     assert (again.updated, again.unchanged) == (1, 2)
     refreshed = store.load("chunked")
-    assert refreshed.keys.to_pylist().count("b") == version.keys.to_pylist().count("b")
+    assert refreshed.key_list(np.arange(refreshed.rows)).count("b") == version.key_list(np.arange(version.rows)).count("b")
     with pytest.raises(IndexStoreError, match=r"built with chunk 'sentences', and this refresh asks for None"):
         build_index("chunked", keys, texts, settings=settings)
     near = sqlml.Index("chunked").neighbours(["a"], k=2)[0]
@@ -541,7 +541,7 @@ def test_review_findings_stay_fixed(settings: Settings, monkeypatch: pytest.Monk
 
     # integer keys from Python and Arrow are read as their text, as SQL's ::VARCHAR reads them
     assert build_index("ints", [1, 2], ["one text", "two text"], settings=settings).rows == 2
-    assert sorted(store.load("ints").keys.to_pylist()) == ["1", "2"]
+    assert sorted(store.load("ints").key_list(np.arange(store.load("ints").rows))) == ["1", "2"]
     assert build_index("ints", pa.array([1, 2]), ["one text", "two text"], settings=settings).unchanged == 2
     # texts without a single BM25 term still index; lexical search finds nothing
     build_index("noterms", ["a", "b", "c"], ["the", "!!!", ""], settings=settings)
@@ -558,7 +558,7 @@ def test_review_findings_stay_fixed(settings: Settings, monkeypatch: pytest.Monk
     store.load("ints")
     store.drop("ints")
     build_index("ints", ["x"], ["new text"], settings=settings)
-    assert store.load("ints").keys.to_pylist() == ["x"]
+    assert store.load("ints").key_list(np.arange(store.load("ints").rows)) == ["x"]
 
 
 def test_a_sandboxed_query_cannot_read_or_write_an_index(tiny_con: duckdb.DuckDBPyConnection, tiny_model_dir: Path) -> None:

@@ -212,15 +212,15 @@ def _compare(previous: store.IndexVersion | None, keys: Any, texts: Any, hashes:
     if previous is None:
         return old, np.zeros(len(keys), dtype=bool), np.zeros(0, dtype=np.int64)
     starts = previous.live_starts()
-    live_keys = previous.keys.take(starts).cast(keys.type).combine_chunks()
+    live_keys = previous.take("keys", starts).cast(keys.type)
     at = pc.index_in(keys, value_set=live_keys)
     found = at.is_valid().to_numpy(zero_copy_only=False)
     old[found] = starts[at.drop_null().to_numpy(zero_copy_only=False)]
     before = np.where(found, old, 0)
     if hashes is None:
-        same = pc.equal(texts, previous.texts.take(before).cast(texts.type).combine_chunks()).to_numpy(zero_copy_only=False)
+        same = pc.equal(texts, previous.take("texts", before).cast(texts.type)).to_numpy(zero_copy_only=False)
     else:
-        same = np.array(previous.hashes.take(before).to_pylist(), dtype=object) == np.array(hashes, dtype=object)
+        same = np.array(previous.take("hashes", before).to_pylist(), dtype=object) == np.array(hashes, dtype=object)
     removed = starts[~pc.is_in(live_keys, value_set=keys).to_numpy(zero_copy_only=False)]
     return old, found & same, removed
 
@@ -299,13 +299,13 @@ def _layout(previous: store.IndexVersion | None, keys: Any, unchanged: np.ndarra
     fresh_row_hashes = pa.array(fresh_hashes, pa.string()).take(np.searchsorted(changed, owner[~kept]))
     kept_rows = where[kept]
 
-    def merged(previous_values: Any, fresh_values: Any) -> Any:
-        """The kept rows' values from ``previous_values`` and ``fresh_values`` (one per fresh row), in row order."""
-        kept_values = previous_values.take(kept_rows).combine_chunks() if previous_values is not None else pa.array([], pa.string())
+    def merged(column: str, fresh_values: Any) -> Any:
+        """The kept rows' ``column`` from ``previous`` and ``fresh_values`` (one per fresh row), in row order."""
+        kept_values = previous.take(column, kept_rows) if previous is not None else pa.array([], pa.string())
         return pa.concat_arrays([kept_values.cast(pa.string()), fresh_values]).take(source)
 
-    texts = merged(previous.texts if previous is not None else None, fresh_texts)
-    hashes = merged(previous.hashes if previous is not None else None, fresh_row_hashes)
+    texts = merged("texts", fresh_texts)
+    hashes = merged("hashes", fresh_row_hashes)
     vectors = np.empty((len(where), fresh_vectors.shape[1]), dtype=store.VECTOR_DTYPE)
     ids = np.zeros(len(where), dtype=np.uint64)
     if previous is not None and kept.any():
@@ -344,7 +344,8 @@ def _write_rows(folder: Path, layout: Layout) -> None:
     table = pa.table({"key": layout.keys.cast(pa.string()), "id": pa.array(layout.ids, pa.uint64()),
                       "hash": layout.hashes, "text": layout.texts,
                       "passage": pa.array(layout.passages, pa.int32())})
-    feather.write_feather(table, str(folder / store.ROWS), compression="uncompressed")
+    # one record batch: each column is one array on the reader's memory map
+    feather.write_feather(table, str(folder / store.ROWS), compression="uncompressed", chunksize=max(len(table), 1))
 
 
 def _embed_rows(texts: list[str], runtime: AnyRuntime, bar: Any, cache: Any, graph: GraphBuilder) -> np.ndarray:

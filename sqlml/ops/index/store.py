@@ -222,10 +222,9 @@ class IndexVersion:
     """One loaded version of an index: its segments' rows, one after the other, as one row space.
 
     A version is its own folder's segment, preceded (after an incremental refresh) by a base: the segment of an
-    earlier version folder, whose rows this version no longer holds are dead (:data:`DEAD`). Row ``i`` has
-    ``keys[i]``, ``ids[i]`` (its graph label, unique across segments), ``hashes[i]``, ``texts[i]`` (Arrow strings:
-    :meth:`key_list` and :meth:`text_list` give Python ones), ``passages[i]``; its vector is read through
-    :meth:`vectors_of`. Dead rows keep their place (row numbers stay the segments'),
+    earlier version folder, whose rows this version no longer holds are dead (:data:`DEAD`). Row ``i`` has a key,
+    ``ids[i]`` (its graph label, unique across segments), a hash, a text (read through :meth:`take`,
+    :meth:`key_list` and :meth:`text_list`), ``passages[i]`` and a vector (:meth:`vectors_of`). Dead rows keep their place (row numbers stay the segments'),
     and every search skips them: :meth:`live_rows`, :meth:`positions`, :meth:`bm25_scores` and :meth:`graph_labels`
     know only live rows."""
 
@@ -234,10 +233,7 @@ class IndexVersion:
     meta: dict[str, Any]
     segments: list[Segment]
     dead: np.ndarray  # int64: the dead rows, ascending
-    keys: Any = field(init=False)
     ids: np.ndarray = field(init=False)
-    hashes: Any = field(init=False)
-    texts: Any = field(init=False)
     passages: np.ndarray = field(init=False)
     starts: np.ndarray = field(init=False)  # int64 (segments + 1,): segment j's rows are starts[j]:starts[j + 1]
     _live_rows: np.ndarray | None = None
@@ -248,11 +244,6 @@ class IndexVersion:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        import pyarrow as pa
-
-        self.keys, self.hashes, self.texts = (
-            pa.chunked_array([chunk for s in self.segments for chunk in getattr(s, column).chunks], pa.string())
-            for column in ("keys", "hashes", "texts"))  # no copy of the memory-mapped columns
         self.ids = np.concatenate([s.ids for s in self.segments])
         self.passages = np.concatenate([s.passages for s in self.segments])
         self.starts = np.concatenate([[0], np.cumsum([s.rows for s in self.segments])]).astype(np.int64)
@@ -264,7 +255,7 @@ class IndexVersion:
     @property
     def rows(self) -> int:
         """Rows of every segment, dead ones included (the size of the row space)."""
-        return len(self.keys)
+        return int(self.starts[-1])
 
     @property
     def live_count(self) -> int:
@@ -298,19 +289,32 @@ class IndexVersion:
         """key → its first live row."""
         if self._positions is None:
             starts = self.live_starts()  # outside the lock: bounds() takes it
-            found = dict(zip(self.keys.take(starts).to_pylist(), starts.tolist(), strict=True))
+            found = dict(zip(self.key_list(starts), starts.tolist(), strict=True))
             with self._lock:
                 if self._positions is None:
                     self._positions = found
         return self._positions
 
+    def take(self, column: str, rows: np.ndarray) -> Any:
+        """Arrow strings: ``column`` (``'keys'``, ``'hashes'`` or ``'texts'``) of ``rows``, in their order. Each
+        segment's column is one array on its memory map: a take reads only the rows asked for."""
+        import pyarrow as pa
+
+        rows = np.asarray(rows, dtype=np.int64)
+        if len(self.segments) == 1:
+            return getattr(self.segments[0], column).take(rows)
+        which = np.searchsorted(self.starts, rows, side="right") - 1
+        mine = [np.flatnonzero(which == j) for j in range(len(self.segments))]
+        parts = pa.concat_arrays([getattr(s, column).take(rows[m] - self.starts[j]) for j, (s, m) in enumerate(zip(self.segments, mine, strict=True))])
+        return parts.take(np.argsort(np.concatenate(mine), kind="stable"))
+
     def key_list(self, rows: np.ndarray) -> list[str]:
         """The keys of ``rows``."""
-        return self.keys.take(np.asarray(rows, dtype=np.int64)).to_pylist()  # type: ignore[no-any-return]
+        return self.take("keys", rows).to_pylist()  # type: ignore[no-any-return]
 
     def text_list(self, rows: np.ndarray) -> list[str]:
         """The texts (passages, when chunked) of ``rows``."""
-        return self.texts.take(np.asarray(rows, dtype=np.int64)).to_pylist()  # type: ignore[no-any-return]
+        return self.take("texts", rows).to_pylist()  # type: ignore[no-any-return]
 
     def rows_from_starts(self, starts: np.ndarray) -> np.ndarray:
         """Every row of the keys whose first rows are ``starts`` (ascending, distinct), ascending."""
@@ -412,16 +416,19 @@ def load_segment(name: str, folder: Path) -> Segment:
     dimension = (meta.get("model") or {}).get("dimension")
     if not {"key", "id", "hash", "text", "passage"} <= set(table.column_names):
         raise damaged(f"{ROWS} lacks a column")
-    rows = {name: table[name] for name in ("key", "id", "hash", "text", "passage")}  # chunked, on the memory map
+    # one array per column on the memory map (a take on a chunked array would join its chunks first)
+    rows = {name: table[name].chunk(0) if table[name].num_chunks == 1 else table[name].combine_chunks()
+            for name in ("key", "id", "hash", "text", "passage")}
     keys = rows["key"]
-    passages = rows["passage"].to_numpy().astype(np.int64)
+    passages = rows["passage"].to_numpy(zero_copy_only=False).astype(np.int64)
     if len(passages) and (passages[0] != 0 or (passages[1:] != 0) & (passages[1:] != passages[:-1] + 1)).any():
         raise damaged(f"{ROWS} has passages out of order")
     if vectors.dtype != VECTOR_DTYPE or vectors.ndim != 2 or vectors.shape != (len(keys), dimension):
         raise damaged(f"{VECTORS} has shape {vectors.shape} {vectors.dtype}, expected ({len(keys)}, {dimension}) {np.dtype(VECTOR_DTYPE)}")
     if meta.get("rows") != len(keys):
         raise damaged(f"{META} says {meta.get('rows')} rows, {ROWS} holds {len(keys)}")
-    return Segment(name, folder, meta, keys, rows["id"].to_numpy().astype(np.uint64), rows["hash"], rows["text"], passages, vectors)
+    return Segment(name, folder, meta, keys, rows["id"].to_numpy(zero_copy_only=False).astype(np.uint64), rows["hash"], rows["text"],
+                   passages, vectors)
 
 
 _loaded: dict[str, IndexVersion] = {}
