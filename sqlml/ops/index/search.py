@@ -176,7 +176,7 @@ def _graph_rows(version: store.IndexVersion, vectors: np.ndarray, count: int, ro
         if mask is not None:
             positions = positions[mask[positions]]
         elif len(version.dead):
-            positions = positions[~np.isin(positions, version.dead)]
+            positions = positions[version.live_mask()[positions]]
         out.append(np.sort(positions))
     return out
 

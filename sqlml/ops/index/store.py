@@ -237,6 +237,7 @@ class IndexVersion:
     passages: np.ndarray = field(init=False)
     starts: np.ndarray = field(init=False)  # int64 (segments + 1,): segment j's rows are starts[j]:starts[j + 1]
     _live_rows: np.ndarray | None = None
+    _live_mask: np.ndarray | None = None
     _positions: dict[str, int] | None = None
     _bounds: np.ndarray | None = None
     _id_order: np.ndarray | None = None
@@ -264,6 +265,16 @@ class IndexVersion:
     @property
     def chunked(self) -> bool:
         return self.meta.get("chunk") is not None
+
+    def live_mask(self) -> np.ndarray:
+        """``bool (rows,)``: whether each row is live (computed once: a per-query ``np.isin`` over the dead rows
+        cost milliseconds)."""
+        if self._live_mask is None:
+            mask = np.ones(self.rows, dtype=bool)
+            mask[self.dead] = False
+            with self._lock:
+                self._live_mask = mask
+        return self._live_mask
 
     def live_rows(self) -> np.ndarray:
         """``int64``: every live row, ascending."""
