@@ -13,7 +13,10 @@
 A filter (``allowed`` keys) restricts the candidates with exact recall: when at most :data:`EXACT_ROWS` rows are
 allowed they are scored exactly; for broader filters the graph is asked for :data:`OVERSAMPLE` times the share
 needed, filtered, and a query left with fewer than ``k`` hits is scored exactly over the allowed rows. Keys
-the index does not hold are ignored. Engine-agnostic.
+the index does not hold are ignored.
+
+A version an incremental refresh wrote has two segments (:mod:`sqlml.ops.index.store`): every path skips its
+dead rows, each segment's graph proposes candidates (pooled, then re-scored), and BM25 scores both. Engine-agnostic.
 """
 
 from __future__ import annotations
