@@ -90,6 +90,7 @@ def main() -> None:
     parser.add_argument("--random-weights", action="store_true")
     parser.add_argument("--synthetic-vectors", action="store_true", help="random unit row vectors instead of the model's")
     parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("--latency-queries", type=int, default=None, help="single-query latency samples per mode (default: --queries)")
     parser.add_argument("--peer-rows", type=int, default=5000)
     parser.add_argument("--peer-queries", type=int, default=3)
     parser.add_argument("--out", type=Path, default=None)
@@ -175,7 +176,7 @@ def main() -> None:
     for label, mode, keep in (("semantic", "semantic", None), ("lexical", "lexical", None), ("hybrid", "hybrid", None),
                               ("semantic, 10 % key filter", "semantic", allowed)):
         samples = []
-        for q in queries:
+        for q in queries[: args.latency_queries or len(queries)]:
             started = time.perf_counter()
             search_index("bench", [q], 10, mode, settings, allowed=keep)
             samples.append(time.perf_counter() - started)

@@ -79,7 +79,7 @@ for turn in $(seq 1 "${AB_TURNS:-2}"); do
   done
 done
 # Named indexes at INDEX_ROWS W1 rows (issue 22): build, 1 % refresh, latency, INDEX_QUERIES batched, beside the exact peers.
-step bench_index python3 benchmarks/bench_index.py --rows "${INDEX_ROWS:-1000000}" --random-weights --device cuda --queries "${INDEX_QUERIES:-1000}" --peer-rows 5000 --peer-queries 1 --out "$OUT/index"
+step bench_index python3 benchmarks/bench_index.py --rows "${INDEX_ROWS:-1000000}" --random-weights --device cuda --queries "${INDEX_QUERIES:-1000}" --latency-queries "${INDEX_LATENCY_QUERIES:-1000}" --peer-rows 5000 --peer-queries 1 --out "$OUT/index"
 # The same index's query latency with an earlier tree's code (AB_INDEX_TREE=REV, unpacked in .bench-data/bisect/REV).
 if [ -n "${AB_INDEX_TREE:-}" ] && [ -f "$OUT/index/index_bench.json" ]; then
   index_home=$(python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['home'])" "$OUT/index/index_bench.json")
