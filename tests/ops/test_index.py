@@ -529,6 +529,23 @@ def test_a_chunked_index_finds_text_past_the_model_window_and_returns_each_key_o
     assert near is not None and [h["key"] for h in near] != [] and "a" not in [h["key"] for h in near]
 
 
+def test_a_chunked_search_counts_only_live_rows_as_candidates(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlml.ops.index import search as search_module
+
+    # found in review: dead rows pushed the count past EXACT_ROWS, so only a few best rows were kept, all one key's
+    keys = ["long"] + [f"s{i}" for i in range(100)]
+    texts = [" ".join(f"Sentence {j} of article 0 is about the weather in town today." for j in range(1000))]
+    texts += [f"short note {i} on football scores" for i in range(100)]
+    build_index("c", keys, texts, settings=settings, chunk="sentences")
+    monkeypatch.setattr(search_module, "EXACT_ROWS", store.load("c").rows)
+    texts[1:6] = [f"changed note {i} on tennis" for i in range(5)]
+    build_index("c", keys, texts, settings=settings, chunk="sentences")
+    assert store.load("c").rows > search_module.EXACT_ROWS >= store.load("c").live_count
+    for mode, query in (("semantic", "Sentence 5 of article 0 is about the weather in town today."), ("lexical", "weather today or a note")):
+        [hits] = search_index("c", [query], 2, mode, settings)
+        assert hits is not None and len(hits.keys) == 2, mode
+
+
 def test_chunk_must_be_known(settings: Settings) -> None:
     with pytest.raises(InvalidArgumentError, match=r"chunk must be NULL \(one vector per row\) or 'sentences'; got 'words'"):
         build_index("x", ["a"], ["t"], settings=settings, chunk="words")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -174,10 +173,6 @@ def build_index(
                     base = previous.segments[0]  # type: ignore[union-attr]
                     own_reused = np.where(layout.reused >= base.rows, layout.reused - base.rows, -1)
                     _write_bm25(tmp, layout.texts, [previous.segments[-1].folder], own_reused, beside=base.folder)  # type: ignore[union-attr]
-                elif previous is not None and same_rows and len(previous.segments) == 1 \
-                        and np.array_equal(layout.reused, np.arange(len(layout.reused))):
-                    # only the source's description changed, rows in the same order: bm25s's document numbers still hold
-                    shutil.copytree(previous.folder / store.BM25, tmp / store.BM25)
                 else:
                     _write_bm25(tmp, layout.texts, [s.folder for s in previous.segments] if previous is not None else None, layout.reused)
                 carried = previous.segments[-1] if plan is not None and len(previous.segments) == 2 else None  # type: ignore[union-attr]
@@ -206,6 +201,7 @@ def _compare(previous: store.IndexVersion | None, keys: Any, texts: Any, hashes:
     (``int64``) is key ``i``'s first live row there (-1: a new key), ``unchanged[i]`` whether its text is the same
     (compared whole, or by ``hashes`` of the whole texts when the stored texts are passages), ``removed`` (``int64``,
     ascending) the first rows of the live keys no longer given. Arrow's hash joins: no Python loop over the rows."""
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     old = np.full(len(keys), -1, dtype=np.int64)
@@ -213,12 +209,13 @@ def _compare(previous: store.IndexVersion | None, keys: Any, texts: Any, hashes:
         return old, np.zeros(len(keys), dtype=bool), np.zeros(0, dtype=np.int64)
     starts = previous.live_starts()
     live_keys = previous.take("keys", starts).cast(keys.type)
+    texts = texts.cast(pa.large_string())  # offsets past 2 GiB of text
     at = pc.index_in(keys, value_set=live_keys)
     found = at.is_valid().to_numpy(zero_copy_only=False)
     old[found] = starts[at.drop_null().to_numpy(zero_copy_only=False)]
     before = np.where(found, old, 0)
     if hashes is None:
-        same = pc.equal(texts, previous.take("texts", before).cast(texts.type)).to_numpy(zero_copy_only=False)
+        same = pc.equal(texts, previous.take("texts", before).cast(pa.large_string())).to_numpy(zero_copy_only=False)
     else:
         same = np.array(previous.take("hashes", before).to_pylist(), dtype=object) == np.array(hashes, dtype=object)
     removed = starts[~pc.is_in(live_keys, value_set=keys).to_numpy(zero_copy_only=False)]
@@ -295,14 +292,15 @@ def _layout(previous: store.IndexVersion | None, keys: Any, unchanged: np.ndarra
     source = np.empty(len(where), dtype=np.int64)
     source[kept] = np.arange(int(kept.sum()))
     source[~kept] = int(kept.sum()) + (-1 - where[~kept])
-    fresh_texts = pa.array([text for group in pieces for text in group], pa.string())  # one per fresh row, in order
+    # one per fresh row, in order; texts as large strings: a million rows' texts may pass int32 offsets' 2 GiB
+    fresh_texts = pa.array([text for group in pieces for text in group], pa.large_string())
     fresh_row_hashes = pa.array(fresh_hashes, pa.string()).take(np.searchsorted(changed, owner[~kept]))
     kept_rows = where[kept]
 
     def merged(column: str, fresh_values: Any) -> Any:
         """The kept rows' ``column`` from ``previous`` and ``fresh_values`` (one per fresh row), in row order."""
-        kept_values = previous.take(column, kept_rows) if previous is not None else pa.array([], pa.string())
-        return pa.concat_arrays([kept_values.cast(pa.string()), fresh_values]).take(source)
+        kept_values = previous.take(column, kept_rows) if previous is not None else pa.array([], fresh_values.type)
+        return pa.concat_arrays([kept_values.cast(fresh_values.type), fresh_values]).take(source)
 
     texts = merged("texts", fresh_texts)
     hashes = merged("hashes", fresh_row_hashes)

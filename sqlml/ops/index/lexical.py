@@ -109,7 +109,7 @@ def write_bm25(folder: Path, texts: Any, previous: list[Path] | None = None, reu
     """
     texts = as_string_array(texts)
     retriever = ArrayBM25()
-    saved = _saved_tokens(previous) if previous and reused is not None else None
+    saved = _saved_tokens(previous, bool((reused >= 0).any())) if previous and reused is not None else None
     if saved is not None:
         lengths, tokens, vocabulary = _tokens_reusing(texts, saved, reused)  # type: ignore[arg-type]
         if len(tokens):
@@ -163,15 +163,19 @@ def _flat(token_ids: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
     return lengths, np.fromiter(itertools.chain.from_iterable(token_ids), dtype=np.int64, count=int(lengths.sum()))
 
 
-def _saved_tokens(folders: list[Path]) -> tuple[np.ndarray, np.ndarray, dict[str, int]] | None:
+def _saved_tokens(folders: list[Path], rows: bool = True) -> tuple[np.ndarray, np.ndarray, dict[str, int]] | None:
     """``(lengths, tokens, vocabulary)`` saved in ``folders`` (rows one after the other; the last folder's vocabulary,
-    which extends the earlier ones'), or ``None`` when one of them saved no tokens."""
+    which extends the earlier ones'), or ``None`` when one of them saved no tokens. Without ``rows`` (no row is
+    reused) only the vocabulary is read, and no row's tokens."""
     if not all((folder / TOKENS).exists() and (folder / VOCABULARY).exists() for folder in folders):
         return None
+    vocabulary = json.loads((folders[-1] / VOCABULARY).read_text(encoding="utf-8"))
+    if not rows:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), vocabulary
     saved = [np.load(folder / TOKENS) for folder in folders]
     lengths = np.concatenate([s["lengths"].astype(np.int64) for s in saved])
     tokens = np.concatenate([s["ids"].astype(np.int64) for s in saved])
-    return lengths, tokens, json.loads((folders[-1] / VOCABULARY).read_text(encoding="utf-8"))
+    return lengths, tokens, vocabulary
 
 
 def _tokens_reusing(texts: Any, saved: tuple[np.ndarray, np.ndarray, dict[str, int]], reused: np.ndarray

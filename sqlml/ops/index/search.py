@@ -112,7 +112,7 @@ def search_index(
     if not asked:
         return out
     candidates = None if allowed is None else version.rows_of(allowed)
-    want = _rows_wanted(version, k, version.rows if candidates is None else len(candidates))
+    want = _rows_wanted(version, k, version.live_count if candidates is None else len(candidates))
     texts = [queries[i] for i in asked]  # type: ignore[misc]
     if mode == "lexical":
         answers = [_lexical(version, q, want, candidates) for q in texts]

@@ -307,8 +307,7 @@ class IndexVersion:
         return self._positions
 
     def take(self, column: str, rows: np.ndarray) -> Any:
-        """Arrow strings: ``column`` (``'keys'``, ``'hashes'`` or ``'texts'``) of ``rows``, in their order. Each
-        segment's column is one array on its memory map: a take reads only the rows asked for."""
+        """Arrow strings: ``column`` (``'keys'``, ``'hashes'`` or ``'texts'``) of ``rows``, in their order. Each segment's column is one array on its memory map: a take reads only the rows asked for."""
         import pyarrow as pa
 
         rows = np.asarray(rows, dtype=np.int64)
@@ -316,7 +315,8 @@ class IndexVersion:
             return getattr(self.segments[0], column).take(rows)
         which = np.searchsorted(self.starts, rows, side="right") - 1
         mine = [np.flatnonzero(which == j) for j in range(len(self.segments))]
-        parts = pa.concat_arrays([getattr(s, column).take(rows[m] - self.starts[j]) for j, (s, m) in enumerate(zip(self.segments, mine, strict=True))])
+        parts = pa.concat_arrays([getattr(s, column).take(rows[m] - self.starts[j]).cast(pa.large_string())
+                                  for j, (s, m) in enumerate(zip(self.segments, mine, strict=True))])
         return parts.take(np.argsort(np.concatenate(mine), kind="stable"))
 
     def key_list(self, rows: np.ndarray) -> list[str]:
