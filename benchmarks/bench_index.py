@@ -36,6 +36,7 @@ import argparse
 import datetime
 import json
 import os
+import re
 import resource
 import sys
 import tempfile
@@ -78,7 +79,9 @@ def serving_rss(model_dir: str, device: str, queries: list[str]) -> float | str:
     done = subprocess.run([sys.executable, "-c", SERVE, model_dir, device], input=json.dumps(queries), capture_output=True,
                           text=True, check=False, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     if done.returncode != 0:  # the other numbers still count: keep the reason instead of losing the run
-        return f"failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}"
+        # the exception's own line (JAX, when something imports it, appends a notice after it)
+        errors = [line for line in done.stderr.splitlines() if re.match(r"^[\w.]+(Error|Exception)\b", line)]
+        return f"failed: {errors[-1] if errors else (done.stderr.strip().splitlines() or [done.returncode])[-1]}"
     return round(float(done.stdout.strip().splitlines()[-1]), 1)
 
 
