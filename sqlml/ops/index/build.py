@@ -212,14 +212,16 @@ def _compare(previous: store.IndexVersion | None, keys: Any, texts: Any, hashes:
     texts = texts.cast(pa.large_string())  # offsets past 2 GiB of text
     at = pc.index_in(keys, value_set=live_keys)
     found = at.is_valid().to_numpy(zero_copy_only=False)
-    old[found] = starts[at.drop_null().to_numpy(zero_copy_only=False)]
+    hit = at.drop_null().to_numpy(zero_copy_only=False)
+    old[found] = starts[hit]
     before = np.where(found, old, 0)
     if hashes is None:
         same = pc.equal(texts, previous.take("texts", before).cast(pa.large_string())).to_numpy(zero_copy_only=False)
     else:
         same = np.array(previous.take("hashes", before).to_pylist(), dtype=object) == np.array(hashes, dtype=object)
-    removed = starts[~pc.is_in(live_keys, value_set=keys).to_numpy(zero_copy_only=False)]
-    return old, found & same, removed
+    given = np.zeros(len(starts), dtype=bool)
+    given[hit] = True
+    return old, found & same, starts[~given]
 
 
 @dataclass(frozen=True)
