@@ -5,7 +5,8 @@
 --   key) are embedded again, new keys are added and keys no longer present are removed; unchanged rows cost
 --   no model call. The index lives in $SQLML_HOME/indexes/index_name: vectors, an HNSW graph (usearch) and
 --   a BM25 index (bm25s), written as a new version and switched atomically (a crash leaves the previous
---   version searchable). key := the unique key column (required; read as text): search results give it, to
+--   version searchable); a refresh that leaves at most 20 % of the rows changed or removed since the last
+--   whole version writes only those rows, beside it. key := the unique key column (required; read as text): search results give it, to
 --   join back. model: the embedding model (default the connection's); refreshing with another model is
 --   refused unless rebuild := true, which re-embeds every row. chunk := 'sentences': a text longer than the
 --   model window (256 tokens) is stored as sentence-aligned passages within the window, so nothing past the

@@ -86,7 +86,8 @@ def refresh(name: str, inputs: tuple[str, ...], column: str, key: str, chunk: st
             device: str | None, batch_size: int | None, progress: bool) -> None:
     """Bring index NAME up to date with Parquet files: only rows whose text changed are embedded.
 
-    New keys are added, keys no longer present are removed, unchanged rows cost nothing. Prints
+    New keys are added, keys no longer present are removed, unchanged rows cost nothing. While at
+    most 20 % of the rows changed since the last whole version, only those rows are written. Prints
     how many rows were added, updated, removed and left unchanged.
 
     \b
