@@ -381,6 +381,10 @@ class IndexVersion:
     def bm25_scores(self, terms: list[str]) -> np.ndarray:
         """``float32 (rows,)``: each row's BM25 score for the query ``terms`` (0 for dead rows, and for terms a
         segment never saw). A segment's scores use the collection statistics of the time it was written."""
+        if len(self.segments) == 1:  # bm25s's own array: no copy of a million scores
+            retriever = self.segments[0].bm25()
+            known = [] if retriever is None else [t for t in terms if t in retriever.vocab_dict]
+            return np.asarray(retriever.get_scores(known), dtype=np.float32) if known else np.zeros(self.rows, dtype=np.float32)
         out = np.zeros(self.rows, dtype=np.float32)
         for j, segment in enumerate(self.segments):
             retriever = segment.bm25()
