@@ -1,11 +1,14 @@
 """Building and refreshing a named index: embed only what changed, then write a new version atomically.
 
-A refresh compares each row's text hash (blake2b-128 of its UTF-8 bytes) with the live version's for the
-same key: unchanged rows keep their vectors (no model call), changed and new rows are embedded, keys no
-longer given are removed. The HNSW graph is copied from the live version and patched (remove, then add) when
-few rows changed, and built anew otherwise; a first build fills it in a background thread while the next rows
-are embedded (usearch releases the GIL), so its construction overlaps the model's work. bm25s's index is rebuilt
-whenever any text changed, from the saved tokens of the unchanged rows and the new texts' tokens.
+A refresh compares each row's text with the live version's for the same key (Arrow's hash join and string
+comparison; a chunked index compares blake2b-128 hashes of the whole texts, its stored texts being passages):
+unchanged rows keep their vectors (no model call), changed and new rows are embedded, keys no longer given are
+removed. While at most :data:`INCREMENTAL_LIMIT` of the rows would be dead in the base or outside it, the new
+version writes only its own rows (the changed and new ones, and those carried from the previous version's own
+segment, whose graph is patched) beside the base and its dead rows (:mod:`sqlml.ops.index.store`); otherwise it
+writes a whole version, graph built anew and BM25 recounted from the saved tokens of the unchanged rows and the
+new texts' tokens. A first build fills its graph in a background thread while the next rows are embedded
+(usearch releases the GIL), so its construction overlaps the model's work.
 Engine-agnostic: SQL (``sqlml_index``), the CLI (``sqlml index``) and Python (``sqlml.Index``) call :func:`build_index`.
 """
 
