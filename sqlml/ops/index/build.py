@@ -251,9 +251,7 @@ def _incremental_plan(previous: store.IndexVersion | None, old: np.ndarray, unch
     gone = previous.rows_from_starts(np.union1d(old[(old >= 0) & ~unchanged], removed))
     dead = np.union1d(previous.dead, gone[gone < base_rows])
     own = np.flatnonzero(~unchanged | (old >= base_rows))
-    kept_own = old[own[unchanged[own]]]
-    bounds = previous.bounds()
-    own_rows = int(sum(fresh_sizes)) + int((bounds[np.searchsorted(bounds, kept_own, side="right")] - kept_own).sum())
+    own_rows = int(sum(fresh_sizes)) + int(previous.key_sizes(old[own[unchanged[own]]]).sum())
     if len(dead) + own_rows > INCREMENTAL_LIMIT * (base_rows - len(dead) + own_rows):
         return None
     return IncrementalPlan(own, dead.astype(np.int64))
@@ -283,8 +281,7 @@ def _layout(previous: store.IndexVersion | None, keys: Any, unchanged: np.ndarra
 
     sizes = np.zeros(len(keys), dtype=np.int64)  # rows of each key in the new version
     if previous is not None and unchanged.any():
-        bounds = previous.bounds()
-        sizes[unchanged] = bounds[np.searchsorted(bounds, old[unchanged], side="right")] - old[unchanged]
+        sizes[unchanged] = previous.key_sizes(old[unchanged])
     changed = np.flatnonzero(~unchanged)
     sizes[changed] = [len(group) for group in pieces]
     owner = np.repeat(np.arange(len(keys)), sizes)  # each new row's key

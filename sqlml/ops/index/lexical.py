@@ -129,14 +129,15 @@ def write_bm25(folder: Path, texts: Any, previous: list[Path] | None = None, reu
         if vocabulary:
             retriever.index(tokenized, show_progress=False)
             vocabulary = retriever.vocab_dict
-    if retriever.document_frequencies is None:  # no term: the tokens and vocabulary still carry to the next refresh
+    frequencies = retriever.document_frequencies
+    if frequencies is None:  # no term: bm25s writes nothing, but the tokens and vocabulary still carry to the next refresh
         folder.mkdir(parents=True, exist_ok=True)
         (folder / VOCABULARY).write_text(json.dumps(vocabulary, ensure_ascii=False), encoding="utf-8")
-        np.savez(folder / TOKENS, lengths=lengths.astype(np.int32), ids=tokens.astype(np.int32), df=np.zeros(0, dtype=np.int64))
-        return False
-    retriever.save(str(folder), show_progress=False)
-    np.savez(folder / TOKENS, lengths=lengths.astype(np.int32), ids=tokens.astype(np.int32), df=retriever.document_frequencies)
-    return True
+    else:
+        retriever.save(str(folder), show_progress=False)
+    np.savez(folder / TOKENS, lengths=lengths.astype(np.int32), ids=tokens.astype(np.int32),
+             df=frequencies if frequencies is not None else np.zeros(0, dtype=np.int64))
+    return frequencies is not None
 
 
 def collection(folder: Path) -> Collection:
@@ -167,7 +168,7 @@ def _saved_tokens(folders: list[Path], rows: bool = True) -> tuple[np.ndarray, n
     """``(lengths, tokens, vocabulary)`` saved in ``folders`` (rows one after the other; the last folder's vocabulary,
     which extends the earlier ones'), or ``None`` when one of them saved no tokens. Without ``rows`` (no row is
     reused) only the vocabulary is read, and no row's tokens."""
-    if not all((folder / TOKENS).exists() and (folder / VOCABULARY).exists() for folder in folders):
+    if not all(map(has_tokens, folders)):
         return None
     vocabulary = json.loads((folders[-1] / VOCABULARY).read_text(encoding="utf-8"))
     if not rows:

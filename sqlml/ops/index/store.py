@@ -147,6 +147,11 @@ def publish(folder: Path, version_folder: Path) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
+def damaged(name: str, folder: Path, what: str) -> IndexStoreError:
+    """The error for an unreadable part ``what`` of index ``name``'s version folder ``folder``, naming the rebuild."""
+    return IndexStoreError(f"index {name!r} ({str(folder)!r}) is damaged: {what}; {rebuild_hint(name)}")
+
+
 def base_of(version_folder: Path) -> str | None:
     """The folder name of the base a version's rows start with, or ``None`` (none, or unreadable)."""
     try:
@@ -208,6 +213,12 @@ class Segment:
                 self._bm25 = self._damaged_unless(lambda: bm25s.BM25.load(str(self.folder / BM25), mmap=True), BM25)
             return self._bm25
 
+    def bm25_scores(self, terms: list[str]) -> np.ndarray | None:
+        """``float32 (rows,)``: bm25s's scores of these rows for the query ``terms`` it knows; ``None`` when it knows none."""
+        retriever = self.bm25()
+        known = [] if retriever is None else [t for t in terms if t in retriever.vocab_dict]
+        return np.asarray(retriever.get_scores(known), dtype=np.float32) if known else None
+
     def _damaged_unless(self, load: Any, what: str) -> Any:
         try:
             return load()
@@ -215,7 +226,7 @@ class Segment:
             raise self._damaged(f"{what} cannot be read ({type(exc).__name__}: {exc})") from exc
 
     def _damaged(self, what: str) -> IndexStoreError:
-        return IndexStoreError(f"index {self.name!r} ({str(self.folder)!r}) is damaged: {what}; {rebuild_hint(self.name)}")
+        return damaged(self.name, self.folder, what)
 
 
 @dataclass
@@ -279,10 +290,11 @@ class IndexVersion:
 
     def live_rows(self) -> np.ndarray:
         """``int64``: every live row, ascending."""
-        with self._lock:
-            if self._live_rows is None:
-                self._live_rows = np.setdiff1d(np.arange(self.rows, dtype=np.int64), self.dead, assume_unique=True)
-            return self._live_rows
+        if self._live_rows is None:
+            rows = np.flatnonzero(self.live_mask())
+            with self._lock:
+                self._live_rows = rows
+        return self._live_rows
 
     def bounds(self) -> np.ndarray:
         """``int64 (groups + 1,)``: group ``j``'s rows are ``bounds[j]:bounds[j + 1]``, a group being the rows of one
@@ -295,7 +307,7 @@ class IndexVersion:
     def live_starts(self) -> np.ndarray:
         """``int64``: the first row of each live key, ascending."""
         starts = self.bounds()[:-1]
-        return starts[~np.isin(starts, self.dead, assume_unique=True)] if len(self.dead) else starts
+        return starts[self.live_mask()[starts]] if len(self.dead) else starts
 
     def positions(self) -> dict[str, int]:
         """key → its first live row."""
@@ -314,11 +326,15 @@ class IndexVersion:
         rows = np.asarray(rows, dtype=np.int64)
         if len(self.segments) == 1:
             return getattr(self.segments[0], column).take(rows)
+        parts = self._by_segment(rows)
+        joined = pa.concat_arrays([getattr(s, column).take(local).cast(pa.large_string()) for s, _, local in parts])
+        return joined.take(np.argsort(np.concatenate([mine for _, mine, _ in parts]), kind="stable"))
+
+    def _by_segment(self, rows: np.ndarray) -> list[tuple[Segment, np.ndarray, np.ndarray]]:
+        """``(segment, positions in rows, its own row numbers)`` for each segment, of ``rows`` (``int64``)."""
         which = np.searchsorted(self.starts, rows, side="right") - 1
         mine = [np.flatnonzero(which == j) for j in range(len(self.segments))]
-        parts = pa.concat_arrays([getattr(s, column).take(rows[m] - self.starts[j]).cast(pa.large_string())
-                                  for j, (s, m) in enumerate(zip(self.segments, mine, strict=True))])
-        return parts.take(np.argsort(np.concatenate(mine), kind="stable"))
+        return [(s, m, rows[m] - self.starts[j]) for j, (s, m) in enumerate(zip(self.segments, mine, strict=True))]
 
     def key_list(self, rows: np.ndarray) -> list[str]:
         """The keys of ``rows``."""
@@ -328,12 +344,16 @@ class IndexVersion:
         """The texts (passages, when chunked) of ``rows``."""
         return self.take("texts", rows).to_pylist()  # type: ignore[no-any-return]
 
+    def key_sizes(self, starts: np.ndarray) -> np.ndarray:
+        """``int64``: the rows of each key whose first row is in ``starts`` (1 each when not chunked)."""
+        bounds = self.bounds()
+        return bounds[np.searchsorted(bounds, starts, side="right")] - starts
+
     def rows_from_starts(self, starts: np.ndarray) -> np.ndarray:
         """Every row of the keys whose first rows are ``starts`` (ascending, distinct), ascending."""
         if not self.chunked:
             return starts
-        bounds = self.bounds()
-        sizes = bounds[np.searchsorted(bounds, starts, side="right")] - starts
+        sizes = self.key_sizes(starts)
         return np.repeat(starts, sizes) + positions_within(sizes)
 
     def groups(self) -> np.ndarray:
@@ -351,11 +371,9 @@ class IndexVersion:
             return np.asarray(self.segments[0].vectors[rows], dtype=dtype)
         rows = np.arange(self.rows)[rows] if isinstance(rows, slice) else np.asarray(rows, dtype=np.int64)
         out = np.empty((len(rows), self.segments[0].vectors.shape[1]), dtype=dtype)
-        which = np.searchsorted(self.starts, rows, side="right") - 1
-        for j, segment in enumerate(self.segments):
-            mine = which == j
-            if mine.any():
-                out[mine] = segment.vectors[rows[mine] - self.starts[j]]
+        for segment, mine, local in self._by_segment(rows):
+            if len(mine):
+                out[mine] = segment.vectors[local]
         return out
 
     def rows_of_ids(self, labels: np.ndarray) -> np.ndarray:
@@ -382,15 +400,13 @@ class IndexVersion:
         """``float32 (rows,)``: each row's BM25 score for the query ``terms`` (0 for dead rows, and for terms a
         segment never saw). A segment's scores use the collection statistics of the time it was written."""
         if len(self.segments) == 1:  # bm25s's own array: no copy of a million scores
-            retriever = self.segments[0].bm25()
-            known = [] if retriever is None else [t for t in terms if t in retriever.vocab_dict]
-            return np.asarray(retriever.get_scores(known), dtype=np.float32) if known else np.zeros(self.rows, dtype=np.float32)
+            scores = self.segments[0].bm25_scores(terms)
+            return scores if scores is not None else np.zeros(self.rows, dtype=np.float32)
         out = np.zeros(self.rows, dtype=np.float32)
         for j, segment in enumerate(self.segments):
-            retriever = segment.bm25()
-            known = [] if retriever is None else [t for t in terms if t in retriever.vocab_dict]
-            if known:
-                out[self.starts[j] : self.starts[j + 1]] = retriever.get_scores(known)
+            scores = segment.bm25_scores(terms)
+            if scores is not None:
+                out[self.starts[j] : self.starts[j + 1]] = scores
         out[self.dead] = 0
         return out
 
@@ -405,18 +421,15 @@ def load_version(name: str, folder: Path) -> IndexVersion:
     try:
         dead = np.load(folder / DEAD)
     except (OSError, ValueError) as exc:
-        raise IndexStoreError(f"index {name!r} ({str(folder)!r}) is damaged: {DEAD}: {type(exc).__name__}: {exc}; {rebuild_hint(name)}") from exc
+        raise damaged(name, folder, f"{DEAD}: {type(exc).__name__}: {exc}") from exc
     if dead.dtype != np.int64 or dead.ndim != 1 or (len(dead) and (dead[0] < 0 or dead[-1] >= first.rows or (np.diff(dead) <= 0).any())):
-        raise IndexStoreError(f"index {name!r} ({str(folder)!r}) is damaged: {DEAD} does not list rows of its base; {rebuild_hint(name)}")
+        raise damaged(name, folder, f"{DEAD} does not list rows of its base")
     return IndexVersion(name, folder, own.meta, [first, own], dead)
 
 
 def load_segment(name: str, folder: Path) -> Segment:
     """Read and check the files of one version folder."""
     import pyarrow.feather as feather
-
-    def damaged(what: str) -> IndexStoreError:
-        return IndexStoreError(f"index {name!r} ({str(folder)!r}) is damaged: {what}; {rebuild_hint(name)}")
 
     try:
         meta = json.loads((folder / META).read_text(encoding="utf-8"))
@@ -428,21 +441,21 @@ def load_segment(name: str, folder: Path) -> Segment:
         table = feather.read_table(str(folder / ROWS), memory_map=True)
         vectors = np.load(folder / VECTORS, mmap_mode="r")
     except (OSError, ValueError, KeyError) as exc:
-        raise damaged(f"{type(exc).__name__}: {exc}") from exc
+        raise damaged(name, folder, f"{type(exc).__name__}: {exc}") from exc
     dimension = (meta.get("model") or {}).get("dimension")
     if not {"key", "id", "hash", "text", "passage"} <= set(table.column_names):
-        raise damaged(f"{ROWS} lacks a column")
+        raise damaged(name, folder, f"{ROWS} lacks a column")
     # one array per column on the memory map (a take on a chunked array would join its chunks first)
-    rows = {name: table[name].chunk(0) if table[name].num_chunks == 1 else table[name].combine_chunks()
-            for name in ("key", "id", "hash", "text", "passage")}
+    rows = {column: table[column].chunk(0) if table[column].num_chunks == 1 else table[column].combine_chunks()
+            for column in ("key", "id", "hash", "text", "passage")}
     keys = rows["key"]
     passages = rows["passage"].to_numpy(zero_copy_only=False).astype(np.int64)
     if len(passages) and (passages[0] != 0 or (passages[1:] != 0) & (passages[1:] != passages[:-1] + 1)).any():
-        raise damaged(f"{ROWS} has passages out of order")
+        raise damaged(name, folder, f"{ROWS} has passages out of order")
     if vectors.dtype != VECTOR_DTYPE or vectors.ndim != 2 or vectors.shape != (len(keys), dimension):
-        raise damaged(f"{VECTORS} has shape {vectors.shape} {vectors.dtype}, expected ({len(keys)}, {dimension}) {np.dtype(VECTOR_DTYPE)}")
+        raise damaged(name, folder, f"{VECTORS} has shape {vectors.shape} {vectors.dtype}, expected ({len(keys)}, {dimension}) {np.dtype(VECTOR_DTYPE)}")
     if meta.get("rows") != len(keys):
-        raise damaged(f"{META} says {meta.get('rows')} rows, {ROWS} holds {len(keys)}")
+        raise damaged(name, folder, f"{META} says {meta.get('rows')} rows, {ROWS} holds {len(keys)}")
     return Segment(name, folder, meta, keys, rows["id"].to_numpy(zero_copy_only=False).astype(np.uint64), rows["hash"], rows["text"],
                    passages, vectors)
 
