@@ -205,6 +205,10 @@ def test_python_index_class(tiny_model_dir: Path) -> None:
     assert idx.search("football", k=2, keys=["k1", "k4"])[0]["key"] in ("k1", "k4")
     assert len(idx.neighbours(["k0"], k=2)[0]) == 2
     assert idx.info()["rows"] == 30 and sqlml.list_indexes()[0]["name"] == "py"
+    texts[3] = "an updated row about the election"
+    again = idx.refresh(keys[1:], texts[1:], model=str(tiny_model_dir))  # incremental: 2 of 30 rows written beside the base
+    assert (again.updated, again.removed, again.rows, len(store.load("py").segments)) == (1, 1, 29, 2)
+    assert "k0" not in [h["key"] for h in idx.search("story 0", k=29)] and idx.info()["rows"] == 29
 
 
 def test_sql_door(tiny_con: duckdb.DuckDBPyConnection) -> None:
@@ -246,11 +250,16 @@ def test_cli_door(tiny_model_dir: Path, tmp_path: Path) -> None:
     assert "index clidx@v1: 30 rows (30 added" in out.output
     out = runner.invoke(main, ["index", "refresh", "clidx", str(tmp_path / "news.parquet"), *common])
     assert out.exit_code == 0 and "30 unchanged" in out.output, out.output
+    texts[5] = "an updated row about the election"
+    pq.write_table(pa.table({"id": list(range(30)), "body": texts}), tmp_path / "news.parquet")
+    out = runner.invoke(main, ["index", "refresh", "clidx", str(tmp_path / "news.parquet"), *common])
+    assert out.exit_code == 0 and "index clidx@v2: 30 rows (0 added, 1 updated, 0 removed, 29 unchanged" in out.output, out.output
+    assert len(store.load("clidx").segments) == 2  # incremental: the changed row written beside the base
     out = runner.invoke(main, ["index", "search", "clidx", "football", "-k", "2", "-f", "json", "--device", "cpu"])
     assert out.exit_code == 0, out.output
     assert [r["rank"] for r in json.loads(out.output)] == [1, 2]
     out = runner.invoke(main, ["index", "list"])
-    assert out.exit_code == 0 and "clidx  v1  30 rows" in out.output
+    assert out.exit_code == 0 and "clidx  v2  30 rows" in out.output  # v2: the refresh above
     out = runner.invoke(main, ["index", "drop", "clidx"])
     assert out.exit_code == 0 and "dropped index clidx" in out.output
     out = runner.invoke(main, ["index", "search", "clidx", "football"])
