@@ -64,8 +64,8 @@ BM25 = "bm25"
 NO_TERMS = "NO_TERMS"
 #: In a version folder with a base: ``int64``, ascending, the base's rows this version no longer holds.
 DEAD = "dead.npy"
-#: Format 3: rows in memory-mapped Arrow IPC (a refresh reads a million rows in milliseconds; format 2's Parquet took
-#: 1-2 s), float16 vectors and an int8 graph. Earlier formats are refused, naming the rebuild.
+#: Format 3: rows in memory-mapped, uncompressed Arrow IPC (every refresh reads all rows' keys and texts: no decoding,
+#: benchmarks/NOTES.md), float16 vectors and an int8 graph. Earlier formats are refused, naming the rebuild.
 FORMAT_VERSION = 3
 #: How the vectors are stored (``vectors.npy``) and the scalar type of the graph's own copies.
 VECTOR_DTYPE = np.float16
@@ -279,8 +279,8 @@ class IndexVersion:
         return self.meta.get("chunk") is not None
 
     def live_mask(self) -> np.ndarray:
-        """``bool (rows,)``: whether each row is live (computed once: a per-query ``np.isin`` over the dead rows
-        cost milliseconds)."""
+        """``bool (rows,)``: whether each row is live; computed once per loaded version, so a search looks rows up
+        in it instead of searching the dead rows."""
         if self._live_mask is None:
             mask = np.ones(self.rows, dtype=bool)
             mask[self.dead] = False
