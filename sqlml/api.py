@@ -29,7 +29,7 @@ from sqlml.ops.calls import (
     bind_top_k_sentences,
     mode_runtime,
 )
-from sqlml.ops.relevance.scores import Mode, check_k, check_mode, check_query, check_table_columns, search_array
+from sqlml.ops.relevance.scores import SEARCH_COLUMNS, Mode, check_k, check_mode, check_query, check_table_columns, search_array
 
 Output = Literal["numpy", "arrow", "polars", "list"]
 #: A model argument: a name, a hub id or a folder (``str`` or ``os.PathLike``).
@@ -71,6 +71,13 @@ def convert(result: pa.Array, output: str, name: str) -> Any:
     raise InvalidArgumentError(f"output must be 'numpy', 'arrow', 'polars' or 'list', not {output!r}")
 
 
+def _check_flag(value: Any, name: str, function: str) -> bool:
+    """``value`` when it is a bool; anything else (a string ``'false'`` would be truthy) is refused by name."""
+    if not isinstance(value, bool):
+        raise InvalidArgumentError(f"{function}: {name} must be True or False, not {type(value).__name__} {value!r}")
+    return value
+
+
 def _check_output(output: str, allowed: tuple[str, ...]) -> str:
     if output not in allowed:
         raise InvalidArgumentError(f"output must be {', '.join(repr(o) for o in allowed[:-1])} or {allowed[-1]!r}, not {output!r}")
@@ -89,11 +96,14 @@ def _settings(function: str, model: Any, argument: str = "model", **options: Any
     return Settings.resolve(model=check_model_argument(model, argument, function), **options)
 
 
-def _run(function: str, texts: Any, bound: Bound, on_error: str | None, show_progress: bool | None) -> pa.Array:
-    """``bound`` over ``texts`` in steps, under the ``on_error`` policy, with a progress bar when asked."""
+def _run(function: str, texts: Any, bound: Bound, on_error: str | None, show_progress: bool | None, whole: bool = False) -> pa.Array:
+    """``bound`` over ``texts`` in steps, under the ``on_error`` policy, with a progress bar when asked.
+
+    ``whole``: one step over every text (a result that depends on the whole set, e.g. refined labels).
+    """
     array = python_texts(texts, function, on_error)
     show = progress.enabled(show_progress, False)
-    step = STEP_ROWS.get(function, DEFAULT_STEP_ROWS)
+    step = max(len(array), 1) if whole else STEP_ROWS.get(function, DEFAULT_STEP_ROWS)
 
     def compute(part: pa.StringArray, _start: int, _stop: int) -> pa.Array:
         if len(part) == 0:
@@ -180,14 +190,16 @@ def summarize_explain(
 def _classify(
     function: str, texts: Any, labels: Sequence[str] | None, model: ModelArg, embedding_model: ModelArg, template: str | None,
     temperature: float | None, device: str | None, batch_size: int | None, show_progress: bool | None, output: str,
-    on_error: str | None,
+    on_error: str | None, refine: bool,
 ) -> Any:
     _check_output(output, ("list", "arrow", "polars"))
     settings = _settings(function, embedding_model, "embedding_model", device=device, batch_size=batch_size)
     bound = bind_classify(
-        settings, function, labels=labels, model=model, template=template, temperature=temperature, scores=function == "classify_scores"
+        settings, function, labels=labels, model=model, template=template, temperature=temperature, scores=function == "classify_scores",
+        refine=_check_flag(refine, "refine", function),
     )
-    return convert(_run(function, texts, bound, on_error, show_progress), output, "scores" if function == "classify_scores" else "label")
+    return convert(_run(function, texts, bound, on_error, show_progress, whole=refine), output,
+                   "scores" if function == "classify_scores" else "label")
 
 
 def classify(
@@ -203,6 +215,7 @@ def classify(
     show_progress: bool | None = None,
     output: Literal["list", "arrow", "polars"] = "list",
     on_error: str | None = None,
+    refine: bool = False,
 ) -> Any:
     """The most probable label of each text.
 
@@ -212,10 +225,15 @@ def classify(
     a Hugging Face sequence-classifier folder). ``embedding_model`` is the embedding model for zero-shot
     and trained heads (default: ``SQLML_MODEL`` or the embedded all-MiniLM-L6-v2).
 
+    ``refine=True`` (zero-shot only): each label's vector is moved toward the texts it wins most clearly, over
+    *all* the texts of this call, and the texts are classified again; the answer for one text then depends on
+    the others (deterministically: the same texts give the same labels). It pays on a set of rows of one kind
+    (docs/classify.md measures it; fewer than ~100 rows gain less). Its template defaults to ``'{label}'``.
+
     Returns ``list[str | None]`` (``output='list'``), a ``pa.StringArray`` or a polars ``Series``; NULL → NULL.
     """
     return _classify("classify", texts, labels, model, embedding_model, template, temperature, device, batch_size, show_progress,
-                     output, on_error)
+                     output, on_error, refine)
 
 
 def classify_scores(
@@ -231,6 +249,7 @@ def classify_scores(
     show_progress: bool | None = None,
     output: Literal["list", "arrow", "polars"] = "list",
     on_error: str | None = None,
+    refine: bool = False,
 ) -> Any:
     """Every label's probability per text, by descending probability (arguments as :func:`classify`).
 
@@ -239,7 +258,7 @@ def classify_scores(
     Returns a list of rows, a ``pa.ListArray`` of ``STRUCT<label, score>`` or a polars ``Series``.
     """
     return _classify("classify_scores", texts, labels, model, embedding_model, template, temperature, device, batch_size,
-                     show_progress, output, on_error)
+                     show_progress, output, on_error, refine)
 
 
 def relevance(
@@ -337,7 +356,7 @@ def _as_table(data: Any, column: str | None) -> tuple[pa.Table | None, bool]:
         raise InvalidArgumentError(
             f"search: column must name the text column of the table, got {column!r}; its columns are: {', '.join(table.column_names)}"
         )
-    check_table_columns(table.column_names, "search")
+    check_table_columns(table.column_names, "search", SEARCH_COLUMNS)
     return table, is_polars_frame
 
 

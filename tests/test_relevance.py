@@ -228,7 +228,7 @@ def test_search_ties_keep_table_order(news: duckdb.DuckDBPyConnection) -> None:
 
 OWN_SCORE = (
     "sqlml_search: the table already has a column named {name!r}; the results add their own score and rank columns, "
-    "so rename it first (in SQL, search a view: CREATE VIEW v AS SELECT * RENAME ({name} AS table_{name}) FROM t)"
+    "so rename it first (in SQL, use a view: CREATE VIEW v AS SELECT * RENAME ({name} AS table_{name}) FROM t)"
 )
 
 

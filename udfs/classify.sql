@@ -67,3 +67,37 @@ CREATE OR REPLACE MACRO sqlml.main.classify_scores(text, labels := NULL, model :
 --   still one version stored).
 CREATE OR REPLACE MACRO sqlml.main.sqlml_train(name, texts, labels, method := 'lr', steps := NULL, c := 10.0, test_size := 0.2, seed := 0, embedding_model := NULL) AS
     _sqlml_train(name, texts::VARCHAR[], labels::VARCHAR[], method, steps, c, test_size, seed, embedding_model);
+
+-- sqlml_classify(table_name, column_name, labels [, refine := true, template := NULL, temperature := NULL, embedding_model := NULL, on_error := 'raise'])
+--   -> TABLE(every column of table_name, predicted_label VARCHAR, predicted_score DOUBLE), in table order
+--   Zero-shot labels for every row of a table, view or file-backed relation named by a string, by the text
+--   in column_name. refine := true (default): each label's vector is moved toward the rows it wins most
+--   clearly, over all rows of the table, and the rows are classified again. The labels then fit the
+--   table's texts (docs/classify.md: +7 to +23 accuracy points over bare label names on four of six
+--   corpora, at most +2 on the other two, over 500-row tables), and a row's label depends on the other
+--   rows: deterministically (the same rows give the same labels), never on how DuckDB splits the work.
+--   Tables of fewer than ~100 rows gain less. refine := false: classify()'s answer for each row, with
+--   template '{label}' unless given. template: default '{label}' (the label names as given; refinement was
+--   measured from them). predicted_score: the predicted label's probability, softmax(cosine / temperature),
+--   temperature 0.07 by default with refine (refined labels lie closer to their rows), 0.05 without.
+--   NULL text -> NULL predicted_label and predicted_score. Errors: as classify's labels; a table with its own
+--   predicted_label or predicted_score column (rename it in a view). on_error := 'null': a row whose text makes
+--   the model fail gets NULL and is left out of the refinement (counted in sqlml_stats()).
+--   Cost: the whole table is read and embedded in one call (memory: its texts plus one vector per row).
+--   Example: SELECT id, predicted_label FROM sqlml_classify('news', 'body', ['business', 'sport', 'politics', 'tech']);
+CREATE OR REPLACE MACRO sqlml.main.sqlml_classify(table_name, column_name, labels, refine := true, template := NULL, temperature := NULL, embedding_model := NULL, on_error := 'raise') AS TABLE
+    -- the table's columns travel inside one struct, so no name of the macro's can meet one of the table's
+    WITH source AS MATERIALIZED (
+        SELECT struct_pack(*COLUMNS(*)) AS fields, row_number() OVER () - 1 AS position FROM query_table(table_name)
+    ),
+    predicted AS (
+        SELECT unnest(_sqlml_classify_rows(
+            list(struct_extract(fields, column_name) ORDER BY position),
+            -- the column names, from a row of NULLs when the table is empty
+            (SELECT struct_keys(struct_pack(*COLUMNS(named.*))) FROM (SELECT 1) LEFT JOIN (SELECT unnest(fields) FROM source LIMIT 1) named ON true),
+            labels, template, temperature, refine, embedding_model, on_error), recursive := true)
+        FROM source
+    )
+    SELECT unnest(source.fields), predicted.label AS predicted_label, predicted.score AS predicted_score
+    FROM predicted JOIN source ON source.position = predicted.row
+    ORDER BY source.position;

@@ -312,6 +312,31 @@ def _label_list(labels: str | None) -> list[str] | None:
     return [item.strip() or item for item in labels.split(",")] if labels.strip() else []
 
 
+def _refined_classify_job(inputs: list[str], output: str, column: str, new_column: str | None, labels: str | None, model: str | None,
+                          scores: bool, template: str | None, temperature: float | None, on_error: str,
+                          embedding_model: str | None, device: str | None, batch_size: int | None, engine: str, resume: bool) -> None:
+    """``sqlml classify --refine``: every row of the inputs classified in one call (refined labels depend on all rows)."""
+    from sqlml.api import classify as classify_texts
+    from sqlml.api import classify_scores
+    from sqlml.errors import InvalidArgumentError
+    from sqlml.jobs.parquet import map_parquet_whole
+
+    if model is not None:
+        raise InvalidArgumentError("--refine refines zero-shot --labels; a --model classifier is used as trained: leave --refine off")
+    if engine != "local":
+        raise InvalidArgumentError("--refine needs every row in one process (a row's label depends on the others); use --engine local")
+    if resume:
+        raise InvalidArgumentError("--refine has no checkpoints to resume (every row is classified in one call); run it again without --resume")
+    function = classify_scores if scores else classify_texts
+
+    def compute(texts: Any) -> Any:
+        return function(texts, _label_list(labels), model, embedding_model=embedding_model, template=template, temperature=temperature,
+                        device=device, batch_size=batch_size, output="arrow", on_error=on_error, refine=True)
+
+    rows = map_parquet_whole(inputs, output, column, new_column or ("scores" if scores else "label"), compute)
+    click.echo(f"wrote {rows} rows to {output}", err=True)
+
+
 @main.command()
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--column", "-c", required=True, help="The text column to classify.")
@@ -322,14 +347,18 @@ def _label_list(labels: str | None) -> list[str] | None:
 @click.option("--as", "new_column", default=None, help="Name of the added column [default: label, or scores with --scores].")
 @click.option("--template", default=None, help="Zero-shot prompt with {label} [default: 'This text is about {label}.'].")
 @click.option("--temperature", type=float, default=None,
-              help="Zero-shot softmax temperature: lower gives more confident scores [default: 0.05].")
+              help="Zero-shot softmax temperature: lower gives more confident scores [default: 0.05; 0.07 with --refine].")
+@click.option("--refine", is_flag=True,
+              help="Zero-shot labels refined over every row of the inputs (docs/classify.md: better labels on sets of "
+                   "~100+ rows of one kind; a row's label then depends on the others). Reads every row into memory; "
+                   "local engine, template '{label}' unless given.")
 @ON_ERROR_OPTION
 @classifier_options
 @engine_options
 def classify(inputs: tuple[str, ...], column: str, labels: str | None, model: str | None, output: str, scores: bool,
-             new_column: str | None, template: str | None, temperature: float | None, on_error: str, embedding_model: str | None, device: str | None,
-             batch_size: int | None, progress: bool, engine: str, address: str | None, num_gpus: float | None,
-             concurrency: int | None, resume: bool) -> None:
+             new_column: str | None, template: str | None, temperature: float | None, refine: bool, on_error: str,
+             embedding_model: str | None, device: str | None, batch_size: int | None, progress: bool, engine: str,
+             address: str | None, num_gpus: float | None, concurrency: int | None, resume: bool) -> None:
     """Add a predicted label column to Parquet files.
 
     Give --labels for zero-shot classification (labels compared with the text in embedding space) or
@@ -341,10 +370,15 @@ def classify(inputs: tuple[str, ...], column: str, labels: str | None, model: st
       sqlml classify news.parquet --column body --labels business,sport,politics,tech -o topics.parquet
       sqlml classify news.parquet --column body --model topics --scores -o scored.parquet
       sqlml classify reviews.parquet --column text --model ./sentiment-model -o sentiment.parquet
+      sqlml classify tickets.parquet --column text --labels billing,login,bug --refine -o tickets_labelled.parquet
     """
     from sqlml.ops.classify.core import check_choice
 
     check_choice("classify", labels is not None, model)  # before any file is read or a Ray cluster is started
+    if refine:
+        _refined_classify_job(list(inputs), output, column, new_column, labels, model, scores, template, temperature, on_error,
+                              embedding_model, device, batch_size, engine, resume)
+        return
     options = {
         "labels": _label_list(labels), "model": model, "scores": scores,
         "template": template, "temperature": temperature, "embedding_model": embedding_model, "device": device,

@@ -228,6 +228,29 @@ def map_parquet(
     return written
 
 
+def map_parquet_whole(
+    inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    output: str | os.PathLike[str],
+    column: str,
+    new_column: str,
+    compute: Callable[[pa.StringArray], pa.Array],
+) -> int:
+    """:func:`map_parquet` for an operation whose answer for one row depends on every row (refined zero-shot
+    labels): ``compute`` gets the whole column at once (``pa.StringArray``, nulls included), so every row is in
+    memory and there are no checkpoints. Written atomically; returns the row count."""
+    check_output_path(output)
+    files = expand_inputs(inputs)
+    check_output_apart(files, output)
+    table = read_text_table(files, column)
+    if new_column in table.schema.names:
+        raise InvalidArgumentError(f"the input already has a column {new_column!r}; pick another name for the output column")
+    check_writable(output)
+    result = table.append_column(new_column, compute(table.column(column).combine_chunks()))
+    with atomic_path(output) as tmp:
+        pq.write_table(result, tmp, compression="zstd")
+    return result.num_rows
+
+
 def _concatenate(parts: list[Path], output: str | os.PathLike[str], schema: pa.Schema, new_column: str) -> int:
     """Join the parts, in order, into ``output`` (atomically); an empty input gives an empty file."""
     written = 0

@@ -82,15 +82,17 @@ def bind_classify(
     temperature: float | None = None,
     scores: bool = False,
     per_row_labels: bool = False,
+    refine: bool = False,
 ) -> Bound:
     """The most probable label (``scores=False``) or every label's probability per text; NULL → NULL.
 
     ``per_row_labels``: the labels come per row (``rows['labels']``, a list column as in SQL) instead of
-    the constant ``labels``.
+    the constant ``labels``. ``refine``: zero-shot labels refined over the texts of each call, so the caller
+    must hand the whole set of rows to one call.
     """
     classifier: Classifier = resolve_classifier(
         function, settings, labels=labels, model=model, embedding_model=embedding_model, template=template,
-        temperature=temperature, per_row_labels=per_row_labels,
+        temperature=temperature, per_row_labels=per_row_labels, refine=refine,
     )
 
     def run(texts: pa.StringArray, rows: RowArgs) -> pa.Array:

@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from sqlml.engine.counters import stats
+from sqlml.errors import InvalidArgumentError
 from sqlml.models.catalog import list_models
 from sqlml.on_error import run_rows
 from sqlml.ops.calls import (
@@ -27,9 +28,10 @@ from sqlml.ops.calls import (
     bind_top_k_sentences,
     mode_runtime,
 )
+from sqlml.ops.classify.refine import REFINE_TEMPLATE
 from sqlml.ops.classify.train import DEFAULT_C, DEFAULT_METHOD, DEFAULT_TEST_SIZE, train_classifier
 from sqlml.ops.inputs import as_string_array
-from sqlml.ops.relevance.scores import check_k, check_mode, check_query, check_table_columns, search_array
+from sqlml.ops.relevance.scores import SEARCH_COLUMNS, check_k, check_mode, check_query, check_table_columns, search_array
 from sqlml.sql.adapter import Arg, SqlBinder, UdfSpec, constant, single_chunk
 from sqlml.sql.context import SqlContext
 from sqlml.sql.index_udfs import (
@@ -80,6 +82,53 @@ def _classify(scores: bool) -> SqlBinder:
     return bind
 
 
+def _classify_rows_udf(ctx: SqlContext) -> Callable[..., pa.Array]:
+    """``_sqlml_classify_rows(list(text), columns, labels, template, temperature, refine, embedding_model, on_error)``:
+    one ``(row, label, score)`` per row of each aggregated table, in row order (NULL text → NULL label and score).
+
+    ``columns`` (the table's column names) must not hold the ``predicted_label``/``predicted_score`` the results add.
+    """
+    function = "sqlml_classify"
+
+    def classify_rows(tables: pa.ChunkedArray, columns: pa.ChunkedArray, labels: pa.ChunkedArray, templates: pa.ChunkedArray,
+                      temperatures: pa.ChunkedArray, refines: pa.ChunkedArray, models: pa.ChunkedArray,
+                      on_errors: pa.ChunkedArray) -> pa.Array:
+        on_error = constant(on_errors, function, "on_error")
+        lists = single_chunk(tables)
+        for names in single_chunk(columns).to_pylist():
+            check_table_columns(names or [], function, PREDICTED_COLUMNS)
+        refine = constant(refines, function, "refine")
+        if refine is None:
+            raise InvalidArgumentError(f"{function}: refine is NULL; give true (labels refined over the table's rows) or false")
+        model, template, temperature = (constant(a, function, n) for a, n in ((models, "embedding_model"), (templates, "template"),
+                                                                              (temperatures, "temperature")))
+        label_lists = single_chunk(labels).to_pylist()
+        out: list[list[dict[str, object]] | None] = []
+        for i in range(len(lists)):  # one row per call in practice: the macro aggregates the table
+            if not lists[i].is_valid:
+                out.append(None)
+                continue
+            if label_lists[i] is None:
+                raise InvalidArgumentError(f"{function}: labels is NULL; give the label names, e.g. ['business', 'sport']")
+            with ctx.sandbox():
+                bound = bind_classify(ctx.settings, function, labels=label_lists[i], embedding_model=model,
+                                      template=REFINE_TEMPLATE if template is None else template, temperature=temperature, scores=True,
+                                      refine=refine)
+            # the whole table is one call: refined labels depend on every row (a failing text becomes NULL under 'null')
+            scores = run_rows(function, as_string_array(lists[i].values), lambda part, _s, _e: bound(part, {}), on_error)  # noqa: B023
+            out.append([{"row": row, "label": None if s is None else s[0]["label"], "score": None if s is None else s[0]["score"]}
+                        for row, s in enumerate(scores.to_pylist())])
+        return pa.array(out, type=pa.list_(pa.struct(PREDICTED_FIELDS)))
+
+    return classify_rows
+
+
+#: One classified row as SQL sees it: 0-based position in the aggregated list, label and its probability.
+PREDICTED_FIELDS = {"row": pa.int64(), "label": pa.string(), "score": pa.float64()}
+#: The columns ``sqlml_classify`` adds after the table's own.
+PREDICTED_COLUMNS = ("predicted_label", "predicted_score")
+
+
 def _search_udf(ctx: SqlContext) -> Callable[..., pa.Array]:
     """``_sqlml_search(list(text), columns, query, k, mode, model, on_error)``: the hits of each aggregated corpus.
 
@@ -92,7 +141,7 @@ def _search_udf(ctx: SqlContext) -> Callable[..., pa.Array]:
         on_error = constant(on_errors, function, "on_error")
         lists = single_chunk(corpora)
         for names in single_chunk(columns).to_pylist():
-            check_table_columns(names or [], function)
+            check_table_columns(names or [], function, SEARCH_COLUMNS)
         query_values = single_chunk(queries).to_pylist()
         k = check_k(constant(ks, function, "k"), function)
         mode = check_mode(constant(modes, function, "mode"), function)
@@ -199,6 +248,10 @@ SPECS: tuple[UdfSpec, ...] = (
             bind=_no_rows(bind_top_k_sentences)),
     UdfSpec("_sqlml_classify", "classify", _fixed("VARCHAR"), _CLASSIFY_ARGS, bind=_classify(scores=False)),
     UdfSpec("_sqlml_classify_scores", "classify_scores", _fixed(SCORES_SQL_TYPE), _CLASSIFY_ARGS, bind=_classify(scores=True)),
+    UdfSpec("_sqlml_classify_rows", "sqlml_classify", _fixed("STRUCT(row BIGINT, label VARCHAR, score DOUBLE)[]"),
+            (Arg("texts", "VARCHAR[]"), Arg("columns", "VARCHAR[]"), Arg("labels", "VARCHAR[]"), Arg("template", "VARCHAR"),
+             Arg("temperature", "DOUBLE"), Arg("refine", "BOOLEAN"), Arg("embedding_model", "VARCHAR"), ON_ERROR),
+            udf=_classify_rows_udf),
     UdfSpec("_sqlml_search", "sqlml_search", _fixed("STRUCT(row BIGINT, score DOUBLE, rank BIGINT)[]"),
             (Arg("texts", "VARCHAR[]"), Arg("columns", "VARCHAR[]"), Arg("query", "VARCHAR"), Arg("k", "BIGINT"), Arg("mode", "VARCHAR"), MODEL, ON_ERROR),
             udf=_search_udf),

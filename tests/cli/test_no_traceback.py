@@ -107,6 +107,8 @@ BAD_INPUTS = [
     ("Ray resume", "resume", lambda f: ["--engine", "ray", "--resume"]),
     ("invalid name", "name", lambda f: ["../up"]),
     ("wrong key column", "key", lambda f: ["--key", "no_such_column"]),
+    ("refine on Ray", "refine", lambda f: ["--refine", "--engine", "ray"]),
+    ("refine with resume", "refine", lambda f: ["--refine", "--resume"]),
 ]
 
 

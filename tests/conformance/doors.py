@@ -68,6 +68,11 @@ SURFACE: dict[str, dict[str, str | NotOffered]] = {
         "sql": "top_k_sentences(text, query)", "python": "sqlml.top_k_sentences", "cli": "sqlml query (no command)",
         "ray": NotOffered("sqlml.ray has no top_k_sentences adapter"),
     },
+    "sqlml_classify": {
+        "sql": "sqlml_classify(table, column, labels)", "python": "sqlml.classify (refine=True)",
+        "cli": "sqlml classify --refine",
+        "ray": NotOffered("refined labels depend on every row of the table, which one Ray batch never holds; sqlml.ray.classify gives the per-row labels"),
+    },
     "sqlml_search": {
         "sql": "sqlml_search(table, column, query)", "python": "sqlml.search", "cli": "sqlml search",
         "ray": NotOffered("BM25 and hybrid scores need the whole corpus in one call; docs/ray.md ranks sqlml.ray.relevance output instead"),

@@ -39,6 +39,7 @@ from sqlml.models import heads, registry
 from sqlml.models.heads import Head, softmax
 from sqlml.models.ref import fingerprint_directory
 from sqlml.ops.classify.long_text import text_vectors
+from sqlml.ops.classify.refine import REFINE_TEMPERATURE, REFINE_TEMPLATE, refine_label_vectors
 from sqlml.ops.embed import embed_strings
 from sqlml.ops.inputs import valid_strings
 
@@ -255,10 +256,13 @@ def predict_zero_shot(
     runtime: AnyRuntime,
     template: str = DEFAULT_TEMPLATE,
     temperature: float = DEFAULT_TEMPERATURE,
+    refine: bool = False,
 ) -> Prediction:
     """Zero-shot per row: ``label_sets[i]`` (already checked) are row i's labels; a NULL text or label set → NULL.
 
     All texts of the call are embedded together; each distinct label set is embedded once (cached).
+    ``refine``: each label set's vectors are refined over the rows of this call that carry it
+    (:func:`sqlml.ops.classify.refine.refine_label_vectors`), so the answer depends on the whole call.
     """
     rows = [i for i in range(len(texts)) if texts[i].is_valid and label_sets[i] is not None]
     vectors = text_vectors([texts[i].as_py() for i in rows], runtime) if rows else None
@@ -267,7 +271,10 @@ def predict_zero_shot(
     for pos, i in enumerate(rows):
         groups.setdefault(label_sets[i], []).append(pos)  # type: ignore[arg-type]
     for labels, positions in groups.items():
-        probs = zero_shot_probabilities(vectors[positions], label_vectors(labels, template, runtime), temperature)  # type: ignore[index]
+        prototypes = label_vectors(labels, template, runtime)
+        if refine:
+            prototypes = refine_label_vectors(prototypes, vectors[positions])  # type: ignore[index]
+        probs = zero_shot_probabilities(vectors[positions], prototypes, temperature)  # type: ignore[index]
         for pos, p in zip(positions, probs, strict=True):
             out.labels[rows[pos]] = labels
             out.probs[rows[pos]] = p
@@ -296,6 +303,7 @@ class Classifier:
     template: str
     temperature: float
     function: str
+    refine: bool = False
 
     def predict(self, texts: pa.StringArray, row_labels: pa.Array | None = None) -> Prediction:
         """Predictions for ``texts``; ``row_labels`` (a list column aligned with ``texts``) replaces the
@@ -304,14 +312,14 @@ class Classifier:
             return predict_model(texts, self.model)
         assert self.runtime is not None
         if row_labels is None:
-            return predict_zero_shot(texts, [self.labels] * len(texts), self.runtime, self.template, self.temperature)
+            return predict_zero_shot(texts, [self.labels] * len(texts), self.runtime, self.template, self.temperature, self.refine)
         checked: dict[tuple[str | None, ...], tuple[str, ...]] = {}  # each distinct label set is validated once
         label_sets: list[tuple[str, ...] | None] = []
         for row in row_labels.to_pylist():
             if row is not None and tuple(row) not in checked:
                 checked[tuple(row)] = check_labels(row, self.function)
             label_sets.append(None if row is None else checked[tuple(row)])
-        return predict_zero_shot(texts, label_sets, self.runtime, self.template, self.temperature)
+        return predict_zero_shot(texts, label_sets, self.runtime, self.template, self.temperature, self.refine)
 
 
 def check_choice(function: str, has_labels: bool, model: str | None) -> None:
@@ -338,18 +346,28 @@ def resolve_classifier(
     template: str | None = None,
     temperature: float | None = None,
     per_row_labels: bool = False,
+    refine: bool = False,
 ) -> Classifier:
     """The one place a call's classifier is chosen: zero-shot when it has labels, else ``model``.
 
     ``per_row_labels``: labels come with each row (SQL's list column); the constant ``labels`` must then
-    be ``None``. ``model`` and ``embedding_model`` may be ``os.PathLike`` (folders). Raises :class:`InvalidArgumentError`
+    be ``None``. ``refine``: zero-shot label vectors refined over each call's rows (the caller hands the whole
+    set of rows to one call); its template and temperature default to :data:`~sqlml.ops.classify.refine.REFINE_TEMPLATE`
+    and :data:`~sqlml.ops.classify.refine.REFINE_TEMPERATURE`.
+    ``model`` and ``embedding_model`` may be ``os.PathLike`` (folders). Raises :class:`InvalidArgumentError`
     for both or neither, a model argument of another type, bad labels, template or temperature.
     """
     model = check_model_argument(model, "model", function)
     embedding_model = check_model_argument(embedding_model, "embedding_model", function)
     check_choice(function, per_row_labels or labels is not None, model)
+    if refine and model is not None:
+        raise InvalidArgumentError(
+            f"{function}: refine applies to zero-shot labels; a trained or Hugging Face classifier (model := {model!r}) "
+            "is not refined: leave refine off"
+        )
     if model is not None:  # template and temperature are zero-shot's: a classifier model ignores them
         return Classifier(None, resolve_model(model, settings, embedding_model), None, DEFAULT_TEMPLATE, DEFAULT_TEMPERATURE, function)
-    prompt, temp = check_template(template, function), check_temperature(temperature, function)
+    prompt = check_template(REFINE_TEMPLATE if refine and template is None else template, function)
+    temp = check_temperature(REFINE_TEMPERATURE if refine and temperature is None else temperature, function)
     constant = None if labels is None else check_labels(labels, function)
-    return Classifier(constant, None, runtime_for(settings, embedding_model), prompt, temp, function)
+    return Classifier(constant, None, runtime_for(settings, embedding_model), prompt, temp, function, refine)

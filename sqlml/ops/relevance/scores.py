@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -70,17 +71,18 @@ def check_mode(mode: Any, function: str) -> str:
 SEARCH_COLUMNS = ("score", "rank")
 
 
-def check_table_columns(columns: list[str], function: str) -> None:
-    """Raise :class:`InvalidArgumentError` if the searched table has its own ``score`` or ``rank`` (any case).
+def check_table_columns(columns: list[str], function: str, added: Sequence[str]) -> None:
+    """Raise :class:`InvalidArgumentError` if a table given to a table function has its own column of a name in
+    ``added`` (any case), e.g. :data:`SEARCH_COLUMNS`.
 
-    The results add both after the table's columns; a second column of the same name would be renamed or
+    The results add those columns after the table's; a second column of the same name would be renamed or
     shadow one of them (SQL names ignore case).
     """
-    own = next((c for c in columns if c.lower() in SEARCH_COLUMNS), None)
+    own = next((c for c in columns if c.lower() in added), None)
     if own is not None:
         raise InvalidArgumentError(
-            f"{function}: the table already has a column named {own!r}; the results add their own score and rank columns, "
-            f"so rename it first (in SQL, search a view: CREATE VIEW v AS SELECT * RENAME ({own} AS table_{own}) FROM t)"
+            f"{function}: the table already has a column named {own!r}; the results add their own {' and '.join(added)} columns, "
+            f"so rename it first (in SQL, use a view: CREATE VIEW v AS SELECT * RENAME ({own} AS table_{own}) FROM t)"
         )
 
 
