@@ -29,7 +29,8 @@ def as_string_array(texts: Any, what: str = "texts") -> pa.StringArray:
         if not isinstance(texts, Iterable):
             raise InvalidArgumentError(f"{what} must be a list, Arrow array or polars Series of strings, not {type(texts).__name__}")
         items = list(texts)
-        bad = next((x for x in items if x is not None and not isinstance(x, str)), None)
+        # the types present first (one C-level pass); only other types than str and None need the per-item check
+        bad = None if set(map(type, items)) <= _TEXT_ITEM_TYPES else next((x for x in items if x is not None and not isinstance(x, str)), None)
         if bad is not None:
             raise InvalidArgumentError(f"{what} must contain strings or None; found {type(bad).__name__} {bad!r}")
         texts = pa.array(items, type=pa.string())
@@ -41,6 +42,9 @@ def as_string_array(texts: Any, what: str = "texts") -> pa.StringArray:
         texts = texts.view(_AS_TEXT[texts.type.id])
     return texts if pa.types.is_string(texts.type) else texts.cast(pa.string())
 
+
+#: Item types a list of texts may hold without a per-item check (subclasses of str get one).
+_TEXT_ITEM_TYPES = {str, type(None)}
 
 #: Binary Arrow type id -> the text type of the same layout (a zero-copy view, no UTF-8 check).
 _AS_TEXT = {pa.binary().id: pa.string(), pa.large_binary().id: pa.large_string(), pa.binary_view().id: pa.string_view()}

@@ -168,7 +168,11 @@ def build_index(
             fresh_rows = np.flatnonzero(layout.reused < 0)
             layout.ids[fresh_rows] = np.arange(next_id, next_id + len(fresh_rows), dtype=np.uint64)
             version = store.next_version(folder)
-            with new_folder(folder / f"v{version}") as tmp:
+            carried = previous.segments[-1] if plan is not None and len(previous.segments) == 2 else None  # type: ignore[union-attr]
+            with new_folder(folder / f"v{version}") as tmp, ThreadPoolExecutor(1, thread_name_prefix="sqlml-index-graph") as writer:
+                # the graph is finished and written beside the other files (usearch releases the GIL): a first build's
+                # graph may still be growing from the embedding, a refresh's own graph is patched meanwhile
+                graph_written = writer.submit(_write_ann, tmp, layout, graph, carried)
                 _write_rows(tmp, layout)
                 np.save(tmp / store.VECTORS, layout.vectors)
                 if plan is not None:
@@ -178,8 +182,7 @@ def build_index(
                     _write_bm25(tmp, layout.texts, [previous.segments[-1].folder], own_reused, beside=base.folder)  # type: ignore[union-attr]
                 else:
                     _write_bm25(tmp, layout.texts, [s.folder for s in previous.segments] if previous is not None else None, layout.reused)
-                carried = previous.segments[-1] if plan is not None and len(previous.segments) == 2 else None  # type: ignore[union-attr]
-                _write_ann(tmp, layout, graph, carried)  # last: a first build's graph may still be growing
+                graph_written.result()
                 now = datetime.now(timezone.utc).isoformat(timespec="seconds")
                 meta = {
                     "format_version": store.FORMAT_VERSION, "name": name, "version": version,
