@@ -34,7 +34,7 @@ from sqlml.errors import IndexStoreError, InvalidArgumentError
 from sqlml.ops.classify.long_text import pieces_of
 from sqlml.ops.embed import embed_strings
 from sqlml.ops.index import store
-from sqlml.ops.index.segments import positions_within
+from sqlml.ops.index.runs import positions_within
 from sqlml.ops.inputs import as_string_array
 from sqlml.version import __version__
 

@@ -29,7 +29,7 @@ from typing import Any
 import bm25s
 import numpy as np
 
-from sqlml.ops.index.segments import positions_within
+from sqlml.ops.index.runs import positions_within
 from sqlml.ops.inputs import as_string_array
 from sqlml.ops.relevance.bm25 import tokenize_ids
 

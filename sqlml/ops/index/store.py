@@ -51,7 +51,7 @@ from sqlml import config, paths
 from sqlml.atomic import write_atomically
 from sqlml.errors import IndexStoreError, InvalidArgumentError
 from sqlml.models.heads import NAME_PATTERN, check_store_name
-from sqlml.ops.index.segments import positions_within
+from sqlml.ops.index.runs import positions_within
 
 CURRENT = "CURRENT"
 LOCK = ".lock"
