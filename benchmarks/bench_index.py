@@ -79,7 +79,9 @@ def serving_rss(model_dir: str, device: str, queries: list[str]) -> float | str:
     import subprocess
 
     done = subprocess.run([sys.executable, "-c", SERVE, model_dir, device], input=json.dumps(queries), capture_output=True,
-                          text=True, check=False, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+                          text=True, check=False,
+                          # JAX, where installed, is imported by transformers and grabs the GPU the parent holds: keep it on the CPU
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "JAX_PLATFORMS": "cpu", "USE_FLAX": "0"})
     if done.returncode != 0:  # the other numbers still count: keep the reason instead of losing the run
         # the exception's own line (JAX, when something imports it, appends a notice after it)
         errors = [line for line in done.stderr.splitlines() if re.match(r"^[\w.]+(Error|Exception)\b", line)]
