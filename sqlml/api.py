@@ -29,6 +29,7 @@ from sqlml.ops.calls import (
     bind_top_k_sentences,
     mode_runtime,
 )
+from sqlml.ops.classify.core import resolve_classifier
 from sqlml.ops.relevance.scores import SEARCH_COLUMNS, Mode, check_k, check_mode, check_query, check_table_columns, search_array
 
 Output = Literal["numpy", "arrow", "polars", "list"]
@@ -73,9 +74,9 @@ def convert(result: pa.Array, output: str, name: str) -> Any:
 
 def _check_flag(value: Any, name: str, function: str) -> bool:
     """``value`` when it is a bool; anything else (a string ``'false'`` would be truthy) is refused by name."""
-    if not isinstance(value, bool):
+    if not isinstance(value, (bool, np.bool_)):
         raise InvalidArgumentError(f"{function}: {name} must be True or False, not {type(value).__name__} {value!r}")
-    return value
+    return bool(value)
 
 
 def _check_output(output: str, allowed: tuple[str, ...]) -> str:
@@ -96,14 +97,11 @@ def _settings(function: str, model: Any, argument: str = "model", **options: Any
     return Settings.resolve(model=check_model_argument(model, argument, function), **options)
 
 
-def _run(function: str, texts: Any, bound: Bound, on_error: str | None, show_progress: bool | None, whole: bool = False) -> pa.Array:
-    """``bound`` over ``texts`` in steps, under the ``on_error`` policy, with a progress bar when asked.
-
-    ``whole``: one step over every text (a result that depends on the whole set, e.g. refined labels).
-    """
+def _run(function: str, texts: Any, bound: Bound, on_error: str | None, show_progress: bool | None) -> pa.Array:
+    """``bound`` over ``texts`` in steps, under the ``on_error`` policy, with a progress bar when asked."""
     array = python_texts(texts, function, on_error)
     show = progress.enabled(show_progress, False)
-    step = max(len(array), 1) if whole else STEP_ROWS.get(function, DEFAULT_STEP_ROWS)
+    step = STEP_ROWS.get(function, DEFAULT_STEP_ROWS)
 
     def compute(part: pa.StringArray, _start: int, _stop: int) -> pa.Array:
         if len(part) == 0:
@@ -194,12 +192,25 @@ def _classify(
 ) -> Any:
     _check_output(output, ("list", "arrow", "polars"))
     settings = _settings(function, embedding_model, "embedding_model", device=device, batch_size=batch_size)
+    kind = "scores" if function == "classify_scores" else "label"
+    if _check_flag(refine, "refine", function):
+        return convert(_refined(function, texts, settings, labels, model, template, temperature, on_error, show_progress), output, kind)
     bound = bind_classify(
-        settings, function, labels=labels, model=model, template=template, temperature=temperature, scores=function == "classify_scores",
-        refine=_check_flag(refine, "refine", function),
+        settings, function, labels=labels, model=model, template=template, temperature=temperature, scores=function == "classify_scores"
     )
-    return convert(_run(function, texts, bound, on_error, show_progress, whole=refine), output,
-                   "scores" if function == "classify_scores" else "label")
+    return convert(_run(function, texts, bound, on_error, show_progress), output, kind)
+
+
+def _refined(function: str, texts: Any, settings: Settings, labels: Sequence[str] | None, model: ModelArg, template: str | None,
+             temperature: float | None, on_error: str | None, show_progress: bool | None) -> pa.Array:
+    """Zero-shot labels refined over every text of the call: one prediction over the whole set (the answer for one
+    text depends on the others), under the ``on_error`` policy; the bar counts the texts embedded."""
+    classifier = resolve_classifier(function, settings, labels=labels, model=model, template=template, temperature=temperature,
+                                    refine=True)
+    array = python_texts(texts, function, on_error)
+    with progress.progress_bar(None, f"{function} (embed)", progress.enabled(show_progress, False), unit="texts") as bar:
+        prediction = run_rows(function, array, lambda part, _start, _stop: classifier.predict(part, bar=bar), on_error)
+    return prediction.score_array() if function == "classify_scores" else prediction.label_array()
 
 
 def classify(

@@ -83,7 +83,10 @@ CREATE OR REPLACE MACRO sqlml.main.sqlml_train(name, texts, labels, method := 'l
 --   NULL text -> NULL predicted_label and predicted_score. Errors: as classify's labels; a table with its own
 --   predicted_label or predicted_score column (rename it in a view). on_error := 'null': a row whose text makes
 --   the model fail gets NULL and is left out of the refinement (counted in sqlml_stats()).
---   Cost: the whole table is read and embedded in one call (memory: its texts plus one vector per row).
+--   labels: a constant list or a scalar subquery (SELECT list(name) FROM topics); for labels that differ per
+--   row, use classify(text, labels_column).
+--   Cost: the whole table is read and embedded in one call; memory holds its texts, one float32 vector per
+--   row and a few floats per row and label.
 --   Example: SELECT id, predicted_label FROM sqlml_classify('news', 'body', ['business', 'sport', 'politics', 'tech']);
 CREATE OR REPLACE MACRO sqlml.main.sqlml_classify(table_name, column_name, labels, refine := true, template := NULL, temperature := NULL, embedding_model := NULL, on_error := 'raise') AS TABLE
     -- the table's columns travel inside one struct, so no name of the macro's can meet one of the table's
@@ -92,7 +95,7 @@ CREATE OR REPLACE MACRO sqlml.main.sqlml_classify(table_name, column_name, label
     ),
     predicted AS (
         SELECT unnest(_sqlml_classify_rows(
-            list(struct_extract(fields, column_name) ORDER BY position),
+            list(struct_extract(fields, column_name) ORDER BY position), column_name,
             -- the column names, from a row of NULLs when the table is empty
             (SELECT struct_keys(struct_pack(*COLUMNS(named.*))) FROM (SELECT 1) LEFT JOIN (SELECT unnest(fields) FROM source LIMIT 1) named ON true),
             labels, template, temperature, refine, embedding_model, on_error), recursive := true)

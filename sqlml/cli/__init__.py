@@ -314,7 +314,8 @@ def _label_list(labels: str | None) -> list[str] | None:
 
 def _refined_classify_job(inputs: list[str], output: str, column: str, new_column: str | None, labels: str | None, model: str | None,
                           scores: bool, template: str | None, temperature: float | None, on_error: str,
-                          embedding_model: str | None, device: str | None, batch_size: int | None, engine: str, resume: bool) -> None:
+                          embedding_model: str | None, device: str | None, batch_size: int | None, progress: bool, engine: str,
+                          resume: bool) -> None:
     """``sqlml classify --refine``: every row of the inputs classified in one call (refined labels depend on all rows)."""
     from sqlml.api import classify as classify_texts
     from sqlml.api import classify_scores
@@ -331,7 +332,7 @@ def _refined_classify_job(inputs: list[str], output: str, column: str, new_colum
 
     def compute(texts: Any) -> Any:
         return function(texts, _label_list(labels), model, embedding_model=embedding_model, template=template, temperature=temperature,
-                        device=device, batch_size=batch_size, output="arrow", on_error=on_error, refine=True)
+                        device=device, batch_size=batch_size, show_progress=progress, output="arrow", on_error=on_error, refine=True)
 
     rows = map_parquet_whole(inputs, output, column, new_column or ("scores" if scores else "label"), compute)
     click.echo(f"wrote {rows} rows to {output}", err=True)
@@ -377,7 +378,7 @@ def classify(inputs: tuple[str, ...], column: str, labels: str | None, model: st
     check_choice("classify", labels is not None, model)  # before any file is read or a Ray cluster is started
     if refine:
         _refined_classify_job(list(inputs), output, column, new_column, labels, model, scores, template, temperature, on_error,
-                              embedding_model, device, batch_size, engine, resume)
+                              embedding_model, device, batch_size, progress, engine, resume)
         return
     options = {
         "labels": _label_list(labels), "model": model, "scores": scores,

@@ -28,6 +28,7 @@ from sqlml.ops.calls import (
     bind_top_k_sentences,
     mode_runtime,
 )
+from sqlml.ops.classify.core import resolve_classifier
 from sqlml.ops.classify.refine import REFINE_TEMPLATE
 from sqlml.ops.classify.train import DEFAULT_C, DEFAULT_METHOD, DEFAULT_TEST_SIZE, train_classifier
 from sqlml.ops.inputs import as_string_array
@@ -83,18 +84,20 @@ def _classify(scores: bool) -> SqlBinder:
 
 
 def _classify_rows_udf(ctx: SqlContext) -> Callable[..., pa.Array]:
-    """``_sqlml_classify_rows(list(text), columns, labels, template, temperature, refine, embedding_model, on_error)``:
+    """``_sqlml_classify_rows(list(text), column, columns, labels, template, temperature, refine, embedding_model, on_error)``:
     one ``(row, label, score)`` per row of each aggregated table, in row order (NULL text → NULL label and score).
 
     ``columns`` (the table's column names) must not hold the ``predicted_label``/``predicted_score`` the results add.
+    Arguments are checked before the rows are looked at, so an empty table refuses what a full one would.
     """
     function = "sqlml_classify"
 
-    def classify_rows(tables: pa.ChunkedArray, columns: pa.ChunkedArray, labels: pa.ChunkedArray, templates: pa.ChunkedArray,
-                      temperatures: pa.ChunkedArray, refines: pa.ChunkedArray, models: pa.ChunkedArray,
+    def classify_rows(tables: pa.ChunkedArray, text_columns: pa.ChunkedArray, columns: pa.ChunkedArray, labels: pa.ChunkedArray,
+                      templates: pa.ChunkedArray, temperatures: pa.ChunkedArray, refines: pa.ChunkedArray, models: pa.ChunkedArray,
                       on_errors: pa.ChunkedArray) -> pa.Array:
         on_error = constant(on_errors, function, "on_error")
-        lists = single_chunk(tables)
+        if constant(text_columns, function, "column_name") is None:
+            raise InvalidArgumentError(f"{function}: column_name is NULL; name the text column, e.g. sqlml_classify('news', 'body', [...])")
         for names in single_chunk(columns).to_pylist():
             check_table_columns(names or [], function, PREDICTED_COLUMNS)
         refine = constant(refines, function, "refine")
@@ -102,23 +105,29 @@ def _classify_rows_udf(ctx: SqlContext) -> Callable[..., pa.Array]:
             raise InvalidArgumentError(f"{function}: refine is NULL; give true (labels refined over the table's rows) or false")
         model, template, temperature = (constant(a, function, n) for a, n in ((models, "embedding_model"), (templates, "template"),
                                                                               (temperatures, "temperature")))
-        label_lists = single_chunk(labels).to_pylist()
-        out: list[list[dict[str, object]] | None] = []
-        for i in range(len(lists)):  # one row per call in practice: the macro aggregates the table
-            if not lists[i].is_valid:
-                out.append(None)
-                continue
-            if label_lists[i] is None:
+        lists = single_chunk(tables)
+        out: list[pa.Array | None] = []
+        for i, row_labels in enumerate(single_chunk(labels).to_pylist()):  # one row per call in practice: the macro aggregates
+            if row_labels is None:
                 raise InvalidArgumentError(f"{function}: labels is NULL; give the label names, e.g. ['business', 'sport']")
             with ctx.sandbox():
-                bound = bind_classify(ctx.settings, function, labels=label_lists[i], embedding_model=model,
-                                      template=REFINE_TEMPLATE if template is None else template, temperature=temperature, scores=True,
-                                      refine=refine)
+                classifier = resolve_classifier(function, ctx.settings, labels=row_labels, embedding_model=model,
+                                                template=REFINE_TEMPLATE if template is None else template, temperature=temperature,
+                                                refine=refine)
+            if not lists[i].is_valid:  # an empty table
+                out.append(None)
+                continue
             # the whole table is one call: refined labels depend on every row (a failing text becomes NULL under 'null')
-            scores = run_rows(function, as_string_array(lists[i].values), lambda part, _s, _e: bound(part, {}), on_error)  # noqa: B023
-            out.append([{"row": row, "label": None if s is None else s[0]["label"], "score": None if s is None else s[0]["score"]}
-                        for row, s in enumerate(scores.to_pylist())])
-        return pa.array(out, type=pa.list_(pa.struct(PREDICTED_FIELDS)))
+            texts = as_string_array(lists[i].values)
+            prediction = run_rows(function, texts, lambda part, _s, _e: classifier.predict(part), on_error)  # noqa: B023 - called at once
+            names, scores = prediction.top()
+            out.append(pa.StructArray.from_arrays([pa.array(np.arange(len(texts), dtype=np.int64)), names, scores],
+                                                  names=list(PREDICTED_FIELDS)))
+        offsets = np.cumsum([0] + [0 if rows is None else len(rows) for rows in out])
+        values = pa.concat_arrays([rows for rows in out if rows is not None]) if any(rows is not None for rows in out) else \
+            pa.array([], type=pa.struct(PREDICTED_FIELDS))
+        return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values, type=pa.list_(pa.struct(PREDICTED_FIELDS)),
+                                        mask=pa.array([rows is None for rows in out]))
 
     return classify_rows
 
@@ -249,8 +258,8 @@ SPECS: tuple[UdfSpec, ...] = (
     UdfSpec("_sqlml_classify", "classify", _fixed("VARCHAR"), _CLASSIFY_ARGS, bind=_classify(scores=False)),
     UdfSpec("_sqlml_classify_scores", "classify_scores", _fixed(SCORES_SQL_TYPE), _CLASSIFY_ARGS, bind=_classify(scores=True)),
     UdfSpec("_sqlml_classify_rows", "sqlml_classify", _fixed("STRUCT(row BIGINT, label VARCHAR, score DOUBLE)[]"),
-            (Arg("texts", "VARCHAR[]"), Arg("columns", "VARCHAR[]"), Arg("labels", "VARCHAR[]"), Arg("template", "VARCHAR"),
-             Arg("temperature", "DOUBLE"), Arg("refine", "BOOLEAN"), Arg("embedding_model", "VARCHAR"), ON_ERROR),
+            (Arg("texts", "VARCHAR[]"), Arg("column", "VARCHAR"), Arg("columns", "VARCHAR[]"), Arg("labels", "VARCHAR[]"),
+             Arg("template", "VARCHAR"), Arg("temperature", "DOUBLE"), Arg("refine", "BOOLEAN"), Arg("embedding_model", "VARCHAR"), ON_ERROR),
             udf=_classify_rows_udf),
     UdfSpec("_sqlml_search", "sqlml_search", _fixed("STRUCT(row BIGINT, score DOUBLE, rank BIGINT)[]"),
             (Arg("texts", "VARCHAR[]"), Arg("columns", "VARCHAR[]"), Arg("query", "VARCHAR"), Arg("k", "BIGINT"), Arg("mode", "VARCHAR"), MODEL, ON_ERROR),

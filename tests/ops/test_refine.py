@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import duckdb
 import numpy as np
+import pyarrow as pa
 import pytest
 
 import sqlml
@@ -92,6 +94,20 @@ def test_python_refine_without_it_is_plain_zero_shot_with_bare_names(tiny_model_
     labels = ["sport", "money"]
     plain = sqlml.classify(TEXTS, labels, embedding_model=str(tiny_model_dir), template="{label}")
     assert sqlml.classify(TEXTS, labels, embedding_model=str(tiny_model_dir), template="{label}", refine=False) == plain
+    assert sqlml.classify(TEXTS, labels, embedding_model=str(tiny_model_dir), template="{label}", refine=np.False_) == plain
+
+
+def test_the_top_label_and_score_are_the_first_of_every_labels_scores(tiny_model_dir: Path) -> None:
+    from sqlml.config import Settings
+    from sqlml.ops.classify.core import resolve_classifier
+
+    classifier = resolve_classifier("classify", Settings.resolve(model=str(tiny_model_dir), device="cpu"), labels=["sport", "money"],
+                                    refine=True)
+    prediction = classifier.predict(pa.array([*TEXTS[:6], None], pa.string()))
+    names, scores = prediction.top()
+    every = prediction.score_array().to_pylist()
+    assert names.to_pylist() == [None if row is None else row[0]["label"] for row in every]
+    assert scores.to_pylist() == [None if row is None else row[0]["score"] for row in every]
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
@@ -145,10 +161,16 @@ def test_sql_empty_table_gives_no_rows(news: duckdb.DuckDBPyConnection) -> None:
     ("sqlml_classify('news', 'body', ['sport', 'money'], refine := NULL)", "refine is NULL"),
     ("sqlml_classify('news', 'body', ['sport', 'sport'])", "labels must be distinct"),
     ("sqlml_classify('news', 'body', ['sport', 'money'], template := 'no placeholder')", "template must contain '{label}'"),
+    ("sqlml_classify('news', NULL, ['sport', 'money'])", "column_name is NULL; name the text column"),
+    ("sqlml_classify('news', 'body', ['sport', 'money'], temperature := -1)", "temperature must be > 0 (default 0.07)"),
+    # an empty table refuses what a full one would
+    ("sqlml_classify('nothing', 'body', ['sport', 'sport'])", "labels must be distinct"),
+    ("sqlml_classify('nothing', 'body', NULL)", "labels is NULL"),
 ])
 def test_sql_table_form_errors(news: duckdb.DuckDBPyConnection, call: str, message: str) -> None:
     news.execute("CREATE VIEW own AS SELECT *, 'x' AS predicted_label FROM news")
-    with pytest.raises(duckdb.Error, match=message.replace("(", r"\(").replace("[", r"\[")):
+    news.execute("CREATE VIEW nothing AS SELECT * FROM news WHERE false")
+    with pytest.raises(duckdb.Error, match=re.escape(message)):
         news.sql(f"SELECT * FROM {call}").fetchall()
 
 

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from sqlml import progress
 from sqlml.config import Settings, check_model_argument
 from sqlml.engine.classifiers import classifier_runtime_for
 from sqlml.engine.runtime import AnyRuntime, runtime_for
@@ -87,12 +88,12 @@ def check_template(template: str | None, function: str = "classify") -> str:
     return template
 
 
-def check_temperature(temperature: float | None, function: str = "classify") -> float:
-    """The softmax temperature (``None`` → :data:`DEFAULT_TEMPERATURE`); must be > 0."""
+def check_temperature(temperature: float | None, function: str = "classify", default: float = DEFAULT_TEMPERATURE) -> float:
+    """The softmax temperature (``None`` → ``default``); must be > 0."""
     if temperature is None:
-        return DEFAULT_TEMPERATURE
+        return default
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
-        raise InvalidArgumentError(f"{function}: temperature must be > 0 (default {DEFAULT_TEMPERATURE}); got {temperature!r}")
+        raise InvalidArgumentError(f"{function}: temperature must be > 0 (default {default}); got {temperature!r}")
     return float(temperature)
 
 
@@ -233,6 +234,20 @@ class Prediction:
             type=pa.string(),
         )
 
+    def top(self) -> tuple[pa.StringArray, pa.DoubleArray]:
+        """``(label, probability)`` of the most probable label per row (ties → the first label); NULL rows stay NULL.
+        One pair per row, not every label's: what a whole table's answer needs."""
+        names: list[str | None] = []
+        scores = np.full(len(self.probs), np.nan)
+        for row, (labels, p) in enumerate(zip(self.labels, self.probs, strict=True)):
+            if p is None or labels is None:
+                names.append(None)
+                continue
+            best = int(np.argmax(p))
+            names.append(labels[best])
+            scores[row] = p[best]
+        return pa.array(names, type=pa.string()), pa.array(scores, type=pa.float64(), from_pandas=True)
+
     def score_array(self) -> pa.ListArray:
         """``LIST<STRUCT<label, score>>`` per row, every label, by descending score (ties keep label order)."""
         offsets = [0]
@@ -257,15 +272,17 @@ def predict_zero_shot(
     template: str = DEFAULT_TEMPLATE,
     temperature: float = DEFAULT_TEMPERATURE,
     refine: bool = False,
+    bar: progress.Progress | None = None,
 ) -> Prediction:
     """Zero-shot per row: ``label_sets[i]`` (already checked) are row i's labels; a NULL text or label set → NULL.
 
-    All texts of the call are embedded together; each distinct label set is embedded once (cached).
-    ``refine``: each label set's vectors are refined over the rows of this call that carry it
+    All texts of the call are embedded together (``bar`` counts them); each distinct label set is embedded once
+    (cached). ``refine``: each label set's vectors are refined over the rows of this call that carry it
     (:func:`sqlml.ops.classify.refine.refine_label_vectors`), so the answer depends on the whole call.
     """
-    rows = [i for i in range(len(texts)) if texts[i].is_valid and label_sets[i] is not None]
-    vectors = text_vectors([texts[i].as_py() for i in rows], runtime) if rows else None
+    values = texts.to_pylist()
+    rows = [i for i, text in enumerate(values) if text is not None and label_sets[i] is not None]
+    vectors = text_vectors([values[i] for i in rows], runtime, bar) if rows else None
     out = Prediction([None] * len(texts), [None] * len(texts))
     groups: dict[tuple[str, ...], list[int]] = {}
     for pos, i in enumerate(rows):
@@ -305,21 +322,23 @@ class Classifier:
     function: str
     refine: bool = False
 
-    def predict(self, texts: pa.StringArray, row_labels: pa.Array | None = None) -> Prediction:
+    def predict(self, texts: pa.StringArray, row_labels: pa.Array | None = None, bar: progress.Progress | None = None) -> Prediction:
         """Predictions for ``texts``; ``row_labels`` (a list column aligned with ``texts``) replaces the
-        constant labels of a zero-shot classifier. A NULL labels row gives NULL."""
+        constant labels of a zero-shot classifier. A NULL labels row gives NULL. ``bar`` counts zero-shot's
+        embedded texts."""
         if self.model is not None:
             return predict_model(texts, self.model)
         assert self.runtime is not None
         if row_labels is None:
-            return predict_zero_shot(texts, [self.labels] * len(texts), self.runtime, self.template, self.temperature, self.refine)
+            return predict_zero_shot(texts, [self.labels] * len(texts), self.runtime, self.template, self.temperature, self.refine,
+                                     bar)
         checked: dict[tuple[str | None, ...], tuple[str, ...]] = {}  # each distinct label set is validated once
         label_sets: list[tuple[str, ...] | None] = []
         for row in row_labels.to_pylist():
             if row is not None and tuple(row) not in checked:
                 checked[tuple(row)] = check_labels(row, self.function)
             label_sets.append(None if row is None else checked[tuple(row)])
-        return predict_zero_shot(texts, label_sets, self.runtime, self.template, self.temperature, self.refine)
+        return predict_zero_shot(texts, label_sets, self.runtime, self.template, self.temperature, self.refine, bar)
 
 
 def check_choice(function: str, has_labels: bool, model: str | None) -> None:
@@ -368,6 +387,6 @@ def resolve_classifier(
     if model is not None:  # template and temperature are zero-shot's: a classifier model ignores them
         return Classifier(None, resolve_model(model, settings, embedding_model), None, DEFAULT_TEMPLATE, DEFAULT_TEMPERATURE, function)
     prompt = check_template(REFINE_TEMPLATE if refine and template is None else template, function)
-    temp = check_temperature(REFINE_TEMPERATURE if refine and temperature is None else temperature, function)
+    temp = check_temperature(temperature, function, REFINE_TEMPERATURE if refine else DEFAULT_TEMPERATURE)
     constant = None if labels is None else check_labels(labels, function)
     return Classifier(constant, None, runtime_for(settings, embedding_model), prompt, temp, function, refine)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sqlml import progress
 from sqlml.engine.runtime import AnyRuntime
 from sqlml.ops.embed import embed_strings
 
@@ -48,19 +49,19 @@ def pieces_of(values: list[str], runtime: AnyRuntime) -> list[list[str]]:
     return [chunk_text(text, runtime, budget) if row in long_rows else [text] for row, text in enumerate(values)]
 
 
-def text_vectors(values: list[str], runtime: AnyRuntime) -> np.ndarray:
+def text_vectors(values: list[str], runtime: AnyRuntime, bar: progress.Progress | None = None) -> np.ndarray:
     """Embed non-null strings for classification: ``float32 (len(values), d)``, L2-normalised.
 
     Texts that fit the model window are embedded as they are; longer ones are embedded as the
     normalised mean of their sentence-aligned chunks. Every chunk of every text goes to one
-    :func:`embed_strings` call, so the runtime batches them together.
+    :func:`embed_strings` call, so the runtime batches them together; ``bar`` counts the distinct chunks embedded.
     """
     owners: list[int] = []
     pieces: list[str] = []
     for row, chunks in enumerate(pieces_of(values, runtime)):
         pieces.extend(chunks)
         owners.extend([row] * len(chunks))
-    vectors = embed_strings(pieces, runtime)
+    vectors = embed_strings(pieces, runtime, bar)
     if len(pieces) == len(values):
         return vectors
     summed = np.zeros((len(values), vectors.shape[1]), dtype=np.float32)

@@ -42,23 +42,27 @@ def refine_label_vectors(labels: np.ndarray, rows: np.ndarray) -> np.ndarray:
     becomes ``unit(LABEL_WEIGHT · label + (1 − LABEL_WEIGHT) · unit(mean of those rows))``; a label that wins
     no row keeps its vector. The label's own embedding stays in every round, so a label cannot drift onto
     another label's rows. Deterministic: the same rows in the same order give the same vectors; with one
-    label or no rows the labels come back unchanged.
+    label or no rows the labels come back unchanged. Memory: one ``(n, k)`` float32 score matrix and its sort
+    order beside the rows (no copy of them when they are float32). Cost: ``ROUNDS`` products and sorts, O(n·k).
     """
-    labels64 = labels.astype(np.float64)
     if len(rows) == 0 or len(labels) < 2:
         return labels.astype(np.float32)
-    rows64 = rows.astype(np.float64)
-    current = labels64
+    rows = rows.astype(np.float32, copy=False)  # no copy of a table's vectors; means are summed in float64
+    names = labels.astype(np.float64)
+    current = names
     for _ in range(ROUNDS):
-        scores = rows64 @ current.T
+        scores = rows @ current.T.astype(np.float32)
         winner = np.argmax(scores, axis=1)
-        top_two = -np.partition(-scores, 1, axis=1)[:, :2]
-        margin = top_two[:, 0] - top_two[:, 1]
+        top_two = np.partition(scores, len(labels) - 2, axis=1)[:, -2:]
+        margin = top_two[:, 1] - top_two[:, 0]
+        # rows grouped by label, each group by descending margin (a stable sort: ties keep row order)
+        order = np.lexsort((-margin, winner))
+        counts = np.bincount(winner, minlength=len(labels))
+        starts = np.cumsum(counts) - counts
         moved = current.copy()
-        for label in np.unique(winner):
-            won = np.flatnonzero(winner == label)
-            clearest = won[np.argsort(-margin[won], kind="stable")[: max(1, math.ceil(CLEAR_SHARE * len(won)))]]
-            centre = _unit(rows64[clearest].mean(axis=0))
-            moved[label] = _unit(LABEL_WEIGHT * labels64[label] + (1 - LABEL_WEIGHT) * centre)
+        for label in np.flatnonzero(counts):
+            clearest = order[starts[label] : starts[label] + max(1, math.ceil(CLEAR_SHARE * counts[label]))]
+            centre = _unit(rows[clearest].mean(axis=0, dtype=np.float64))
+            moved[label] = _unit(LABEL_WEIGHT * names[label] + (1 - LABEL_WEIGHT) * centre)
         current = moved
     return current.astype(np.float32)
