@@ -84,6 +84,8 @@ def keys_as_text(keys: Any) -> Any:
     import pyarrow as pa
 
     if isinstance(keys, (list, tuple)):
+        if set(map(type, keys)) <= {str}:  # text keys (one C-level pass): no per-key conversion
+            return pa.array(keys, type=pa.string())
         return pa.array([None if k is None else k if isinstance(k, str) else str(k) for k in keys], type=pa.string())
     if hasattr(keys, "to_arrow"):  # polars Series
         keys = keys.to_arrow()
