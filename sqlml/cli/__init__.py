@@ -320,7 +320,7 @@ def _refined_classify_job(inputs: list[str], output: str, column: str, new_colum
     from sqlml.api import classify as classify_texts
     from sqlml.api import classify_scores
     from sqlml.errors import InvalidArgumentError
-    from sqlml.jobs.parquet import map_parquet_whole
+    from sqlml.jobs.parquet import map_parquet
 
     if model is not None:
         raise InvalidArgumentError("--refine refines zero-shot --labels; a --model classifier is used as trained: leave --refine off")
@@ -334,7 +334,7 @@ def _refined_classify_job(inputs: list[str], output: str, column: str, new_colum
         return function(texts, _label_list(labels), model, embedding_model=embedding_model, template=template, temperature=temperature,
                         device=device, batch_size=batch_size, show_progress=progress, output="arrow", on_error=on_error, refine=True)
 
-    rows = map_parquet_whole(inputs, output, column, new_column or ("scores" if scores else "label"), compute)
+    rows = map_parquet(inputs, output, column, new_column or ("scores" if scores else "label"), compute, whole=True)
     click.echo(f"wrote {rows} rows to {output}", err=True)
 
 

@@ -194,6 +194,7 @@ def map_parquet(
     resume: bool = False,
     show_progress: bool | None = None,
     desc: str = "rows",
+    whole: bool = False,
 ) -> int:
     """Write ``inputs`` plus ``new_column = compute(column)`` to ``output`` (Parquet); return the row count.
 
@@ -201,7 +202,9 @@ def map_parquet(
     array of the same length. All input columns are kept, in order; the new column comes last. Finished
     batches are checkpointed (:mod:`sqlml.jobs.checkpoint`): after a crash or Ctrl-C, ``resume=True``
     continues without recomputing them. The output appears only when every row is done; an output that is
-    one of the inputs is refused (:func:`check_output_apart`).
+    one of the inputs is refused (:func:`check_output_apart`). ``whole``: ``compute`` gets the whole column at
+    once, for an answer that depends on every row (refined zero-shot labels): every row is in memory and there
+    are no checkpoints (``resume`` does not apply).
     """
     from sqlml.jobs.checkpoint import PartCheckpoint
 
@@ -212,6 +215,12 @@ def map_parquet(
     if new_column in dataset.schema.names:
         raise InvalidArgumentError(f"the input already has a column {new_column!r}; pick another name for the output column")
     check_writable(output)
+    if whole:
+        table = dataset.to_table()
+        texts = as_string_array(table.column(column), what=f"column {column!r}")
+        with atomic_path(output) as tmp:
+            pq.write_table(table.append_column(new_column, compute(texts)), tmp, compression="zstd")
+        return table.num_rows
     manifest = {"inputs": PartCheckpoint.describe_inputs(files), "column": column, "new_column": new_column,
                 "operation": repr(compute), "batch_rows": READ_BATCH_ROWS}
     checkpoint = PartCheckpoint(output, manifest)
@@ -226,29 +235,6 @@ def map_parquet(
     written = _concatenate(checkpoint.parts(), output, dataset.schema, new_column)
     checkpoint.remove()
     return written
-
-
-def map_parquet_whole(
-    inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
-    output: str | os.PathLike[str],
-    column: str,
-    new_column: str,
-    compute: Callable[[pa.StringArray], pa.Array],
-) -> int:
-    """:func:`map_parquet` for an operation whose answer for one row depends on every row (refined zero-shot
-    labels): ``compute`` gets the whole column at once (``pa.StringArray``, nulls included), so every row is in
-    memory and there are no checkpoints. Written atomically; returns the row count."""
-    check_output_path(output)
-    files = expand_inputs(inputs)
-    check_output_apart(files, output)
-    table = read_text_table(files, column)
-    if new_column in table.schema.names:
-        raise InvalidArgumentError(f"the input already has a column {new_column!r}; pick another name for the output column")
-    check_writable(output)
-    result = table.append_column(new_column, compute(table.column(column).combine_chunks()))
-    with atomic_path(output) as tmp:
-        pq.write_table(result, tmp, compression="zstd")
-    return result.num_rows
 
 
 def _concatenate(parts: list[Path], output: str | os.PathLike[str], schema: pa.Schema, new_column: str) -> int:
