@@ -60,25 +60,40 @@ def nll(probs: np.ndarray, y: np.ndarray) -> float:
     return float(-np.mean(np.log(np.clip(probs[np.arange(len(y)), y], 1e-12, None))))
 
 
-def main() -> None:
+#: The splits of the zero-shot studies: eval_zero_shot's first 300 dev and 500 test rows, no train pool.
+ZERO_SHOT_SPLITS = argparse.Namespace(max_dev=300, max_test=500, max_train=0)
+
+
+def zero_shot_arguments(doc: str | None, temperatures: str) -> argparse.ArgumentParser:
+    """The arguments the zero-shot calibration scripts share: data, temperature grid, bootstrap, vector cache, output."""
     root = Path(__file__).resolve().parents[1]
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, default=root.parent / "shared" / "data")
-    p.add_argument("--temperatures", default="0.01,0.015,0.02,0.025,0.03,0.04,0.05,0.07,0.1")
+    p.add_argument("--temperatures", default=temperatures)
     p.add_argument("--bootstrap", type=int, default=1000)
     p.add_argument("--cache", type=Path, default=root / ".bench-data" / "vectors-zs")
     p.add_argument("--out", type=Path, default=None)
-    args = p.parse_args()
+    return p
+
+
+def corpus_labels(name: str, data: Path) -> tuple[dict, tuple[str, ...], tuple[str, ...], dict[str, int]]:
+    """``(splits, names, shown, code)`` of one corpus: eval_quality's splits (:data:`ZERO_SHOT_SPLITS`), its label
+    names sorted, the names as embedded (Banking77's underscores as spaces), and each name's code."""
+    splits = classify_splits(name, data, ZERO_SHOT_SPLITS)
+    names = tuple(sorted(set(splits["test"][1]) | set(splits["dev"][1])))
+    shown = tuple(n.replace("_", " ") for n in names) if name == "banking77" else names
+    return splits, names, shown, {lab: i for i, lab in enumerate(names)}
+
+
+def main() -> None:
+    root = Path(__file__).resolve().parents[1]
+    args = zero_shot_arguments(__doc__, "0.01,0.015,0.02,0.025,0.03,0.04,0.05,0.07,0.1").parse_args()
     temperatures = [float(t) for t in args.temperatures.split(",")]
     runtime = get_runtime(None, "cpu")
     started = time.perf_counter()
-    split_args = argparse.Namespace(max_dev=300, max_test=500, max_train=0)
     data: dict[str, dict] = {}
     for name in ORDER:
-        splits = classify_splits(name, args.data, split_args)
-        names = tuple(sorted(set(splits["test"][1]) | set(splits["dev"][1])))
-        shown = tuple(n.replace("_", " ") for n in names) if name == "banking77" else names
-        code = {lab: i for i, lab in enumerate(names)}
+        splits, names, shown, code = corpus_labels(name, args.data)
         data[name] = {
             "labels": {"template": label_vectors(shown, DEFAULT_TEMPLATE, runtime), "bare": label_vectors(shown, "{label}", runtime)},
             **{k: (cached_vectors(args.cache, name, k, splits[k][0], runtime), np.array([code[v] for v in splits[k][1]]))

@@ -29,7 +29,6 @@ Writes ``refined-calibration.md`` and ``.json`` to ``benchmarks/results/<date>-c
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import json
 import os
@@ -42,8 +41,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
-from eval_calibration import ece, nll  # noqa: E402
-from eval_quality import FILES, _ci, boot_indices, classify_splits, macro_f1_codes  # noqa: E402
+from eval_calibration import corpus_labels, ece, nll, zero_shot_arguments  # noqa: E402
+from eval_quality import FILES, _ci, boot_indices, macro_f1_codes  # noqa: E402
 from eval_zero_shot import ORDER, cached_vectors, unit  # noqa: E402
 from eval_zero_shot_refine import refine as study_refine  # noqa: E402
 from sqlml.engine.runtime import get_runtime  # noqa: E402
@@ -71,13 +70,8 @@ def sets_of(n: int, size: int) -> list[np.ndarray]:
 
 def main() -> None:
     root = Path(__file__).resolve().parents[1]
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=Path, default=root.parent / "shared" / "data")
-    p.add_argument("--temperatures", default="0.01,0.02,0.03,0.04,0.05,0.07,0.1,0.15,0.2,0.3")
+    p = zero_shot_arguments(__doc__, "0.01,0.02,0.03,0.04,0.05,0.07,0.1,0.15,0.2,0.3")
     p.add_argument("--set-sizes", default="250,100,50,30")
-    p.add_argument("--bootstrap", type=int, default=1000)
-    p.add_argument("--cache", type=Path, default=root / ".bench-data" / "vectors-zs")
-    p.add_argument("--out", type=Path, default=None)
     args = p.parse_args()
     temperatures = [float(t) for t in args.temperatures.split(",")]
     set_sizes = [int(s) for s in args.set_sizes.split(",")]
@@ -85,16 +79,12 @@ def main() -> None:
     assert REFINE_TEMPLATE == "{label}", REFINE_TEMPLATE
     runtime = get_runtime(None, "cpu")
     started = time.perf_counter()
-    split_args = argparse.Namespace(max_dev=300, max_test=500, max_train=0)
     corpora = list(ORDER)
     label = {c: FILES[c][0] for c in corpora}
 
     data: dict[str, dict] = {}
     for name in corpora:
-        splits = classify_splits(name, args.data, split_args)
-        names = tuple(sorted(set(splits["test"][1]) | set(splits["dev"][1])))
-        shown = tuple(n.replace("_", " ") for n in names) if name == "banking77" else names
-        code = {lab: i for i, lab in enumerate(names)}
+        splits, names, shown, code = corpus_labels(name, args.data)
         data[name] = {"k": len(names), "bare": label_vectors(shown, REFINE_TEMPLATE, runtime),
                       "tmpl": label_vectors(shown, DEFAULT_TEMPLATE, runtime)}
         for k in ("dev", "test"):
