@@ -145,6 +145,7 @@ def summarize(
     texts: Any,
     n: int = 3,
     *,
+    max_words: int | None = None,
     model: ModelArg = None,
     device: str | None = None,
     batch_size: int | None = None,
@@ -155,11 +156,13 @@ def summarize(
 
     ``texts``: a list of ``str | None``, a pyarrow string array or a polars ``Series``; the result has
     the same kind (list of ``str | None``, ``pa.StringArray``, ``pl.Series`` of strings). NULL or empty
-    text → ``None``. ``n <= 0`` raises :class:`InvalidArgumentError`.
+    text → ``None``. ``n <= 0`` raises :class:`InvalidArgumentError`. ``max_words``: a length budget; sentences are
+    kept in the summary's ranking while their words fit it (the best one always), up to ``n``
+    (``sqlml.summarize(texts, n=10, max_words=60)``: about 60 words).
     Example: ``sqlml.summarize(df["body"], n=2)`` on a polars column gives a ``Series`` named ``summary``.
     """
     settings = _settings("summarize", model, device=device, batch_size=batch_size)
-    bound = bind_summarize(settings, "summarize", n=n)
+    bound = bind_summarize(settings, "summarize", n=n, max_words=max_words)
     return convert(_run("summarize", texts, bound, on_error, show_progress), _like(texts), "summary")
 
 
@@ -167,6 +170,7 @@ def summarize_explain(
     texts: Any,
     n: int = 3,
     *,
+    max_words: int | None = None,
     model: ModelArg = None,
     device: str | None = None,
     batch_size: int | None = None,
@@ -176,12 +180,12 @@ def summarize_explain(
     """For every sentence of every text: position, sentence, cluster, cluster_size, score, selected,
     cluster_similarity, centrality, position_prior, boilerplate.
 
-    Same inputs as :func:`summarize`; a list in gives a list of ``list[dict] | None``, Arrow gives a
-    ``pa.ListArray`` of structs, polars a ``pl.Series`` of lists of structs. The selected sentences,
+    Same inputs as :func:`summarize` (``max_words`` included); a list in gives a list of ``list[dict] | None``, Arrow
+    gives a ``pa.ListArray`` of structs, polars a ``pl.Series`` of lists of structs. The selected sentences,
     joined by a space, are exactly :func:`summarize`'s result.
     """
     settings = _settings("summarize_explain", model, device=device, batch_size=batch_size)
-    bound = bind_summarize_explain(settings, "summarize_explain", n=n)
+    bound = bind_summarize_explain(settings, "summarize_explain", n=n, max_words=max_words)
     return convert(_run("summarize_explain", texts, bound, on_error, show_progress), _like(texts), "explanation")
 
 

@@ -114,6 +114,7 @@ def summarize(
     column: str,
     *,
     n: int = 3,
+    max_words: int | None = None,
     output_column: str = "summary",
     model: str | None = None,
     on_error: str | None = None,
@@ -121,8 +122,9 @@ def summarize(
     concurrency: int | tuple[int, int] | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> ray.data.Dataset:
-    """Add an extractive summary column (``n`` sentences, verbatim, original order; NULL/empty → NULL)."""
-    options = {"n": n, "model": model, "on_error": on_error}
+    """Add an extractive summary column (``n`` sentences, verbatim, original order, within ``max_words`` words when
+    given; NULL/empty → NULL)."""
+    options = {"n": n, "max_words": max_words, "model": model, "on_error": on_error}
     return map_column(ds, "summarize", column, output_column, options, num_gpus=num_gpus, concurrency=concurrency, batch_size=batch_size)
 
 

@@ -86,6 +86,45 @@ def test_select_many_equals_select_per_text(rule: SelectionRule) -> None:
             assert a.dtype == b.dtype
 
 
+def test_a_word_budget_walks_the_ranking_and_skips_what_does_not_fit() -> None:
+    # four one-sentence clusters ranked by size: 0 (size 4) > 1 (3) > 2 (2) > 3 (1), one row each shown
+    labels = np.array([0, 0, 0, 0, 1, 1, 1, 2, 2, 3])
+    x = np.eye(4)[labels]
+    words = np.array([10, 1, 1, 1, 30, 1, 1, 5, 1, 4])  # representatives: rows 0, 4, 7, 9 (the first of each)
+    ranked = select_many(x, np.array([0, 10]), labels, np.array([10]), SelectionRule(3.0, 0.0, 0.0, False))
+    assert np.flatnonzero(ranked.selected).tolist() == [0, 4, 7, 9]
+    budget = select_many(x, np.array([0, 10]), labels, np.array([10]), SelectionRule(3.0, 0.0, 0.0, False), None, 20, words)
+    assert np.flatnonzero(budget.selected).tolist() == [0, 7, 9]  # 10 + (30 skipped) + 5 + 4 = 19 words
+    capped = select_many(x, np.array([0, 10]), labels, np.array([2]), SelectionRule(3.0, 0.0, 0.0, False), None, 20, words)
+    assert np.flatnonzero(capped.selected).tolist() == [0, 7]  # n still caps the sentences
+    tight = select_many(x, np.array([0, 10]), labels, np.array([10]), SelectionRule(3.0, 0.0, 0.0, False), None, 3, words)
+    assert np.flatnonzero(tight.selected).tolist() == [0]  # the best sentence even alone over the budget
+
+
+def test_a_word_budget_through_the_doors(tiny_runtime: Runtime, tiny_con: duckdb.DuckDBPyConnection, tiny_model_dir: Path,
+                                         tmp_path: Path) -> None:
+    budgeted = summarize_array(pa.array([ARTICLE, None], pa.string()), 10, tiny_runtime, max_words=30).to_pylist()
+    picked = [t.text for t in split_sentences(budgeted[0])]
+    assert budgeted[1] is None and all(p in SENTENCES for p in picked)
+    assert len(budgeted[0].split()) <= 30 or len(picked) == 1
+    assert summarize_array(pa.array([ARTICLE]), 3, tiny_runtime, max_words=None).to_pylist() == summaries([ARTICLE], 3, tiny_runtime)
+    sql = tiny_con.execute("SELECT sqlml.summarize(?, n := 10, max_words := 30)", [ARTICLE]).fetchone()[0]
+    explained = tiny_con.execute("SELECT summarize_explain(?, n := 10, max_words := 30)", [ARTICLE]).fetchone()[0]
+    assert sql == budgeted[0] == " ".join(r["sentence"] for r in explained if r["selected"])
+    assert sqlml.summarize([ARTICLE], 10, max_words=30, model=str(tiny_model_dir)) == budgeted[:1]
+    pq.write_table(pa.table({"body": [ARTICLE]}), tmp_path / "in.parquet")
+    result = CliRunner().invoke(main, ["summarize", str(tmp_path / "in.parquet"), "-c", "body", "-n", "10", "--max-words", "30",
+                                       "--model", str(tiny_model_dir), "--device", "cpu", "--no-progress", "-o", str(tmp_path / "out.parquet")])
+    assert result.exit_code == 0, result.output
+    assert pq.read_table(tmp_path / "out.parquet").column("summary").to_pylist() == budgeted[:1]
+
+
+@pytest.mark.parametrize("max_words", [0, -3, True, 2.5])
+def test_max_words_must_be_a_positive_whole_number(tiny_runtime: Runtime, max_words: object) -> None:
+    with pytest.raises(InvalidArgumentError, match="max_words must be a positive number of words"):
+        summarize_array(pa.array([ARTICLE]), 3, tiny_runtime, max_words=max_words)  # type: ignore[arg-type]
+
+
 def test_distinct_counts_per_text() -> None:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(12, 4)).astype(np.float32)

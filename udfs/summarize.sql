@@ -1,18 +1,23 @@
--- summarize(text [, n := 3] [, model := NULL] [, on_error := 'raise']) -> VARCHAR
+-- summarize(text [, n := 3] [, max_words := NULL] [, model := NULL] [, on_error := 'raise']) -> VARCHAR
 --   An extractive summary: the n most representative sentences of text, verbatim, in their original
 --   order, joined with one space. Sentences are embedded, clustered with k-means (k = 3·n, fixed seed)
 --   and the best sentence of each of the n largest clusters is kept, with a prior for earlier sentences
 --   and bylines/time stamps passed over (see summarize_explain for why).
+--   max_words := W: a length budget ("about 60 words"): the clusters are walked in the same order and a
+--   sentence is kept while the summary's words (whitespace-separated) plus its own stay within W, skipped
+--   otherwise, up to n sentences; the best sentence is always kept, even alone over W. Give n generously
+--   (e.g. n := 10, max_words := 60) to let the budget decide. max_words <= 0 -> error; NULL -> no budget.
 --   SUMMARIZE is a DuckDB keyword: call it as sqlml.summarize(text) or text.summarize().
 --   NULL text or NULL n -> NULL. '' and whitespace-only text (no sentences) -> NULL.
 --   Fewer distinct sentences than n -> all of them, in order (a repeated sentence appears once).
 --   n <= 0 -> error (under both on_error policies). n may be a column (one length per row).
 --   on_error := 'null': a text that makes summarization fail gives NULL (counted in sqlml_stats()) instead of an error.
 --   Example: SELECT id, sqlml.summarize(body) AS gist FROM 'articles.parquet';
+--            SELECT id, sqlml.summarize(body, n := 10, max_words := 60) AS gist FROM news;   -- about 60 words
 --            SELECT category, sqlml.summarize(string_agg(body, ' '), n := 5) FROM news GROUP BY category;
-CREATE OR REPLACE MACRO sqlml.main.summarize(text, n := 3, model := NULL, on_error := 'raise') AS _sqlml_summarize(text, n, model, on_error);
+CREATE OR REPLACE MACRO sqlml.main.summarize(text, n := 3, max_words := NULL, model := NULL, on_error := 'raise') AS _sqlml_summarize(text, n, max_words, model, on_error);
 
--- summarize_explain(text [, n := 3] [, model := NULL] [, on_error := 'raise'])
+-- summarize_explain(text [, n := 3] [, max_words := NULL] [, model := NULL] [, on_error := 'raise'])
 --     -> STRUCT(position INTEGER, sentence VARCHAR, cluster INTEGER, cluster_size INTEGER, score DOUBLE, selected BOOLEAN,
 --               cluster_similarity DOUBLE, centrality DOUBLE, position_prior DOUBLE, boilerplate BOOLEAN)[]
 --   One struct per sentence of text, in order: position (0-based), the sentence verbatim, its k-means
@@ -23,7 +28,8 @@ CREATE OR REPLACE MACRO sqlml.main.summarize(text, n := 3, model := NULL, on_err
 --   earlier sentence on a tie), whether it is in the summary (the representatives of the n largest
 --   clusters) and whether it is boilerplate (a byline, time stamp, "Scroll down for video": never a
 --   representative while the text has other sentences). The selected sentences joined with a space are exactly
---   summarize(text, n). NULL/empty text or NULL n -> NULL; n <= 0 -> error; on_error as summarize.
+--   summarize(text, n, max_words). NULL/empty text or NULL n -> NULL; n <= 0 -> error; max_words and on_error as
+--   summarize (with max_words, selected marks the sentences the budget kept).
 --   Example: SELECT s.position, s.sentence, s.cluster, s.cluster_size, s.score, s.selected
 --            FROM (SELECT unnest(summarize_explain(body, n := 3)) AS s FROM news WHERE id = 42);
-CREATE OR REPLACE MACRO sqlml.main.summarize_explain(text, n := 3, model := NULL, on_error := 'raise') AS _sqlml_summarize_explain(text, n, model, on_error);
+CREATE OR REPLACE MACRO sqlml.main.summarize_explain(text, n := 3, max_words := NULL, model := NULL, on_error := 'raise') AS _sqlml_summarize_explain(text, n, max_words, model, on_error);

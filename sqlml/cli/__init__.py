@@ -119,14 +119,18 @@ def embed(inputs: tuple[str, ...], column: str, output: str, new_column: str, on
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--column", "-c", required=True, help="The text column to summarize.")
 @click.option("-n", "n", type=int, default=3, show_default=True, help="Sentences per summary (1 or more).")
+@click.option("--max-words", type=int, default=None, metavar="W",
+              help="Length budget: keep sentences (in the summary's ranking) while their words fit W, up to N; the best "
+                   "sentence always. E.g. -n 10 --max-words 60 for about 60 words.")
 @click.option("-o", "--output", required=True, type=click.Path(), help="Output Parquet file (written atomically), or folder with --engine ray.")
 @click.option("--as", "new_column", default="summary", show_default=True, help="Name of the added column.")
 @ON_ERROR_OPTION
 @runtime_options
 @engine_options
 def summarize(
-    inputs: tuple[str, ...], column: str, n: int, output: str, new_column: str, on_error: str, model: str | None, device: str | None, batch_size: int | None,
-    progress: bool, engine: str, address: str | None, num_gpus: float | None, concurrency: int | None, resume: bool,
+    inputs: tuple[str, ...], column: str, n: int, max_words: int | None, output: str, new_column: str, on_error: str, model: str | None,
+    device: str | None, batch_size: int | None, progress: bool, engine: str, address: str | None, num_gpus: float | None,
+    concurrency: int | None, resume: bool,
 ) -> None:
     """Add an extractive summary column to Parquet files.
 
@@ -139,9 +143,10 @@ def summarize(
     Examples:
       sqlml summarize articles.parquet --column body -n 3 -o summaries.parquet
       sqlml summarize 'news/*.parquet' -c body -n 5 --as gist -o gists.parquet
+      sqlml summarize articles.parquet --column body -n 10 --max-words 60 -o short.parquet
       sqlml summarize 'data/*.parquet' --column body --engine ray --num-gpus 1 -o out/
     """
-    options = {"n": n, "model": model, "device": device, "batch_size": batch_size, "on_error": on_error}
+    options = {"n": n, "max_words": max_words, "model": model, "device": device, "batch_size": batch_size, "on_error": on_error}
     rows = _column_job(list(inputs), output, "summarize", column, new_column, options, engine=engine, resume=resume, show_progress=progress,
                        address=address, num_gpus=num_gpus, concurrency=concurrency)
     click.echo(f"wrote {rows} rows to {output}", err=True)

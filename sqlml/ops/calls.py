@@ -22,7 +22,7 @@ from sqlml.errors import InvalidArgumentError
 from sqlml.ops.classify.core import Classifier, resolve_classifier
 from sqlml.ops.embed import embed_array
 from sqlml.ops.relevance.scores import check_k, check_mode, check_query, relevance_array, top_k_sentences_array
-from sqlml.ops.summarize.pipeline import check_n, explain_array, summarize_array
+from sqlml.ops.summarize.pipeline import check_max_words, check_n, explain_array, summarize_array
 
 #: Per-row arguments of one call, each aligned with its texts.
 RowArgs = Mapping[str, pa.Array]
@@ -55,20 +55,25 @@ def _sentences_n(n: int | None, rows: RowArgs) -> int | pa.Array | None:
     return rows["n"] if "n" in rows else n
 
 
-def bind_summarize(settings: Settings, function: str = "summarize", *, model: str | None = None, n: int | None = 3) -> Bound:
-    """The ``n`` most representative sentences of each text (``VARCHAR``); NULL or empty text → NULL."""
+def bind_summarize(
+    settings: Settings, function: str = "summarize", *, model: str | None = None, n: int | None = 3, max_words: int | None = None
+) -> Bound:
+    """The ``n`` most representative sentences of each text (``VARCHAR``), within ``max_words`` words when given
+    (the best sentence always); NULL or empty text → NULL."""
     check_n(n, function)
+    check_max_words(max_words, function)
     runtime = runtime_for(settings, check_model_argument(model, "model", function))
-    return lambda texts, rows: summarize_array(texts, _sentences_n(n, rows), runtime, function=function)
+    return lambda texts, rows: summarize_array(texts, _sentences_n(n, rows), runtime, function=function, max_words=max_words)
 
 
 def bind_summarize_explain(
-    settings: Settings, function: str = "summarize_explain", *, model: str | None = None, n: int | None = 3
+    settings: Settings, function: str = "summarize_explain", *, model: str | None = None, n: int | None = 3, max_words: int | None = None
 ) -> Bound:
     """One struct per sentence (position, sentence, cluster, cluster_size, score, selected, score parts); NULL or empty → NULL."""
     check_n(n, function)
+    check_max_words(max_words, function)
     runtime = runtime_for(settings, check_model_argument(model, "model", function))
-    return lambda texts, rows: explain_array(texts, _sentences_n(n, rows), runtime, function=function)
+    return lambda texts, rows: explain_array(texts, _sentences_n(n, rows), runtime, function=function, max_words=max_words)
 
 
 def bind_classify(

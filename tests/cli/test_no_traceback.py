@@ -83,6 +83,7 @@ BAD_INPUTS = [
     ("n zero", "n", lambda f: ["-n", "0"]),
     ("n negative", "n", lambda f: ["-n", "-2"]),
     ("n not a number", "n", lambda f: ["-n", "three"]),
+    ("max words zero", "max_words", lambda f: ["--max-words", "0"]),
     ("k zero", "k", lambda f: ["-k", "0"]),
     ("k negative", "k", lambda f: ["-k", "-1"]),
     ("output under /proc", "output", lambda f: ["-o", "/proc/sqlml-out.parquet"]),

@@ -143,6 +143,8 @@ ON_ERROR_FUNCTIONS = list(BASE_ARGS)
 ERROR_CASES: list[tuple[str, str, dict[str, Any], str]] = [
     ("n-zero", "summarize", {"n": 0}, "n must be a positive number of sentences, got 0"),
     ("n-zero", "summarize_explain", {"n": 0}, "n must be a positive number of sentences, got 0"),
+    ("max-words-zero", "summarize", {"max_words": 0}, "max_words must be a positive number of words, got 0"),
+    ("max-words-zero", "summarize_explain", {"max_words": 0}, "max_words must be a positive number of words, got 0"),
     ("k-zero", "top_k_sentences", {"k": 0}, "k must be a whole number >= 1, got 0"),
     ("k-zero", "sqlml_search", {"k": 0}, "k must be a whole number >= 1, got 0"),
     ("no-labels", "classify", {"labels": []}, "labels must be a non-empty list"),

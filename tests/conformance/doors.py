@@ -348,7 +348,7 @@ class PythonDoor:
 #: SQL argument -> CLI flag, per native command (a function without a command goes through `sqlml query`)
 CLI_FLAGS: dict[str, dict[str, str]] = {
     "embed": {"model": "--model", "on_error": "--on-error"},
-    "summarize": {"n": "-n", "model": "--model", "on_error": "--on-error"},
+    "summarize": {"n": "-n", "max_words": "--max-words", "model": "--model", "on_error": "--on-error"},
     "classify": {"labels": "--labels", "model": "--model", "embedding_model": "--embedding-model", "on_error": "--on-error"},
     "sqlml_search": {"k": "-k", "mode": "--mode", "model": "--model", "on_error": "--on-error"},
     "sqlml_train": {"embedding_model": "--embedding-model"},

@@ -18,6 +18,8 @@ The selection rule (measured on dev splits of BBC News and CNN/DM, ``docs/summar
   goes to the earlier sentence.
 * Clusters are ranked: those with a non-boilerplate representative first, then by size, then by their
   representative's score, then by its position; the representatives of the first ``n`` are selected.
+  With a word budget (``max_words``) the ranking is walked instead: a representative is taken while the
+  summary's words plus its own fit the budget, skipped otherwise, up to ``n``; the best one is always taken.
   Every term is a column of ``summarize_explain``.
 
 Edge cases: NULL text or NULL ``n`` → NULL; empty or whitespace-only text (no sentences) → NULL; fewer
@@ -159,6 +161,19 @@ def check_n(n: int | None, function: str = "summarize") -> None:
         config.check_count(n, f"{function}: n must be a positive number of sentences", "pass n := 1 or more")
 
 
+def check_max_words(max_words: int | None, function: str = "summarize") -> None:
+    """Raise :class:`InvalidArgumentError` unless ``max_words`` is ``None`` (no budget) or a whole number from 1 to
+    :data:`config.MAX_COUNT`."""
+    if max_words is not None:
+        config.check_count(max_words, f"{function}: max_words must be a positive number of words",
+                           "pass max_words := 1 or more, or leave it NULL for n sentences whatever their length")
+
+
+def sentence_words(sentences: list[str]) -> np.ndarray:
+    """``int64 (len(sentences),)``: each sentence's words, as ``max_words`` counts them (whitespace-separated)."""
+    return np.fromiter((len(s.split()) for s in sentences), dtype=np.int64, count=len(sentences))
+
+
 def cluster_count(n: int | np.ndarray, distinct: int | np.ndarray, rule: SelectionRule = DEFAULT_RULE) -> np.ndarray:
     """Clusters for texts with ``distinct`` distinct sentences when ``n`` are requested (``>= 1``); elementwise."""
     return np.maximum(1, np.minimum(np.ceil(rule.clusters_per_sentence * np.asarray(n)), distinct)).astype(np.int64)
@@ -219,12 +234,15 @@ def select_many(
     ns: np.ndarray,
     rule: SelectionRule = DEFAULT_RULE,
     boilerplate: np.ndarray | None = None,
+    max_words: int | None = None,
+    words: np.ndarray | None = None,
 ) -> Selection:
     """:func:`select` for many texts at once, each text exactly as alone.
 
     Text ``i`` owns rows ``offsets[i]:offsets[i + 1]`` of ``vectors`` (``float (rows, d)``), ``labels``
     (``int (rows,)``, its own k-means labels) and ``boilerplate`` (``bool (rows,)`` or None);
-    ``ns``: ``int (texts,)``, at least 1 for a text with rows.
+    ``ns``: ``int (texts,)``, at least 1 for a text with rows. ``max_words`` (with ``words``, ``int (rows,)``, each
+    sentence's words): a word budget per text, see :func:`_within_budget`.
     """
     x = np.asarray(vectors, dtype=np.float64)
     rows = len(x)
@@ -266,8 +284,30 @@ def select_many(
     rank_text = text[ranked]
     place = np.arange(len(ranked)) - np.searchsorted(rank_text, rank_text)  # 0 for a text's best cluster
     selected = np.zeros(rows, dtype=bool)
-    selected[ranked[place < ns[rank_text]]] = True
+    if max_words is None:
+        selected[ranked[place < ns[rank_text]]] = True
+    else:
+        selected[_within_budget(ranked, rank_text, ns, max_words, words)] = True  # type: ignore[arg-type]
     return Selection(cluster.astype(np.int32), sizes[group].astype(np.int32), score, selected, similarity, centrality, prior, bad)
+
+
+def _within_budget(ranked: np.ndarray, rank_text: np.ndarray, ns: np.ndarray, max_words: int, words: np.ndarray) -> list[int]:
+    """The representatives a word budget keeps: each text's ranked representatives (``ranked``, grouped by text in
+    ``rank_text``, best first) walked in order, one taken when the words taken so far plus its own fit in
+    ``max_words``, skipped otherwise, until ``ns[text]`` are taken; the best one is always taken, even alone over
+    the budget (a summary is never empty)."""
+    kept: list[int] = []
+    bounds = np.flatnonzero(np.diff(rank_text, prepend=-1, append=-1))
+    for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+        taken = used = 0
+        for row in ranked[start:stop].tolist():
+            if taken == ns[rank_text[start]]:
+                break
+            if taken == 0 or used + words[row] <= max_words:
+                kept.append(row)
+                taken += 1
+                used += int(words[row])
+    return kept
 
 
 def _summed_rows(x: np.ndarray, indptr: np.ndarray, indices: np.ndarray) -> np.ndarray:
@@ -291,12 +331,13 @@ def explain_vectors(
     rule: SelectionRule = DEFAULT_RULE,
     seed: int = SEED,
     device: str = "cpu",
+    max_words: int | None = None,
 ) -> Explained:
     """Cluster and select for many texts at once, given their sentences and sentence vectors.
 
     ``vectors``: ``float32 (len(batch.sentences), d)``, the rows of ``batch.sentences``. ``ns[i]`` is the
     requested length of text ``i``; it may be ``None`` only for a text without sentences. The k-means
-    of all texts run as one batch on ``device``.
+    of all texts run as one batch on ``device``. ``max_words``: a word budget per summary (``None``: none).
     """
     offsets = batch.offsets
     todo = np.flatnonzero(np.diff(offsets))
@@ -305,7 +346,8 @@ def explain_vectors(
     labels = kmeans_batched([vectors[offsets[i] : offsets[i + 1]] for i in todo], ks.tolist(), seed, device)
     flat_labels = np.concatenate(labels) if labels else np.zeros(0, dtype=np.int64)
     boilerplate = boilerplate_mask(batch.sentences, offsets) if rule.skip_boilerplate else np.zeros(len(batch.sentences), dtype=bool)
-    return Explained(batch.sentences, offsets, *select_many(vectors, offsets, flat_labels, n, rule, boilerplate))
+    words = sentence_words(batch.sentences) if max_words is not None else None
+    return Explained(batch.sentences, offsets, *select_many(vectors, offsets, flat_labels, n, rule, boilerplate, max_words, words))
 
 
 def explain_texts(
@@ -315,26 +357,30 @@ def explain_texts(
     rule: SelectionRule = DEFAULT_RULE,
     seed: int = SEED,
     function: str = "summarize",
+    max_words: int | None = None,
 ) -> Explained:
     """Split, embed (one request), cluster (one batch) and select for every text of a call; a call of
     more than :data:`PIECE_TEXTS` texts runs as pieces of that many on a shared pool (same result).
 
     A NULL text, a text without sentences or a NULL ``n`` gets no rows (a NULL summary). Raises
-    :class:`InvalidArgumentError` if any ``n`` is zero or negative.
+    :class:`InvalidArgumentError` if any ``n`` is zero or negative, or ``max_words`` is.
     """
     for n in ns:
         check_n(n, function)
+    check_max_words(max_words, function)
     size = config.resolve("summarize_piece", None, PIECE_TEXTS, config.parse_non_negative_int)
     if not size or len(texts) <= size:
-        return _explain_piece(texts, ns, runtime, rule, seed)
-    futures = [shared_pool("summarize").submit(_explain_piece, texts[i : i + size], ns[i : i + size], runtime, rule, seed) for i in range(0, len(texts), size)]
+        return _explain_piece(texts, ns, runtime, rule, seed, max_words)
+    futures = [shared_pool("summarize").submit(_explain_piece, texts[i : i + size], ns[i : i + size], runtime, rule, seed, max_words)
+               for i in range(0, len(texts), size)]
     return Explained.concat([future.result() for future in futures])
 
 
-def _explain_piece(texts: list[str | None], ns: list[int | None], runtime: AnyRuntime, rule: SelectionRule, seed: int) -> Explained:
+def _explain_piece(texts: list[str | None], ns: list[int | None], runtime: AnyRuntime, rule: SelectionRule, seed: int,
+                   max_words: int | None) -> Explained:
     batch = split_texts([None if n is None else t for t, n in zip(texts, ns, strict=True)])
     vectors = embed_strings(batch.sentences, runtime)
-    return explain_vectors(batch, vectors, ns, rule, seed, kmeans_device(runtime))
+    return explain_vectors(batch, vectors, ns, rule, seed, kmeans_device(runtime), max_words)
 
 
 def kmeans_device(runtime: AnyRuntime) -> str:
@@ -353,15 +399,19 @@ def _ns(n: int | pa.Array | pa.ChunkedArray, length: int, function: str) -> list
 
 
 def summarize_array(
-    texts: pa.StringArray, n: int | pa.Array, runtime: AnyRuntime, rule: SelectionRule = DEFAULT_RULE, function: str = "summarize"
+    texts: pa.StringArray, n: int | pa.Array, runtime: AnyRuntime, rule: SelectionRule = DEFAULT_RULE, function: str = "summarize",
+    max_words: int | None = None,
 ) -> pa.StringArray:
-    """Summaries of ``texts`` (``pa.string()``); ``n`` is one int or one per text. NULL/empty → NULL."""
-    return explain_texts(texts.to_pylist(), _ns(n, len(texts), function), runtime, rule, function=function).summaries()
+    """Summaries of ``texts`` (``pa.string()``); ``n`` is one int or one per text; ``max_words`` a word budget
+    (``None``: none). NULL/empty → NULL."""
+    return explain_texts(texts.to_pylist(), _ns(n, len(texts), function), runtime, rule, function=function, max_words=max_words).summaries()
 
 
 def explain_array(
-    texts: pa.StringArray, n: int | pa.Array, runtime: AnyRuntime, rule: SelectionRule = DEFAULT_RULE, function: str = "summarize_explain"
+    texts: pa.StringArray, n: int | pa.Array, runtime: AnyRuntime, rule: SelectionRule = DEFAULT_RULE, function: str = "summarize_explain",
+    max_words: int | None = None,
 ) -> pa.ListArray:
     """``list<EXPLAIN_TYPE>`` per text, one struct per sentence in order; NULL/empty → NULL."""
-    return explain_texts(texts.to_pylist(), _ns(n, len(texts), function), runtime, rule, function=function).explanations()
+    return explain_texts(texts.to_pylist(), _ns(n, len(texts), function), runtime, rule, function=function,
+                         max_words=max_words).explanations()
 
