@@ -35,15 +35,26 @@ bootstrap (1,000 resamples of documents, ``default_rng(12345)``) of the ROUGE-2 
 LEAD-3 and against today's default (``--vs-chosen``: also against CHOSEN, sqlml's DEFAULT_RULE); 95 %
 percentile intervals. ``grid --grid pacsum`` scores the directional-centrality grid (:func:`grid_pacsum`).
 
+Word budget (``max_words``, ``budget``; off by default): the clusters are ranked as the rule ranks them (the
+order in which it takes representatives), then the ranking is walked and a representative is taken if the
+words taken so far plus its words (``len(sentence.split())``) are at most ``max_words``; ``budget=skip``
+passes over one that does not fit and goes on, ``budget=stop`` ends there; until n are taken or the ranking
+ends. The best-ranked representative is always taken, even alone over the budget. LEAD peers under the same
+budget walk the lead sentences in order (``lead-clean``: the non-boilerplate ones) by the same rule. The
+``budget`` command scores CHOSEN under each budget against those peers (paired bootstrap of ΔROUGE-2 as in
+``test``) and the mean summary length in words, for n and W given as ``--budgets n:W,...``.
+
     PYTHONPATH=$PWD python benchmarks/eval_summary_levers.py embed
     PYTHONPATH=$PWD python benchmarks/eval_summary_levers.py grid          # dev splits
     PYTHONPATH=$PWD python benchmarks/eval_summary_levers.py test          # test splits: LEAD-3, today's default, CHOSEN
     PYTHONPATH=$PWD python benchmarks/eval_summary_levers.py test --variant 'lam=0.5,pos=lin,boiler=1,cps=3.0'
+    PYTHONPATH=$PWD python benchmarks/eval_summary_levers.py budget --split dev --budgets 10:40,10:60,10:80,10:100,3:60
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 import time
@@ -144,13 +155,15 @@ class Variant:
     cnorm: str = "m"  # dir: m (divide by the graph's sentence count) or minmax (within the text)
     graph: str = "elig"  # dir: elig (the eligible sentences) or all
     dw: float = 1.0  # doc+dir: weight of the directional term
+    max_words: int | None = None  # word budget of the summary (None: off); see :func:`take_budget`
+    budget: str = "skip"  # skip: pass over a representative that does not fit; stop: end at it
 
     @classmethod
     def parse(cls, text: str) -> Variant:
         v = cls()
         for part in filter(None, text.split(",")):
             key, value = part.split("=")
-            v = replace(v, **{key: type(getattr(v, key))(value)})
+            v = replace(v, **{key: int(value) if key == "max_words" else type(getattr(v, key))(value)})
         return v
 
     def name(self) -> str:
@@ -158,8 +171,33 @@ class Variant:
         return ",".join(f"{k}={getattr(self, k)}" for k in self.__dataclass_fields__ if getattr(self, k) != getattr(d, k)) or "today's default"
 
 
-def select_variant(x: np.ndarray, labels: np.ndarray, ineligible: np.ndarray, n: int, v: Variant) -> list[int]:
-    """Positions picked for one text (sorted) by variant ``v``; with ``Variant()`` equal to sqlml's rule."""
+def take_budget(order: list[int], words: np.ndarray, n: int, max_words: int | None, budget: str = "skip") -> list[int]:
+    """Positions taken (sorted) walking ``order``: at most ``n``, and with ``max_words`` set, one is taken if the
+    words so far plus ``words[i]`` are at most ``max_words`` (the first always); ``skip`` goes on past one that
+    does not fit, ``stop`` ends there."""
+    if max_words is None:
+        return sorted(order[:n])
+    assert budget in ("skip", "stop"), budget
+    taken: list[int] = []
+    total = 0
+    for i in order:
+        if len(taken) == n:
+            break
+        if taken and total + int(words[i]) > max_words:
+            if budget == "stop":
+                break
+            continue
+        taken.append(int(i))
+        total += int(words[i])
+    return sorted(taken)
+
+
+def select_variant(
+    x: np.ndarray, labels: np.ndarray, ineligible: np.ndarray, n: int, v: Variant, words: np.ndarray | None = None
+) -> list[int]:
+    """Positions picked for one text (sorted) by variant ``v``; with ``Variant()`` equal to sqlml's rule.
+
+    With ``v.max_words`` set, ``words`` (per sentence, ``len(s.split())``) and :func:`take_budget` over the ranking."""
     m = len(x)
     x = x.astype(np.float64)
     score = np.zeros(m)
@@ -189,7 +227,10 @@ def select_variant(x: np.ndarray, labels: np.ndarray, ineligible: np.ndarray, n:
         first = -len(rows) if v.rank == "size" else -round(cent[best], 9) if v.rank == "cent" else 0
         reps.append((int(not len(good)), first, -key[best], best))
     reps.sort()
-    return sorted(int(r[3]) for r in reps[:n])
+    if v.max_words is None:
+        return sorted(int(r[3]) for r in reps[:n])
+    assert words is not None, "a word budget needs the sentences' word counts"
+    return take_budget([int(r[3]) for r in reps], words, n, v.max_words, v.budget)
 
 
 def directional(x: np.ndarray, skip: np.ndarray, v: Variant) -> np.ndarray:
@@ -256,6 +297,8 @@ class Corpus:
         self.flat, self.all_sentences = vectors, sentences
         self.boiler = [boilerplate_mask(s) for s in self.sentences]
         self.words = [np.array([len(_WORD.findall(t)) for t in s]) for s in self.sentences]
+        self.split_words = [np.array([len(t.split()) for t in s], dtype=np.int64) for s in self.sentences]  # the budget's words
+        self.reference_words = np.array([len(rows[i]["reference"].split()) for i in self.index])
         self.prepared = [rouge.prepare(s, rows[i]["reference"]) for s, i in zip(self.sentences, self.index, strict=True)]
         self.keys = [hash((corpus, int(i))) for i in self.index]
         self._labels: dict[float, list[np.ndarray]] = {}
@@ -272,21 +315,30 @@ class Corpus:
             self._labels[cps] = kmeans_batched(self.vectors, ks.tolist(), SEED, "cpu")
         return self._labels[cps]
 
-    def picks(self, v: Variant | str) -> list[list[int]]:
+    def picks(self, v: Variant | str, max_words: int | None = None, budget: str = "skip") -> list[list[int]]:
+        """Picks per document; ``max_words``/``budget`` apply to the LEAD peers (a :class:`Variant` carries its own)."""
         if v == "lead":
-            return [list(range(min(self.n, len(s)))) for s in self.sentences]
+            return [take_budget(list(range(len(s))), w, self.n, max_words, budget) for s, w in zip(self.sentences, self.split_words, strict=True)]
         if v == "lead-clean":  # LEAD-3 over the sentences that are not boilerplate (a stronger peer)
-            return [(np.flatnonzero(~b).tolist() if not b.all() else list(range(len(b))))[: self.n] for b in self.boiler]
+            return [
+                take_budget(np.flatnonzero(~b).tolist() if not b.all() else list(range(len(b))), w, self.n, max_words, budget)
+                for b, w in zip(self.boiler, self.split_words, strict=True)
+            ]
         labels = self.labels(v.cps)
         out = []
-        for x, lab, b, w in zip(self.vectors, labels, self.boiler, self.words, strict=True):
+        for x, lab, b, w, sw in zip(self.vectors, labels, self.boiler, self.words, self.split_words, strict=True):
             bad = (b if v.boiler else np.zeros(len(x), dtype=bool)) | (w < v.min_words)
-            out.append(select_variant(x, np.asarray(lab), bad, self.n, v))
+            out.append(select_variant(x, np.asarray(lab), bad, self.n, v, sw))
         return out
 
-    def scores(self, v: Variant | str) -> np.ndarray:
+    def scores(self, v: Variant | str, max_words: int | None = None, budget: str = "skip") -> np.ndarray:
         """``(docs, 3)``: ROUGE-1/2/L F1 × 100 per document."""
-        return np.array([self.rouge(k, p, c) for k, p, c in zip(self.keys, self.prepared, self.picks(v), strict=True)])
+        picks = self.picks(v, max_words, budget)
+        return np.array([self.rouge(k, p, c) for k, p, c in zip(self.keys, self.prepared, picks, strict=True)])
+
+    def lengths(self, v: Variant | str, max_words: int | None = None, budget: str = "skip") -> np.ndarray:
+        """``(docs,)``: words (``len(s.split())``) of each document's summary."""
+        return np.array([int(w[p].sum()) for w, p in zip(self.split_words, self.picks(v, max_words, budget), strict=True)])
 
 
 def bootstrap(a: np.ndarray, b: np.ndarray | None = None, resamples: int = 1000) -> tuple[float, float, float]:
@@ -363,17 +415,22 @@ def rule_of(v: Variant):  # noqa: ANN201
     return SelectionRule(v.cps, v.cw, v.lam, bool(v.boiler))
 
 
-def check_default(c: Corpus, v: Variant, docs: int = 40) -> None:
-    """sqlml's own selection (``explain_vectors`` with :func:`rule_of`) picks what ``v`` picks on the first documents."""
+def check_default(c: Corpus, v: Variant, docs: int = 40) -> str:
+    """sqlml's own selection (``explain_vectors`` with :func:`rule_of`) picks what ``v`` picks on the first documents
+    (with ``v.max_words``, ``budget=skip``: sqlml's ``max_words``)."""
     from sqlml.ops.sentences import SentenceBatch
     from sqlml.ops.summarize.pipeline import explain_vectors
 
     sents = [t for s in c.sentences[:docs] for t in s]
     offs = np.concatenate([[0], np.cumsum([len(s) for s in c.sentences[:docs]])])
-    sel = explain_vectors(SentenceBatch(sents, offs), np.concatenate(c.vectors[:docs]), [c.n] * docs, rule_of(v)).selected
+    budget = {} if v.max_words is None else {"max_words": v.max_words}
+    assert v.max_words is None or v.budget == "skip", "sqlml's budget skips"
+    sel = explain_vectors(SentenceBatch(sents, offs), np.concatenate(c.vectors[:docs]), [c.n] * docs, rule_of(v), **budget).selected
     ours = c.picks(v)[:docs]
     same = sum(np.flatnonzero(sel[a:b]).tolist() == p for a, b, p in zip(offs[:-1], offs[1:], ours, strict=True))
-    print(f"{c.name} {c.split}: {v.name()} == explain_vectors on {same}/{docs} documents")
+    line = f"{c.name} {c.split}: {v.name()} == explain_vectors on {same}/{docs} documents"
+    print(line)
+    return line
 
 
 def row(name: str, s: np.ndarray, ref: dict[str, np.ndarray] | None = None) -> str:
@@ -385,15 +442,80 @@ def row(name: str, s: np.ndarray, ref: dict[str, np.ndarray] | None = None) -> s
     return f"| {name} | " + " | ".join(cells) + " |"
 
 
+def budget_tables(splits: list[str], budgets: list[tuple[int, int]], rouge: Rouge, check_budget: bool = False) -> dict:
+    """CHOSEN under each word budget (``skip`` and ``stop``) against LEAD and LEAD without boilerplate under the
+    same budget; prints markdown tables, returns the rows for JSON."""
+    out: dict = {"rows": [], "skip_vs_stop": [], "reference_words": {}, "checks": []}
+    for split in splits:
+        corpora: dict[tuple[str, int], Corpus] = {}
+        for name in ("cnndm", "bbc"):
+            for n in sorted({n for n, _ in budgets}):
+                c = corpora[name, n] = Corpus(name, split, rouge, n)
+                out["checks"].append(f"n={n}: " + check_default(c, CHOSEN))
+                if check_budget:
+                    for w in sorted({w for nn, w in budgets if nn == n}):
+                        out["checks"].append(f"n={n}: " + check_default(c, replace(CHOSEN, max_words=w), len(c.index)))
+            ref = corpora[name, budgets[0][0]].reference_words
+            out["reference_words"][f"{name} {split}"] = {"mean": float(ref.mean()), "median": float(np.median(ref))}
+        print(f"\n## {split}\n")
+        print("| corpus | n | W | budget | method | R-1 | R-2 | R-L | words | sentences | ΔR-2 vs LEAD-budget [95 %] | ΔR-2 vs LEAD-clean-budget [95 %] |")
+        print("|---|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|")
+        for name in ("cnndm", "bbc"):
+            for n in sorted({n for n, _ in budgets}, reverse=True):
+                c = corpora[name, n]
+                plans = [(None, "none")] + [(w, b) for nn, w in budgets if nn == n for b in ("skip", "stop")]
+                chosen_by_mode: dict[tuple, np.ndarray] = {}
+                for w, b in plans:
+                    bud = None if w is None else b
+                    lead, clean = c.scores("lead", w, b), c.scores("lead-clean", w, b)
+                    v = CHOSEN if w is None else replace(CHOSEN, max_words=w, budget=b)
+                    methods = (("LEAD", "lead"), ("LEAD-clean", "lead-clean"), ("default", v))
+                    for label, m in methods:
+                        s_ = c.scores(m, w, b) if isinstance(m, str) else c.scores(m)
+                        if label == "default":
+                            chosen_by_mode[w, b] = s_
+                        words = c.lengths(m, w, b) if isinstance(m, str) else c.lengths(m)
+                        sents = np.array([len(p) for p in (c.picks(m, w, b) if isinstance(m, str) else c.picks(m))])
+                        d1, d2 = bootstrap(s_[:, 1], lead[:, 1]), bootstrap(s_[:, 1], clean[:, 1])
+                        r = {
+                            "split": split, "corpus": name, "docs": len(c.index), "n": n, "max_words": w, "budget": bud, "method": label,
+                            "r1": float(s_[:, 0].mean()), "r2": float(s_[:, 1].mean()), "rl": float(s_[:, 2].mean()),
+                            "mean_words": float(words.mean()), "mean_sentences": float(sents.mean()),
+                            "over_budget_docs": int((words > w).sum()) if w is not None else None,
+                            "d_r2_vs_lead_budget": d1, "d_r2_vs_lead_clean_budget": d2,
+                        }
+                        out["rows"].append(r)
+                        print(
+                            f"| {name} | {n} | {w if w is not None else '–'} | {bud or 'off'} | {label} | {r['r1']:.2f} | {r['r2']:.2f} | {r['rl']:.2f} | "
+                            f"{r['mean_words']:.1f} | {r['mean_sentences']:.2f} | "
+                            + " | ".join(f"{m:+.2f} [{lo:+.2f}, {hi:+.2f}]" for m, lo, hi in (d1, d2))
+                            + " |"
+                        )
+                for nn, w in budgets:
+                    if nn == n:
+                        d = bootstrap(chosen_by_mode[w, "skip"][:, 1], chosen_by_mode[w, "stop"][:, 1])
+                        out["skip_vs_stop"].append({"split": split, "corpus": name, "n": n, "max_words": w, "d_r2_skip_minus_stop": d})
+        print(f"\n{split}: default skip − stop, ΔR-2 [95 %]: " + "; ".join(
+            f"{d['corpus']} n={d['n']} W={d['max_words']} {d['d_r2_skip_minus_stop'][0]:+.2f} [{d['d_r2_skip_minus_stop'][1]:+.2f}, {d['d_r2_skip_minus_stop'][2]:+.2f}]"
+            for d in out["skip_vs_stop"] if d["split"] == split
+        ))
+        print(f"{split}: reference words " + ", ".join(f"{k}: mean {v['mean']:.1f}" for k, v in out["reference_words"].items() if k.endswith(split)))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["embed", "grid", "test"])
+    parser.add_argument("command", choices=["embed", "grid", "test", "budget"])
     parser.add_argument("--variant", action="append", default=[], help="test: variants to score, 'key=value,...' (default: the chosen one)")
     parser.add_argument("--split", choices=["dev", "test"], default="test", help="test: the split scored (dev: the same table with intervals on dev)")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--bbc-min", type=float, default=40.0, help="grid: list variants with BBC dev R-2 at least this")
     parser.add_argument("--grid", choices=["levers", "pacsum", "pacsum2"], default="levers", help="grid: which grid (pacsum*: PacSum)")
     parser.add_argument("--vs-chosen", action="store_true", help="test: add a paired ΔR-2 column against CHOSEN (sqlml's default)")
+    parser.add_argument("--budgets", default="10:40,10:60,10:80,10:100,3:60", help="budget: n:W pairs (n sentences at most, W words)")
+    parser.add_argument("--splits", default="dev,test", help="budget: splits scored")
+    parser.add_argument("--json", type=Path, help="budget: write the rows here")
+    parser.add_argument("--check-budget", action="store_true", help="budget: also check sqlml's explain_vectors(max_words=W) on every document")
     args = parser.parse_args()
     if args.command == "embed":
         for corpus in ("cnndm", "bbc"):
@@ -403,6 +525,16 @@ def main() -> None:
 
     assert rule_of(CHOSEN) == DEFAULT_RULE, "CHOSEN is sqlml's default rule"
     rouge = Rouge()
+    if args.command == "budget":
+        budgets = [(int(a), int(b)) for a, b in (t.split(":") for t in args.budgets.split(","))]
+        started = time.perf_counter()
+        out = budget_tables(args.splits.split(","), budgets, rouge, args.check_budget)
+        out["command"] = " ".join(["PYTHONPATH=$PWD python benchmarks/eval_summary_levers.py", *sys.argv[1:]])
+        out["seconds"] = round(time.perf_counter() - started, 1)
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(out, indent=1) + "\n")
+        return
     split = "dev" if args.command == "grid" else args.split
     corpora = [Corpus("cnndm", split, rouge), Corpus("bbc", split, rouge)]
     for c in corpora:
