@@ -171,10 +171,11 @@ class Variant:
         return ",".join(f"{k}={getattr(self, k)}" for k in self.__dataclass_fields__ if getattr(self, k) != getattr(d, k)) or "today's default"
 
 
-def take_budget(order: list[int], words: np.ndarray, n: int, max_words: int | None, budget: str = "skip") -> list[int]:
+def take_budget(order: list[int], words: np.ndarray, n: int, max_words: int | None, budget: str = "skip",
+                boilerplate: np.ndarray | None = None) -> list[int]:
     """Positions taken (sorted) walking ``order``: at most ``n``, and with ``max_words`` set, one is taken if the
     words so far plus ``words[i]`` are at most ``max_words`` (the first always); ``skip`` goes on past one that
-    does not fit, ``stop`` ends there."""
+    does not fit, ``stop`` ends there. A ``boilerplate`` position is taken only as the first (sqlml's rule)."""
     if max_words is None:
         return sorted(order[:n])
     assert budget in ("skip", "stop"), budget
@@ -183,8 +184,8 @@ def take_budget(order: list[int], words: np.ndarray, n: int, max_words: int | No
     for i in order:
         if len(taken) == n:
             break
-        if taken and total + int(words[i]) > max_words:
-            if budget == "stop":
+        if taken and (total + int(words[i]) > max_words or (boilerplate is not None and boilerplate[i])):
+            if budget == "stop" and not (boilerplate is not None and boilerplate[i]):
                 break
             continue
         taken.append(int(i))
@@ -230,7 +231,7 @@ def select_variant(
     if v.max_words is None:
         return sorted(int(r[3]) for r in reps[:n])
     assert words is not None, "a word budget needs the sentences' word counts"
-    return take_budget([int(r[3]) for r in reps], words, n, v.max_words, v.budget)
+    return take_budget([int(r[3]) for r in reps], words, n, v.max_words, v.budget, bad)
 
 
 def directional(x: np.ndarray, skip: np.ndarray, v: Variant) -> np.ndarray:

@@ -157,8 +157,9 @@ def summarize(
     ``texts``: a list of ``str | None``, a pyarrow string array or a polars ``Series``; the result has
     the same kind (list of ``str | None``, ``pa.StringArray``, ``pl.Series`` of strings). NULL or empty
     text → ``None``. ``n <= 0`` raises :class:`InvalidArgumentError`. ``max_words``: a length budget; sentences are
-    kept in the summary's ranking while their words fit it (the best one always), up to ``n``
-    (``sqlml.summarize(texts, n=10, max_words=60)``: about 60 words).
+    kept in the summary's ranking while their words (counted between spaces) fit it, up to ``n``; the best one
+    always, a byline or time stamp only as that best one (``sqlml.summarize(texts, n=10, max_words=60)``: about 60
+    words).
     Example: ``sqlml.summarize(df["body"], n=2)`` on a polars column gives a ``Series`` named ``summary``.
     """
     settings = _settings("summarize", model, device=device, batch_size=batch_size)

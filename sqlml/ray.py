@@ -79,6 +79,7 @@ def map_column(
     """
     _require_ray()
     options = dict(options or {})
+    ColumnOp(op_name, options)  # its arguments are checked here, where the error reaches the caller, not in an actor
     if num_gpus:
         options.setdefault("device", "cuda")
     elif options.get("device") is None:

@@ -99,6 +99,13 @@ def test_a_word_budget_walks_the_ranking_and_skips_what_does_not_fit() -> None:
     assert np.flatnonzero(capped.selected).tolist() == [0, 7]  # n still caps the sentences
     tight = select_many(x, np.array([0, 10]), labels, np.array([10]), SelectionRule(3.0, 0.0, 0.0, False), None, 3, words)
     assert np.flatnonzero(tight.selected).tolist() == [0]  # the best sentence even alone over the budget
+    boiler = np.zeros(10, dtype=bool)
+    boiler[9] = True  # a short byline: ranked last, it would fit what the budget leaves
+    with_byline = select_many(x, np.array([0, 10]), labels, np.array([10]), SelectionRule(3.0, 0.0, 0.0, True), boiler, 20, words)
+    assert np.flatnonzero(with_byline.selected).tolist() == [0, 7]
+    only_byline = select_many(x[9:], np.array([0, 1]), labels[9:], np.array([10]), SelectionRule(3.0, 0.0, 0.0, True), boiler[9:], 1,
+                              words[9:])
+    assert only_byline.selected.tolist() == [True]  # a text of nothing but boilerplate still has a summary
 
 
 def test_a_word_budget_through_the_doors(tiny_runtime: Runtime, tiny_con: duckdb.DuckDBPyConnection, tiny_model_dir: Path,
@@ -123,6 +130,20 @@ def test_a_word_budget_through_the_doors(tiny_runtime: Runtime, tiny_con: duckdb
 def test_max_words_must_be_a_positive_whole_number(tiny_runtime: Runtime, max_words: object) -> None:
     with pytest.raises(InvalidArgumentError, match="max_words must be a positive number of words"):
         summarize_array(pa.array([ARTICLE]), 3, tiny_runtime, max_words=max_words)  # type: ignore[arg-type]
+
+
+def test_a_column_job_refuses_bad_summary_lengths_before_any_batch() -> None:
+    from sqlml.jobs.column import ColumnOp
+
+    for options, message in (({"max_words": 0}, "max_words must be"), ({"n": 0}, "n must be")):
+        with pytest.raises(InvalidArgumentError, match=message):
+            ColumnOp("summarize", options)  # sqlml.ray.map_column builds one on the driver, before any actor
+
+
+def test_model_and_on_error_keep_their_sql_positions(tiny_con: duckdb.DuckDBPyConnection, tiny_model_dir: Path) -> None:
+    by_name = tiny_con.execute("SELECT sqlml.summarize(?, n := 2, model := ?, on_error := 'null')", [ARTICLE, str(tiny_model_dir)]).fetchone()
+    by_position = tiny_con.execute("SELECT sqlml.summarize(?, 2, ?, 'null')", [ARTICLE, str(tiny_model_dir)]).fetchone()
+    assert by_position == by_name
 
 
 def test_distinct_counts_per_text() -> None:

@@ -1,12 +1,14 @@
--- summarize(text [, n := 3] [, max_words := NULL] [, model := NULL] [, on_error := 'raise']) -> VARCHAR
+-- summarize(text [, n := 3] [, model := NULL] [, on_error := 'raise'] [, max_words := NULL]) -> VARCHAR
 --   An extractive summary: the n most representative sentences of text, verbatim, in their original
 --   order, joined with one space. Sentences are embedded, clustered with k-means (k = 3·n, fixed seed)
 --   and the best sentence of each of the n largest clusters is kept, with a prior for earlier sentences
 --   and bylines/time stamps passed over (see summarize_explain for why).
 --   max_words := W: a length budget ("about 60 words"): the clusters are walked in the same order and a
 --   sentence is kept while the summary's words (whitespace-separated) plus its own stay within W, skipped
---   otherwise, up to n sentences; the best sentence is always kept, even alone over W. Give n generously
---   (e.g. n := 10, max_words := 60) to let the budget decide. max_words <= 0 -> error; NULL -> no budget.
+--   otherwise, up to n sentences; the best sentence is always kept, even alone over W, and a byline or time
+--   stamp only when it is that best sentence. Give n generously (e.g. n := 10, max_words := 60) to let the
+--   budget decide. Words are counted between spaces: a sentence of Chinese or Japanese text without spaces is
+--   one word. max_words is a constant (one budget per query); max_words <= 0 -> error; NULL -> no budget.
 --   SUMMARIZE is a DuckDB keyword: call it as sqlml.summarize(text) or text.summarize().
 --   NULL text or NULL n -> NULL. '' and whitespace-only text (no sentences) -> NULL.
 --   Fewer distinct sentences than n -> all of them, in order (a repeated sentence appears once).
@@ -15,9 +17,9 @@
 --   Example: SELECT id, sqlml.summarize(body) AS gist FROM 'articles.parquet';
 --            SELECT id, sqlml.summarize(body, n := 10, max_words := 60) AS gist FROM news;   -- about 60 words
 --            SELECT category, sqlml.summarize(string_agg(body, ' '), n := 5) FROM news GROUP BY category;
-CREATE OR REPLACE MACRO sqlml.main.summarize(text, n := 3, max_words := NULL, model := NULL, on_error := 'raise') AS _sqlml_summarize(text, n, max_words, model, on_error);
+CREATE OR REPLACE MACRO sqlml.main.summarize(text, n := 3, model := NULL, on_error := 'raise', max_words := NULL) AS _sqlml_summarize(text, n, model, on_error, max_words);
 
--- summarize_explain(text [, n := 3] [, max_words := NULL] [, model := NULL] [, on_error := 'raise'])
+-- summarize_explain(text [, n := 3] [, model := NULL] [, on_error := 'raise'] [, max_words := NULL])
 --     -> STRUCT(position INTEGER, sentence VARCHAR, cluster INTEGER, cluster_size INTEGER, score DOUBLE, selected BOOLEAN,
 --               cluster_similarity DOUBLE, centrality DOUBLE, position_prior DOUBLE, boilerplate BOOLEAN)[]
 --   One struct per sentence of text, in order: position (0-based), the sentence verbatim, its k-means
@@ -32,4 +34,4 @@ CREATE OR REPLACE MACRO sqlml.main.summarize(text, n := 3, max_words := NULL, mo
 --   summarize (with max_words, selected marks the sentences the budget kept).
 --   Example: SELECT s.position, s.sentence, s.cluster, s.cluster_size, s.score, s.selected
 --            FROM (SELECT unnest(summarize_explain(body, n := 3)) AS s FROM news WHERE id = 42);
-CREATE OR REPLACE MACRO sqlml.main.summarize_explain(text, n := 3, max_words := NULL, model := NULL, on_error := 'raise') AS _sqlml_summarize_explain(text, n, max_words, model, on_error);
+CREATE OR REPLACE MACRO sqlml.main.summarize_explain(text, n := 3, model := NULL, on_error := 'raise', max_words := NULL) AS _sqlml_summarize_explain(text, n, model, on_error, max_words);

@@ -120,8 +120,8 @@ def embed(inputs: tuple[str, ...], column: str, output: str, new_column: str, on
 @click.option("--column", "-c", required=True, help="The text column to summarize.")
 @click.option("-n", "n", type=int, default=3, show_default=True, help="Sentences per summary (1 or more).")
 @click.option("--max-words", type=int, default=None, metavar="W",
-              help="Length budget: keep sentences (in the summary's ranking) while their words fit W, up to N; the best "
-                   "sentence always. E.g. -n 10 --max-words 60 for about 60 words.")
+              help="Length budget: keep sentences (in the summary's ranking) while their words, counted between spaces, "
+                   "fit W, up to N; the best sentence always. E.g. -n 10 --max-words 60 for about 60 words.")
 @click.option("-o", "--output", required=True, type=click.Path(), help="Output Parquet file (written atomically), or folder with --engine ray.")
 @click.option("--as", "new_column", default="summary", show_default=True, help="Name of the added column.")
 @ON_ERROR_OPTION

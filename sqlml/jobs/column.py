@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from sqlml.config import Settings
 from sqlml.on_error import run_rows
-from sqlml.ops.calls import Bound, bind, check_operation
+from sqlml.ops.calls import Bound, bind, check_arguments
 
 #: Options that say where the model runs; every other option is the operation's own argument.
 SETTINGS_OPTIONS = ("device", "dtype", "batch_size", "max_batch_tokens", "cache")
@@ -35,7 +35,7 @@ class ColumnOp:
     _bound: Bound | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        check_operation(self.name)  # before any model loads
+        check_arguments(self.name, self.options)  # before any model loads
 
     def __call__(self, texts: pa.StringArray) -> pa.Array:
         if self._bound is None:

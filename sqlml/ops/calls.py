@@ -166,6 +166,15 @@ def check_operation(name: str) -> None:
         raise InvalidArgumentError(f"unknown operation {name!r}; use one of {', '.join(sorted(BINDERS))}")
 
 
+def check_arguments(name: str, options: Mapping[str, Any]) -> None:
+    """:func:`check_operation`, and the summary length arguments (``n``, ``max_words``) its binder would refuse,
+    without loading a model: a job refuses them before its first batch (inside a Ray actor the message would be lost)."""
+    check_operation(name)
+    if name in ("summarize", "summarize_explain"):
+        check_n(options.get("n", 3), name)
+        check_max_words(options.get("max_words"), name)
+
+
 def bind(name: str, settings: Settings, **options: Any) -> Bound:
     """The binder of operation ``name`` applied to ``options``; an unknown name is an argument error."""
     check_operation(name)

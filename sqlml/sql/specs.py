@@ -221,7 +221,7 @@ _CLASSIFY_ARGS = (
     TEXT, Arg("labels", "VARCHAR[]", per_row=True), MODEL, Arg("embedding_model", "VARCHAR"), Arg("template", "VARCHAR"),
     Arg("temperature", "DOUBLE"), ON_ERROR,
 )
-_SUMMARIZE_ARGS = (TEXT, Arg("n", "BIGINT", per_row=True), Arg("max_words", "BIGINT"), MODEL, ON_ERROR)
+_SUMMARIZE_ARGS = (TEXT, Arg("n", "BIGINT", per_row=True), MODEL, ON_ERROR, Arg("max_words", "BIGINT"))
 EXPLAIN_SQL_TYPE = (
     "STRUCT(position INTEGER, sentence VARCHAR, cluster INTEGER, cluster_size INTEGER, score DOUBLE, selected BOOLEAN, "
     "cluster_similarity DOUBLE, centrality DOUBLE, position_prior DOUBLE, boilerplate BOOLEAN)[]"

@@ -19,7 +19,8 @@ The selection rule (measured on dev splits of BBC News and CNN/DM, ``docs/summar
 * Clusters are ranked: those with a non-boilerplate representative first, then by size, then by their
   representative's score, then by its position; the representatives of the first ``n`` are selected.
   With a word budget (``max_words``) the ranking is walked instead: a representative is taken while the
-  summary's words plus its own fit the budget, skipped otherwise, up to ``n``; the best one is always taken.
+  summary's words plus its own fit the budget, skipped otherwise, up to ``n``; the best one is always taken,
+  and boilerplate only as that best one.
   Every term is a column of ``summarize_explain``.
 
 Edge cases: NULL text or NULL ``n`` → NULL; empty or whitespace-only text (no sentences) → NULL; fewer
@@ -166,7 +167,7 @@ def check_max_words(max_words: int | None, function: str = "summarize") -> None:
     :data:`config.MAX_COUNT`."""
     if max_words is not None:
         config.check_count(max_words, f"{function}: max_words must be a positive number of words",
-                           "pass max_words := 1 or more, or leave it NULL for n sentences whatever their length")
+                           "give max_words 1 or more, or none (NULL, None) for n sentences whatever their length")
 
 
 def sentence_words(sentences: list[str]) -> np.ndarray:
@@ -287,15 +288,17 @@ def select_many(
     if max_words is None:
         selected[ranked[place < ns[rank_text]]] = True
     else:
-        selected[_within_budget(ranked, rank_text, ns, max_words, words)] = True  # type: ignore[arg-type]
+        selected[_within_budget(ranked, rank_text, ns, max_words, words, bad)] = True  # type: ignore[arg-type]
     return Selection(cluster.astype(np.int32), sizes[group].astype(np.int32), score, selected, similarity, centrality, prior, bad)
 
 
-def _within_budget(ranked: np.ndarray, rank_text: np.ndarray, ns: np.ndarray, max_words: int, words: np.ndarray) -> list[int]:
+def _within_budget(ranked: np.ndarray, rank_text: np.ndarray, ns: np.ndarray, max_words: int, words: np.ndarray,
+                   boilerplate: np.ndarray) -> list[int]:
     """The representatives a word budget keeps: each text's ranked representatives (``ranked``, grouped by text in
     ``rank_text``, best first) walked in order, one taken when the words taken so far plus its own fit in
-    ``max_words``, skipped otherwise, until ``ns[text]`` are taken; the best one is always taken, even alone over
-    the budget (a summary is never empty)."""
+    ``max_words``, skipped otherwise, until ``ns[text]`` are taken. The best one is always taken, even alone over
+    the budget (a summary is never empty); a ``boilerplate`` one only as that best (a short byline would otherwise
+    fill what the budget leaves)."""
     kept: list[int] = []
     bounds = np.flatnonzero(np.diff(rank_text, prepend=-1, append=-1))
     for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
@@ -303,7 +306,7 @@ def _within_budget(ranked: np.ndarray, rank_text: np.ndarray, ns: np.ndarray, ma
         for row in ranked[start:stop].tolist():
             if taken == ns[rank_text[start]]:
                 break
-            if taken == 0 or used + words[row] <= max_words:
+            if taken == 0 or (not boilerplate[row] and used + words[row] <= max_words):
                 kept.append(row)
                 taken += 1
                 used += int(words[row])
