@@ -26,6 +26,19 @@ Usage::
     PYTHONPATH=$PWD nice -n 19 python benchmarks/eval_index_recall.py --rows 1000000 --queries 1000
 
 Writes ``index_recall.json`` and ``index_recall.md`` (``--out``, default ``benchmarks/results/<date>-cpu-index-recall``).
+
+**Real text** (``--corpus real-sentences``): instead of W1, the sentences of every text column of every Parquet file
+in ``--data-dir`` (default ``/work/shared/data``; see its README), split by sqlml's own splitter
+(``sqlml.ops.sentences.split_texts``), kept at 3-80 words (whitespace split), deduplicated (first occurrence, files in
+name order, columns in file order), shuffled with ``numpy.random.default_rng(0)``; the first 1,000 are the held-out
+queries (``--queries`` takes the first of them), the rest the rows (at most 500,000; ``--rows`` takes a prefix, default
+all). The sentence list is cached as ``real-sentences-corpus.json`` and the vectors as
+``real-sentences-<rows>-<model>-float32.npy`` in ``--cache-dir`` (default ``.bench-data/vectors-real-sentences/``);
+parts are kept per whole corpus, so a prefix run embeds only the parts it needs and a later whole run resumes from
+them. Output files are ``index_recall-real-sentences-<rows>.json`` / ``.md``::
+
+    PYTHONPATH=$PWD nice -n 19 python benchmarks/eval_index_recall.py --corpus real-sentences --rows 100000 \
+        --out benchmarks/results/2026-12-07-cpu-index-recall-real-sentences
 """
 
 from __future__ import annotations
@@ -58,6 +71,13 @@ QUERY_BLOCK = 100
 K = 10
 #: The graph's search widths tried after the index's own answer (usearch's expansion_search; the index uses the default).
 EXPANSIONS = (64, 128, 256, 512)
+#: --corpus real-sentences: the text columns read from each Parquet file (ids and labels are not text).
+REAL_TEXT_COLUMNS = ("text", "title", "body", "summary", "article", "highlights", "subject")
+#: --corpus real-sentences: words (whitespace split) a kept sentence has, at least and at most.
+REAL_WORDS = (3, 80)
+#: --corpus real-sentences: sentences held out as queries (the first of the shuffled list) and the most rows kept.
+REAL_HELD_OUT = 1000
+REAL_MAX_ROWS = 500_000
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:
@@ -66,13 +86,17 @@ def percentiles(samples: list[float]) -> dict[str, float]:
             "mean_ms": round(float(values.mean()), 2)}
 
 
-def row_vectors(texts: list[str], runtime: Any, cache_dir: Path, log: Any) -> tuple[np.ndarray, dict[str, Any]]:
+def row_vectors(texts: list[str], runtime: Any, cache_dir: Path, log: Any, name: str = "w1", whole: list[str] | None = None,
+                generator: str = "benchmarks/workloads.py w1") -> tuple[np.ndarray, dict[str, Any]]:
     """``float32 (len(texts), dimension)``: the model's vectors of ``texts`` (the first W1 rows), from ``cache_dir`` when
-    a file of at least as many rows is there, else embedded part by part and cached."""
+    a file of at least as many rows is there, else embedded part by part and cached.
+
+    ``whole``: the whole corpus ``texts`` is a prefix of (``--corpus real-sentences``): parts are kept per whole corpus,
+    only those ``texts`` needs are embedded, and the whole file is written once every part is there."""
     rows = len(texts)
     tag = runtime.fingerprint[:12]
     cache_dir.mkdir(parents=True, exist_ok=True)
-    cached = sorted((int(p.name.split("-")[1]), p) for p in cache_dir.glob(f"w1-*-{tag}-float32.npy"))
+    cached = sorted((int(p.name[len(name) + 1 :].split("-")[0]), p) for p in cache_dir.glob(f"{name}-*-{tag}-float32.npy"))
     usable = [(n, p) for n, p in cached if n >= rows]
     if usable:
         n, path = usable[0]
@@ -80,32 +104,97 @@ def row_vectors(texts: list[str], runtime: Any, cache_dir: Path, log: Any) -> tu
         return np.load(path, mmap_mode="r")[:rows], {"cached": str(path)}
     from sqlml.ops.embed import embed_strings
 
-    parts = cache_dir / f"w1-{rows}-{tag}.parts"
+    whole = texts if whole is None else whole
+    if whole[:rows] != texts:
+        raise RuntimeError("the rows are not a prefix of the whole corpus")
+    parts = cache_dir / f"{name}-{len(whole)}-{tag}.parts"
     parts.mkdir(exist_ok=True)
     out = np.empty((rows, runtime.dimension), dtype=np.float32)
     embedded, seconds = 0, 0.0
     for start in range(0, rows, PART_ROWS):
-        end = min(rows, start + PART_ROWS)
+        end = min(len(whole), start + PART_ROWS)
         part = parts / f"{start:08d}-{end:08d}.npy"
         if part.exists():
-            out[start:end] = np.load(part)
+            out[start : min(rows, end)] = np.load(part)[: min(rows, end) - start]
             continue
         began = time.perf_counter()
-        out[start:end] = embed_strings(texts[start:end], runtime)
+        vectors = embed_strings(whole[start:end], runtime)
         seconds += time.perf_counter() - began
         embedded += end - start
-        np.save(part, out[start:end])
+        np.save(part, vectors)
+        out[start : min(rows, end)] = vectors[: min(rows, end) - start]
         log(f"embedded rows {start:,}-{end:,}: {embedded / seconds:,.0f} rows/s so far")
-    path = cache_dir / f"w1-{rows}-{tag}-float32.npy"
-    np.save(path, out)
-    (cache_dir / f"w1-{rows}-{tag}.json").write_text(json.dumps(
-        {"rows": rows, "model": runtime.model_id, "fingerprint": runtime.fingerprint, "device": str(runtime.device),
-         "generator": "benchmarks/workloads.py w1", "dtype": "float32"}, indent=1) + "\n")
-    shutil.rmtree(parts)
-    info: dict[str, Any] = {"written": str(path), "rows_embedded_now": embedded}
+    info: dict[str, Any] = {"rows_embedded_now": embedded}
     if embedded:
         info |= {"seconds": round(seconds, 1), "rows_per_s": round(embedded / seconds, 1)}
+    if all((parts / f"{s:08d}-{min(len(whole), s + PART_ROWS):08d}.npy").exists() for s in range(0, len(whole), PART_ROWS)):
+        full = out if rows == len(whole) else np.concatenate(
+            [np.load(parts / f"{s:08d}-{min(len(whole), s + PART_ROWS):08d}.npy") for s in range(0, len(whole), PART_ROWS)])
+        path = cache_dir / f"{name}-{len(whole)}-{tag}-float32.npy"
+        np.save(path, full)
+        (cache_dir / f"{name}-{len(whole)}-{tag}.json").write_text(json.dumps(
+            {"rows": len(whole), "model": runtime.model_id, "fingerprint": runtime.fingerprint, "device": str(runtime.device),
+             "generator": generator, "dtype": "float32"}, indent=1) + "\n")
+        shutil.rmtree(parts)
+        info["written"] = str(path)
+    else:
+        info["parts"] = str(parts)
     return out, info
+
+
+def real_sentences(data_dir: Path, cache_dir: Path, log: Any) -> dict[str, Any]:
+    """``--corpus real-sentences``: ``{"queries", "rows", "sources", ...}`` (see the module's docstring), built from
+    ``data_dir`` or read from ``cache_dir/real-sentences-corpus.json`` when that was built from the same files."""
+    import hashlib
+
+    import pyarrow.parquet as pq
+
+    from sqlml.ops.sentences import split_texts
+
+    files = sorted(data_dir.glob("*.parquet"))
+    stamp = [[f.name, f.stat().st_size] for f in files]
+    path = cache_dir / "real-sentences-corpus.json"
+    if path.exists():
+        corpus = json.loads(path.read_text())
+        if corpus["files"] == stamp:
+            log(f"real sentences: {path} ({len(corpus['rows']):,} rows, {len(corpus['queries']):,} queries)")
+            return corpus
+    began = time.perf_counter()
+    first: dict[str, str] = {}  # sentence -> "file:column" of its first occurrence
+    split = kept = 0
+    for f in files:
+        table = pq.read_table(f)
+        for column in table.column_names:
+            if column not in REAL_TEXT_COLUMNS:
+                continue
+            sentences = split_texts(table.column(column).to_pylist()).sentences
+            split += len(sentences)
+            for sentence in sentences:
+                if REAL_WORDS[0] <= len(sentence.split()) <= REAL_WORDS[1]:
+                    kept += 1
+                    first.setdefault(sentence, f"{f.stem}:{column}")
+    unique = list(first)
+    order = np.random.default_rng(0).permutation(len(unique))
+    shuffled = [unique[i] for i in order]
+    queries, rows = shuffled[:REAL_HELD_OUT], shuffled[REAL_HELD_OUT : REAL_HELD_OUT + REAL_MAX_ROWS]
+    corpus = {"files": stamp, "text_columns": list(REAL_TEXT_COLUMNS), "words": list(REAL_WORDS),
+              "sentences_split": split, "sentences_kept": kept, "unique": len(unique), "held_out": REAL_HELD_OUT,
+              "dropped_over_cap": max(0, len(unique) - REAL_HELD_OUT - REAL_MAX_ROWS), "seconds": round(time.perf_counter() - began, 1),
+              "sha256_rows": hashlib.sha256("\n".join(rows).encode()).hexdigest(),
+              "queries": queries, "rows": rows, "sources": [first[s] for s in rows], "query_sources": [first[s] for s in queries]}
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(corpus) + "\n")
+    log(f"real sentences: {split:,} split, {kept:,} of 3-80 words, {len(unique):,} unique -> {len(rows):,} rows + {len(queries):,} queries")
+    return corpus
+
+
+def composition(sources: list[str]) -> dict[str, int]:
+    """Rows per source file (``name:column`` of each row's first occurrence, summed over columns), largest first."""
+    counts: dict[str, int] = {}
+    for source in sources:
+        name = source.split(":")[0]
+        counts[name] = counts.get(name, 0) + 1
+    return dict(sorted(counts.items(), key=lambda item: -item[1]))
 
 
 def exact_top(vectors: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
@@ -139,11 +228,15 @@ def machine() -> dict[str, Any]:
 def main() -> None:
     root = Path(__file__).resolve().parents[1]
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--corpus", choices=("w1", "real-sentences"), default="w1")
+    parser.add_argument("--data-dir", type=Path, default=Path("/work/shared/data"), help="--corpus real-sentences: the Parquet files")
+    parser.add_argument("--rows", type=int, default=None, help="default: 1,000,000 (W1), the whole corpus (real-sentences)")
     parser.add_argument("--queries", type=int, default=1000)
-    parser.add_argument("--cache-dir", type=Path, default=root / ".bench-data" / "vectors-w1")
+    parser.add_argument("--cache-dir", type=Path, default=None, help="default: .bench-data/vectors-w1 or vectors-real-sentences")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    real = args.corpus == "real-sentences"
+    args.cache_dir = args.cache_dir or root / ".bench-data" / ("vectors-real-sentences" if real else "vectors-w1")
     started_run = time.perf_counter()
     home = tempfile.mkdtemp(prefix="eval-index-recall-home-")
     os.environ["SQLML_HOME"] = home
@@ -163,19 +256,43 @@ def main() -> None:
     runtime = runtime_for(settings)
     out = args.out or root / "benchmarks" / "results" / f"{datetime.date.today().isoformat()}-cpu-index-recall"
     out.mkdir(parents=True, exist_ok=True)
-    everything = w1(args.rows + args.queries)  # one stream: the rows, then held-out queries (as bench_index.py)
-    texts, queries = everything[: args.rows], everything[args.rows :]
-    keys = [str(i) for i in range(args.rows)]
-    results: dict[str, Any] = {"rows": args.rows, "queries": args.queries, "workload": "W1", "model": "all-MiniLM-L6-v2", "model_path": runtime.model_id,
-                               "model_fingerprint": runtime.fingerprint, "device": "cpu", "machine": machine(),
-                               "command": f"python benchmarks/eval_index_recall.py {' '.join(sys.argv[1:])}"}
+    results: dict[str, Any] = {}
+    stem = "index_recall"
 
     def log(line: str) -> None:
         """Print a step's figure and save everything measured so far (a later failure keeps the earlier numbers)."""
         print(f"[{time.perf_counter() - started_run:7.0f} s] {line}", file=sys.stderr, flush=True)
-        (out / "index_recall.partial.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
+        if results:  # (not before the rows are known: the file is named after them)
+            (out / f"{stem}.partial.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
 
-    vectors, results["row_embedding"] = row_vectors(texts, runtime, args.cache_dir, log)
+    if real:
+        corpus = real_sentences(args.data_dir, args.cache_dir, log)
+        args.rows = args.rows or len(corpus["rows"])
+        if args.rows > len(corpus["rows"]) or args.queries > len(corpus["queries"]):
+            raise SystemExit(f"the real-sentences corpus has {len(corpus['rows']):,} rows and {len(corpus['queries']):,} queries")
+        texts, queries = corpus["rows"][: args.rows], corpus["queries"][: args.queries]
+        stem = f"index_recall-real-sentences-{args.rows}"
+        described = (f"{args.rows:,} real sentences (prefix of {len(corpus['rows']):,}; see corpus), {args.queries:,} held-out "
+                     "real sentences as queries")
+    else:
+        args.rows = args.rows or 1_000_000
+        everything = w1(args.rows + args.queries)  # one stream: the rows, then held-out queries (as bench_index.py)
+        texts, queries = everything[: args.rows], everything[args.rows :]
+        described = f"{args.rows:,} W1 sentences, {args.queries:,} held-out W1 queries"
+    keys = [str(i) for i in range(args.rows)]
+    results |= {"rows": args.rows, "queries": args.queries, "workload": "real-sentences" if real else "W1", "model": "all-MiniLM-L6-v2",
+                "model_path": runtime.model_id, "model_fingerprint": runtime.fingerprint, "device": "cpu", "machine": machine(),
+                "command": f"python benchmarks/eval_index_recall.py {' '.join(sys.argv[1:])}"}
+    if real:
+        results["corpus"] = {key: corpus[key] for key in ("files", "text_columns", "words", "sentences_split", "sentences_kept", "unique",
+                                                          "held_out", "dropped_over_cap", "seconds", "sha256_rows")} | {
+            "corpus_rows": len(corpus["rows"]), "rows_by_file": composition(corpus["sources"][: args.rows]),
+            "queries_by_file": composition(corpus["query_sources"][: args.queries])}
+        log(f"corpus: {results['corpus']['rows_by_file']}")
+        vectors, results["row_embedding"] = row_vectors(texts, runtime, args.cache_dir, log, "real-sentences", corpus["rows"],
+                                                        f"benchmarks/eval_index_recall.py --corpus real-sentences (sha256 {corpus['sha256_rows']})")
+    else:
+        vectors, results["row_embedding"] = row_vectors(texts, runtime, args.cache_dir, log)
     log(f"row vectors ready: {results['row_embedding']}")
 
     position = 0
@@ -264,6 +381,9 @@ def main() -> None:
     sweep = []
     for expansion in EXPANSIONS:
         ann.expansion_search = expansion
+        alone = ann.search(query_vectors, K)
+        alone_rows = [version.rows_of_ids(np.asarray(alone.keys[q][: int(alone.counts[q])], dtype=np.uint64)).tolist()
+                      for q in range(len(queries))]
         for count in (search_module.GRAPH_CANDIDATES, 2 * search_module.GRAPH_CANDIDATES):
             began = time.perf_counter()
             pools = [search_module._graph_rows(version, query_vectors[q : q + 1], count, None)[0] for q in range(len(queries))]
@@ -271,6 +391,7 @@ def main() -> None:
             rescored = [pool[np.argsort(-search_module._cosines(version, pool, query_vectors[q]), kind="stable")[:K]]
                         for q, pool in enumerate(pools)]
             sweep.append({"expansion_search": expansion, "candidates": count, "recall_at_10_vs_float32": recall(rescored, truth32),
+                          "graph_alone_top10_recall_vs_float32": recall(alone_rows, truth32),
                           "graph_ms_per_query": round(1000 * seconds / len(queries), 2)})
             log(f"search width: {sweep[-1]}")
     ann.expansion_search = default_expansion
@@ -285,7 +406,7 @@ def main() -> None:
     r, m, e = results["recall_at_10"], results["machine"], results["row_embedding"]
     lat, build, spread = results["latency_semantic_top10"], results["build"], results["vector_spread"]
     lines = [f"Machine: {m['cpu']} ({m['cores']} cores, {m['memory_gib']} GiB), torch {m['torch']}, usearch {m['usearch']}; "
-             f"rows: {args.rows:,} W1 sentences, {args.queries:,} held-out W1 queries; model: {results['model']} (real weights, CPU); "
+             f"rows: {described}; model: {results['model']} (real weights, CPU); "
              f"command: `{results['command']}`", "",
              "| measure | value |", "|---|---|",
              f"| recall@10, index (int8 graph, {search_module.GRAPH_CANDIDATES} candidates re-scored from float16) vs exact over float32 | "
@@ -302,19 +423,27 @@ def main() -> None:
              f"| build_index with cached vectors | {build['seconds']} s (graph {build['graph_seconds']} s, "
              f"{build['graph_rows_per_s']:,.0f} rows/s) |",
              "| row embedding (real model, CPU) | " + (f"{e['rows_per_s']:,.0f} rows/s ({e['seconds']:,} s for {e['rows_embedded_now']:,} rows)"
-                                                     if "rows_per_s" in e else f"cached: {e.get('cached', e.get('written'))}") + " |",
+                                                     if "rows_per_s" in e else f"cached: {e.get('cached', e.get('written', e.get('parts')))}") + " |",
              f"| mean cosine between rows; a query's exact neighbours 1 / 10 / 11 / 100 | {spread['mean_cosine_between_rows']}; "
              f"{spread['mean_cosine_of_exact_neighbour_1']} / {spread['mean_cosine_of_exact_neighbour_10']} / "
              f"{spread['mean_cosine_of_exact_neighbour_11']} / {spread['mean_cosine_of_exact_neighbour_100']} |",
              f"| peak RSS / wall time | {results['peak_rss_mib']:,} MiB / {results['wall_seconds']:,} s |",
              "", f"The same graph at other search widths (usearch expansion_search; the index searches at {default_expansion}), "
              "candidates re-scored from float16 as the index does:", "",
-             "| expansion_search | candidates | recall@10 vs exact float32 | graph ms per query |", "|---:|---:|---:|---:|"]
-    lines += [f"| {run['expansion_search']} | {run['candidates']} | {run['recall_at_10_vs_float32']} | {run['graph_ms_per_query']} |" for run in sweep]
+             "| expansion_search | candidates | recall@10 vs exact float32 | graph alone (top-10, int8) at this width | graph ms per query |",
+             "|---:|---:|---:|---:|---:|"]
+    lines += [f"| {run['expansion_search']} | {run['candidates']} | {run['recall_at_10_vs_float32']} | {run['graph_alone_top10_recall_vs_float32']} | "
+              f"{run['graph_ms_per_query']} |" for run in sweep]
+    if real:
+        c = results["corpus"]
+        lines += ["", f"Corpus: {c['sentences_split']:,} sentences split from the text columns {', '.join(c['text_columns'])} of "
+                  f"{len(c['files'])} files, {c['sentences_kept']:,} of {c['words'][0]}-{c['words'][1]} words, {c['unique']:,} unique; "
+                  f"{c['held_out']:,} held out as queries, {c['corpus_rows']:,} rows (sha256 {c['sha256_rows'][:16]}…); these "
+                  f"{args.rows:,} rows by file: " + ", ".join(f"{name} {n:,}" for name, n in c["rows_by_file"].items())]
     print("\n".join(lines))
-    (out / "index_recall.partial.json").unlink(missing_ok=True)
-    (out / "index_recall.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
-    (out / "index_recall.md").write_text("\n".join(lines) + "\n")
+    (out / f"{stem}.partial.json").unlink(missing_ok=True)
+    (out / f"{stem}.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
+    (out / f"{stem}.md").write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
