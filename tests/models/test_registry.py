@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 
 from sqlml.errors import ConfigError, ModelLoadError, ModelNotFoundError
+from sqlml.models import device as device_module
 from sqlml.models import registry
 from sqlml.models.catalog import list_models
-from sqlml.models import device as device_module
 from sqlml.models.device import query_dtype, resolve_device, resolve_dtype
 from sqlml.models.dimension import read_dimension
 
