@@ -114,7 +114,7 @@ def fit_head(x: np.ndarray, y: np.ndarray, calibrate: bool) -> Head:
         split = held_out_split(y, DEFAULT_TEST_SIZE, 0)
         metrics = held_out_metrics(y, split, lambda train, test: lr_logits(x[train], y[train], x[test], DEFAULT_C, 0), "")
         if isinstance(split, str):  # too few rows for the split: cross-validated, as train_classifier does
-            metrics["calibration"] = cross_validated_calibration(x, y, DEFAULT_C, 0, split)
+            metrics["calibration"] = cross_validated_calibration(y, lambda train, test: lr_logits(x[train], y[train], x[test], DEFAULT_C, 0), 0, split)
         coef, intercept = calibrated(coef, intercept, metrics)
     return Head("calibration", 0, tuple(classes), coef, intercept, {})
 

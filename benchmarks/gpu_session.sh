@@ -114,3 +114,12 @@ if [ -f .whl/ray-slim.tar.xz ] && [ -z "${SKIP_RAY:-}" ]; then
   tar -xJf .whl/ray-slim.tar.xz -C /tmp/site
   step bench_ray python3 benchmarks/bench_ray.py --random-weights --rows 200000 --num-gpus 1
 fi
+# Classify through trained heads by turns (bench_head_classify.py: an embedding-only head and, where the tree has
+# them, a head with word features; Python and SQL), this tree first in every round, then each tree of AB_TREES
+# (a copy of this script placed in the tree's benchmarks/, so that it imports that tree's sqlml).
+for turn in $(seq 1 "${HEAD_TURNS:-0}"); do
+  step "head_classify_head_turn_$turn" python3 benchmarks/bench_head_classify.py --random-weights --device cuda --rows 200000 --turns 1 --out "$OUT/head_classify_head_$turn"
+  for rev in ${AB_TREES:-}; do
+    step "head_classify_${rev}_turn_$turn" bash -c "cd .bench-data/bisect/$rev && PYTHONPATH=\$PWD:/tmp/site python3 benchmarks/bench_head_classify.py --random-weights --device cuda --rows 200000 --turns 1 --out $OUT/head_classify_${rev}_$turn"
+  done
+done

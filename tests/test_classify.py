@@ -220,8 +220,10 @@ def test_train_stores_safetensors_and_json_metadata(trained: train.TrainResult, 
     assert trained.labels == ("money", "sport") and trained.rows == 40 and trained.held_out == 8
     assert 0 <= trained.accuracy <= 1 and 0 <= trained.macro_f1 <= 1
     folder = Path(trained.path)
-    assert sorted(p.name for p in folder.iterdir()) == ["meta.json", "weights.safetensors"]
+    assert sorted(p.name for p in folder.iterdir()) == ["meta.json", "weights.safetensors", "words.json"]
     meta = json.loads((folder / "meta.json").read_text())
+    terms = meta["words"]["terms"]
+    assert meta["training"]["features"] == "embedding+words" and terms == len(json.loads((folder / "words.json").read_text())["vocabulary"]) > 0
     assert meta["name"] == "topics" and meta["version"] == 1 and meta["labels"] == ["money", "sport"]
     assert meta["embedding_model"]["dimension"] == 32 and meta["embedding_model"]["id"] == str(tiny_model_dir)
     assert set(meta["metrics"]) >= {"accuracy", "macro_f1"} and meta["sqlml_version"] == sqlml.__version__
@@ -229,7 +231,7 @@ def test_train_stores_safetensors_and_json_metadata(trained: train.TrainResult, 
     from safetensors.numpy import load_file
 
     weights = load_file(folder / "weights.safetensors")
-    assert weights["coef"].shape == (2, 32) and weights["intercept"].shape == (2,)
+    assert weights["coef"].shape == (2, 32 + terms) and weights["intercept"].shape == (2,) and weights["idf"].shape == (terms,)
     assert str(folder).startswith(str(heads.heads_dir()))
 
 

@@ -36,14 +36,16 @@ CREATE OR REPLACE MACRO sqlml.main.classify(text, labels := NULL, model := NULL,
 CREATE OR REPLACE MACRO sqlml.main.classify_scores(text, labels := NULL, model := NULL, embedding_model := NULL, template := NULL, temperature := NULL, on_error := 'raise') AS
     _sqlml_classify_scores(text, labels, model, embedding_model, template, temperature, on_error);
 
--- sqlml_train(name, texts, labels, method := 'lr', steps := NULL, c := 10.0, test_size := 0.2, seed := 0, embedding_model := NULL)
+-- sqlml_train(name, texts, labels, method := 'lr', steps := NULL, c := 10.0, test_size := 0.2, seed := 0, embedding_model := NULL, features := NULL)
 --   -> STRUCT(name, version, model, labels, rows, skipped, held_out, accuracy, macro_f1, note)
 --   Train a classifier head and store it as the next version of name in $SQLML_HOME/heads (safetensors +
 --   JSON, no pickle). texts and labels are LISTs collected with the list() aggregate, so the whole training
 --   set reaches one call: a function cannot run a query on its own connection, so "train on this SELECT"
 --   takes this aggregate form. list(text) and list(label) of one group hold the rows in the same order; one
 --   call per group.
---   method := 'lr' (default): logistic regression (c) on the texts' embeddings, seconds.
+--   method := 'lr' (default): logistic regression (c) on the texts' embeddings beside TF-IDF word 1-2-grams of
+--   the training texts (features := 'embedding+words', its default; the vocabulary is stored with the head), seconds.
+--   features := 'embedding': the embeddings alone (docs/classify.md measures both across six corpora).
 --   method := 'finetune': the embedding model itself is fine-tuned on the rows (steps optimiser steps,
 --   default by row count), then the logistic regression is fitted on its embeddings; the head keeps its own
 --   fine-tuned encoder (its base model's fingerprint recorded), and classify(x, model := name) uses it.
@@ -58,15 +60,15 @@ CREATE OR REPLACE MACRO sqlml.main.classify_scores(text, labels := NULL, model :
 --   again stores a new version, unless rows, settings and embedding model equal the latest version's (then
 --   that version is returned). embedding_model: default the connection's model.
 --   NULL name or lists -> NULL (nothing trained). Errors: fewer than 2 distinct labels, an invalid name, an
---   unknown method, steps without method := 'finetune'.
+--   unknown method, steps without method := 'finetune', an unknown features, word features with 'finetune'.
 --   Example: SELECT sqlml_train('topics', list(body), list(category)) FROM train_news;
 --            SELECT r.* FROM (SELECT sqlml_train('topics', list(body), list(category)) AS r FROM train_news);  -- as columns
 --            SELECT sqlml_train('topics_' || lang, list(body), list(category)) FROM news GROUP BY lang;  -- one per group
 --            SELECT sqlml_train('intents', list(text), list(intent), method := 'finetune') FROM tickets;
 --   Prefer r.* over unnest(sqlml_train(...)): DuckDB evaluates an unnested call once per struct field (slower;
 --   still one version stored).
-CREATE OR REPLACE MACRO sqlml.main.sqlml_train(name, texts, labels, method := 'lr', steps := NULL, c := 10.0, test_size := 0.2, seed := 0, embedding_model := NULL) AS
-    _sqlml_train(name, texts::VARCHAR[], labels::VARCHAR[], method, steps, c, test_size, seed, embedding_model);
+CREATE OR REPLACE MACRO sqlml.main.sqlml_train(name, texts, labels, method := 'lr', steps := NULL, c := 10.0, test_size := 0.2, seed := 0, embedding_model := NULL, features := NULL) AS
+    _sqlml_train(name, texts::VARCHAR[], labels::VARCHAR[], method, steps, c, test_size, seed, embedding_model, features);
 
 -- sqlml_classify(table_name, column_name, labels [, refine := true, template := NULL, temperature := NULL, embedding_model := NULL, on_error := 'raise'])
 --   -> TABLE(every column of table_name, predicted_label VARCHAR, predicted_score DOUBLE), in table order

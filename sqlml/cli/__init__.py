@@ -273,16 +273,18 @@ classifier_options = model_flags(
 @click.option("--label", "label_column", required=True, help="The label column (cast to text).")
 @click.option("--method", type=click.Choice(["lr", "finetune"]), default="lr", show_default=True,
               help="lr: logistic regression on the embeddings (seconds). finetune: fine-tune the embedding model on the rows first, then the logistic regression (minutes on a CPU; more accurate with few rows per label, see docs/classify.md).")
+@click.option("--features", metavar="embedding+words|embedding", default=None,
+              help="What --method lr reads: 'embedding+words', the embeddings beside TF-IDF word 1-2-grams of the training texts, or 'embedding', the embeddings alone (--method finetune: embedding only). [default: embedding+words for lr]")
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="Optimiser steps of --method finetune [default: by row count, at most 1,000].")
 @click.option("--c", "c", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True, help="Inverse regularisation strength of the logistic regression.")
 @click.option("--test-size", type=click.FloatRange(0, 1, max_open=True), default=0.2, show_default=True, help="Held-out share for the reported accuracy and macro-F1 and the calibration of the scores (0: neither).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the held-out split.")
 @classifier_options
-def train(name: str, inputs: tuple[str, ...], text_column: str, label_column: str, method: str, steps: int | None, c: float,
+def train(name: str, inputs: tuple[str, ...], text_column: str, label_column: str, method: str, features: str | None, steps: int | None, c: float,
           test_size: float, seed: int, embedding_model: str | None, device: str | None, batch_size: int | None, progress: bool) -> None:
     """Train a classifier head NAME on labelled rows of Parquet files and store it.
 
-    A logistic regression on the texts' embeddings; with --method finetune the embedding model is
+    A logistic regression on the texts' embeddings beside their word TF-IDF; with --method finetune the embedding model is
     fine-tuned on the rows first and stored with the head. A stratified --test-size share is held out
     to print accuracy and macro-F1, then the head is trained on all rows and stored as the next version
     of NAME (NAME@1, NAME@2, ...) under $SQLML_HOME/heads. Rows with an empty (NULL) text or label are
@@ -304,7 +306,7 @@ def train(name: str, inputs: tuple[str, ...], text_column: str, label_column: st
     texts, labels = read_labelled(expand_inputs(list(inputs)), text_column, label_column, "train")
     result = train_classifier(
         name, texts, labels,
-        embedding_model=embedding_model, method=method, steps=steps, c=c, test_size=test_size, seed=seed, device=device,
+        embedding_model=embedding_model, method=method, features=features, steps=steps, c=c, test_size=test_size, seed=seed, device=device,
         batch_size=batch_size, show_progress=progress,
     )
     click.echo(str(result))

@@ -2,7 +2,10 @@
 
 Layout under :func:`sqlml.config.home_dir` (``SQLML_HOME``)::
 
-    heads/<name>/v<k>/weights.safetensors   coef float32 (labels, dim), intercept float32 (labels,)
+    heads/<name>/v<k>/weights.safetensors   coef float32 (labels, dim [+ terms]), intercept float32 (labels,)
+                                            [, idf float32 (terms,) for a head with word features]
+    heads/<name>/v<k>/words.json            only for heads with word features: their vocabulary
+                                            (:mod:`sqlml.models.words`), in column order after the embedding's
     heads/<name>/v<k>/meta.json             name, version, labels, embedding model, metrics, created_at, ...
     heads/<name>/v<k>/encoder/              only for fine-tuned heads: the fine-tuned sentence encoder
                                             (sentence-transformers folder, safetensors); meta.json records
@@ -33,9 +36,11 @@ from sqlml import config, paths
 from sqlml.atomic import new_temp
 from sqlml.errors import InvalidArgumentError, ModelLoadError, ModelNotFoundError
 from sqlml.models.ref import fingerprint_directory
+from sqlml.models.words import WordFeatures
 
 WEIGHTS = "weights.safetensors"
 META = "meta.json"
+WORDS = "words.json"
 ENCODER = "encoder"
 FORMAT_VERSION = 1
 # Used with fullmatch: "$" would also accept a trailing newline.
@@ -49,9 +54,11 @@ _REF_VERSION = re.compile(r"[0-9]{1,18}")
 class Head:
     """A loaded head: ``probabilities(x) = softmax(x @ coef.T + intercept)`` over ``labels``.
 
-    ``coef``: ``float32 (len(labels), dim)``; ``intercept``: ``float32 (len(labels),)``. ``meta`` is the
+    ``coef``: ``float32 (len(labels), dim + terms)``; ``intercept``: ``float32 (len(labels),)``. ``meta`` is the
     parsed ``meta.json`` (embedding model id/fingerprint/dimension, metrics, created_at, ...). ``encoder`` is
     the folder of a fine-tuned head's own encoder (its embeddings are the ones ``coef`` reads), else ``None``.
+    ``words``: the head's word features (``x`` is then :func:`~sqlml.models.words.head_inputs` of the embeddings
+    and the texts; ``terms`` = its vocabulary's size), else ``None`` (``terms`` = 0).
     """
 
     name: str
@@ -61,19 +68,29 @@ class Head:
     intercept: np.ndarray
     meta: dict[str, Any]
     encoder: Path | None = None
+    words: WordFeatures | None = None
 
     @property
     def ref(self) -> str:
         """``'name@version'``: the exact reference of this head."""
         return f"{self.name}@{self.version}"
 
-    def logits(self, embeddings: np.ndarray) -> np.ndarray:
-        """``float32 (n, dim)`` embeddings → ``float64 (n, len(labels))``: ``x @ coef.T + intercept``."""
-        return embeddings.astype(np.float64) @ self.coef.T.astype(np.float64) + self.intercept.astype(np.float64)
+    def logits(self, embeddings: np.ndarray, texts: list[str] | None = None) -> np.ndarray:
+        """``float32 (n, dim)`` embeddings of ``texts`` (needed by a head with word features) → ``float64 (n,
+        len(labels))``: ``x @ coef.T + intercept``."""
+        if self.words is None:
+            return embeddings.astype(np.float64) @ self.coef.T.astype(np.float64) + self.intercept.astype(np.float64)
+        if texts is None or len(texts) != len(embeddings):
+            raise ValueError(f"classifier {self.ref} reads word features: pass the texts of the embeddings")
+        # the two blocks scored apart: a sparse copy of the dense embeddings (head_inputs) would cost more than the model
+        dimension = embeddings.shape[1]
+        coef = self.coef.astype(np.float64)
+        dense = self.words.embedding_weight * (embeddings.astype(np.float64) @ coef[:, :dimension].T)
+        return dense + np.asarray(self.words.transform(texts) @ coef[:, dimension:].T) + self.intercept.astype(np.float64)
 
-    def probabilities(self, embeddings: np.ndarray) -> np.ndarray:
-        """``float32 (n, dim)`` embeddings → ``float64 (n, len(labels))`` rows summing to 1."""
-        return softmax(self.logits(embeddings))
+    def probabilities(self, embeddings: np.ndarray, texts: list[str] | None = None) -> np.ndarray:
+        """``float32 (n, dim)`` embeddings (and their texts, see :meth:`logits`) → ``float64 (n, len(labels))`` rows summing to 1."""
+        return softmax(self.logits(embeddings, texts))
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -190,11 +207,38 @@ def load(ref: str) -> Head:
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelLoadError(f"{where} has a corrupt {WEIGHTS} ({exc}); {fix}") from exc
     labels = meta.get("labels")
-    problem = head_problem(labels, tensors.get("coef"), tensors.get("intercept"), _dimension(meta)) or encoder_problem(folder, meta)
+    words, problem = _load_words(folder, meta, tensors.get("idf"))
+    problem = problem or head_problem(labels, tensors.get("coef"), tensors.get("intercept"), _dimension(meta), _terms(words)) \
+        or encoder_problem(folder, meta)
     if problem is not None:
         raise ModelLoadError(f"{where} {problem}; {fix}")
     encoder = folder / ENCODER if "encoder" in meta else None
-    return Head(name, version, tuple(labels), _as_float32(tensors["coef"]), _as_float32(tensors["intercept"]), meta, encoder)
+    return Head(name, version, tuple(labels), _as_float32(tensors["coef"]), _as_float32(tensors["intercept"]), meta, encoder, words)
+
+
+def _load_words(folder: Path, meta: dict[str, Any], idf: np.ndarray | None) -> tuple[WordFeatures | None, str | None]:
+    """``(word features, None)`` of the version in ``folder`` (``None`` when ``meta`` records none), or ``(None, problem)``:
+    ``words.json`` must hold a list of distinct strings as long as the finite ``idf`` tensor."""
+    if "words" not in meta:
+        return None, None
+    try:
+        vocabulary = json.loads((folder / WORDS).read_text(encoding="utf-8")).get("vocabulary")
+    except FileNotFoundError:
+        return None, f"is missing {WORDS} (its word features' vocabulary)"
+    except (OSError, ValueError, AttributeError) as exc:
+        return None, f"has an unreadable {WORDS} ({exc})"
+    if not isinstance(vocabulary, list) or not all(isinstance(t, str) for t in vocabulary) or len(set(vocabulary)) != len(vocabulary):
+        return None, f"has no valid vocabulary in {WORDS} (expected a list of distinct strings)"
+    if idf is None or idf.shape != (len(vocabulary),) or not np.issubdtype(idf.dtype, np.floating) or not np.isfinite(idf).all():
+        return None, f"has an idf tensor that does not match {WORDS} ({len(vocabulary)} terms; idf {None if idf is None else idf.shape})"
+    weight = meta["words"].get("embedding_weight") if isinstance(meta["words"], dict) else None
+    if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not np.isfinite(weight) or weight < 0:
+        return None, f"has no valid words.embedding_weight in {META} ({weight!r})"
+    return WordFeatures(tuple(vocabulary), idf.astype(np.float32), float(weight)), None
+
+
+def _terms(words: WordFeatures | None) -> int:
+    return 0 if words is None else len(words.vocabulary)
 
 
 def encoder_problem(folder: Path, meta: dict[str, Any]) -> str | None:
@@ -217,11 +261,12 @@ def encoder_problem(folder: Path, meta: dict[str, Any]) -> str | None:
     return None
 
 
-def head_problem(labels: Any, coef: np.ndarray | None, intercept: np.ndarray | None, dim: Any) -> str | None:
+def head_problem(labels: Any, coef: np.ndarray | None, intercept: np.ndarray | None, dim: Any, terms: int = 0) -> str | None:
     """What makes a head unusable, as the end of a sentence about it (``None``: nothing).
 
     A usable head has ``labels`` a non-empty list of distinct non-empty strings, ``dim`` a positive int
-    (the embedding dimension), ``coef`` of shape ``(len(labels), dim)`` and ``intercept`` of shape
+    (the embedding dimension), ``coef`` of shape ``(len(labels), dim + terms)`` (``terms``: the word features'
+    vocabulary size) and ``intercept`` of shape
     ``(len(labels),)``, both floating point and finite once cast to the ``float32`` a head computes in;
     ``None`` stands for a missing tensor.
     """
@@ -234,11 +279,12 @@ def head_problem(labels: Any, coef: np.ndarray | None, intercept: np.ndarray | N
         return f"has duplicate labels {duplicates!r}"
     if type(dim) is not int or dim < 1:
         return f"has no valid embedding dimension (embedding_model.dimension: {dim!r})"
-    expected = ((len(labels), dim), (len(labels),))
+    expected = ((len(labels), dim + terms), (len(labels),))
     if coef is None or intercept is None or (coef.shape, intercept.shape) != expected:
         shapes = " and ".join(f"{n} missing" if t is None else f"{n} {t.shape}" for n, t in (("coef", coef), ("intercept", intercept)))
         return (f"has inconsistent files (labels, weight shapes and {META} disagree): {shapes}, "
-                f"expected {expected[0]} and {expected[1]} for {len(labels)} labels of dimension {dim}")
+                f"expected {expected[0]} and {expected[1]} for {len(labels)} labels of dimension {dim}"
+                + (f" and {terms} word terms" if terms else ""))
     for tensor_name, tensor in (("coef", coef), ("intercept", intercept)):
         if not np.issubdtype(tensor.dtype, np.floating):
             return f"has {tensor_name} of dtype {tensor.dtype} (expected floating-point weights)"
@@ -294,20 +340,21 @@ def store_folder(name: str) -> Path:
 
 
 def save(name: str, labels: list[str], coef: np.ndarray, intercept: np.ndarray, meta: dict[str, Any],
-         encoder: Path | None = None) -> Head:
+         encoder: Path | None = None, words: WordFeatures | None = None) -> Head:
     """Store a new version of ``name`` atomically and return it as loaded.
 
     ``coef``: ``(len(labels), dim)``; ``intercept``: ``(len(labels),)``; ``dim`` is
     ``meta["embedding_model"]["dimension"]``. ``meta`` gets ``name``, ``version``, ``labels`` and
     ``format_version`` added. ``encoder``: a fine-tuned encoder folder made in :func:`staging` (moved into the
     version as ``encoder/``; ``meta["encoder"]["fingerprint"]`` must be its fingerprint). Concurrent writers
-    each get their own version. A head :func:`load` would refuse (:func:`head_problem`) raises
+    each get their own version. ``words``: the head's word features (``coef``'s last columns read them; ``meta``
+    gets a ``words`` record). A head :func:`load` would refuse (:func:`head_problem`) raises
     :class:`InvalidArgumentError` and writes nothing.
     """
     from safetensors.numpy import save
 
     check_name(name)
-    problem = head_problem(list(labels), np.asarray(coef), np.asarray(intercept), _dimension(meta))
+    problem = head_problem(list(labels), np.asarray(coef), np.asarray(intercept), _dimension(meta), _terms(words))
     if problem is not None:
         raise InvalidArgumentError(f"cannot save classifier {name!r}: it {problem}")
     folder = store_folder(name)
@@ -315,6 +362,10 @@ def save(name: str, labels: list[str], coef: np.ndarray, intercept: np.ndarray, 
     tmp = new_temp(folder, ".partial-", folder=True)  # mkdtemp would make it 0700 whatever the umask
     try:
         weights = {"coef": np.ascontiguousarray(coef, dtype=np.float32), "intercept": np.ascontiguousarray(intercept, dtype=np.float32)}
+        if words is not None:
+            weights["idf"] = np.ascontiguousarray(words.idf, dtype=np.float32)
+            (tmp / WORDS).write_text(json.dumps({"vocabulary": list(words.vocabulary)}, ensure_ascii=False) + "\n", encoding="utf-8")
+            meta = {**meta, "words": words.describe()}
         (tmp / WEIGHTS).write_bytes(save(weights))  # save_file would make it 0600 whatever the umask
         if encoder is not None:
             os.rename(encoder, tmp / ENCODER)  # staging() made it beside tmp, on the same file system

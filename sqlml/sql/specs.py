@@ -184,23 +184,23 @@ TRAIN_FIELDS = [
 
 
 def _train_udf(ctx: SqlContext) -> Callable[..., pa.Array]:
-    """``_sqlml_train(name, texts[], labels[], method, steps, c, test_size, seed, embedding_model)``: one head per row."""
+    """``_sqlml_train(name, texts[], labels[], method, steps, c, test_size, seed, embedding_model, features)``: one head per row."""
     settings = ctx.settings
 
     def train(names: pa.ChunkedArray, texts: pa.ChunkedArray, labels: pa.ChunkedArray, methods: pa.ChunkedArray,
               steps: pa.ChunkedArray, cs: pa.ChunkedArray, test_sizes: pa.ChunkedArray, seeds: pa.ChunkedArray,
-              embedding_models: pa.ChunkedArray) -> pa.Array:  # DuckDB counts the parameters: no *args
+              embedding_models: pa.ChunkedArray, features: pa.ChunkedArray) -> pa.Array:  # DuckDB counts the parameters: no *args
         rows: list[dict[str, Any] | None] = []
-        arrays = (names, texts, labels, methods, steps, cs, test_sizes, seeds, embedding_models)
+        arrays = (names, texts, labels, methods, steps, cs, test_sizes, seeds, embedding_models, features)
         columns = [single_chunk(a).to_pylist() for a in arrays]
         with ctx.sandbox():  # the embedding model's path and the store folder written
-            for name, rows_texts, rows_labels, method, step_count, c, test_size, seed, embedding_model in zip(*columns, strict=True):
+            for name, rows_texts, rows_labels, method, step_count, c, test_size, seed, embedding_model, feature_set in zip(*columns, strict=True):
                 if name is None or rows_texts is None or rows_labels is None:
                     rows.append(None)
                     continue
                 result = train_classifier(
                     name, rows_texts, rows_labels, embedding_model=embedding_model or settings.model,
-                    method=DEFAULT_METHOD if method is None else method, steps=step_count,
+                    method=DEFAULT_METHOD if method is None else method, features=feature_set, steps=step_count,
                     c=DEFAULT_C if c is None else c, test_size=DEFAULT_TEST_SIZE if test_size is None else test_size,
                     seed=0 if seed is None else seed, device=settings.device, dtype=settings.dtype, batch_size=settings.batch_size,
                     max_batch_tokens=settings.max_batch_tokens,
@@ -268,7 +268,7 @@ SPECS: tuple[UdfSpec, ...] = (
     UdfSpec("_sqlml_train", "sqlml_train", _fixed(TRAIN_SQL_TYPE),
             (Arg("name", "VARCHAR"), Arg("texts", "VARCHAR[]"), Arg("labels", "VARCHAR[]"), Arg("method", "VARCHAR"),
              Arg("steps", "BIGINT"), Arg("c", "DOUBLE"),
-             Arg("test_size", "DOUBLE"), Arg("seed", "BIGINT"), Arg("embedding_model", "VARCHAR")),
+             Arg("test_size", "DOUBLE"), Arg("seed", "BIGINT"), Arg("embedding_model", "VARCHAR"), Arg("features", "VARCHAR")),
             udf=_train_udf, side_effects=True),
     # side effects: each call writes a new version of the index (or drops it)
     UdfSpec("_sqlml_index", "sqlml_index", _fixed(REPORT_SQL_TYPE),

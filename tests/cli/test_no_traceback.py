@@ -105,6 +105,7 @@ BAD_INPUTS = [
     ("empty labels", "labels", lambda f: ["--labels", " , "]),
     ("empty query", "query", lambda f: [""]),
     ("bad test size", "test_size", lambda f: ["--test-size", "1.5"]),
+    ("unknown features", "features", lambda f: ["--features", "words"]),
     ("Ray resume", "resume", lambda f: ["--engine", "ray", "--resume"]),
     ("invalid name", "name", lambda f: ["../up"]),
     ("wrong key column", "key", lambda f: ["--key", "no_such_column"]),

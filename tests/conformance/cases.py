@@ -227,6 +227,8 @@ TRAIN_ERROR_CASES: list[tuple[str, Call, str]] = [
     ("bad-name", call("sqlml_train", TRAIN_TEXTS, name="../escape", labels=TRAIN_LABELS, fails=True, label="train/bad-name"), "name"),
     ("unknown-embedding-model", call("sqlml_train", TRAIN_TEXTS, name=HEAD, labels=TRAIN_LABELS, embedding_model=UNKNOWN, fails=True,
                                      label="train/unknown-embedding-model"), f"model '{UNKNOWN}' not found"),
+    ("unknown-features", call("sqlml_train", TRAIN_TEXTS, name=HEAD, labels=TRAIN_LABELS, features="words", fails=True,
+                              label="train/unknown-features"), "features must be one of 'embedding', 'embedding+words'"),
 ]
 #: classify with the head trained from TRAIN_CALL (the Ray door's head is trained before its jobs start)
 HEAD_CALLS = {

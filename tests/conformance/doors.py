@@ -351,7 +351,7 @@ CLI_FLAGS: dict[str, dict[str, str]] = {
     "summarize": {"n": "-n", "max_words": "--max-words", "model": "--model", "on_error": "--on-error"},
     "classify": {"labels": "--labels", "model": "--model", "embedding_model": "--embedding-model", "on_error": "--on-error"},
     "sqlml_search": {"k": "-k", "mode": "--mode", "model": "--model", "on_error": "--on-error"},
-    "sqlml_train": {"embedding_model": "--embedding-model"},
+    "sqlml_train": {"embedding_model": "--embedding-model", "features": "--features"},
 }
 
 

@@ -210,7 +210,7 @@ def test_tampered_trained_head_fails_classify_scores(tiny_model_dir: Path, damag
     from tests.test_classify import training_rows
 
     texts, labels = training_rows()
-    result = sqlml.train_classifier("topics", texts, labels, embedding_model=str(tiny_model_dir), device="cpu")
+    result = sqlml.train_classifier("topics", texts, labels, embedding_model=str(tiny_model_dir), device="cpu", features="embedding")
     damage(Path(result.path))
     with pytest.raises(ModelLoadError, match=f"classifier topics@1 .* {message}"):
         sqlml.classify_scores(["the goal"], model="topics", embedding_model=str(tiny_model_dir), device="cpu")

@@ -53,7 +53,7 @@ def test_the_nll_is_the_mean_negative_log_softmax() -> None:
 
 def test_a_trained_head_stores_its_fit_divided_by_the_held_out_temperature(tiny_model_dir: Path) -> None:
     texts, labels = _rows()
-    result = sqlml.train_classifier("calibrated", texts, labels, embedding_model=str(tiny_model_dir), device="cpu")
+    result = sqlml.train_classifier("calibrated", texts, labels, embedding_model=str(tiny_model_dir), device="cpu", features="embedding")
     head = heads.load(result.ref)
     recorded = head.meta["metrics"]["calibration"]
     temperature = recorded["temperature"]

@@ -142,7 +142,7 @@ class HeadModel:
         return self.head.labels
 
     def probabilities(self, values: list[str]) -> np.ndarray:
-        return self.head.probabilities(text_vectors(values, self.runtime))
+        return self.head.probabilities(text_vectors(values, self.runtime), values)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from sqlml.models import heads
 from sqlml.models.encoder import Encoder
 from sqlml.models.heads import Head
 from sqlml.models.ref import fingerprint_directory
+from sqlml.models.words import WordFeatures, head_inputs
 from sqlml.ops.classify.calibration import fit_temperature, negative_log_likelihood
 from sqlml.ops.classify.finetune import FineTuneOptions, fine_tune
 from sqlml.ops.classify.long_text import text_vectors
@@ -38,6 +39,10 @@ DEFAULT_C = 10.0
 #: How a head is trained (see :func:`train_classifier`): chosen by measurement in docs/classify.md.
 METHODS = ("lr", "finetune")
 DEFAULT_METHOD = "lr"
+#: What a logistic-regression head reads: the embedding, or the embedding beside TF-IDF word features
+#: (:mod:`sqlml.models.words`); the default chosen by measurement in docs/classify.md. Fine-tuned heads read the embedding.
+FEATURES = ("embedding", "embedding+words")
+DEFAULT_FEATURES = "embedding+words"
 #: Folds of the cross-validation that calibrates a logistic-regression head too small for a held-out split.
 CV_FOLDS = 5
 #: How a head is made from its fit, part of the training digest: the same rows trained again after this changes
@@ -122,6 +127,7 @@ def train_classifier(
     *,
     embedding_model: str | os.PathLike[str] | None = None,
     method: str = DEFAULT_METHOD,
+    features: str | None = None,
     steps: int | None = None,
     c: float = DEFAULT_C,
     test_size: float = DEFAULT_TEST_SIZE,
@@ -142,6 +148,11 @@ def train_classifier(
       optimiser steps, default :func:`~sqlml.ops.classify.finetune.default_steps`), then the logistic regression is
       fitted on its embeddings; the fine-tuned encoder is stored with the head and used by every call of it.
 
+    ``features`` (:data:`FEATURES`, ``None``: the method's default): ``'embedding+words'`` (the default of ``'lr'``)
+    fits the regression over the embedding beside TF-IDF word 1–2-grams of the training texts
+    (:mod:`sqlml.models.words`; the vocabulary is stored with the head); ``'embedding'`` over the embedding alone
+    (the only choice of ``'finetune'``).
+
     A stratified ``test_size`` share (seed ``seed``) is held out to measure accuracy and macro-F1 of the same
     method trained on the other rows and to calibrate the scores (:mod:`~sqlml.ops.classify.calibration`: the
     temperature that fits the held-out rows best divides the stored head's logits); the stored head is then
@@ -161,6 +172,7 @@ def train_classifier(
     if method not in METHODS:
         raise InvalidArgumentError(f"train_classifier: method must be one of {', '.join(map(repr, METHODS))} "
                                    f"(default {DEFAULT_METHOD!r}); got {method!r}")
+    features = _check_features(features, method)
     if steps is not None:
         steps = check_count(steps, "train_classifier: steps must be a whole number >= 1", "leave it unset for the default")
         if method != "finetune":
@@ -183,7 +195,7 @@ def train_classifier(
     settings = Settings.resolve(model=embedding_model, device=device, dtype=dtype, batch_size=batch_size, max_batch_tokens=max_batch_tokens)
     runtime = runtime_for(settings)
     heads.store_folder(name)  # a sandboxed query learns it may not store before paying for the embeddings
-    digest = training_digest(values, y.tolist(), c, test_size, seed, runtime.fingerprint, method, steps)
+    digest = training_digest(values, y.tolist(), c, test_size, seed, runtime.fingerprint, method, steps, features)
     latest = heads.versions(name)
     if latest:
         try:
@@ -194,7 +206,7 @@ def train_classifier(
             return result_of(previous)  # same data, settings and model give the same head: no new version
     split = held_out_split(y, test_size, seed)
     held_out_note = f"stratified {test_size:.0%} held-out split, seed {seed}; stored head refitted on all rows"
-    training = {"method": method, "rows": len(keep), "skipped_null_rows": len(text_array) - len(keep), "c": c,
+    training = {"method": method, "features": features, "rows": len(keep), "skipped_null_rows": len(text_array) - len(keep), "c": c,
                 "test_size": test_size, "seed": seed, "data_sha256": digest}
     described = {"name": runtime.model_name, "id": runtime.model_id, "fingerprint": runtime.fingerprint, "dimension": runtime.dimension}
     bars = progress.enabled(show_progress, False)
@@ -202,12 +214,18 @@ def train_classifier(
         with progress.progress_bar(len(values), "embed", bars) as bar:
             x = text_vectors(values, runtime)
             bar.update(len(values))
-        metrics = held_out_metrics(y, split, lambda train, test: lr_logits(x[train], y[train], x[test], c, seed), held_out_note)
+        with_words = features == "embedding+words"
+
+        def logits(train: np.ndarray, test: np.ndarray) -> np.ndarray:
+            return rows_logits(x, values, y, train, test, c, seed, with_words)
+
+        metrics = held_out_metrics(y, split, logits, held_out_note)
         if isinstance(split, str) and test_size > 0:  # too few rows for a split: the fewest rows per label calibrate best
-            metrics["calibration"] = cross_validated_calibration(x, y, c, seed, split)
-        coef, intercept = calibrated(*fit_logistic_regression(x, y, c, seed), metrics)
+            metrics["calibration"] = cross_validated_calibration(y, logits, seed, split)
+        words = WordFeatures.fit(values) if with_words else None
+        coef, intercept = calibrated(*fit_logistic_regression(head_inputs(x, words, values), y, c, seed), metrics)
         meta = {"kind": "logistic-regression", "embedding_model": described}
-        return result_of(heads.save(name, classes, coef, intercept, {**meta, **_common(training, metrics)}))
+        return result_of(heads.save(name, classes, coef, intercept, {**meta, **_common(training, metrics)}, words=words))
     options = FineTuneOptions(steps=steps, seed=seed)
     runs = [len(values)] if isinstance(split, str) else [len(split[0]), len(values)]
     with progress.progress_bar(sum(options.steps_for(n) for n in runs), "fine-tune", bars) as bar:
@@ -247,6 +265,32 @@ def _common(training: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]
     }
 
 
+def _check_features(features: str | None, method: str) -> str:
+    """``features`` checked against ``method``; ``None`` → the method's default."""
+    if features is None:
+        return DEFAULT_FEATURES if method == "lr" else "embedding"
+    if features not in FEATURES:
+        raise InvalidArgumentError(f"train_classifier: features must be one of {', '.join(map(repr, FEATURES))} "
+                                   f"(default {DEFAULT_FEATURES!r} for method 'lr'); got {features!r}")
+    if method == "finetune" and features != "embedding":
+        raise InvalidArgumentError("train_classifier: method 'finetune' reads the embedding only; "
+                                   "leave features unset, or use method 'lr' for word features")
+    return features
+
+
+def rows_logits(x: np.ndarray, texts: list[str], y: np.ndarray, train: np.ndarray, test: np.ndarray, c: float, seed: int,
+                with_words: bool) -> np.ndarray:
+    """``float64 (len(test), labels)``: the logits on rows ``test`` of a logistic regression fitted on rows ``train`` of
+    embeddings ``x`` (and, ``with_words``, word features whose vocabulary comes from the ``train`` texts only)."""
+    if not with_words:
+        return lr_logits(x[train], y[train], x[test], c, seed)
+    train_texts, test_texts = [texts[i] for i in train], [texts[i] for i in test]
+    words = WordFeatures.fit(train_texts)
+    labels = tuple(sorted(set(y[train].tolist())))
+    coef, intercept = fit_logistic_regression(head_inputs(x[train], words, train_texts), y[train], c, seed)
+    return Head("held-out", 0, labels, coef, intercept, {}, words=words).logits(x[test], test_texts)
+
+
 def lr_logits(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, c: float, seed: int) -> np.ndarray:
     """``float64 (len(x_test), labels)``: the logits of a logistic regression fitted on ``x_train``/``y_train``, one
     column per label of ``y_train`` in sorted order."""
@@ -280,11 +324,12 @@ def held_out_metrics(y: np.ndarray, split: tuple[np.ndarray, np.ndarray] | str,
             "held_out_rows": len(test), "note": note, "calibration": calibration}
 
 
-def cross_validated_calibration(x: np.ndarray, y: np.ndarray, c: float, seed: int, no_split: str) -> dict[str, Any]:
+def cross_validated_calibration(y: np.ndarray, logits_of: Callable[[np.ndarray, np.ndarray], np.ndarray], seed: int,
+                                no_split: str) -> dict[str, Any]:
     """The calibrating temperature of a logistic-regression head too small for a held-out split (``no_split`` says
-    why): every row scored by the head fitted on the other folds of a stratified :data:`CV_FOLDS`-fold split (fewer
-    folds when a label has fewer rows; each fold's head sees every label), then :func:`fit_temperature` over all
-    rows. A label with one row leaves the head uncalibrated (temperature 1)."""
+    why): every row scored by ``logits_of(train_rows, test_rows)``, the head fitted on the other folds of a stratified
+    :data:`CV_FOLDS`-fold split (fewer folds when a label has fewer rows; each fold's head sees every label), then
+    :func:`fit_temperature` over all rows. A label with one row leaves the head uncalibrated (temperature 1)."""
     from sklearn.model_selection import StratifiedKFold
 
     classes, counts = np.unique(y, return_counts=True)
@@ -292,8 +337,8 @@ def cross_validated_calibration(x: np.ndarray, y: np.ndarray, c: float, seed: in
     if folds < 2:
         return {"temperature": 1.0, "note": f"not calibrated: {no_split}"}
     logits = np.empty((len(y), len(classes)), dtype=np.float64)
-    for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
-        logits[test] = lr_logits(x[train], y[train], x[test], c, seed)
+    for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y):
+        logits[test] = logits_of(train, test)
     return _calibration(logits, np.searchsorted(classes, y), f"no held-out split ({no_split}): temperature from {folds}-fold "
                         "cross-validated logits")
 
@@ -331,12 +376,13 @@ def _is_real(value: Any) -> bool:
 
 
 def training_digest(texts: list[str], labels: list[str], c: float, test_size: float, seed: int, fingerprint: str,
-                    method: str = DEFAULT_METHOD, steps: int | None = None) -> str:
+                    method: str = DEFAULT_METHOD, steps: int | None = None, features: str = "embedding") -> str:
     """sha256 of the training rows, settings and embedding model: equal digests give equal heads."""
     import hashlib
     import json
 
-    settings = [c, test_size, seed, fingerprint] + ([] if method == DEFAULT_METHOD else [method, steps]) + [HEAD_RULE]
+    settings = [c, test_size, seed, fingerprint] + ([] if method == DEFAULT_METHOD else [method, steps]) + [HEAD_RULE] \
+        + ([] if features == "embedding" else [features])
     digest = hashlib.sha256(json.dumps(settings).encode())
     for text, label in zip(texts, labels, strict=True):
         digest.update(json.dumps([text, label]).encode())

@@ -1,0 +1,104 @@
+"""Throughput of classify through a trained head: embedding-only heads against heads with word features (issue 21).
+
+A head with word features (``sqlml.models.words``) turns every batch's texts into TF-IDF rows on the CPU beside
+the model's embeddings; this measures what that costs where the model is fast. Steps, in one process:
+
+1. two heads trained on ``--train-rows`` W1 sentences with ``--labels`` synthetic labels (``label i % labels``):
+   ``features='embedding'`` and ``features='embedding+words'`` (a tree without word features trains the first only);
+2. ``--turns`` rounds, each timing every head through the Python API (``sqlml.classify(texts, model=head)``) and
+   through SQL (``SELECT classify(s, model := head) FROM t``: DuckDB's Arrow batches from several threads) over
+   ``--rows`` W1 sentences, beside the ``sqlml.embed`` peer (the same rows, no head).
+
+Usage (repository root)::
+
+    PYTHONPATH=$PWD python benchmarks/bench_head_classify.py --random-weights --device cuda --rows 200000
+    PYTHONPATH=$PWD python benchmarks/bench_head_classify.py --device cpu --rows 5000
+
+Writes ``head_classify.json`` and ``head_classify.md`` (``--out``, default ``benchmarks/results/<date>-<device>-head-classify``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import inspect
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+root = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(root / "benchmarks"))
+sys.path.insert(1, str(root))
+
+from workloads import w1  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--train-rows", type=int, default=2_000)
+    parser.add_argument("--labels", type=int, default=20)
+    parser.add_argument("--turns", type=int, default=2)
+    parser.add_argument("--random-weights", action="store_true", help="default architecture and tokenizer, random weights")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    os.environ["SQLML_HOME"] = tempfile.mkdtemp(prefix="bench-head-classify-home-")
+    os.environ["SQLML_CACHE"] = "0"  # every row goes through the model
+
+    import pyarrow as pa
+    import torch
+
+    import sqlml
+    from sqlml.models.registry import default_model_dir
+    from sqlml.ops.classify.train import train_classifier
+    from tests.support.random_model import build_random_model
+
+    model_dir = str(build_random_model(tempfile.mkdtemp(prefix="bench-model-"))) if args.random_weights else str(default_model_dir())
+    device_name = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else f"CPU ({os.cpu_count()} cores)"
+    train_texts = w1(args.train_rows)
+    train_labels = [f"label {i % args.labels}" for i in range(args.train_rows)]
+    heads = {}
+    has_features = "features" in inspect.signature(train_classifier).parameters
+    for features in ("embedding", "embedding+words") if has_features else ("embedding",):
+        extra = {"features": features} if has_features else {}
+        name = f"bench-{features.replace('+', '-')}"
+        train_classifier(name, train_texts, train_labels, test_size=0, embedding_model=model_dir, device=args.device, **extra)
+        heads[features] = name
+    texts = w1(args.train_rows + args.rows)[args.train_rows :]
+    con = sqlml.connect(model=model_dir, device=args.device)
+    con.register("t", pa.table({"s": texts}))
+    sqlml.embed(texts[:2000], model=model_dir, device=args.device)  # load and warm up
+    for name in heads.values():
+        sqlml.classify(texts[:2000], model=name, embedding_model=model_dir, device=args.device)
+    results: dict[str, list[float]] = {}
+    for _ in range(args.turns):
+        started = time.perf_counter()
+        sqlml.embed(texts, model=model_dir, device=args.device)
+        results.setdefault("embed peer (Python)", []).append(args.rows / (time.perf_counter() - started))
+        for features, name in heads.items():
+            started = time.perf_counter()
+            sqlml.classify(texts, model=name, embedding_model=model_dir, device=args.device)
+            results.setdefault(f"classify, {features} head (Python)", []).append(args.rows / (time.perf_counter() - started))
+            started = time.perf_counter()
+            con.sql(f"SELECT count(classify(s, model := '{name}')) FROM t").fetchall()
+            results.setdefault(f"classify, {features} head (SQL)", []).append(args.rows / (time.perf_counter() - started))
+        print({k: round(v[-1]) for k, v in results.items()}, file=sys.stderr, flush=True)
+    command = "python benchmarks/bench_head_classify.py " + " ".join(sys.argv[1:])
+    out = args.out or root / "benchmarks" / "results" / f"{datetime.date.today().isoformat()}-{args.device.split(':')[0]}-head-classify"
+    out.mkdir(parents=True, exist_ok=True)
+    payload = {"command": command, "device": device_name, "rows": args.rows, "train_rows": args.train_rows, "labels": args.labels,
+               "rows_per_second_by_turn": {k: [round(x, 1) for x in v] for k, v in results.items()}}
+    (out / "head_classify.json").write_text(json.dumps(payload, indent=1) + "\n")
+    lines = [f"Device: {device_name}; {args.rows:,} W1 rows; heads trained on {args.train_rows:,} rows, {args.labels} labels; "
+             f"command: `{command}`", "", "| path | rows/s, by turn |", "|---|---|"]
+    lines += [f"| {k} | {' / '.join(f'{x:,.0f}' for x in v)} |" for k, v in results.items()]
+    (out / "head_classify.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
