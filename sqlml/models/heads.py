@@ -27,6 +27,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ from sqlml import config, paths
 from sqlml.atomic import new_temp
 from sqlml.errors import InvalidArgumentError, ModelLoadError, ModelNotFoundError
 from sqlml.models.ref import fingerprint_directory
-from sqlml.models.words import WordFeatures
+from sqlml.models.words import WordFeatures, record_problem
 
 WEIGHTS = "weights.safetensors"
 META = "meta.json"
@@ -83,10 +84,18 @@ class Head:
         if texts is None or len(texts) != len(embeddings):
             raise ValueError(f"classifier {self.ref} reads word features: pass the texts of the embeddings")
         # the two blocks scored apart: a sparse copy of the dense embeddings (head_inputs) would cost more than the model
-        dimension = embeddings.shape[1]
+        dense, sparse = self._blocks
+        return embeddings.astype(np.float64) @ dense + np.asarray(self.words.transform(texts) @ sparse) + self.intercept.astype(np.float64)
+
+    @cached_property
+    def _blocks(self) -> tuple[np.ndarray, np.ndarray]:
+        """A head with word features: ``float64`` contiguous ``(dim, labels)`` (scaled by the embedding weight) and
+        ``(terms, labels)`` halves of ``coef.T``, made once per loaded head (each batch would otherwise copy ``coef``)."""
+        assert self.words is not None
+        terms = len(self.words.vocabulary)
         coef = self.coef.astype(np.float64)
-        dense = self.words.embedding_weight * (embeddings.astype(np.float64) @ coef[:, :dimension].T)
-        return dense + np.asarray(self.words.transform(texts) @ coef[:, dimension:].T) + self.intercept.astype(np.float64)
+        dense = np.ascontiguousarray(self.words.embedding_weight * coef[:, : coef.shape[1] - terms].T)
+        return dense, np.ascontiguousarray(coef[:, coef.shape[1] - terms :].T)
 
     def probabilities(self, embeddings: np.ndarray, texts: list[str] | None = None) -> np.ndarray:
         """``float32 (n, dim)`` embeddings (and their texts, see :meth:`logits`) → ``float64 (n, len(labels))`` rows summing to 1."""
@@ -218,7 +227,8 @@ def load(ref: str) -> Head:
 
 def _load_words(folder: Path, meta: dict[str, Any], idf: np.ndarray | None) -> tuple[WordFeatures | None, str | None]:
     """``(word features, None)`` of the version in ``folder`` (``None`` when ``meta`` records none), or ``(None, problem)``:
-    ``words.json`` must hold a list of distinct strings as long as the finite ``idf`` tensor."""
+    ``words.json`` must hold a list of distinct strings that, with the ``idf`` tensor, match ``meta``'s words record
+    (:func:`sqlml.models.words.record_problem`)."""
     if "words" not in meta:
         return None, None
     try:
@@ -229,12 +239,10 @@ def _load_words(folder: Path, meta: dict[str, Any], idf: np.ndarray | None) -> t
         return None, f"has an unreadable {WORDS} ({exc})"
     if not isinstance(vocabulary, list) or not all(isinstance(t, str) for t in vocabulary) or len(set(vocabulary)) != len(vocabulary):
         return None, f"has no valid vocabulary in {WORDS} (expected a list of distinct strings)"
-    if idf is None or idf.shape != (len(vocabulary),) or not np.issubdtype(idf.dtype, np.floating) or not np.isfinite(idf).all():
-        return None, f"has an idf tensor that does not match {WORDS} ({len(vocabulary)} terms; idf {None if idf is None else idf.shape})"
-    weight = meta["words"].get("embedding_weight") if isinstance(meta["words"], dict) else None
-    if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not np.isfinite(weight) or weight < 0:
-        return None, f"has no valid words.embedding_weight in {META} ({weight!r})"
-    return WordFeatures(tuple(vocabulary), idf.astype(np.float32), float(weight)), None
+    weight, problem = record_problem(meta["words"], vocabulary, idf)
+    if problem is not None:
+        return None, problem
+    return WordFeatures(tuple(vocabulary), idf.astype(np.float32), weight), None  # type: ignore[union-attr]
 
 
 def _terms(words: WordFeatures | None) -> int:

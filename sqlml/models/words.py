@@ -47,9 +47,21 @@ class WordFeatures:
         return cls(tuple(order), vectorizer.idf_.astype(np.float32))
 
     def describe(self) -> dict[str, Any]:
-        """What a head's ``meta.json`` records of its word features (the vocabulary itself is in ``words.json``)."""
+        """What a head's ``meta.json`` records of its word features (the vocabulary itself is in ``words.json``);
+        :func:`record_problem` checks a loaded head's record against it."""
         return {"kind": "tfidf", "ngrams": list(NGRAMS), "terms": len(self.vocabulary), "max_terms": MAX_TERMS,
-                "sublinear_tf": True, "embedding_weight": self.embedding_weight}
+                "sublinear_tf": True, "embedding_weight": self.embedding_weight, "sha256": self.digest()}
+
+    def digest(self) -> str:
+        """sha256 of the vocabulary in order, the idf and the embedding weight: a reordered or edited ``words.json``
+        or weight changes it."""
+        import hashlib
+        import json
+
+        digest = hashlib.sha256(json.dumps(list(self.vocabulary), ensure_ascii=False).encode("utf-8"))
+        digest.update(np.ascontiguousarray(self.idf, dtype="<f4").tobytes())
+        digest.update(repr(float(self.embedding_weight)).encode())
+        return digest.hexdigest()
 
     def transform(self, texts: list[str]) -> Any:
         """``csr_matrix float64 (len(texts), len(vocabulary))``: sublinear tf × idf, rows L2-normalised."""
@@ -66,6 +78,39 @@ class WordFeatures:
         vectorizer = _vectorizer({term: i for i, term in enumerate(self.vocabulary)})
         vectorizer.idf_ = self.idf.astype(np.float64)
         return vectorizer
+
+
+#: The largest embedding weight a head may record: its products must stay finite in float32.
+MAX_EMBEDDING_WEIGHT = 1_000.0
+
+
+def record_problem(record: Any, vocabulary: list[str], idf: Any) -> tuple[float, str | None]:
+    """``(embedding weight, None)`` when a head's ``meta.json`` words ``record`` describes features this code computes
+    (TF-IDF of :data:`NGRAMS`, sublinear tf) over ``vocabulary`` (distinct strings) and ``idf`` (finite floats >= 1,
+    as sklearn's smoothed idf is; one per term), in that order; else ``(0, problem)``, the end of a sentence."""
+    import math
+
+    if not isinstance(record, dict):
+        return 0.0, f"has no valid words record in meta.json ({record!r})"
+    expected = {"kind": "tfidf", "ngrams": list(NGRAMS), "sublinear_tf": True, "terms": len(vocabulary)}
+    differing = sorted(k for k, v in expected.items() if record.get(k) != v)
+    if differing:
+        return 0.0, (f"has word features this sqlml does not compute (meta.json words {', '.join(f'{k}={record.get(k)!r}' for k in differing)};"
+                     f" expected {', '.join(f'{k}={expected[k]!r}' for k in differing)})")
+    if idf is None or getattr(idf, "shape", None) != (len(vocabulary),):
+        return 0.0, f"has an idf tensor of shape {getattr(idf, 'shape', None)} for {len(vocabulary)} terms in words.json"
+    if not np.issubdtype(idf.dtype, np.floating) or not np.isfinite(idf).all() or (len(idf) and float(idf.min()) < 1.0):
+        return 0.0, "has an idf tensor with values a TF-IDF fit never gives (expected finite floats >= 1)"
+    weight = record.get("embedding_weight")
+    try:
+        value = float(weight) if isinstance(weight, (int, float)) and not isinstance(weight, bool) else math.nan
+    except OverflowError:
+        value = math.nan
+    if not math.isfinite(value) or not 0 <= value <= MAX_EMBEDDING_WEIGHT:
+        return 0.0, f"has an invalid words.embedding_weight in meta.json ({weight!r}; expected a number from 0 to {MAX_EMBEDDING_WEIGHT:g})"
+    if record.get("sha256") != WordFeatures(tuple(vocabulary), idf.astype(np.float32), value).digest():
+        return 0.0, "has word features that changed since training (the sha256 of words.json, idf and weight differs from meta.json's)"
+    return value, None
 
 
 def head_inputs(embeddings: np.ndarray, words: WordFeatures | None, texts: list[str]) -> Any:

@@ -101,7 +101,14 @@ def test_texts_without_a_word_train_a_head_with_an_empty_vocabulary(tiny_model_d
         (lambda f: (f / heads.WORDS).unlink(), "is missing words.json"),
         (lambda f: (f / heads.WORDS).write_text("{not json"), "has an unreadable words.json"),
         (lambda f: (f / heads.WORDS).write_text('{"vocabulary": ["x", "x"]}'), "has no valid vocabulary in words.json"),
-        (lambda f: (f / heads.WORDS).write_text('{"vocabulary": ["only"]}'), "has an idf tensor that does not match words.json"),
+        (lambda f: (f / heads.WORDS).write_text('{"vocabulary": ["only"]}'), r"has word features this sqlml does not compute \(meta.json words terms=1"),
+        (lambda f: _edit_words(f, lambda v: v[::-1]), "changed since training"),
+        (lambda f: _edit_idf(f, lambda idf: -idf), r"values a TF-IDF fit never gives \(expected finite floats >= 1\)"),
+        (lambda f: _edit_idf(f, lambda idf: idf[:-1]), "has an idf tensor of shape"),
+        (lambda f: _edit_meta(f, embedding_weight=10**400), "has an invalid words.embedding_weight"),
+        (lambda f: _edit_meta(f, embedding_weight=1e308), "has an invalid words.embedding_weight"),
+        (lambda f: _edit_meta(f, embedding_weight=3.0), "changed since training"),
+        (lambda f: _edit_meta(f, ngrams=[1, 3]), r"does not compute \(meta.json words ngrams=\[1, 3\]; expected ngrams=\[1, 2\]\)"),
     ],
 )
 def test_damaged_word_features_are_refused_naming_the_fix(tiny_model_dir: Path, damage, message: str) -> None:  # type: ignore[no-untyped-def]
@@ -111,3 +118,22 @@ def test_damaged_word_features_are_refused_naming_the_fix(tiny_model_dir: Path, 
     heads._cache.clear()
     with pytest.raises(ModelLoadError, match=rf"classifier damaged@1 .* {message}.*; re-train it"):
         sqlml.classify(["courier"], model="damaged", embedding_model=str(tiny_model_dir), device="cpu")
+
+
+def _edit_words(folder: Path, change) -> None:  # type: ignore[no-untyped-def]
+    vocabulary = json.loads((folder / heads.WORDS).read_text())["vocabulary"]
+    (folder / heads.WORDS).write_text(json.dumps({"vocabulary": change(vocabulary)}))
+
+
+def _edit_idf(folder: Path, change) -> None:  # type: ignore[no-untyped-def]
+    from safetensors.numpy import load_file, save_file
+
+    tensors = load_file(folder / heads.WEIGHTS)
+    save_file({**tensors, "idf": np.ascontiguousarray(change(tensors["idf"]))}, folder / heads.WEIGHTS)
+
+
+def _edit_meta(folder: Path, **words: object) -> None:
+    meta = json.loads((folder / heads.META).read_text())
+    meta["words"].update(words)
+    (folder / heads.META).write_text(json.dumps(meta))
+
