@@ -47,26 +47,3 @@ def resolve_dtype(dtype: str | None, device: str) -> str:
     if device == "cpu" and choice == "float16":
         raise ConfigError("float16 is not supported on the CPU; use dtype='float32' (the CPU default) or 'bfloat16'")
     return choice
-
-
-def query_dtype(device: str | None, dtype: str | None) -> str | None:
-    """The dtype that embeds search queries: ``dtype`` when one is configured (argument or ``SQLML_DTYPE``);
-    else ``'bfloat16'`` on a CPU that computes it natively (AVX-512 BF16); else ``None`` (the device default).
-
-    A query is one short text embedded while a user waits: on such a CPU, bfloat16 weights embed it in about two
-    thirds of float32's time, with a cosine of at least 0.9999 to float32's vector (measured in benchmarks/NOTES.md).
-    Rows stay in the configured dtype; the model's fingerprint does not depend on the dtype.
-    """
-    if config.resolve("dtype", dtype, None, str) is not None:
-        return dtype
-    if resolve_device(device) != "cpu":
-        return None
-    return "bfloat16" if _native_bfloat16() else None
-
-
-def _native_bfloat16() -> bool:
-    """Whether this CPU has bfloat16 arithmetic (x86 AVX-512 BF16); elsewhere torch emulates it, more slowly."""
-    import torch
-
-    probe = getattr(torch.cpu, "_is_avx512_bf16_supported", None)  # torch >= 2.1; private, so looked up defensively
-    return bool(probe is not None and probe())

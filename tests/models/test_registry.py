@@ -5,10 +5,9 @@ from pathlib import Path
 import pytest
 
 from sqlml.errors import ConfigError, ModelLoadError, ModelNotFoundError
-from sqlml.models import device as device_module
 from sqlml.models import registry
 from sqlml.models.catalog import list_models
-from sqlml.models.device import query_dtype, resolve_device, resolve_dtype
+from sqlml.models.device import resolve_device, resolve_dtype
 from sqlml.models.dimension import read_dimension
 
 
@@ -75,20 +74,6 @@ def test_device_and_dtype_choice(monkeypatch: pytest.MonkeyPatch) -> None:
     assert resolve_dtype(None, "cpu") == "float32"
     assert resolve_dtype(None, "cuda") == "float16"
     assert resolve_dtype("bf16", "cpu") == "bfloat16"
-
-
-def test_queries_take_bfloat16_only_on_a_cpu_that_computes_it_and_only_when_no_dtype_is_configured(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.delenv("SQLML_DTYPE", raising=False)
-    monkeypatch.setattr(device_module, "_native_bfloat16", lambda: True)
-    assert query_dtype("cpu", None) == "bfloat16"
-    assert query_dtype("cpu", "float32") == "float32"  # a dtype the caller chose is kept
-    monkeypatch.setenv("SQLML_DTYPE", "float32")
-    assert query_dtype("cpu", None) is None  # ... as is one configured in the environment (resolved later as usual)
-    monkeypatch.delenv("SQLML_DTYPE")
-    monkeypatch.setattr(device_module, "_native_bfloat16", lambda: False)
-    assert query_dtype("cpu", None) is None  # emulated bfloat16 would be slower than float32
 
 
 def test_device_errors_name_the_fix() -> None:

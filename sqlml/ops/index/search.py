@@ -21,7 +21,7 @@ dead rows, each segment's graph proposes candidates (pooled, then re-scored), an
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,7 +29,6 @@ import numpy as np
 from sqlml.config import Settings
 from sqlml.engine.runtime import AnyRuntime, runtime_for
 from sqlml.errors import IndexStoreError
-from sqlml.models.device import query_dtype
 from sqlml.ops.embed import embed_strings
 from sqlml.ops.index import store
 from sqlml.ops.relevance.bm25 import tokenize
@@ -93,7 +92,6 @@ def _rows_wanted(version: store.IndexVersion, k: int, candidates: int) -> int:
 def query_runtime(version: store.IndexVersion, settings: Settings, model: str | None) -> AnyRuntime:
     """The runtime that embeds queries for ``version``: ``model`` or the index's own; another model's files are refused."""
     recorded = version.meta.get("model") or {}
-    settings = replace(settings, dtype=query_dtype(settings.device, settings.dtype))
     runtime = runtime_for(settings, model or recorded.get("name"))
     if runtime.fingerprint != recorded.get("fingerprint"):
         raise IndexStoreError(
