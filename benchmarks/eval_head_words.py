@@ -10,7 +10,8 @@ head), as ``train_classifier`` stores them (its temperature does not move a pred
 Splits: ``eval_quality.classify_splits`` with ``--max-test 1000 --max-dev 300 --max-train 2000`` (its docstring
 has the seeded rules), 8 per label = ``eval_quality.shot_rows`` for seeds 0–4 (numbers are the means of the five
 heads). Banking77 whole train: (a) every train row except the 300 dev rows against the same 1,000 test rows,
-(b) the data README's protocol: all 10,003 train rows against all 3,080 test rows. Noise: 95 % percentile
+(b) the data README's protocol: all 10,003 train rows against all 3,080 test rows, (c) MTEB's protocol as
+``eval_classify.mteb_protocol`` draws it (10 × 8 rows per label, all test rows; numbers are the means). Noise: 95 % percentile
 bootstrap over test rows and a paired bootstrap of Δ accuracy (words − embedding), 1,000 resamples
 (``eval_quality.classify_rows``).
 
@@ -128,7 +129,30 @@ def banking77_whole(args: argparse.Namespace, splits: dict, vectors, code: dict[
             row.method = f"{row.method}, {label} ({len(train_rows):,} rows)"
             out.append(row)
             print(f"banking77 {row.method}: {row.metrics['accuracy']:.2f}", flush=True)
+    # MTEB's protocol (eval_classify.mteb_protocol's draws: 10 experiments of 8 rows per label, all 3,080 test rows)
+    mteb: dict[str, list[np.ndarray]] = {head: [] for head in HEADS}
+    order, rng = np.arange(len(train_texts)), np.random.RandomState(42)
+    for _ in range(10):
+        rng.shuffle(order)
+        chosen = first_per_label(order, y_train, 8)
+        for with_words, head in zip((False, True), HEADS, strict=True):
+            mteb[head].append(predict(with_words, x_train[chosen], [train_texts[i] for i in chosen], y_train[chosen], x_all_test, test_texts))
+    for row in eq.classify_rows("banking77", "test", y_all_test, mteb, len(code), HEADS[0], args.bootstrap):
+        row.method = f"{row.method}, MTEB protocol (10 × 8 per label)"
+        out.append(row)
+        print(f"banking77 {row.method}: {row.metrics['accuracy']:.2f} (sd {row.extra['seed_sd_accuracy']:.2f})", flush=True)
     return out
+
+
+def first_per_label(order: np.ndarray, y: np.ndarray, per_label: int) -> np.ndarray:
+    """The first ``per_label`` rows of each label in ``order`` (MTEB's undersampling), in that order."""
+    taken: dict[int, int] = {}
+    chosen = []
+    for i in order:
+        if taken.get(y[i], 0) < per_label:
+            taken[y[i]] = taken.get(y[i], 0) + 1
+            chosen.append(i)
+    return np.array(chosen)
 
 
 def write(out: Path, rows: list[eq.Row], infos: dict, timings: dict[str, float], argv: str, seconds: float) -> None:
