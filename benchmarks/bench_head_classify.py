@@ -7,7 +7,9 @@ the model's embeddings; this measures what that costs where the model is fast. S
    ``features='embedding'`` and ``features='embedding+words'`` (a tree without word features trains the first only);
 2. ``--turns`` rounds, each timing every head through the Python API (``sqlml.classify(texts, model=head)``) and
    through SQL (``SELECT classify(s, model := head) FROM t``: DuckDB's Arrow batches from several threads) over
-   ``--rows`` W1 sentences, beside the ``sqlml.embed`` peer (the same rows, no head).
+   ``--rows`` W1 sentences, beside the ``sqlml.embed`` peer (the same rows, no head);
+3. with ``--profile``, one more Python-API call of the peer and of each head under cProfile (top 25 by own time,
+   ``head_classify_profile.txt``; not a timing: the profiler slows Python more than the model).
 
 Usage (repository root)::
 
@@ -27,6 +29,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 root = Path(__file__).resolve().parents[1]
@@ -44,6 +47,7 @@ def main() -> None:
     parser.add_argument("--labels", type=int, default=20)
     parser.add_argument("--turns", type=int, default=2)
     parser.add_argument("--random-weights", action="store_true", help="default architecture and tokenizer, random weights")
+    parser.add_argument("--profile", action="store_true", help="also profile one call of each path (cProfile)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     os.environ["SQLML_HOME"] = tempfile.mkdtemp(prefix="bench-head-classify-home-")
@@ -98,6 +102,26 @@ def main() -> None:
     lines += [f"| {k} | {' / '.join(f'{x:,.0f}' for x in v)} |" for k, v in results.items()]
     (out / "head_classify.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+    if args.profile:
+        calls = {"embed peer": lambda: sqlml.embed(texts, model=model_dir, device=args.device)}
+        calls |= {f"classify, {f} head": (lambda n=name: sqlml.classify(texts, model=n, embedding_model=model_dir, device=args.device))
+                  for f, name in heads.items()}
+        (out / "head_classify_profile.txt").write_text("".join(profiled(label, call) for label, call in calls.items()))
+
+
+def profiled(label: str, call: Callable[[], object]) -> str:
+    """``call``'s cProfile report, top 25 by own time, under a ``=== label`` line."""
+    import cProfile
+    import io
+    import pstats
+
+    profile = cProfile.Profile()
+    profile.enable()
+    call()
+    profile.disable()
+    report = io.StringIO()
+    pstats.Stats(profile, stream=report).sort_stats("tottime").print_stats(25)
+    return f"=== {label}\n{report.getvalue()}\n"
 
 
 if __name__ == "__main__":

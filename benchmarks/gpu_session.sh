@@ -118,7 +118,7 @@ fi
 # them, a head with word features; Python and SQL), this tree first in every round, then each tree of AB_TREES
 # (a copy of this script placed in the tree's benchmarks/, so that it imports that tree's sqlml).
 for turn in $(seq 1 "${HEAD_TURNS:-0}"); do
-  step "head_classify_head_turn_$turn" python3 benchmarks/bench_head_classify.py --random-weights --device cuda --rows 200000 --turns 1 --out "$OUT/head_classify_head_$turn"
+  step "head_classify_head_turn_$turn" python3 benchmarks/bench_head_classify.py --random-weights --device cuda --rows 200000 --turns 1 ${HEAD_ARGS:-} --out "$OUT/head_classify_head_$turn"
   for rev in ${AB_TREES:-}; do
     step "head_classify_${rev}_turn_$turn" bash -c "cd .bench-data/bisect/$rev && PYTHONPATH=\$PWD:/tmp/site python3 benchmarks/bench_head_classify.py --random-weights --device cuda --rows 200000 --turns 1 --out $OUT/head_classify_${rev}_$turn"
   done
