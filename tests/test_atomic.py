@@ -24,7 +24,8 @@ def test_a_trained_head_folder_follows_the_umask(tiny_model_dir: Path, umask: in
         os.umask(previous)
     folder = heads.heads_dir() / "topics" / "v1"
     assert stat.S_IMODE(folder.stat().st_mode) == folder_mode
-    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir()} == {heads.META: file_mode, heads.WEIGHTS: file_mode}
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir()} == {heads.META: file_mode, heads.WEIGHTS: file_mode,
+                                                                                  heads.WORDS: file_mode}
 
 
 def test_a_failed_write_leaves_the_target_as_it_was(tmp_path: Path) -> None:
