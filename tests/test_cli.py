@@ -185,3 +185,14 @@ def test_search_on_error_null_skips_and_counts_a_row_that_is_not_utf8(tmp_path: 
     named = CliRunner().invoke(main, args)
     assert named.exit_code == 1
     assert named.output.startswith("Error: ") and "row 2 of 3" in named.output and "is not valid UTF-8" in named.output
+
+
+def test_duckdb_progress_bar_stays_out_of_results_written_to_stdout(tmp_path: Path) -> None:
+    """DuckDB draws its progress bar on stdout: on in a long query it would land inside the CSV a program reads."""
+    query = "SELECT current_setting('enable_progress_bar') AS bar"
+    piped = CliRunner().invoke(main, ["query", query, "-f", "csv"])  # CliRunner's stdout is not a terminal
+    assert piped.exit_code == 0, piped.output
+    assert piped.output.split() == ["bar", "false"]
+    to_file = CliRunner().invoke(main, ["query", query, "-f", "csv", "-o", str(tmp_path / "out.csv")])
+    assert to_file.exit_code == 0, to_file.output
+    assert (tmp_path / "out.csv").read_text().split() == ["bar", "true"]  # stdout is free: the bar may show there

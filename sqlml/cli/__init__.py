@@ -57,11 +57,11 @@ def query(sql: str, fmt: str, output: str | None, model: str | None, device: str
       sqlml query "SELECT * FROM sqlml_models()" --format json
       sqlml query "SELECT id, embed(body) AS e FROM 'in.parquet'" -f parquet -o out.parquet
     """
-    from sqlml.cli.output import write_query
+    from sqlml.cli.output import show_duckdb_progress, write_query
     from sqlml.sql import connect
 
     with connect(model=model, device=device, batch_size=batch_size) as con:
-        con.execute(f"SET enable_progress_bar = {'true' if progress else 'false'}")
+        show_duckdb_progress(con, progress, output)
         write_query(con, sql, fmt, output)
     if fmt == "table" or output is None:
         click.echo()
@@ -177,7 +177,7 @@ def search(
       sqlml search articles.parquet --column body "central bank raises interest rates" -k 5
       sqlml search 'data/*.parquet' -c body "election results" --mode lexical -f json
     """
-    from sqlml.cli.output import write_query
+    from sqlml.cli.output import show_duckdb_progress, write_query
     from sqlml.jobs.parquet import expand_inputs, read_text_table
     from sqlml.ops.relevance.scores import check_k
     from sqlml.sql import connect
@@ -190,7 +190,7 @@ def search(
     # SQL text, not parameters: write_query runs one SQL text as the user would
     sql = f"SELECT * FROM sqlml_search('search_input', {quote_literal(column)}, {quote_literal(query)}, k := {k}, mode := {quote_literal(mode)}, on_error := {quote_literal(on_error)})"
     with connect(model=model, device=device, batch_size=batch_size) as con:
-        con.execute(f"SET enable_progress_bar = {'true' if progress else 'false'}")
+        show_duckdb_progress(con, progress, output)
         con.register("search_input", table)
         write_query(con, sql, fmt, output)
     if fmt == "table" or output is None:

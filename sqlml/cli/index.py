@@ -117,7 +117,7 @@ def search(name: str, query: str, k: int, mode: str, allowed: str | None, fmt: s
       sqlml index search news_idx "interest rates" -k 5
       sqlml index search news_idx "rates" --mode hybrid --keys 3,17,42 -f json
     """
-    from sqlml.cli.output import write_query
+    from sqlml.cli.output import show_duckdb_progress, write_query
     from sqlml.ops.index import store
     from sqlml.ops.relevance.scores import check_k
     from sqlml.sql import connect
@@ -130,7 +130,7 @@ def search(name: str, query: str, k: int, mode: str, allowed: str | None, fmt: s
     sql = (f"SELECT * FROM sqlml_search_index({quote_literal(name)}, {quote_literal(query)}, k := {k}, mode := {quote_literal(mode)}, "
            f"keys := {keys}, model := {model_arg})")
     with connect(device=device, batch_size=batch_size) as con:
-        con.execute(f"SET enable_progress_bar = {'true' if progress else 'false'}")
+        show_duckdb_progress(con, progress, output)
         write_query(con, sql, fmt, output)
     if fmt == "table" or output is None:
         click.echo()

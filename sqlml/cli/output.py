@@ -29,6 +29,13 @@ _COPY_OPTIONS = {
 _RESULT = "_sqlml_query_result"
 
 
+def show_duckdb_progress(con: duckdb.DuckDBPyConnection, progress: bool, path: str | None) -> None:
+    """Turn DuckDB's own progress bar on with ``progress``, except while the result goes to a stdout that is not a
+    terminal: DuckDB draws that bar on stdout, where it would land inside the CSV or JSON a program reads."""
+    on = progress and (path is not None or sys.stdout.isatty())
+    con.execute(f"SET enable_progress_bar = {'true' if on else 'false'}")
+
+
 def write_query(
     con: duckdb.DuckDBPyConnection, sql: str, fmt: str = "table", path: str | None = None, stream: IO[str] | None = None
 ) -> None:
