@@ -37,7 +37,7 @@ from sqlml import config, paths
 from sqlml.atomic import new_temp
 from sqlml.errors import InvalidArgumentError, ModelLoadError, ModelNotFoundError
 from sqlml.models.ref import fingerprint_directory
-from sqlml.models.words import WordFeatures, record_problem
+from sqlml.models.words import WordFeatures, recorded_words
 
 WEIGHTS = "weights.safetensors"
 META = "meta.json"
@@ -92,10 +92,10 @@ class Head:
         """A head with word features: ``float64`` contiguous ``(dim, labels)`` (scaled by the embedding weight) and
         ``(terms, labels)`` halves of ``coef.T``, made once per loaded head (each batch would otherwise copy ``coef``)."""
         assert self.words is not None
-        terms = len(self.words.vocabulary)
         coef = self.coef.astype(np.float64)
-        dense = np.ascontiguousarray(self.words.embedding_weight * coef[:, : coef.shape[1] - terms].T)
-        return dense, np.ascontiguousarray(coef[:, coef.shape[1] - terms :].T)
+        dimension = coef.shape[1] - len(self.words.vocabulary)
+        return (np.ascontiguousarray(self.words.embedding_weight * coef[:, :dimension].T),
+                np.ascontiguousarray(coef[:, dimension:].T))
 
     def probabilities(self, embeddings: np.ndarray, texts: list[str] | None = None) -> np.ndarray:
         """``float32 (n, dim)`` embeddings (and their texts, see :meth:`logits`) → ``float64 (n, len(labels))`` rows summing to 1."""
@@ -228,7 +228,7 @@ def load(ref: str) -> Head:
 def _load_words(folder: Path, meta: dict[str, Any], idf: np.ndarray | None) -> tuple[WordFeatures | None, str | None]:
     """``(word features, None)`` of the version in ``folder`` (``None`` when ``meta`` records none), or ``(None, problem)``:
     ``words.json`` must hold a list of distinct strings that, with the ``idf`` tensor, match ``meta``'s words record
-    (:func:`sqlml.models.words.record_problem`)."""
+    (:func:`sqlml.models.words.recorded_words`)."""
     if "words" not in meta:
         return None, None
     try:
@@ -239,10 +239,7 @@ def _load_words(folder: Path, meta: dict[str, Any], idf: np.ndarray | None) -> t
         return None, f"has an unreadable {WORDS} ({exc})"
     if not isinstance(vocabulary, list) or not all(isinstance(t, str) for t in vocabulary) or len(set(vocabulary)) != len(vocabulary):
         return None, f"has no valid vocabulary in {WORDS} (expected a list of distinct strings)"
-    weight, problem = record_problem(meta["words"], vocabulary, idf)
-    if problem is not None:
-        return None, problem
-    return WordFeatures(tuple(vocabulary), idf.astype(np.float32), weight), None  # type: ignore[union-attr]
+    return recorded_words(meta["words"], vocabulary, idf)
 
 
 def _terms(words: WordFeatures | None) -> int:
@@ -351,8 +348,8 @@ def save(name: str, labels: list[str], coef: np.ndarray, intercept: np.ndarray, 
          encoder: Path | None = None, words: WordFeatures | None = None) -> Head:
     """Store a new version of ``name`` atomically and return it as loaded.
 
-    ``coef``: ``(len(labels), dim)``; ``intercept``: ``(len(labels),)``; ``dim`` is
-    ``meta["embedding_model"]["dimension"]``. ``meta`` gets ``name``, ``version``, ``labels`` and
+    ``coef``: ``(len(labels), dim + terms)``; ``intercept``: ``(len(labels),)``; ``dim`` is
+    ``meta["embedding_model"]["dimension"]``, ``terms`` the size of ``words``' vocabulary (0 without). ``meta`` gets ``name``, ``version``, ``labels`` and
     ``format_version`` added. ``encoder``: a fine-tuned encoder folder made in :func:`staging` (moved into the
     version as ``encoder/``; ``meta["encoder"]["fingerprint"]`` must be its fingerprint). Concurrent writers
     each get their own version. ``words``: the head's word features (``coef``'s last columns read them; ``meta``

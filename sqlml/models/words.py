@@ -22,7 +22,7 @@ import numpy as np
 NGRAMS = (1, 2)
 #: The most frequent terms kept: bounds a head's size (labels × (dimension + terms) weights) on long documents.
 MAX_TERMS = 50_000
-#: The embedding block's scale beside the unit-length TF-IDF block: 2 lost nowhere on the test splits of six
+#: The embedding block's scale beside the unit-length TF-IDF block: 2 lost nowhere on the dev splits of six
 #: corpora where 1 lost on Banking77 (docs/classify.md).
 EMBEDDING_WEIGHT = 2.0
 
@@ -48,7 +48,7 @@ class WordFeatures:
 
     def describe(self) -> dict[str, Any]:
         """What a head's ``meta.json`` records of its word features (the vocabulary itself is in ``words.json``);
-        :func:`record_problem` checks a loaded head's record against it."""
+        :func:`recorded_words` checks a loaded head's record against it."""
         return {"kind": "tfidf", "ngrams": list(NGRAMS), "terms": len(self.vocabulary), "max_terms": MAX_TERMS,
                 "sublinear_tf": True, "embedding_weight": self.embedding_weight, "sha256": self.digest()}
 
@@ -84,33 +84,34 @@ class WordFeatures:
 MAX_EMBEDDING_WEIGHT = 1_000.0
 
 
-def record_problem(record: Any, vocabulary: list[str], idf: Any) -> tuple[float, str | None]:
-    """``(embedding weight, None)`` when a head's ``meta.json`` words ``record`` describes features this code computes
+def recorded_words(record: Any, vocabulary: list[str], idf: Any) -> tuple[WordFeatures | None, str | None]:
+    """``(word features, None)`` when a head's ``meta.json`` words ``record`` describes features this code computes
     (TF-IDF of :data:`NGRAMS`, sublinear tf) over ``vocabulary`` (distinct strings) and ``idf`` (finite floats >= 1,
-    as sklearn's smoothed idf is; one per term), in that order; else ``(0, problem)``, the end of a sentence."""
+    as sklearn's smoothed idf is; one per term), in that order; else ``(None, problem)``, the end of a sentence."""
     import math
 
     if not isinstance(record, dict):
-        return 0.0, f"has no valid words record in meta.json ({record!r})"
+        return None, f"has no valid words record in meta.json ({record!r})"
     expected = {"kind": "tfidf", "ngrams": list(NGRAMS), "sublinear_tf": True, "terms": len(vocabulary)}
     differing = sorted(k for k, v in expected.items() if record.get(k) != v)
     if differing:
-        return 0.0, (f"has word features this sqlml does not compute (meta.json words {', '.join(f'{k}={record.get(k)!r}' for k in differing)};"
+        return None, (f"has word features this sqlml does not compute (meta.json words {', '.join(f'{k}={record.get(k)!r}' for k in differing)};"
                      f" expected {', '.join(f'{k}={expected[k]!r}' for k in differing)})")
     if idf is None or getattr(idf, "shape", None) != (len(vocabulary),):
-        return 0.0, f"has an idf tensor of shape {getattr(idf, 'shape', None)} for {len(vocabulary)} terms in words.json"
+        return None, f"has an idf tensor of shape {getattr(idf, 'shape', None)} for {len(vocabulary)} terms in words.json"
     if not np.issubdtype(idf.dtype, np.floating) or not np.isfinite(idf).all() or (len(idf) and float(idf.min()) < 1.0):
-        return 0.0, "has an idf tensor with values a TF-IDF fit never gives (expected finite floats >= 1)"
+        return None, "has an idf tensor with values a TF-IDF fit never gives (expected finite floats >= 1)"
     weight = record.get("embedding_weight")
     try:
         value = float(weight) if isinstance(weight, (int, float)) and not isinstance(weight, bool) else math.nan
     except OverflowError:
         value = math.nan
     if not math.isfinite(value) or not 0 <= value <= MAX_EMBEDDING_WEIGHT:
-        return 0.0, f"has an invalid words.embedding_weight in meta.json ({weight!r}; expected a number from 0 to {MAX_EMBEDDING_WEIGHT:g})"
-    if record.get("sha256") != WordFeatures(tuple(vocabulary), idf.astype(np.float32), value).digest():
-        return 0.0, "has word features that changed since training (the sha256 of words.json, idf and weight differs from meta.json's)"
-    return value, None
+        return None, f"has an invalid words.embedding_weight in meta.json ({weight!r}; expected a number from 0 to {MAX_EMBEDDING_WEIGHT:g})"
+    words = WordFeatures(tuple(vocabulary), idf.astype(np.float32), value)
+    if record.get("sha256") != words.digest():
+        return None, "has word features that changed since training (the sha256 of words.json, idf and weight differs from meta.json's)"
+    return words, None
 
 
 def head_inputs(embeddings: np.ndarray, words: WordFeatures | None, texts: list[str]) -> Any:
