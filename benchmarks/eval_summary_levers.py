@@ -29,6 +29,12 @@ score and the selection. Variants (:class:`Variant`):
   loses), scaled by ``cnorm``: ``m`` divides by the number m of graph sentences, ``minmax`` maps the
   text's c to [0, 1]. ``rank=cent`` ranks clusters by the representative's scaled ``c`` (then by score);
   ``doc+dir`` keeps the text-centroid term (weight ``cw``) and adds the directional one with weight ``dw``.
+* Length-dependent position prior (:func:`length_lam`; off by default), λ as a function of the text's number m
+  of eligible sentences (the m of ``pos=lin``: not boilerplate with ``boiler=1``, not under ``min_words``):
+  ``lamlong`` (>= 0: on) ramps λ from ``lam`` at m <= ``m0`` to ``lamlong`` at m >= ``m1``, linear in between
+  (``m1 <= m0``: a step at ``m1``); ``gamma`` (!= 0: on) scales it as ``lam * (m / mref) ** gamma``. The ``mstats``
+  command prints the distribution of m per corpus and split; ``grid --grid length`` scores :func:`grid_length`
+  (51 variants), ``--grid length2`` a second pass of 12 (:func:`grid_length2`).
 
 ROUGE-1/2/L F1 × 100 (``rouge-score``, Porter stemmer) against the reference, n = 3. Test: paired
 bootstrap (1,000 resamples of documents, ``default_rng(12345)``) of the ROUGE-2 difference against
@@ -49,6 +55,8 @@ budget walk the lead sentences in order (``lead-clean``: the non-boilerplate one
     PYTHONPATH=$PWD python benchmarks/eval_summary_levers.py test          # test splits: LEAD-3, today's default, CHOSEN
     PYTHONPATH=$PWD python benchmarks/eval_summary_levers.py test --variant 'lam=0.5,pos=lin,boiler=1,cps=3.0'
     PYTHONPATH=$PWD python benchmarks/eval_summary_levers.py budget --split dev --budgets 10:40,10:60,10:80,10:100,3:60
+    PYTHONPATH=$PWD python benchmarks/eval_summary_levers.py mstats
+    PYTHONPATH=$PWD python benchmarks/eval_summary_levers.py grid --grid length --json grid.json
 """
 
 from __future__ import annotations
@@ -157,6 +165,11 @@ class Variant:
     dw: float = 1.0  # doc+dir: weight of the directional term
     max_words: int | None = None  # word budget of the summary (None: off); see :func:`take_budget`
     budget: str = "skip"  # skip: pass over a representative that does not fit; stop: end at it
+    lamlong: float = -1.0  # >= 0: λ ramps from lam (m <= m0) to lamlong (m >= m1); m: eligible sentences
+    m0: int = 15
+    m1: int = 30
+    gamma: float = 0.0  # != 0: λ = lam * (m / mref) ** gamma
+    mref: float = 20.0
 
     @classmethod
     def parse(cls, text: str) -> Variant:
@@ -168,7 +181,21 @@ class Variant:
 
     def name(self) -> str:
         d = Variant()
-        return ",".join(f"{k}={getattr(self, k)}" for k in self.__dataclass_fields__ if getattr(self, k) != getattr(d, k)) or "today's default"
+        shown = {"m0": self.lamlong >= 0, "m1": self.lamlong >= 0, "mref": bool(self.gamma)}  # a length form's parameters, always
+        return ",".join(
+            f"{k}={getattr(self, k)}" for k in self.__dataclass_fields__ if shown.get(k, getattr(self, k) != getattr(d, k))
+        ) or "today's default"
+
+
+def length_lam(v: Variant, m: int) -> float:
+    """λ of the position prior for a text of ``m`` eligible sentences (``v.lam`` unless a length form is on)."""
+    assert not (v.lamlong >= 0 and v.gamma), "one length form at a time"
+    if v.lamlong >= 0:
+        t = float(m >= v.m1) if v.m1 <= v.m0 else min(1.0, max(0.0, (m - v.m0) / (v.m1 - v.m0)))
+        return v.lam + t * (v.lamlong - v.lam)
+    if v.gamma:
+        return v.lam * (max(m, 1) / v.mref) ** v.gamma
+    return v.lam
 
 
 def take_budget(order: list[int], words: np.ndarray, n: int, max_words: int | None, budget: str = "skip",
@@ -214,10 +241,11 @@ def select_variant(
     if v.cent in ("doc", "doc+dir") and v.cw:
         total = x.sum(axis=0)
         score += v.cw * (x @ (total / (np.linalg.norm(total) or 1.0)))
-    if v.lam:
+    lam = length_lam(v, int((~bad).sum()))
+    if lam:
         p = np.maximum(np.cumsum(~bad) - 1, 0)  # position among eligible sentences
         f = 1.0 / (1.0 + p) if v.pos == "inv" else 1.0 - p / max(1, int((~bad).sum()))
-        score = score + v.lam * np.where(bad, 0.0, f)
+        score = score + lam * np.where(bad, 0.0, f)
     key = np.round(score, 9)
     reps = []
     for c in np.unique(labels):
@@ -405,6 +433,70 @@ def grid_pacsum2() -> list[Variant]:
     return list(dict.fromkeys(out))
 
 
+def grid_length() -> list[Variant]:
+    """Length-dependent position prior around CHOSEN (λ = 0.25 lin, k = 3n, boilerplate skipped, by size)."""
+    out = [Variant(), CHOSEN]
+    base = CHOSEN
+    for m0, m1 in ((15, 30), (20, 35), (25, 40), (30, 30)):  # ramp: 0.25 for short texts, lamlong for long ones
+        for lamlong in (0.5, 0.75, 1.0, 1.5, 2.0):
+            if lamlong == 2.0 and m0 == 15:
+                continue
+            out.append(replace(base, lamlong=lamlong, m0=m0, m1=m1))
+    for lam in (0.1, 0.15):  # a weaker prior than today's on short texts, a stronger one on long texts
+        for m0, m1 in ((20, 35), (25, 40)):
+            for lamlong in (0.75, 1.0):
+                out.append(replace(base, lam=lam, lamlong=lamlong, m0=m0, m1=m1))
+    for mref in (15.0, 25.0):  # power: 0.25 at m = mref
+        for gamma in (0.5, 1.0, 2.0):
+            out.append(replace(base, gamma=gamma, mref=mref))
+    for lam in (0.1, 0.25):  # clusters ranked by score (the prior orders them too), a weak prior on short texts
+        out.append(replace(base, lam=lam, rank="score"))
+        for m0, m1 in ((20, 35), (30, 30)):
+            for lamlong in (0.5, 1.0):
+                out.append(replace(base, lam=lam, rank="score", lamlong=lamlong, m0=m0, m1=m1))
+        out.append(replace(base, lam=lam, rank="score", gamma=1.0, mref=25.0))
+    for m0, m1 in ((20, 35), (30, 30)):  # boilerplate kept (then m counts bylines too)
+        for lamlong in (0.75, 1.5):
+            out.append(replace(base, boiler=0, lamlong=lamlong, m0=m0, m1=m1))
+    return list(dict.fromkeys(out))
+
+
+def grid_length2() -> list[Variant]:
+    """Second pass (after :func:`grid_length`, whose best qualifier ranked clusters by score): clusters by score,
+    a weak or no prior on short texts, a stronger one from later lengths on."""
+    out = [Variant(), CHOSEN]
+    for lam in (0.0, 0.05, 0.1):
+        for m0, m1 in ((30, 30), (25, 45), (40, 40)):
+            for lamlong in (0.5, 1.0):
+                if lam == 0.0 and m0 == 25 or lam > 0 and (m0, m1) == (30, 30):
+                    continue
+                out.append(replace(CHOSEN, lam=lam, rank="score", lamlong=lamlong, m0=m0, m1=m1))
+    return list(dict.fromkeys(out))
+
+
+def m_stats(splits: tuple[str, ...] = ("dev", "test")) -> dict:
+    """Distribution of m (eligible sentences: not boilerplate, as ``boiler=1``) and of all sentences per text."""
+    from sqlml.ops.sentences import split_texts
+
+    out = {}
+    print("| corpus | split | docs | count | min | 10 % | 25 % | median | 75 % | 90 % | max | mean |")
+    print("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for corpus in ("cnndm", "bbc"):
+        rows = load(corpus)
+        batch = split_texts([r["text"] for r in rows])
+        sents = [batch.sentences[a:b] for a, b in zip(batch.offsets[:-1], batch.offsets[1:], strict=True)]
+        for split in splits:
+            idx = split_indices(corpus, split)
+            for what, vals in (
+                ("eligible m", np.array([int((~boilerplate_mask(sents[i])).sum()) or len(sents[i]) for i in idx])),
+                ("all sentences", np.array([len(sents[i]) for i in idx])),
+            ):
+                q = np.percentile(vals, [0, 10, 25, 50, 75, 90, 100])
+                out[f"{corpus} {split} {what}"] = {"docs": len(idx), "mean": float(vals.mean()), **{f"p{k}": float(x) for k, x in zip((0, 10, 25, 50, 75, 90, 100), q, strict=True)}}
+                print(f"| {corpus} | {split} | {len(idx)} | {what} | " + " | ".join(f"{x:g}" for x in q) + f" | {vals.mean():.1f} |")
+    return out
+
+
 def rule_of(v: Variant):  # noqa: ANN201
     """The :class:`SelectionRule` that runs variant ``v`` in sqlml (``pos=lin`` only)."""
     from sqlml.ops.summarize.pipeline import SelectionRule
@@ -413,6 +505,7 @@ def rule_of(v: Variant):  # noqa: ANN201
     assert not v.min_words, "sqlml has no length bound"
     assert v.rank == "size", "sqlml ranks clusters by size"
     assert v.cent == "doc", "sqlml's centrality is the text centroid's"
+    assert v.lamlong < 0 and not v.gamma, "sqlml's λ does not depend on the text's length"
     return SelectionRule(v.cps, v.cw, v.lam, bool(v.boiler))
 
 
@@ -506,21 +599,28 @@ def budget_tables(splits: list[str], budgets: list[tuple[int, int]], rouge: Roug
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["embed", "grid", "test", "budget"])
+    parser.add_argument("command", choices=["embed", "grid", "test", "budget", "mstats"])
     parser.add_argument("--variant", action="append", default=[], help="test: variants to score, 'key=value,...' (default: the chosen one)")
     parser.add_argument("--split", choices=["dev", "test"], default="test", help="test: the split scored (dev: the same table with intervals on dev)")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--bbc-min", type=float, default=40.0, help="grid: list variants with BBC dev R-2 at least this")
-    parser.add_argument("--grid", choices=["levers", "pacsum", "pacsum2"], default="levers", help="grid: which grid (pacsum*: PacSum)")
+    parser.add_argument("--grid", choices=["levers", "pacsum", "pacsum2", "length", "length2"], default="levers",
+                        help="grid: which grid (pacsum*: PacSum; length*: λ by text length)")
     parser.add_argument("--vs-chosen", action="store_true", help="test: add a paired ΔR-2 column against CHOSEN (sqlml's default)")
     parser.add_argument("--budgets", default="10:40,10:60,10:80,10:100,3:60", help="budget: n:W pairs (n sentences at most, W words)")
     parser.add_argument("--splits", default="dev,test", help="budget: splits scored")
-    parser.add_argument("--json", type=Path, help="budget: write the rows here")
+    parser.add_argument("--json", type=Path, help="budget, grid, mstats: write the rows here")
     parser.add_argument("--check-budget", action="store_true", help="budget: also check sqlml's explain_vectors(max_words=W) on every document")
     args = parser.parse_args()
     if args.command == "embed":
         for corpus in ("cnndm", "bbc"):
             embed(corpus)
+        return
+    if args.command == "mstats":
+        out = m_stats()
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(out, indent=1) + "\n")
         return
     from sqlml.ops.summarize.pipeline import DEFAULT_RULE
 
@@ -544,8 +644,19 @@ def main() -> None:
     if args.command == "grid":
         results = {}
         lead = {c.name: c.scores("lead") for c in corpora}
-        for v in {"levers": grid, "pacsum": grid_pacsum, "pacsum2": grid_pacsum2}[args.grid]():
+        started = time.perf_counter()
+        for v in {"levers": grid, "pacsum": grid_pacsum, "pacsum2": grid_pacsum2, "length": grid_length, "length2": grid_length2}[args.grid]():
             results[v] = {c.name: c.scores(v) for c in corpora}
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps({
+                "command": " ".join(["PYTHONPATH=$PWD python benchmarks/eval_summary_levers.py", *sys.argv[1:]]),
+                "seconds": round(time.perf_counter() - started, 1),
+                "lead3": {c.name: [float(x) for x in lead[c.name].mean(axis=0)] for c in corpora},
+                "rows": [{"variant": v.name(), "spec": ",".join(f"{k}={getattr(v, k)}" for k in v.__dataclass_fields__),
+                          **{f"{c}_r{m}": float(results[v][c][:, j].mean()) for c in ("cnndm", "bbc") for j, m in enumerate("12L")}}
+                         for v in results],
+            }, indent=1) + "\n")
         print("\n| variant (dev) | CNN/DM R-1 | R-2 | R-L | BBC R-1 | R-2 | R-L |\n|---|---:|---:|---:|---:|---:|---:|")
         print("| LEAD-3 | " + " | ".join(f"{lead[c.name][:, j].mean():.2f}" for c in corpora for j in range(3)) + " |")
         clean = {c.name: c.scores("lead-clean") for c in corpora}

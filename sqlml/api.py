@@ -36,9 +36,10 @@ Output = Literal["numpy", "arrow", "polars", "list"]
 #: A model argument: a name, a hub id or a folder (``str`` or ``os.PathLike``).
 ModelArg = str | os.PathLike[str] | None
 
-#: Texts per step of a call: the progress bar moves per step and results are bounded per step. Embedding
-#: steps are larger so the runtime always has several batches of one step in flight.
-STEP_ROWS = {"embed": 65_536}
+#: Texts per step of a call: the progress bar moves per step and results are bounded per step. Embedding and
+#: classification steps are larger so the runtime always has several chunks of one step in flight (the caller
+#: tokenizes the next chunk while the model runs one).
+STEP_ROWS = {"embed": 65_536, "classify": 32_768, "classify_scores": 32_768}
 DEFAULT_STEP_ROWS = 2048
 
 ON_ERROR_DOC = """

@@ -220,49 +220,58 @@ def _fingerprint(location: str) -> str:
 # Arrow in, Arrow out
 
 
+@dataclass(frozen=True)
+class PredictionGroup:
+    """Rows of one call that share a label set: ``rows`` ``int64 (r,)`` (positions in the call) and ``probs``
+    ``float64 (r, len(labels))`` (each row's probability of each label, in label order)."""
+
+    labels: tuple[str, ...]
+    rows: np.ndarray
+    probs: np.ndarray
+
+
 @dataclass
 class Prediction:
-    """Per-row results of one call: ``labels[i]`` and ``probs[i]`` (aligned, same order) or ``None`` for NULL rows."""
+    """Per-row results of one call of ``size`` rows, as groups of rows sharing a label set; a row in no group
+    (a NULL text or label set) is NULL in every output. The outputs are built with array operations: a Python
+    loop per row would hold the GIL that DuckDB's other threads need while the model runs."""
 
-    labels: list[tuple[str, ...] | None] = field(default_factory=list)
-    probs: list[np.ndarray | None] = field(default_factory=list)
+    size: int
+    groups: list[PredictionGroup] = field(default_factory=list)
 
     def label_array(self) -> pa.StringArray:
         """The most probable label per row (ties → the first label); NULL rows stay NULL."""
-        return pa.array(
-            [None if p is None else labels[int(np.argmax(p))] for labels, p in zip(self.labels, self.probs, strict=True)],  # type: ignore[index]
-            type=pa.string(),
-        )
+        names = np.full(self.size, None, dtype=object)
+        for group in self.groups:
+            names[group.rows] = np.asarray(group.labels, dtype=object)[group.probs.argmax(axis=1)]
+        return pa.array(names, type=pa.string())
 
     def top(self) -> tuple[pa.StringArray, pa.DoubleArray]:
         """``(label, probability)`` of the most probable label per row (ties → the first label); NULL rows stay NULL.
         One pair per row, not every label's: what a whole table's answer needs."""
-        names: list[str | None] = []
-        scores = np.full(len(self.probs), np.nan)
-        for row, (labels, p) in enumerate(zip(self.labels, self.probs, strict=True)):
-            if p is None or labels is None:
-                names.append(None)
-                continue
-            best = int(np.argmax(p))
-            names.append(labels[best])
-            scores[row] = p[best]
-        return pa.array(names, type=pa.string()), pa.array(scores, type=pa.float64(), from_pandas=True)
+        scores = np.full(self.size, np.nan)
+        for group in self.groups:
+            scores[group.rows] = group.probs.max(axis=1)
+        return self.label_array(), pa.array(scores, type=pa.float64(), from_pandas=True)
 
     def score_array(self) -> pa.ListArray:
         """``LIST<STRUCT<label, score>>`` per row, every label, by descending score (ties keep label order)."""
-        offsets = [0]
-        names: list[str] = []
-        scores: list[float] = []
-        mask: list[bool] = []
-        for labels, p in zip(self.labels, self.probs, strict=True):
-            mask.append(p is None)
-            if p is not None and labels is not None:
-                order = np.argsort(-p, kind="stable")
-                names.extend(labels[i] for i in order)
-                scores.extend(p[order].tolist())
-            offsets.append(len(names))
+        lengths = np.zeros(self.size, dtype=np.int64)
+        for group in self.groups:
+            lengths[group.rows] = len(group.labels)
+        offsets = np.concatenate([[0], np.cumsum(lengths)])
+        names = np.empty(int(offsets[-1]), dtype=object)
+        scores = np.empty(int(offsets[-1]), dtype=np.float64)
+        for group in self.groups:
+            order = np.argsort(-group.probs, axis=1, kind="stable")
+            slots = offsets[group.rows][:, None] + np.arange(len(group.labels))  # (r, labels) positions in the flat lists
+            names[slots] = np.asarray(group.labels, dtype=object)[order]
+            scores[slots] = np.take_along_axis(group.probs, order, axis=1)
+        null = np.ones(self.size, dtype=bool)
+        for group in self.groups:
+            null[group.rows] = False
         values = pa.StructArray.from_arrays([pa.array(names, pa.string()), pa.array(scores, pa.float64())], names=["label", "score"])
-        return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values, type=SCORE_TYPE, mask=pa.array(mask, pa.bool_()))
+        return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), values, type=SCORE_TYPE, mask=pa.array(null))
 
 
 def predict_zero_shot(
@@ -283,7 +292,7 @@ def predict_zero_shot(
     values = texts.to_pylist()
     rows = [i for i, text in enumerate(values) if text is not None and label_sets[i] is not None]
     vectors = text_vectors([values[i] for i in rows], runtime, bar) if rows else None
-    out = Prediction([None] * len(texts), [None] * len(texts))
+    out = Prediction(len(texts))
     groups: dict[tuple[str, ...], list[int]] = {}
     for pos, i in enumerate(rows):
         groups.setdefault(label_sets[i], []).append(pos)  # type: ignore[arg-type]
@@ -292,22 +301,18 @@ def predict_zero_shot(
         if refine:
             prototypes = refine_label_vectors(prototypes, vectors[positions])  # type: ignore[index]
         probs = zero_shot_probabilities(vectors[positions], prototypes, temperature)  # type: ignore[index]
-        for pos, p in zip(positions, probs, strict=True):
-            out.labels[rows[pos]] = labels
-            out.probs[rows[pos]] = p
+        out.groups.append(PredictionGroup(labels, np.asarray(rows, dtype=np.int64)[positions], probs.astype(np.float64, copy=False)))
     return out
 
 
 def predict_model(texts: pa.StringArray, classifier: HeadModel | SequenceClassifierModel) -> Prediction:
     """Apply a trained head or sequence classifier to every non-null text; NULL text → NULL."""
     values, nulls = valid_strings(texts)
-    probs = classifier.probabilities(values) if values else np.empty((0, len(classifier.labels)))
-    out = Prediction([None] * len(texts), [None] * len(texts))
-    valid = range(len(texts)) if nulls is None else [i for i, v in enumerate(nulls.to_pylist()) if not v]
-    for i, p in zip(valid, probs, strict=True):
-        out.labels[i] = classifier.labels
-        out.probs[i] = p
-    return out
+    if not values:
+        return Prediction(len(texts))
+    probs = classifier.probabilities(values).astype(np.float64, copy=False)
+    rows = np.arange(len(texts)) if nulls is None else np.flatnonzero(~nulls.to_numpy(zero_copy_only=False))
+    return Prediction(len(texts), [PredictionGroup(classifier.labels, rows, probs)])
 
 
 @dataclass(frozen=True)
