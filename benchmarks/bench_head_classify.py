@@ -6,8 +6,10 @@ the model's embeddings; this measures what that costs where the model is fast. S
 1. two heads trained on ``--train-rows`` W1 sentences with ``--labels`` synthetic labels (``label i % labels``):
    ``features='embedding'`` and ``features='embedding+words'`` (a tree without word features trains the first only);
 2. ``--turns`` rounds, each timing every head through the Python API (``sqlml.classify(texts, model=head)``) and
-   through SQL (``SELECT classify(s, model := head) FROM t``: DuckDB's Arrow batches from several threads) over
-   ``--rows`` W1 sentences, beside the ``sqlml.embed`` peer (the same rows, no head);
+   through SQL (``SELECT classify(s, model := head) FROM 'w1.parquet'``) over ``--rows`` W1 sentences, beside the
+   embed peers (``sqlml.embed`` and ``SELECT embed(s)`` over the same rows, no head). The Parquet file has
+   ``--row-group-rows`` rows per group: DuckDB runs a scalar UDF in the scan's threads, one per row group, so the
+   SQL paths run on several threads as a user's file would (a registered one-chunk Arrow table runs on one);
 3. with ``--profile``, one more Python-API call of the peer and of each head under cProfile (top 25 by own time,
    ``head_classify_profile.txt``; not a timing: the profiler slows Python more than the model).
 
@@ -45,6 +47,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--train-rows", type=int, default=2_000)
     parser.add_argument("--labels", type=int, default=20)
+    parser.add_argument("--row-group-rows", type=int, default=4096, help="rows per Parquet row group of the SQL input")
     parser.add_argument("--turns", type=int, default=2)
     parser.add_argument("--random-weights", action="store_true", help="default architecture and tokenizer, random weights")
     parser.add_argument("--profile", action="store_true", help="also profile one call of each path (cProfile)")
@@ -54,6 +57,7 @@ def main() -> None:
     os.environ["SQLML_CACHE"] = "0"  # every row goes through the model
 
     import pyarrow as pa
+    import pyarrow.parquet as pq
     import torch
 
     import sqlml
@@ -74,7 +78,8 @@ def main() -> None:
         heads[features] = name
     texts = w1(args.train_rows + args.rows)[args.train_rows :]
     con = sqlml.connect(model=model_dir, device=args.device)
-    con.register("t", pa.table({"s": texts}))
+    parquet = Path(tempfile.mkdtemp(prefix="bench-head-classify-")) / "w1.parquet"
+    pq.write_table(pa.table({"s": texts}), parquet, row_group_size=args.row_group_rows)
     sqlml.embed(texts[:2000], model=model_dir, device=args.device)  # load and warm up
     for name in heads.values():
         sqlml.classify(texts[:2000], model=name, embedding_model=model_dir, device=args.device)
@@ -83,21 +88,24 @@ def main() -> None:
         started = time.perf_counter()
         sqlml.embed(texts, model=model_dir, device=args.device)
         results.setdefault("embed peer (Python)", []).append(args.rows / (time.perf_counter() - started))
+        started = time.perf_counter()
+        con.sql(f"SELECT count(embed(s)) FROM '{parquet}'").fetchall()
+        results.setdefault("embed peer (SQL)", []).append(args.rows / (time.perf_counter() - started))
         for features, name in heads.items():
             started = time.perf_counter()
             sqlml.classify(texts, model=name, embedding_model=model_dir, device=args.device)
             results.setdefault(f"classify, {features} head (Python)", []).append(args.rows / (time.perf_counter() - started))
             started = time.perf_counter()
-            con.sql(f"SELECT count(classify(s, model := '{name}')) FROM t").fetchall()
+            con.sql(f"SELECT count(classify(s, model := '{name}')) FROM '{parquet}'").fetchall()
             results.setdefault(f"classify, {features} head (SQL)", []).append(args.rows / (time.perf_counter() - started))
         print({k: round(v[-1]) for k, v in results.items()}, file=sys.stderr, flush=True)
     command = "python benchmarks/bench_head_classify.py " + " ".join(sys.argv[1:])
     out = args.out or root / "benchmarks" / "results" / f"{datetime.date.today().isoformat()}-{args.device.split(':')[0]}-head-classify"
     out.mkdir(parents=True, exist_ok=True)
-    payload = {"command": command, "device": device_name, "rows": args.rows, "train_rows": args.train_rows, "labels": args.labels,
+    payload = {"command": command, "device": device_name, "rows": args.rows, "row_group_rows": args.row_group_rows, "train_rows": args.train_rows, "labels": args.labels,
                "rows_per_second_by_turn": {k: [round(x, 1) for x in v] for k, v in results.items()}}
     (out / "head_classify.json").write_text(json.dumps(payload, indent=1) + "\n")
-    lines = [f"Device: {device_name}; {args.rows:,} W1 rows; heads trained on {args.train_rows:,} rows, {args.labels} labels; "
+    lines = [f"Device: {device_name}; {args.rows:,} W1 rows (SQL: Parquet, {args.row_group_rows:,} rows per row group); heads trained on {args.train_rows:,} rows, {args.labels} labels; "
              f"command: `{command}`", "", "| path | rows/s, by turn |", "|---|---|"]
     lines += [f"| {k} | {' / '.join(f'{x:,.0f}' for x in v)} |" for k, v in results.items()]
     (out / "head_classify.md").write_text("\n".join(lines) + "\n")

@@ -56,7 +56,8 @@ budget walk the lead sentences in order (``lead-clean``: the non-boilerplate one
     PYTHONPATH=$PWD python benchmarks/eval_summary_levers.py test --variant 'lam=0.5,pos=lin,boiler=1,cps=3.0'
     PYTHONPATH=$PWD python benchmarks/eval_summary_levers.py budget --split dev --budgets 10:40,10:60,10:80,10:100,3:60
     PYTHONPATH=$PWD python benchmarks/eval_summary_levers.py mstats
-    PYTHONPATH=$PWD python benchmarks/eval_summary_levers.py grid --grid length --json grid.json
+    PYTHONPATH=$PWD python benchmarks/eval_summary_levers.py grid --grid length --bbc-min 40.5 --top 60 --json grid.json
+    PYTHONPATH=$PWD python benchmarks/eval_summary_levers.py test --vs-chosen --json test.json --variant 'lam=0.1,pos=lin,rank=score,boiler=1,cps=3.0,lamlong=0.5,m0=25,m1=45'
 """
 
 from __future__ import annotations
@@ -609,7 +610,7 @@ def main() -> None:
     parser.add_argument("--vs-chosen", action="store_true", help="test: add a paired ΔR-2 column against CHOSEN (sqlml's default)")
     parser.add_argument("--budgets", default="10:40,10:60,10:80,10:100,3:60", help="budget: n:W pairs (n sentences at most, W words)")
     parser.add_argument("--splits", default="dev,test", help="budget: splits scored")
-    parser.add_argument("--json", type=Path, help="budget, grid, mstats: write the rows here")
+    parser.add_argument("--json", type=Path, help="budget, grid, mstats, test: write the rows here")
     parser.add_argument("--check-budget", action="store_true", help="budget: also check sqlml's explain_vectors(max_words=W) on every document")
     args = parser.parse_args()
     if args.command == "embed":
@@ -670,6 +671,7 @@ def main() -> None:
             print(f"| {v.name()} | " + " | ".join(f"{results[v][c.name][:, j].mean():.2f}" for c in corpora for j in range(3)) + " |")
         return
     args.variant = args.variant or [CHOSEN.name()]
+    rows: list[dict] = []
     for c in corpora:
         lead, default = c.scores("lead"), c.scores(Variant())
         print(f"\n### {c.name} {split} ({len(c.index)} documents), n = {c.n}\n")
@@ -682,9 +684,18 @@ def main() -> None:
         print(row("LEAD-3 without boilerplate", c.scores("lead-clean"), ref))
         for text in args.variant:
             print(row(Variant.parse(text).name(), c.scores(Variant.parse(text)), ref))
+        for name, s_ in (("LEAD-3", lead), ("today's default", default), ("LEAD-3 without boilerplate", c.scores("lead-clean")),
+                         *((Variant.parse(t).name(), c.scores(Variant.parse(t))) for t in args.variant)):
+            rows.append({"corpus": c.name, "split": split, "docs": len(c.index), "method": name,
+                         **{f"r{m}": float(s_[:, j].mean()) for j, m in enumerate("12L")},
+                         **{f"d_r2_vs_{k}": bootstrap(s_[:, 1], r[:, 1]) for k, r in ref.items()}})
         for name, s in (("LEAD-3", lead), ("today's default", default), *((t, c.scores(Variant.parse(t))) for t in args.variant)):
             cis = [bootstrap(s[:, j]) for j in range(3)]
             print(f"{name}: " + ", ".join(f"R-{m} {a:.2f} [{lo:.2f}, {hi:.2f}]" for m, (a, lo, hi) in zip("12L", cis, strict=True)))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"command": " ".join(["PYTHONPATH=$PWD python benchmarks/eval_summary_levers.py", *sys.argv[1:]]),
+                                         "rows": rows}, indent=1) + "\n")
 
 
 if __name__ == "__main__":
