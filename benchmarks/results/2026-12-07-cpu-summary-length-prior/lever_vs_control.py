@@ -1,6 +1,6 @@
 """Paired ΔROUGE-2 of the length lever against the same rule without it (dev and test), and how many texts it touches.
 
-Run: PYTHONPATH=$PWD python benchmarks/results/2026-12-08-cpu-summary-length-prior/lever_vs_control.py OUT.json
+Run: PYTHONPATH=$PWD python benchmarks/results/2026-12-07-cpu-summary-length-prior/lever_vs_control.py OUT.json
 """
 import sys, json
 sys.path.insert(0, "benchmarks")
