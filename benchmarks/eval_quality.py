@@ -5,7 +5,7 @@ BBC News Summary and CNN/DM train 100. Peers: LEAD-3, naive k-means (k = n, near
 ``eval_summarize.ABLATIONS[0]``), TextRank (word overlap, PageRank 0.85: ``eval_summarize.textrank``),
 embedding-centrality ranking (one cluster per sentence), and sqlml's default ``summarize``
 (``DEFAULT_RULE`` of the tree being measured). The peers' rules keep any newer ``SelectionRule`` knob
-(position prior, boilerplate skipping) switched off (:data:`NEUTRAL`). Sentences are split with sqlml's splitter and embedded once per document; every
+(position prior, boilerplate skipping, clusters ranked by score) at the plain method's value (:data:`NEUTRAL`). Sentences are split with sqlml's splitter and embedded once per document; every
 embedding-based method reuses those vectors (``explain_vectors``, the code path of ``summarize``; the
 script checks that ``sqlml.summarize`` returns the same summaries on the first ``--check`` test documents).
 
@@ -198,7 +198,7 @@ def bbc_halves(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 #: Knobs a later tree may add to :class:`SelectionRule`, switched off for the peers (their rows stay the plain method).
-NEUTRAL = {"position_weight": 0.0, "skip_boilerplate": False}
+NEUTRAL = {"position_weight": 0.0, "skip_boilerplate": False, "rank_by_size": True}
 
 
 def peer_rule(rule: SelectionRule) -> SelectionRule:

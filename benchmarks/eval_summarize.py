@@ -36,14 +36,20 @@ from sqlml.ops.summarize.kmeans import kmeans_batched  # noqa: E402
 from sqlml.ops.summarize.pipeline import DEFAULT_RULE, SEED, SelectionRule, cluster_count, distinct_counts, explain_vectors, summarize_array  # noqa: E402
 from tests.support.kmeans_reference import kmeans_sklearn  # noqa: E402
 
+
+def plain(clusters_per_sentence: float, centrality_weight: float) -> SelectionRule:
+    """A rule without the later knobs (no position prior, no boilerplate skipping, clusters ranked by size)."""
+    return SelectionRule(clusters_per_sentence, centrality_weight, 0.0, False, rank_by_size=True)
+
+
 ABLATIONS: list[tuple[str, SelectionRule]] = [
-    ("naive k-means (k = n, nearest to centroid)", SelectionRule(1.0, 0.0)),
-    ("k = n, + document centrality in the score", SelectionRule(1.0, 1.0)),
-    ("k = 2n, n largest clusters, nearest to centroid", SelectionRule(2.0, 0.0)),
-    ("k = 2n, n largest clusters, + centrality (the default until issue 21)", SelectionRule(2.0, 1.0)),
-    ("**sqlml default**: k = 3n, n largest clusters, + centrality, + position prior 0.25·(1 − p/m), boilerplate skipped", DEFAULT_RULE),
-    ("k = 3n, n largest clusters, + centrality", SelectionRule(3.0, 1.0)),
-    ("no clustering: one cluster per sentence = centrality ranking", SelectionRule(1e9, 1.0)),
+    ("naive k-means (k = n, nearest to centroid)", plain(1.0, 0.0)),
+    ("k = n, + document centrality in the score", plain(1.0, 1.0)),
+    ("k = 2n, n largest clusters, nearest to centroid", plain(2.0, 0.0)),
+    ("k = 2n, n largest clusters, + centrality (the default until issue 21)", plain(2.0, 1.0)),
+    ("**sqlml default**: k = 3n, + centrality, + position prior λ(m)·(1 − p/m), clusters by score, boilerplate skipped", DEFAULT_RULE),
+    ("k = 3n, n largest clusters, + centrality", plain(3.0, 1.0)),
+    ("no clustering: one cluster per sentence = centrality ranking", plain(1e9, 1.0)),
 ]
 
 

@@ -380,7 +380,10 @@ def bootstrap(a: np.ndarray, b: np.ndarray | None = None, resamples: int = 1000)
 
 
 #: The variant chosen on the dev splits (BBC dev >= 40 with margin, best CNN/DM dev R-2 near it): sqlml's DEFAULT_RULE.
-CHOSEN = Variant(0.25, "lin", "size", 1, 0, 3.0)
+#: sqlml's rule before the length-dependent prior (the base of the pacsum and length grids).
+SIZE_RANKED = Variant(0.25, "lin", "size", 1, 0, 3.0)
+#: sqlml's DEFAULT_RULE: the 'length' grid's choice on the dev splits (BBC dev >= 40.5, then the best CNN/DM dev).
+CHOSEN = Variant(0.1, "lin", "score", 1, 0, 3.0, lamlong=0.5, m0=25, m1=45)
 
 
 def grid() -> list[Variant]:
@@ -407,7 +410,7 @@ def grid() -> list[Variant]:
 
 def grid_pacsum() -> list[Variant]:
     """PacSum directional centrality in place of the text-centroid term (boilerplate on, as the default)."""
-    out = [Variant(), CHOSEN]
+    out = [Variant(), SIZE_RANKED]
     for cps in (2.0, 3.0):
         for lam in (0.0, 0.25):
             for rank in ("size", "cent", "score"):
@@ -421,7 +424,7 @@ def grid_pacsum() -> list[Variant]:
 def grid_pacsum2() -> list[Variant]:
     """Second pass (no variant of :func:`grid_pacsum` kept BBC dev >= 40.5): a weaker backward penalty
     (l1 in {-0.1, -0.25}) in place of the centroid term, and the directional term added to it (``doc+dir``)."""
-    out = [Variant(), CHOSEN]
+    out = [Variant(), SIZE_RANKED]
     for lam in (0.0, 0.25):
         for rank in ("size", "cent"):
             for cnorm in ("m", "minmax"):
@@ -435,9 +438,9 @@ def grid_pacsum2() -> list[Variant]:
 
 
 def grid_length() -> list[Variant]:
-    """Length-dependent position prior around CHOSEN (λ = 0.25 lin, k = 3n, boilerplate skipped, by size)."""
-    out = [Variant(), CHOSEN]
-    base = CHOSEN
+    """Length-dependent position prior around SIZE_RANKED (λ = 0.25 lin, k = 3n, boilerplate skipped, by size)."""
+    out = [Variant(), SIZE_RANKED]
+    base = SIZE_RANKED
     for m0, m1 in ((15, 30), (20, 35), (25, 40), (30, 30)):  # ramp: 0.25 for short texts, lamlong for long ones
         for lamlong in (0.5, 0.75, 1.0, 1.5, 2.0):
             if lamlong == 2.0 and m0 == 15:
@@ -465,13 +468,13 @@ def grid_length() -> list[Variant]:
 def grid_length2() -> list[Variant]:
     """Second pass (after :func:`grid_length`, whose best qualifier ranked clusters by score): clusters by score,
     a weak or no prior on short texts, a stronger one from later lengths on."""
-    out = [Variant(), CHOSEN]
+    out = [Variant(), SIZE_RANKED]
     for lam in (0.0, 0.05, 0.1):
         for m0, m1 in ((30, 30), (25, 45), (40, 40)):
             for lamlong in (0.5, 1.0):
                 if lam == 0.0 and m0 == 25 or lam > 0 and (m0, m1) == (30, 30):
                     continue
-                out.append(replace(CHOSEN, lam=lam, rank="score", lamlong=lamlong, m0=m0, m1=m1))
+                out.append(replace(SIZE_RANKED, lam=lam, rank="score", lamlong=lamlong, m0=m0, m1=m1))
     return list(dict.fromkeys(out))
 
 
@@ -504,10 +507,15 @@ def rule_of(v: Variant):  # noqa: ANN201
 
     assert v.pos == "lin" or not v.lam, "sqlml's position prior is the linear one"
     assert not v.min_words, "sqlml has no length bound"
-    assert v.rank == "size", "sqlml ranks clusters by size"
+    assert v.rank in ("size", "score"), "sqlml ranks clusters by size or by their representative's score"
     assert v.cent == "doc", "sqlml's centrality is the text centroid's"
-    assert v.lamlong < 0 and not v.gamma, "sqlml's λ does not depend on the text's length"
-    return SelectionRule(v.cps, v.cw, v.lam, bool(v.boiler))
+    assert not v.gamma, "sqlml's λ(m) is a ramp"
+    if v.lamlong >= 0:
+        assert v.lam > 0 and v.m1 > v.m0, "sqlml's ramp multiplies a non-zero λ between two lengths"
+        ramp = {"long_text_factor": round(v.lamlong / v.lam, 9), "long_text_from": v.m0, "long_text_to": v.m1}
+    else:
+        ramp = {"long_text_factor": 1.0}
+    return SelectionRule(v.cps, v.cw, v.lam, bool(v.boiler), rank_by_size=v.rank == "size", **ramp)
 
 
 def check_default(c: Corpus, v: Variant, docs: int = 40) -> str:

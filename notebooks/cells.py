@@ -45,9 +45,10 @@ is a DuckDB keyword, hence the `sqlml.` prefix.)"""),
     SELECT id, category, sqlml.summarize(body, n := 2) AS summary
     FROM articles WHERE id IN (4, 9, 31) ORDER BY id
 \"\"\").pl()"""),
-    ("md", """`summarize_explain` returns one row per sentence: its k-means cluster (k = 2·n), the cluster's size, the
-sentence's score (similarity to its cluster's centre plus similarity to the whole text) and whether it was
-selected. The best-scoring sentence of each of the `n` largest clusters makes the summary.
+    ("md", """`summarize_explain` returns one row per sentence: its k-means cluster (k = 3·n), the cluster's size, the
+sentence's score (similarity to its cluster's centre plus similarity to the whole text plus a prior for early
+sentences) and whether it was selected. Each cluster's best-scoring sentence represents it, and the `n` best
+representatives make the summary.
 `sqlml.explain_table` renders it as a table, selected sentences highlighted."""),
     ("code", """explanation = con.sql("SELECT summarize_explain(body, n := 2) FROM articles WHERE id = 4").fetchall()[0][0]
 table = sqlml.explain_table(explanation)

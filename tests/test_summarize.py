@@ -48,13 +48,31 @@ def summaries(texts: list[str | None], n: int | list[int | None], runtime: Runti
 # --- the pure selection rule ---------------------------------------------------------------------------
 
 
-def test_select_numbers_clusters_by_first_sentence_and_picks_largest() -> None:
+def test_select_numbers_clusters_by_first_sentence_and_picks_largest_when_ranking_by_size() -> None:
     x = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [0.6, 0.8]])
-    cluster, size, score, selected, *_ = select(x, np.array([5, 2, 2, 2]), n=1, rule=SelectionRule(2.0, 0.0, 0.0))
+    cluster, size, score, selected, *_ = select(x, np.array([5, 2, 2, 2]), n=1, rule=SelectionRule(2.0, 0.0, 0.0, rank_by_size=True))
     assert cluster.tolist() == [0, 1, 1, 1]
     assert size.tolist() == [1, 3, 3, 3]
     assert selected.tolist() == [False, True, False, False]  # the largest cluster; the earlier of two equal best
     assert score[1] == score[2] > score[3]
+
+
+def test_the_default_ranks_clusters_by_their_representatives_score() -> None:
+    x = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [0.6, 0.8]])
+    score, selected = (lambda s: (s.score, s.selected))(select(x, np.array([5, 2, 2, 2]), n=1, rule=SelectionRule(2.0, 0.0, 0.0)))
+    assert selected.tolist() == [True, False, False, False]  # a sentence alone is its cluster's centroid: 1.0 beats 0.98
+    assert score[0] == pytest.approx(1.0) and score[0] > score[1]
+
+
+def test_the_position_prior_grows_with_the_texts_length() -> None:
+    rule = SelectionRule()
+    assert rule.position_weights(np.array([1, 25, 35, 45, 200])).tolist() == pytest.approx([0.1, 0.1, 0.3, 0.5, 0.5])
+    assert SelectionRule(position_weight=0.0).position_weights(np.array([10, 100])).tolist() == [0.0, 0.0]
+    for m in (10, 35, 60):  # the prior of a text's first sentence is λ(m), its last λ(m)/m
+        x = np.random.default_rng(m).normal(size=(m, 4))
+        prior = select(x / np.linalg.norm(x, axis=1, keepdims=True), np.arange(m) % 3, n=2, rule=rule).position_prior
+        weight = float(rule.position_weights(np.array([m]))[0])
+        assert prior[0] == pytest.approx(weight) and prior[-1] == pytest.approx(weight / m)
 
 
 def test_select_ties_go_to_the_earlier_sentence() -> None:
@@ -65,17 +83,18 @@ def test_select_ties_go_to_the_earlier_sentence() -> None:
 
 @pytest.mark.parametrize(
     "rule",
-    [SelectionRule(), SelectionRule(1.0, 0.0), SelectionRule(2.0, 0.5), SelectionRule(2.0, 1.0, 0.3, True), SelectionRule(3.0, 1.0, 0.0, False)],
+    [SelectionRule(), SelectionRule(1.0, 0.0), SelectionRule(2.0, 0.5), SelectionRule(2.0, 1.0, 0.3, True), SelectionRule(3.0, 1.0, 0.0, False),
+     SelectionRule(rank_by_size=True), SelectionRule(long_text_factor=1.0)],
 )
 def test_select_many_equals_select_per_text(rule: SelectionRule) -> None:
     rng = np.random.default_rng(0)
-    counts = [3, 0, 1, 12, 7, 0, 25]
+    counts = [3, 0, 1, 12, 7, 0, 25, 38, 60]  # the last two are long enough for a stronger position prior
     offsets = np.cumsum([0, *counts])
     x = rng.normal(size=(offsets[-1], 8))
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     x[5] = x[4]  # a repeated sentence
     labels = np.concatenate([rng.integers(0, max(1, min(m, 5)), size=m) for m in counts])
-    ns = np.array([2, 0, 1, 3, 9, 0, 4])
+    ns = np.array([2, 0, 1, 3, 9, 0, 4, 3, 3])
     boiler = rng.random(offsets[-1]) < 0.3
     boiler[offsets[2] : offsets[3]] = True  # a text of nothing but boilerplate
     together = select_many(x, offsets, labels, ns, rule, boiler)

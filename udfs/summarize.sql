@@ -1,8 +1,9 @@
 -- summarize(text [, n := 3] [, model := NULL] [, on_error := 'raise'] [, max_words := NULL]) -> VARCHAR
 --   An extractive summary: the n most representative sentences of text, verbatim, in their original
 --   order, joined with one space. Sentences are embedded, clustered with k-means (k = 3·n, fixed seed)
---   and the best sentence of each of the n largest clusters is kept, with a prior for earlier sentences
---   and bylines/time stamps passed over (see summarize_explain for why).
+--   and the best sentence of each cluster is its representative; the n best-scoring representatives are kept,
+--   with a prior for earlier sentences (stronger in long texts) and bylines/time stamps passed over (see
+--   summarize_explain for why).
 --   max_words := W: a length budget ("about 60 words"): the clusters are walked in the same order and a
 --   sentence is kept while the summary's words (whitespace-separated) plus its own stay within W, skipped
 --   otherwise, up to n sentences; the best sentence is always kept, even alone over W, and a byline or time
@@ -25,10 +26,10 @@ CREATE OR REPLACE MACRO sqlml.main.summarize(text, n := 3, model := NULL, on_err
 --   One struct per sentence of text, in order: position (0-based), the sentence verbatim, its k-means
 --   cluster (numbered by first appearance), the cluster's size, its score (= cluster_similarity, the
 --   cosine similarity to the cluster centroid, + centrality, the cosine similarity to the whole text's
---   centroid, + position_prior, 0.25·(1 − p/m) for the p-th of the text's m non-boilerplate sentences;
---   the best score of a cluster among its non-boilerplate sentences makes its representative, the
---   earlier sentence on a tie), whether it is in the summary (the representatives of the n largest
---   clusters) and whether it is boilerplate (a byline, time stamp, "Scroll down for video": never a
+--   centroid, + position_prior, λ(m)·(1 − p/m) for the p-th of the text's m non-boilerplate sentences, λ(m) = 0.1
+--   up to m = 25 rising to 0.5 at m = 45 and beyond; the best score of a cluster among its non-boilerplate
+--   sentences makes its representative, the earlier sentence on a tie), whether it is in the summary (the n
+--   best-scoring representatives) and whether it is boilerplate (a byline, time stamp, "Scroll down for video": never a
 --   representative while the text has other sentences). The selected sentences joined with a space are exactly
 --   summarize(text, n, max_words). NULL/empty text or NULL n -> NULL; n <= 0 -> error; max_words and on_error as
 --   summarize (with max_words, selected marks the sentences the budget kept).

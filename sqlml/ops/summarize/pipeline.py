@@ -3,21 +3,22 @@
 For each text: split into sentences (:mod:`sqlml.ops.sentences`) → embed every sentence (all sentences
 of a piece's texts in one runtime request) → k-means on the sentence vectors (all texts of a piece
 clustered in one batch, :mod:`sqlml.ops.summarize.kmeans`) → one representative sentence per cluster → the
-representatives of the ``n`` largest clusters, output verbatim in their original order. A call of more
+``n`` best-scoring representatives, output verbatim in their original order. A call of more
 than :data:`PIECE_TEXTS` texts is cut into pieces that run on a shared pool of one thread per core.
 
 The selection rule (measured on dev splits of BBC News and CNN/DM, ``docs/summarize.md``):
 
-* ``k = min(3·n, distinct sentences)`` clusters: over-clustering and keeping the ``n`` largest clusters
-  drops one-sentence outlier clusters (a quote, a by-line) that ``k = n`` has to summarise.
+* ``k = min(3·n, distinct sentences)`` clusters: one representative per cluster keeps the summary's
+  sentences apart (no two from one cluster).
 * A sentence's ``score`` is its cosine similarity to its cluster's centroid, plus its cosine similarity
-  to the whole text's centroid (document centrality), plus a position prior ``0.25·(1 − p/m)`` (p: its
-  position among the text's m non-boilerplate sentences). The representative of a cluster is its
-  best-scoring sentence that is not boilerplate (:mod:`sqlml.ops.summarize.boilerplate`: bylines, time
-  stamps, "Scroll down for video"; boilerplate counts only while the text has other sentences); a tie
+  to the whole text's centroid (document centrality), plus a position prior ``λ(m)·(1 − p/m)`` (p: its
+  position among the text's m non-boilerplate sentences; λ(m) = 0.1 up to 25 such sentences, rising
+  linearly to 0.5 at 45 and beyond: long news texts lead with their gist). The representative of a cluster
+  is its best-scoring sentence that is not boilerplate (:mod:`sqlml.ops.summarize.boilerplate`: bylines,
+  time stamps, "Scroll down for video"; boilerplate counts only while the text has other sentences); a tie
   goes to the earlier sentence.
-* Clusters are ranked: those with a non-boilerplate representative first, then by size, then by their
-  representative's score, then by its position; the representatives of the first ``n`` are selected.
+* Clusters are ranked: those with a non-boilerplate representative first, then by their representative's
+  score, then by its position; the representatives of the first ``n`` are selected.
   With a word budget (``max_words``) the ranking is walked instead: a representative is taken while the
   summary's words plus its own fit the budget, skipped otherwise, up to ``n``; the best one is always taken,
   and boilerplate only as that best one.
@@ -79,16 +80,30 @@ class SelectionRule:
 
     ``clusters_per_sentence``: k-means clusters per requested sentence (k = that × n, at most the
     number of distinct sentences). ``centrality_weight``: weight of the similarity to the text's
-    centroid in a sentence's score. ``position_weight``: λ of the position prior ``λ·(1 − p/m)`` added
+    centroid in a sentence's score. ``position_weight``: λ of the position prior ``λ(m)·(1 − p/m)`` added
     to the score (p: the sentence's position among the text's m non-boilerplate sentences; 0 for
-    boilerplate). ``skip_boilerplate``: boilerplate sentences
-    (:mod:`sqlml.ops.summarize.boilerplate`) are never representatives while the text has others.
+    boilerplate); λ(m) is ``position_weight`` for m ≤ ``long_text_from``, ``long_text_factor`` times it for
+    m ≥ ``long_text_to``, linear in between (a long news text leads with its gist more than a short one
+    does). ``skip_boilerplate``: boilerplate sentences (:mod:`sqlml.ops.summarize.boilerplate`) are never
+    representatives while the text has others. ``rank_by_size``: clusters are ranked by size before their
+    representative's score (otherwise by that score alone, so the position prior ranks clusters too).
     """
 
     clusters_per_sentence: float = 3.0
     centrality_weight: float = 1.0
-    position_weight: float = 0.25
+    position_weight: float = 0.1
     skip_boilerplate: bool = True
+    rank_by_size: bool = False
+    long_text_factor: float = 5.0
+    long_text_from: int = 25
+    long_text_to: int = 45
+
+    def position_weights(self, m: np.ndarray) -> np.ndarray:
+        """λ(m) for texts of ``m`` non-boilerplate sentences (elementwise, ``float64``)."""
+        m = np.asarray(m, dtype=np.float64)
+        span = max(self.long_text_to - self.long_text_from, 1)
+        ramp = np.clip((m - self.long_text_from) / span, 0.0, 1.0)
+        return self.position_weight * (1.0 + (self.long_text_factor - 1.0) * ramp)
 
 
 DEFAULT_RULE = SelectionRule()
@@ -211,7 +226,7 @@ class Selection(NamedTuple):
     selected: np.ndarray  # bool
     cluster_similarity: np.ndarray  # float64: cosine to the cluster's centroid
     centrality: np.ndarray  # float64: cosine to the text's centroid (unweighted)
-    position_prior: np.ndarray  # float64: position_weight × (1 − p / m), 0 for boilerplate
+    position_prior: np.ndarray  # float64: λ(m) × (1 − p / m) (:meth:`SelectionRule.position_weights`), 0 for boilerplate
     boilerplate: np.ndarray  # bool: passed over as a representative (:mod:`sqlml.ops.summarize.boilerplate`)
 
 
@@ -273,14 +288,14 @@ def select_many(
         before = np.cumsum(good) - good  # non-boilerplate rows before each row, over all texts
         p = before - np.repeat(before[offsets[:-1][counts > 0]], counts[counts > 0])
         m = np.repeat(np.add.reduceat(good, offsets[:-1][counts > 0]) if rows else np.zeros(0, np.int64), counts[counts > 0])
-        prior = np.where(bad, 0.0, rule.position_weight * (1.0 - p / np.maximum(m, 1)))
+        prior = np.where(bad, 0.0, rule.position_weights(m) * (1.0 - p / np.maximum(m, 1)))
         score += prior
     # Representative: the best non-boilerplate sentence of its cluster, the earlier sentence on a tie
     # (lexsort is stable). Ties compare rounded scores: BLAS may round identical rows differently.
     tie_key = -np.round(score, 9)
     order = np.lexsort((np.arange(rows), tie_key, bad, group))
     reps = order[np.flatnonzero(np.diff(group[order], prepend=-1))]
-    size_key = -sizes[group[reps]]
+    size_key = -sizes[group[reps]] if rule.rank_by_size else np.zeros(len(reps), dtype=np.int64)
     ranked = reps[np.lexsort((reps, tie_key[reps], size_key, bad[reps], text[reps]))]
     rank_text = text[ranked]
     place = np.arange(len(ranked)) - np.searchsorted(rank_text, rank_text)  # 0 for a text's best cluster
