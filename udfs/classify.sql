@@ -47,8 +47,9 @@ CREATE OR REPLACE MACRO sqlml.main.classify_scores(text, labels := NULL, model :
 --   the training texts (features := 'embedding+words', its default; the vocabulary is stored with the head), seconds.
 --   features := 'embedding': the embeddings alone (docs/classify.md measures both across six corpora).
 --   method := 'finetune': the embedding model itself is fine-tuned on the rows (steps optimiser steps,
---   default by row count), then the logistic regression is fitted on its embeddings; the head keeps its own
---   fine-tuned encoder (its base model's fingerprint recorded), and classify(x, model := name) uses it.
+--   default by row count), then the logistic regression is fitted on its embeddings (features := 'embedding',
+--   its default, or 'embedding+words'); the head keeps its own fine-tuned encoder (its base model's fingerprint
+--   recorded), and classify(x, model := name) uses it.
 --   Minutes on a CPU (docs/classify.md measures both methods and their cost).
 --   Rows where text or label is NULL are skipped (counted in skipped). A stratified test_size share is held
 --   out to report accuracy and macro_f1 of the method trained on the other rows and to calibrate the scores
@@ -60,7 +61,7 @@ CREATE OR REPLACE MACRO sqlml.main.classify_scores(text, labels := NULL, model :
 --   again stores a new version, unless rows, settings and embedding model equal the latest version's (then
 --   that version is returned). embedding_model: default the connection's model.
 --   NULL name or lists -> NULL (nothing trained). Errors: fewer than 2 distinct labels, an invalid name, an
---   unknown method, steps without method := 'finetune', an unknown features, word features with 'finetune'.
+--   unknown method, steps without method := 'finetune', an unknown features.
 --   Example: SELECT sqlml_train('topics', list(body), list(category)) FROM train_news;
 --            SELECT r.* FROM (SELECT sqlml_train('topics', list(body), list(category)) AS r FROM train_news);  -- as columns
 --            SELECT sqlml_train('topics_' || lang, list(body), list(category)) FROM news GROUP BY lang;  -- one per group

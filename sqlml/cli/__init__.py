@@ -274,8 +274,8 @@ classifier_options = model_flags(
 @click.option("--method", type=click.Choice(["lr", "finetune"]), default="lr", show_default=True,
               help="lr: logistic regression on the embeddings (seconds). finetune: fine-tune the embedding model on the rows first, then the logistic regression (minutes on a CPU; more accurate with few rows per label, see docs/classify.md).")
 @click.option("--features", metavar="embedding+words|embedding", default=None,
-              help="What --method lr reads: 'embedding+words', the embeddings beside TF-IDF word 1-2-grams of the training texts, or 'embedding', the embeddings alone (--method finetune: embedding only). [default: embedding+words for lr]")
-@click.option("--steps", type=click.IntRange(min=1), default=None, help="Optimiser steps of --method finetune [default: by row count, at most 1,000].")
+              help="What the logistic regression reads: 'embedding+words', the embeddings (fine-tuned ones with --method finetune) beside TF-IDF word 1-2-grams of the training texts, or 'embedding', the embeddings alone. [default: embedding+words for lr, embedding for finetune]")
+@click.option("--steps", type=click.IntRange(min=1), default=None, help="Optimiser steps of --method finetune [default: by row count, at most 800].")
 @click.option("--c", "c", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True, help="Inverse regularisation strength of the logistic regression.")
 @click.option("--test-size", type=click.FloatRange(0, 1, max_open=True), default=0.2, show_default=True, help="Held-out share for the reported accuracy and macro-F1 and the calibration of the scores (0: neither).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the held-out split.")

@@ -76,17 +76,27 @@ def test_held_out_scores_use_a_vocabulary_of_the_train_rows_only(monkeypatch: py
     assert fitted_on == [[texts[i] for i in train_rows], texts] and result.held_out == 16
 
 
-def test_features_change_the_training_digest_and_finetune_refuses_words(tiny_model_dir: Path) -> None:
+def test_features_change_the_training_digest(tiny_model_dir: Path) -> None:
     texts, labels = _marked_rows(20)
     first = sqlml.train_classifier("digest", texts, labels, embedding_model=str(tiny_model_dir), device="cpu")
     again = sqlml.train_classifier("digest", texts, labels, embedding_model=str(tiny_model_dir), device="cpu")
     other = sqlml.train_classifier("digest", texts, labels, embedding_model=str(tiny_model_dir), device="cpu", features="embedding")
     assert (first.version, again.version, other.version) == (1, 1, 2)
-    with pytest.raises(InvalidArgumentError, match="method 'finetune' reads the embedding only; leave features unset"):
-        sqlml.train_classifier("tuned", texts, labels, embedding_model=str(tiny_model_dir), device="cpu", method="finetune",
-                               features="embedding+words")
 
 
+def test_a_fine_tuned_head_with_words_stores_both_and_classifies_with_both(tiny_model_dir: Path) -> None:
+    texts, labels = _marked_rows(40)
+    model = str(tiny_model_dir)
+    plain = sqlml.train_classifier("tuned", texts, labels, embedding_model=model, device="cpu", method="finetune", steps=2)
+    tuned = sqlml.train_classifier("tuned", texts, labels, embedding_model=model, device="cpu", method="finetune", steps=2,
+                                   features="embedding+words")
+    assert (plain.version, tuned.version) == (1, 2)
+    head = heads.load(tuned.ref)
+    assert heads.load(plain.ref).words is None and head.encoder is not None and head.words is not None
+    assert head.meta["training"]["features"] == "embedding+words" and "reimburse" in head.words.vocabulary
+    probs = sqlml.classify_scores(["courier report today", "reimburse city week"], model=tuned.ref, embedding_model=model, device="cpu")
+    assert [row[0]["label"] for row in probs] == ["delivery", "refund"]  # the word the label hangs on decides
+    assert tuned.accuracy is not None
 def test_texts_without_a_word_train_a_head_with_an_empty_vocabulary(tiny_model_dir: Path) -> None:
     texts, labels = ["a", "b", "c", "d", "? !", "x"] * 4, ["p", "q"] * 12  # sklearn's words need 2+ characters
     result = sqlml.train_classifier("no-words", texts, labels, embedding_model=str(tiny_model_dir), device="cpu")

@@ -39,10 +39,10 @@ DEFAULT_C = 10.0
 #: How a head is trained (see :func:`train_classifier`): chosen by measurement in docs/classify.md.
 METHODS = ("lr", "finetune")
 DEFAULT_METHOD = "lr"
-#: What a logistic-regression head reads: the embedding, or the embedding beside TF-IDF word features
-#: (:mod:`sqlml.models.words`); the default chosen by measurement in docs/classify.md. Fine-tuned heads read the embedding.
+#: What a head's logistic regression reads: the embedding, or the embedding beside TF-IDF word features
+#: (:mod:`sqlml.models.words`); the defaults per method chosen by measurement in docs/classify.md.
 FEATURES = ("embedding", "embedding+words")
-DEFAULT_FEATURES = "embedding+words"
+DEFAULT_FEATURES = {"lr": "embedding+words", "finetune": "embedding"}
 #: Folds of the cross-validation that calibrates a logistic-regression head too small for a held-out split.
 CV_FOLDS = 5
 #: How a head is made from its fit, part of the training digest: the same rows trained again after this changes
@@ -148,10 +148,10 @@ def train_classifier(
       optimiser steps, default :func:`~sqlml.ops.classify.finetune.default_steps`), then the logistic regression is
       fitted on its embeddings; the fine-tuned encoder is stored with the head and used by every call of it.
 
-    ``features`` (:data:`FEATURES`, ``None``: the method's default): ``'embedding+words'`` (the default of ``'lr'``)
-    fits the regression over the embedding beside TF-IDF word 1–2-grams of the training texts
-    (:mod:`sqlml.models.words`; the vocabulary is stored with the head); ``'embedding'`` over the embedding alone
-    (the only choice of ``'finetune'``).
+    ``features`` (:data:`FEATURES`, ``None``: the method's default, :data:`DEFAULT_FEATURES`): ``'embedding+words'``
+    fits the regression over the embedding (the fine-tuned one with ``'finetune'``) beside TF-IDF word 1–2-grams of
+    the training texts (:mod:`sqlml.models.words`; the vocabulary is stored with the head); ``'embedding'`` over
+    the embedding alone.
 
     A stratified ``test_size`` share (seed ``seed``) is held out to measure accuracy and macro-F1 of the same
     method trained on the other rows and to calibrate the scores (:mod:`~sqlml.ops.classify.calibration`: the
@@ -210,11 +210,11 @@ def train_classifier(
                 "test_size": test_size, "seed": seed, "data_sha256": digest}
     described = {"name": runtime.model_name, "id": runtime.model_id, "fingerprint": runtime.fingerprint, "dimension": runtime.dimension}
     bars = progress.enabled(show_progress, False)
+    with_words = features == "embedding+words"
     if method == "lr":
         with progress.progress_bar(len(values), "embed", bars) as bar:
             x = text_vectors(values, runtime)
             bar.update(len(values))
-        with_words = features == "embedding+words"
 
         def logits(train: np.ndarray, test: np.ndarray) -> np.ndarray:
             return rows_logits(x, values, y, train, test, c, seed, with_words)
@@ -230,10 +230,12 @@ def train_classifier(
     runs = [len(values)] if isinstance(split, str) else [len(split[0]), len(values)]
     with progress.progress_bar(sum(options.steps_for(n) for n in runs), "fine-tune", bars) as bar:
         def fine_tuned_predictions(train: np.ndarray, test: np.ndarray) -> np.ndarray:
+            rows = np.concatenate([train, test])
+            texts = [values[i] for i in rows]
             with tuned_encoder(runtime, [values[i] for i in train], y[train], classes, options, bar.update) as tuned, \
                     private_runtime(tuned, settings) as own:
-                x = text_vectors([values[i] for i in np.concatenate([train, test])], own)
-            return lr_logits(x[: len(train)], y[train], x[len(train) :], c, seed)
+                x = text_vectors(texts, own)
+            return rows_logits(x, texts, y[rows], np.arange(len(train)), np.arange(len(train), len(rows)), c, seed, with_words)
 
         metrics = held_out_metrics(y, split, fine_tuned_predictions, held_out_note)
         started = time.perf_counter()
@@ -242,7 +244,8 @@ def train_classifier(
             fingerprint = fingerprint_directory(staged / heads.ENCODER)
             with private_runtime(tuned, settings) as own:
                 x = text_vectors(values, own)
-            coef, intercept = calibrated(*fit_logistic_regression(x, y, c, seed), metrics)
+            words = WordFeatures.fit(values) if with_words else None
+            coef, intercept = calibrated(*fit_logistic_regression(head_inputs(x, words, values), y, c, seed), metrics)
             training["fine_tune"] = {**options.as_dict(len(values)), "seconds": round(time.perf_counter() - started, 1)}
             meta = {
                 "kind": "fine-tuned-encoder+logistic-regression",
@@ -251,7 +254,8 @@ def train_classifier(
                 "encoder": {"folder": heads.ENCODER, "fingerprint": fingerprint},
                 "base_model": described,
             }
-            return result_of(heads.save(name, classes, coef, intercept, {**meta, **_common(training, metrics)}, encoder=staged / heads.ENCODER))
+            return result_of(heads.save(name, classes, coef, intercept, {**meta, **_common(training, metrics)}, encoder=staged / heads.ENCODER,
+                                        words=words))
 
 
 def _common(training: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
@@ -266,15 +270,13 @@ def _common(training: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]
 
 
 def _check_features(features: str | None, method: str) -> str:
-    """``features`` checked against ``method``; ``None`` → the method's default."""
+    """``features`` checked; ``None`` → the method's default."""
     if features is None:
-        return DEFAULT_FEATURES if method == "lr" else "embedding"
+        return DEFAULT_FEATURES[method]
     if features not in FEATURES:
         raise InvalidArgumentError(f"train_classifier: features must be one of {', '.join(map(repr, FEATURES))} "
-                                   f"(default {DEFAULT_FEATURES!r} for method 'lr'); got {features!r}")
-    if method == "finetune" and features != "embedding":
-        raise InvalidArgumentError("train_classifier: method 'finetune' reads the embedding only; "
-                                   "leave features unset, or use method 'lr' for word features")
+                                   f"(default {DEFAULT_FEATURES['lr']!r} for method 'lr', {DEFAULT_FEATURES['finetune']!r} "
+                                   f"for 'finetune'); got {features!r}")
     return features
 
 
