@@ -140,6 +140,19 @@ def test_labels_can_differ_per_row(tiny_con: duckdb.DuckDBPyConnection) -> None:
     assert rows[0][0] in ("a", "b") and rows[1][0] in ("c", "d", "e") and rows[2][0] is None
 
 
+def test_rows_with_their_own_label_lists_embed_every_new_label_set_in_one_request(tiny_model_dir: Path) -> None:
+    from sqlml.engine.runtime import get_runtime
+
+    runtime = get_runtime(str(tiny_model_dir), "cpu")
+    label_sets = [(f"own-{i}-a", f"own-{i}-b") for i in range(40)] + [("own-0-a", "own-0-b")]
+    texts = pa.array([f"text {i}" for i in range(len(label_sets))])
+    before = runtime.snapshot().requests
+    prediction = ops.predict_zero_shot(texts, label_sets, runtime)
+    assert runtime.snapshot().requests - before == 2  # the texts, then the 40 label sets together (a request per set waits a round each)
+    assert prediction.label_array().to_pylist() == [ops.predict_zero_shot(texts.slice(i, 1), [s], runtime).label_array()[0].as_py()
+                                                    for i, s in enumerate(label_sets)]
+
+
 def test_descriptions_map_back_to_names_as_documented(tiny_con: duckdb.DuckDBPyConnection) -> None:
     got = scalar(
         tiny_con,

@@ -81,6 +81,13 @@ def test_select_ties_go_to_the_earlier_sentence() -> None:
     assert selected.tolist() == [True, False, False, False]
 
 
+@pytest.mark.parametrize("fields", [{"long_text_from": 45, "long_text_to": 25}, {"long_text_from": 30, "long_text_to": 30},
+                                    {"position_weight": -0.1}, {"long_text_factor": float("nan")}, {"clusters_per_sentence": 0.0}])
+def test_a_rule_that_contradicts_itself_is_refused(fields: dict[str, float]) -> None:
+    with pytest.raises(InvalidArgumentError, match="SelectionRule"):
+        SelectionRule(**fields)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize(
     "rule",
     [SelectionRule(), SelectionRule(1.0, 0.0), SelectionRule(2.0, 0.5), SelectionRule(2.0, 1.0, 0.3, True), SelectionRule(3.0, 1.0, 0.0, False),

@@ -11,7 +11,7 @@ import pytest
 import sqlml
 from sqlml.config import Settings
 from sqlml.engine.runtime import runtime_for
-from sqlml.errors import InvalidArgumentError, ModelLoadError
+from sqlml.errors import ModelLoadError
 from sqlml.models import heads
 from sqlml.models.words import WordFeatures, head_inputs
 from sqlml.ops.classify import train

@@ -107,18 +107,32 @@ def label_vectors(labels: tuple[str, ...], template: str, runtime: AnyRuntime) -
 
     Cached per (runtime, template, label tuple), so every 2048-row chunk of a query reuses them.
     """
-    key = (id(runtime), template, labels)
+    return label_vectors_of([labels], template, runtime)[labels]
+
+
+def label_vectors_of(label_sets: Sequence[tuple[str, ...]], template: str, runtime: AnyRuntime) -> dict[tuple[str, ...], np.ndarray]:
+    """:func:`label_vectors` of every label set: the sets not cached are embedded in one runtime request (a table
+    whose rows carry their own label lists has as many sets as rows, and a request per set waits a round each)."""
+    found: dict[tuple[str, ...], np.ndarray] = {}
     with _label_cache_lock:
-        found = _label_cache.get(key)
-        if found is not None:
-            _label_cache.move_to_end(key)
-            return found
-    vectors = embed_strings([template.replace("{label}", label) for label in labels], runtime)
+        for labels in label_sets:
+            vectors = _label_cache.get((id(runtime), template, labels))
+            if vectors is not None:
+                _label_cache.move_to_end((id(runtime), template, labels))
+                found[labels] = vectors
+    missing = list(dict.fromkeys(labels for labels in label_sets if labels not in found))
+    if not missing:
+        return found
+    prompts = [template.replace("{label}", label) for labels in missing for label in labels]
+    vectors = embed_strings(prompts, runtime)
+    bounds = np.cumsum([0, *(len(labels) for labels in missing)])
     with _label_cache_lock:
-        _label_cache[key] = vectors
+        for labels, start, stop in zip(missing, bounds[:-1], bounds[1:], strict=True):
+            found[labels] = vectors[start:stop]
+            _label_cache[(id(runtime), template, labels)] = found[labels]
         while len(_label_cache) > _LABEL_CACHE_SIZE:
             _label_cache.popitem(last=False)
-    return vectors
+    return found
 
 
 def zero_shot_probabilities(texts: np.ndarray, labels: np.ndarray, temperature: float = DEFAULT_TEMPERATURE) -> np.ndarray:
@@ -257,8 +271,10 @@ class Prediction:
     def score_array(self) -> pa.ListArray:
         """``LIST<STRUCT<label, score>>`` per row, every label, by descending score (ties keep label order)."""
         lengths = np.zeros(self.size, dtype=np.int64)
+        null = np.ones(self.size, dtype=bool)
         for group in self.groups:
             lengths[group.rows] = len(group.labels)
+            null[group.rows] = False
         offsets = np.concatenate([[0], np.cumsum(lengths)])
         names = np.empty(int(offsets[-1]), dtype=object)
         scores = np.empty(int(offsets[-1]), dtype=np.float64)
@@ -267,9 +283,6 @@ class Prediction:
             slots = offsets[group.rows][:, None] + np.arange(len(group.labels))  # (r, labels) positions in the flat lists
             names[slots] = np.asarray(group.labels, dtype=object)[order]
             scores[slots] = np.take_along_axis(group.probs, order, axis=1)
-        null = np.ones(self.size, dtype=bool)
-        for group in self.groups:
-            null[group.rows] = False
         values = pa.StructArray.from_arrays([pa.array(names, pa.string()), pa.array(scores, pa.float64())], names=["label", "score"])
         return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), values, type=SCORE_TYPE, mask=pa.array(null))
 
@@ -296,12 +309,14 @@ def predict_zero_shot(
     groups: dict[tuple[str, ...], list[int]] = {}
     for pos, i in enumerate(rows):
         groups.setdefault(label_sets[i], []).append(pos)  # type: ignore[arg-type]
+    row_index = np.asarray(rows, dtype=np.int64)
+    prototypes_of = label_vectors_of(list(groups), template, runtime)
     for labels, positions in groups.items():
-        prototypes = label_vectors(labels, template, runtime)
+        prototypes = prototypes_of[labels]
         if refine:
             prototypes = refine_label_vectors(prototypes, vectors[positions])  # type: ignore[index]
         probs = zero_shot_probabilities(vectors[positions], prototypes, temperature)  # type: ignore[index]
-        out.groups.append(PredictionGroup(labels, np.asarray(rows, dtype=np.int64)[positions], probs.astype(np.float64, copy=False)))
+        out.groups.append(PredictionGroup(labels, row_index[positions], probs.astype(np.float64, copy=False)))
     return out
 
 

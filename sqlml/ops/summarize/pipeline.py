@@ -98,11 +98,17 @@ class SelectionRule:
     long_text_from: int = 25
     long_text_to: int = 45
 
+    def __post_init__(self) -> None:
+        weights = (self.clusters_per_sentence, self.centrality_weight, self.position_weight, self.long_text_factor)
+        if not all(np.isfinite(w) and w >= 0 for w in weights) or self.clusters_per_sentence <= 0:
+            raise InvalidArgumentError(f"SelectionRule: weights must be finite and >= 0 (clusters_per_sentence > 0): {self}")
+        if not 0 <= self.long_text_from < self.long_text_to:
+            raise InvalidArgumentError(f"SelectionRule: need 0 <= long_text_from < long_text_to: {self}")
+
     def position_weights(self, m: np.ndarray) -> np.ndarray:
         """λ(m) for texts of ``m`` non-boilerplate sentences (elementwise, ``float64``)."""
         m = np.asarray(m, dtype=np.float64)
-        span = max(self.long_text_to - self.long_text_from, 1)
-        ramp = np.clip((m - self.long_text_from) / span, 0.0, 1.0)
+        ramp = np.clip((m - self.long_text_from) / (self.long_text_to - self.long_text_from), 0.0, 1.0)
         return self.position_weight * (1.0 + (self.long_text_factor - 1.0) * ramp)
 
 
