@@ -29,7 +29,7 @@ CREATE OR REPLACE MACRO sqlml.main.summarize(text, n := 3, model := NULL, on_err
 --   centroid, + position_prior, λ(m)·(1 − p/m) for the p-th of the text's m non-boilerplate sentences, λ(m) = 0.1
 --   up to m = 25 rising to 0.5 at m = 45 and beyond; the best score of a cluster among its non-boilerplate
 --   sentences makes its representative, the earlier sentence on a tie), whether it is in the summary (the n
---   best-scoring representatives) and whether it is boilerplate (a byline, time stamp, "Scroll down for video": never a
+--   best-scoring representatives, a cluster of only boilerplate last) and whether it is boilerplate (a byline, time stamp, "Scroll down for video": never a
 --   representative while the text has other sentences). The selected sentences joined with a space are exactly
 --   summarize(text, n, max_words). NULL/empty text or NULL n -> NULL; n <= 0 -> error; max_words and on_error as
 --   summarize (with max_words, selected marks the sentences the budget kept).
