@@ -43,6 +43,15 @@ def test_glue_points_that_are_not_sentence_ends_stay_joined() -> None:
     assert texts("It bought a stake in AT&T.Buying MCI came later.") == ["It bought a stake in AT&T.", "Buying MCI came later."]
 
 
+def test_a_title_that_blingfire_leaves_alone_joins_the_sentence_it_opens() -> None:
+    text = 'Said chief executive Daniel Reyes. Mr. Reyes said no hubs would close. Dr. Li agreed.'
+    assert [s.text for s in split_sentences(text)] == ["Said chief executive Daniel Reyes.", "Mr. Reyes said no hubs would close.",
+                                                       "Dr. Li agreed."]
+    batch = split_texts(["A first text.", text, "Mr."])  # the grouped path agrees; a text that is only a title stays one
+    assert batch.sentences[1:4] == ["Said chief executive Daniel Reyes.", "Mr. Reyes said no hubs would close.", "Dr. Li agreed."]
+    assert batch.sentences[-1] == "Mr."
+
+
 def test_positions_and_spans_are_verbatim() -> None:
     text = "  First one here.\n\nSecond one,  with spaces.   Third!  "
     sentences = split_sentences(text)

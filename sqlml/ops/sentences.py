@@ -8,7 +8,8 @@ The splitter is blingfire (a compiled finite-state model; chosen by measurement,
 period (``"$10.9bn.For the full-year"``, the BBC summaries' quirk) as one sentence, so such glue
 points are split again, unless the period ends a title (``Mr.Benn``), an initial (``J.K.Rowling``) or
 a part of a dotted name (``Halo.Bungie.Org``). A double quote at a glue point goes with the sentence
-it opens (quote parity), so ``deficit."I think`` splits before the quote.
+it opens (quote parity), so ``deficit."I think`` splits before the quote. A title that blingfire returns as a
+sentence of its own (``Daniel Reyes. Mr. Reyes said`` gives ``Mr.``) is joined to the sentence after it.
 
 No text is ever dropped: every non-whitespace character of the input lies inside exactly one
 sentence span (blingfire's spans are checked, and any character they miss is attached to a
@@ -41,6 +42,9 @@ _GLUE = re.compile(r"""[A-Za-z0-9%)\]"'\u2019\u201d](?P<mark>[.!?])(?P<quote>["\
 _ABBREVIATIONS = frozenset(
     "mr mrs ms dr st jr sr prof gen col capt lt sgt rep sen gov rev hon messrs mt ft fig no vs etc inc ltd co corp".split()
 )
+# A title followed by a name: a span of nothing else is never a sentence ("Mr." alone, from "Reyes. Mr. Reyes said").
+_TITLE_ALONE = re.compile(r"(?:mr|mrs|ms|dr|prof|st|gen|col|capt|lt|sgt|rep|sen|gov|rev|hon|messrs)\.", re.IGNORECASE)
+_TITLE_CHARS = len("messrs.")  # the longest span _TITLE_ALONE matches
 _WORD_BEFORE = re.compile(r"[A-Za-z]+$")
 _DOTTED_NAME = re.compile(r"[A-Za-z]+\.[A-Za-z]")
 # What every _GLUE match contains: an end mark, an optional double quote, a capital. One search of the
@@ -67,9 +71,24 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
 def _repaired(text: str, raw_spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """blingfire's spans of a non-blank ``text`` made to cover it (:func:`_cover`), then split at glue points."""
     spans = _cover(text, raw_spans)
-    if _GLUE_HINT.search(text) is None:
-        return spans
-    return [piece for start, end in spans for piece in _unglue(text, start, end)]
+    if _GLUE_HINT.search(text) is not None:
+        spans = [piece for start, end in spans for piece in _unglue(text, start, end)]
+    return _join_titles(text, spans)
+
+
+def _join_titles(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``spans`` with each span that is only a title (``_TITLE_ALONE``) joined to the span after it (a last one stays)."""
+    out: list[tuple[int, int]] = []
+    carry: int | None = None  # where the titles waiting for their sentence begin
+    for start, end in spans:
+        if end - start <= _TITLE_CHARS and _TITLE_ALONE.fullmatch(text, start, end):
+            carry = start if carry is None else carry
+            continue
+        out.append((start if carry is None else carry, end))
+        carry = None
+    if carry is not None:
+        out.append((carry, spans[-1][1]))
+    return out
 
 
 @dataclass(frozen=True)
@@ -175,8 +194,8 @@ def _texts_to_repair(joined: str, spans: np.ndarray, owner: np.ndarray, starts: 
     character offsets into ``joined``; ``owner``: the text each starts in) runs on into it or out of
     it (the span's text ended without an end mark), or it got no span (blank, or the call failed).
     ``repair``: the text's spans are not final as they stand: one is empty, out of order or untrimmed,
-    a gap around them holds non-whitespace (all of which :func:`_cover` fixes), or it may hold a glued
-    sentence end (``_GLUE_HINT``, which :func:`_unglue` handles). Every other text's spans are exactly
+    a gap around them holds non-whitespace (all of which :func:`_cover` fixes), it may hold a glued
+    sentence end (``_GLUE_HINT``, which :func:`_unglue` handles), or one is a title alone (:func:`_join_titles`). Every other text's spans are exactly
     its :func:`sentence_spans`.
     """
     texts = len(starts)
@@ -211,6 +230,9 @@ def _texts_to_repair(joined: str, spans: np.ndarray, owner: np.ndarray, starts: 
         | (closes & (solid(np.maximum(text_end[owner], last)) != solid(last)))  # text after a text's last span
     )
     repair = np.bincount(owner[bad], minlength=texts) > 0
+    for i in np.flatnonzero(last - first <= _TITLE_CHARS).tolist():  # short spans are few; a title alone is joined
+        if _TITLE_ALONE.fullmatch(joined, int(first[i]), int(last[i])):
+            repair[owner[i]] = True
     alone |= np.bincount(owner, minlength=texts) == 0  # blank, or blingfire failed on the group
     padded = np.append(kind, np.zeros(2, dtype=np.uint8))
     marks = np.flatnonzero(padded[:-2] == _END_MARK)
