@@ -38,13 +38,12 @@ class Sentence:
 # A sentence end glued to the next sentence: a letter/digit/%/closing bracket or quote, the end mark, an
 # optional double quote, then a capital that starts a word ("For", "I think", "BA had").
 _GLUE = re.compile(r"""[A-Za-z0-9%)\]"'\u2019\u201d](?P<mark>[.!?])(?P<quote>["\u201c\u201d]?)(?P<next>[A-Z][A-Za-z0-9\s'&])""")
+# Titles that precede a name: a span of nothing else is never a sentence ("Mr." alone, from "Reyes. Mr. Reyes said").
+_TITLES = frozenset("mr mrs ms dr prof st gen col capt lt sgt rep sen gov rev hon messrs".split())
 # Words that take a period and are followed by a name, so "Mr.Benn" is not a sentence end.
-_ABBREVIATIONS = frozenset(
-    "mr mrs ms dr st jr sr prof gen col capt lt sgt rep sen gov rev hon messrs mt ft fig no vs etc inc ltd co corp".split()
-)
-# A title followed by a name: a span of nothing else is never a sentence ("Mr." alone, from "Reyes. Mr. Reyes said").
-_TITLE_ALONE = re.compile(r"(?:mr|mrs|ms|dr|prof|st|gen|col|capt|lt|sgt|rep|sen|gov|rev|hon|messrs)\.", re.IGNORECASE)
-_TITLE_CHARS = len("messrs.")  # the longest span _TITLE_ALONE matches
+_ABBREVIATIONS = _TITLES | frozenset("jr sr mt ft fig no vs etc inc ltd co corp".split())
+_TITLE_ALONE = re.compile(rf"(?:{'|'.join(sorted(_TITLES))})\.", re.IGNORECASE)
+_TITLE_CHARS = max(map(len, _TITLES)) + 1  # the longest span _TITLE_ALONE matches
 _WORD_BEFORE = re.compile(r"[A-Za-z]+$")
 _DOTTED_NAME = re.compile(r"[A-Za-z]+\.[A-Za-z]")
 # What every _GLUE match contains: an end mark, an optional double quote, a capital. One search of the

@@ -113,12 +113,15 @@ def label_vectors(labels: tuple[str, ...], template: str, runtime: AnyRuntime) -
 def label_vectors_of(label_sets: Sequence[tuple[str, ...]], template: str, runtime: AnyRuntime) -> dict[tuple[str, ...], np.ndarray]:
     """:func:`label_vectors` of every label set: the sets not cached are embedded in one runtime request (a table
     whose rows carry their own label lists has as many sets as rows, and a request per set waits a round each)."""
+    def key(labels: tuple[str, ...]) -> tuple[int, str, tuple[str, ...]]:
+        return id(runtime), template, labels
+
     found: dict[tuple[str, ...], np.ndarray] = {}
     with _label_cache_lock:
         for labels in label_sets:
-            vectors = _label_cache.get((id(runtime), template, labels))
+            vectors = _label_cache.get(key(labels))
             if vectors is not None:
-                _label_cache.move_to_end((id(runtime), template, labels))
+                _label_cache.move_to_end(key(labels))
                 found[labels] = vectors
     missing = list(dict.fromkeys(labels for labels in label_sets if labels not in found))
     if not missing:
@@ -129,7 +132,7 @@ def label_vectors_of(label_sets: Sequence[tuple[str, ...]], template: str, runti
     with _label_cache_lock:
         for labels, start, stop in zip(missing, bounds[:-1], bounds[1:], strict=True):
             found[labels] = vectors[start:stop]
-            _label_cache[(id(runtime), template, labels)] = found[labels]
+            _label_cache[key(labels)] = found[labels]
         while len(_label_cache) > _LABEL_CACHE_SIZE:
             _label_cache.popitem(last=False)
     return found

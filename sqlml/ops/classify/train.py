@@ -222,8 +222,8 @@ def train_classifier(
         metrics = held_out_metrics(y, split, logits, held_out_note)
         if isinstance(split, str) and test_size > 0:  # too few rows for a split: the fewest rows per label calibrate best
             metrics["calibration"] = cross_validated_calibration(y, logits, seed, split)
-        words = WordFeatures.fit(values) if with_words else None
-        coef, intercept = calibrated(*fit_logistic_regression(head_inputs(x, words, values), y, c, seed), metrics)
+        coef, intercept, words = fit_head(x, values, y, c, seed, with_words)
+        coef, intercept = calibrated(coef, intercept, metrics)
         meta = {"kind": "logistic-regression", "embedding_model": described}
         return result_of(heads.save(name, classes, coef, intercept, {**meta, **_common(training, metrics)}, words=words))
     options = FineTuneOptions(steps=steps, seed=seed)
@@ -232,7 +232,7 @@ def train_classifier(
         def fine_tuned_predictions(train: np.ndarray, test: np.ndarray) -> np.ndarray:
             rows = np.concatenate([train, test])
             texts = [values[i] for i in rows]
-            with tuned_encoder(runtime, [values[i] for i in train], y[train], classes, options, bar.update) as tuned, \
+            with tuned_encoder(runtime, texts[: len(train)], y[train], classes, options, bar.update) as tuned, \
                     private_runtime(tuned, settings) as own:
                 x = text_vectors(texts, own)
             return rows_logits(x, texts, y[rows], np.arange(len(train)), np.arange(len(train), len(rows)), c, seed, with_words)
@@ -244,8 +244,8 @@ def train_classifier(
             fingerprint = fingerprint_directory(staged / heads.ENCODER)
             with private_runtime(tuned, settings) as own:
                 x = text_vectors(values, own)
-            words = WordFeatures.fit(values) if with_words else None
-            coef, intercept = calibrated(*fit_logistic_regression(head_inputs(x, words, values), y, c, seed), metrics)
+            coef, intercept, words = fit_head(x, values, y, c, seed, with_words)
+            coef, intercept = calibrated(coef, intercept, metrics)
             training["fine_tune"] = {**options.as_dict(len(values)), "seconds": round(time.perf_counter() - started, 1)}
             meta = {
                 "kind": "fine-tuned-encoder+logistic-regression",
@@ -286,11 +286,17 @@ def rows_logits(x: np.ndarray, texts: list[str], y: np.ndarray, train: np.ndarra
     embeddings ``x`` (and, ``with_words``, word features whose vocabulary comes from the ``train`` texts only)."""
     if not with_words:
         return lr_logits(x[train], y[train], x[test], c, seed)
-    train_texts, test_texts = [texts[i] for i in train], [texts[i] for i in test]
-    words = WordFeatures.fit(train_texts)
     labels = tuple(sorted(set(y[train].tolist())))
-    coef, intercept = fit_logistic_regression(head_inputs(x[train], words, train_texts), y[train], c, seed)
-    return Head("held-out", 0, labels, coef, intercept, {}, words=words).logits(x[test], test_texts)
+    coef, intercept, words = fit_head(x[train], [texts[i] for i in train], y[train], c, seed, with_words)
+    return Head("held-out", 0, labels, coef, intercept, {}, words=words).logits(x[test], [texts[i] for i in test])
+
+
+def fit_head(x: np.ndarray, texts: list[str], y: np.ndarray, c: float, seed: int,
+             with_words: bool) -> tuple[np.ndarray, np.ndarray, WordFeatures | None]:
+    """``(coef, intercept, words)`` of a logistic regression over embeddings ``x`` of ``texts`` labelled ``y`` and,
+    ``with_words``, over word features fitted on ``texts`` (``words``; else ``None``), as :func:`fit_logistic_regression`."""
+    words = WordFeatures.fit(texts) if with_words else None
+    return *fit_logistic_regression(head_inputs(x, words, texts), y, c, seed), words
 
 
 def lr_logits(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, c: float, seed: int) -> np.ndarray:
