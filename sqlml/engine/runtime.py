@@ -102,6 +102,13 @@ class RuntimeView:
         """Blocking form of :meth:`submit`: ``float32 (len(texts), dimension)``."""
         return self.submit(texts).result()
 
+    def serve_queries(self) -> None:
+        """Run one- and two-row batches on the model's low-latency path from now on, where it has one
+        (:meth:`sqlml.models.encoder.Encoder.serve_queries`: ONNX Runtime on the CPU); no-op elsewhere."""
+        serve = getattr(self.encoder, "serve_queries", None)
+        if serve is not None:
+            serve()
+
     @property
     def dimension(self) -> int:
         """Width of one output row: the embedding size, or a classifier's number of labels."""
@@ -415,6 +422,11 @@ class MultiDeviceRuntime(RuntimeView):
         future = self.runtimes[index].submit(texts)
         future.add_done_callback(lambda _: self._finished(index, len(texts)))
         return future
+
+    def serve_queries(self) -> None:
+        """:meth:`RuntimeView.serve_queries` on every device's runtime."""
+        for runtime in self.runtimes:
+            runtime.serve_queries()
 
     def _finished(self, index: int, rows: int) -> None:
         with self._lock:

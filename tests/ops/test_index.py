@@ -82,6 +82,14 @@ def test_semantic_search_equals_exact_scoring(built: Settings) -> None:
     assert hits is not None and is_exact_top(built, hits.keys, texts, keys, "central bank interest rates", 5)
 
 
+def test_index_searches_embed_their_queries_through_onnx_runtime_on_the_cpu(built: Settings) -> None:
+    from sqlml.models.registry import load_encoder
+
+    search_index("news", ["interest rates"], 3, "semantic", built)
+    encoder = load_encoder(built.model, "cpu")
+    assert encoder._serves_queries and encoder._small_batches is not None  # sqlml.models.onnx_forward
+
+
 def test_refresh_embeds_only_changed_rows(built: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     from sqlml.ops.index import build as build_module
 

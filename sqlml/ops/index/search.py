@@ -98,6 +98,7 @@ def query_runtime(version: store.IndexVersion, settings: Settings, model: str | 
             f"index {version.name!r} holds embeddings of {recorded.get('id')!r}, and this search embeds queries with "
             f"{runtime.model_id!r}; leave model out to use the index's model, or {store.rebuild_hint(version.name)} with this one"
         )
+    runtime.serve_queries()  # one query at a time is this runtime's usual batch
     return runtime
 
 

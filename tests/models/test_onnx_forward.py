@@ -1,0 +1,133 @@
+"""One- and two-row CPU batches through ONNX Runtime: the same vectors as torch, a graph kept per model, and
+torch whenever the graph is missing, damaged, another model's, or onnxruntime is not installed."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sqlml.models import onnx_forward
+from sqlml.models.encoder import Encoder
+from sqlml.models.registry import resolve
+from tests.support.random_model import build_random_model
+
+TEXTS = ["Rates rose.", "The central bank raised interest rates again on Tuesday, surprising markets.", "x"]
+
+
+def _private_encoder(model_dir: Path) -> Encoder:
+    """An encoder of its own (``load_encoder`` shares one per process)."""
+    return Encoder.load(resolve(str(model_dir)), "cpu", "float32")
+
+
+def _batches(encoder: Encoder) -> list[tuple[np.ndarray, np.ndarray]]:
+    """One row alone, two rows of different lengths (padding), three rows (past the small-batch limit)."""
+    return [encoder.tokenize(texts).pad(np.arange(len(texts)), encoder.pad_id) for texts in (TEXTS[:1], TEXTS[:2], TEXTS)]
+
+
+def _torch_vectors(encoder: Encoder) -> list[np.ndarray]:
+    return [encoder.forward(ids, mask) for ids, mask in _batches(encoder)]
+
+
+def test_small_batches_run_through_onnx_runtime_and_equal_torch(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    encoder = _private_encoder(tiny_model_dir)
+    expected = _torch_vectors(encoder)
+    encoder.serve_queries()
+    encoder.forward(*_batches(encoder)[0])  # prepares the graph (its probes run on torch too)
+    assert encoder._small_batches is not None
+    torch_rows: list[int] = []
+    real_torch_forward = encoder._torch_forward
+    monkeypatch.setattr(encoder, "_torch_forward", lambda ids, mask: torch_rows.append(len(ids)) or real_torch_forward(ids, mask))
+    got = _torch_vectors(encoder)
+    for want, have in zip(expected, got):
+        np.testing.assert_allclose(have, want, atol=onnx_forward.TOLERANCE)
+    assert torch_rows == [3]  # past SMALL_BATCH_ROWS: torch; the one- and two-row batches: ONNX Runtime
+    assert onnx_forward.onnx_path(encoder.fingerprint).stat().st_size > 0
+
+
+def test_the_stored_graph_is_reused_by_the_next_encoder(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = _private_encoder(tiny_model_dir)
+    first.serve_queries()
+    _torch_vectors(first)
+    exports: list[int] = []
+    real_export = onnx_forward._export
+    monkeypatch.setattr(onnx_forward, "_export", lambda *args: exports.append(1) or real_export(*args))
+    second = _private_encoder(tiny_model_dir)
+    second.serve_queries()
+    _torch_vectors(second)
+    assert second._small_batches is not None and exports == []
+
+
+def _another_models_graph(tmp_path: Path) -> bytes:
+    other = _private_encoder(build_random_model(tmp_path / "other", seed=1, hidden_size=32, num_hidden_layers=2,
+                                                num_attention_heads=2, intermediate_size=64))
+    other.serve_queries()
+    other.forward(*_batches(other)[0])
+    return onnx_forward.onnx_path(other.fingerprint).read_bytes()
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "another model's graph"])
+def test_a_damaged_or_foreign_graph_is_exported_again(
+    tiny_model_dir: Path, tmp_path: Path, damage: str
+) -> None:
+    encoder = _private_encoder(tiny_model_dir)
+    expected = _torch_vectors(encoder)
+    path = onnx_forward.onnx_path(encoder.fingerprint)
+    if damage == "another model's graph":
+        stored = _another_models_graph(tmp_path)
+    else:
+        warm = _private_encoder(tiny_model_dir)
+        warm.serve_queries()
+        warm.forward(*_batches(warm)[0])
+        stored = b"not a graph" if damage == "garbage" else path.read_bytes()[: path.stat().st_size // 2]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(stored)
+    encoder.serve_queries()
+    for want, have in zip(expected, _torch_vectors(encoder)):
+        np.testing.assert_allclose(have, want, atol=onnx_forward.TOLERANCE)
+    assert encoder._small_batches is not None
+    assert path.read_bytes() != stored  # replaced by a graph that agrees
+
+
+def test_without_onnxruntime_torch_runs_every_batch(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails as if it were not installed
+    encoder = _private_encoder(tiny_model_dir)
+    expected = _torch_vectors(encoder)
+    encoder.serve_queries()
+    got = _torch_vectors(encoder)
+    assert encoder._small_batches is None
+    for want, have in zip(expected, got):
+        np.testing.assert_array_equal(have, want)
+
+
+def test_an_unwritable_home_keeps_the_graph_in_memory(tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "home-is-a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("SQLML_HOME", str(blocker))
+    encoder = _private_encoder(tiny_model_dir)
+    expected = _torch_vectors(encoder)
+    encoder.serve_queries()
+    got = _torch_vectors(encoder)
+    assert encoder._small_batches is not None
+    np.testing.assert_allclose(got[0], expected[0], atol=onnx_forward.TOLERANCE)
+
+
+def test_a_model_that_does_not_export_keeps_torch(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object) -> bytes:
+        raise RuntimeError("unsupported operator")
+
+    monkeypatch.setattr(onnx_forward, "_export", refuse)
+    encoder = _private_encoder(tiny_model_dir)
+    expected = _torch_vectors(encoder)
+    encoder.serve_queries()
+    np.testing.assert_array_equal(_torch_vectors(encoder)[0], expected[0])
+    assert encoder._small_batches is None
+
+
+def test_only_float32_cpu_encoders_serve_queries_through_onnx(tiny_model_dir: Path) -> None:
+    encoder = Encoder.load(resolve(str(tiny_model_dir)), "cpu", "bfloat16")
+    encoder.serve_queries()
+    encoder.forward(*_batches(encoder)[0])
+    assert encoder._small_batches is None and not onnx_forward.onnx_path(encoder.fingerprint).exists()
