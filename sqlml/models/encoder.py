@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sqlml import config
 from sqlml.errors import ModelLoadError
 from sqlml.models import onnx_forward
 from sqlml.models.ref import ModelRef, fingerprint_directory
@@ -121,9 +122,11 @@ class Encoder:
 
     def serve_queries(self) -> None:
         """Embed batches of at most :data:`~sqlml.models.onnx_forward.SMALL_BATCH_ROWS` rows through ONNX
-        Runtime from now on, where that is possible (CPU, float32, onnxruntime installed, a graph that
-        agrees with torch); the graph is prepared on the next such batch. Thread-safe; other devices: no-op."""
-        self._serves_queries = self.device == "cpu" and self.dtype == "float32"
+        Runtime from now on, where that is possible (CPU, float32, ``SQLML_ONNX_QUERIES`` not off, onnxruntime
+        installed, a graph that agrees with torch); the graph is prepared on the next such batch. Thread-safe."""
+        self._serves_queries = (
+            self.device == "cpu" and self.dtype == "float32" and config.resolve("onnx_queries", None, True, config.parse_bool)
+        )
 
     def forward(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         """Embed one padded batch.

@@ -131,3 +131,11 @@ def test_only_float32_cpu_encoders_serve_queries_through_onnx(tiny_model_dir: Pa
     encoder.serve_queries()
     encoder.forward(*_batches(encoder)[0])
     assert encoder._small_batches is None and not onnx_forward.onnx_path(encoder.fingerprint).exists()
+
+
+def test_sqlml_onnx_queries_off_keeps_torch(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SQLML_ONNX_QUERIES", "0")
+    encoder = _private_encoder(tiny_model_dir)
+    encoder.serve_queries()
+    encoder.forward(*_batches(encoder)[0])
+    assert not encoder._serves_queries and encoder._small_batches is None
