@@ -348,6 +348,7 @@ def test_hybrid_over_a_large_index_fuses_the_graph_and_bm25_candidates(built: Se
 
     monkeypatch.setattr(search_module, "EXACT_ROWS", 5)
     monkeypatch.setattr(search_module, "HYBRID_CANDIDATES", 8)
+    monkeypatch.setattr(search_module, "HYBRID_GRAPH_CANDIDATES", 8)
     keys, texts = corpus()
     [semantic] = search_index("news", ["striker football"], 8, "semantic", built)
     lexical = bm25_scores(texts, "striker football")

@@ -7,8 +7,8 @@
 * **lexical**: BM25 from bm25s's stored index (memory-mapped), the same tokenisation and Lucene scoring as
   ``sqlml_search``'s; rows sharing no term with the query are not returned.
 * **hybrid**: ``0.5·minmax(cosine) + 0.5·minmax(BM25)`` over the candidate rows (every row up to
-  :data:`EXACT_ROWS`; above, the union of the :data:`HYBRID_CANDIDATES` (at least 2·k) best by the graph and by
-  BM25), both scored exactly on them.
+  :data:`EXACT_ROWS`; above, the union of the :data:`HYBRID_GRAPH_CANDIDATES` best by the graph and the
+  :data:`HYBRID_CANDIDATES` best by BM25, at least 2·k each), both scored exactly on them.
 
 A filter (``allowed`` keys) restricts the candidates with exact recall: when at most :data:`EXACT_ROWS` rows are
 allowed they are scored exactly; for broader filters the graph is asked for :data:`OVERSAMPLE` times the share
@@ -43,9 +43,11 @@ OVERSAMPLE = 4
 #: anisotropic model, which a wider candidate set makes up for (recall measured in benchmarks/NOTES.md).
 RESCORE = 2
 GRAPH_CANDIDATES = 100
-#: Above :data:`EXACT_ROWS` rows, hybrid fuses the union of this many (at least 2·k) best rows by cosine and by BM25:
-#: more candidates did not rank SciFact better, and the graph's search time grows with the count (benchmarks/NOTES.md).
+#: Above :data:`EXACT_ROWS` rows, hybrid fuses the union of this many (at least 2·k) best rows by BM25 and
+#: HYBRID_GRAPH_CANDIDATES by cosine (the graph): more candidates did not rank SciFact better, and the graph's
+#: search time grows with its count (benchmarks/NOTES.md).
 HYBRID_CANDIDATES = 200
+HYBRID_GRAPH_CANDIDATES = 200
 #: Rows and queries per block of the exact product.
 BLOCK = 65_536
 QUERY_BLOCK = 256
@@ -117,12 +119,16 @@ def search_index(
     texts = [queries[i] for i in asked]  # type: ignore[misc]
     if mode == "lexical":
         answers = [_lexical(version, q, want, candidates) for q in texts]
+    elif mode == "semantic":
+        answers = _semantic(version, embed_strings(texts, query_runtime(version, settings, model)), want, candidates)  # type: ignore[arg-type]
     else:
-        vectors = embed_strings(texts, query_runtime(version, settings, model))  # type: ignore[arg-type]
-        if mode == "semantic":
-            answers = _semantic(version, vectors, want, candidates)
-        else:
-            answers = [_hybrid(version, q, v, want, candidates) for q, v in zip(texts, vectors, strict=True)]
+        # the model embeds the queries while the first query's BM25 side is scored: on a CPU the two overlap
+        # (both cost milliseconds a query over a million rows)
+        pending = query_runtime(version, settings, model).submit(texts)  # type: ignore[arg-type]
+        first = _lexical_side(version, texts[0], want, candidates)  # type: ignore[arg-type]
+        vectors = pending.result()
+        answers = [_hybrid(version, first if i == 0 else _lexical_side(version, q, want, candidates), v, want, candidates)  # type: ignore[arg-type]
+                   for i, (q, v) in enumerate(zip(texts, vectors, strict=True))]
     for i, (rows, scores) in zip(asked, answers, strict=True):
         out[i] = _by_key(version, rows, scores, k)
     return out
@@ -206,18 +212,36 @@ def _lexical(version: store.IndexVersion, query: str, k: int, rows: np.ndarray |
     return best, scores[best]
 
 
-def _hybrid(version: store.IndexVersion, query: str, vector: np.ndarray, k: int, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """Fused scores over the candidates: every candidate row up to :data:`EXACT_ROWS`; above that the union of the
-    :data:`HYBRID_CANDIDATES` best rows by cosine (graph) and by BM25, both scored exactly."""
+@dataclass(frozen=True)
+class _LexicalSide:
+    """A hybrid query's BM25 half: ``scores`` of every row, and above :data:`EXACT_ROWS` candidates its ``best`` rows."""
+
+    scores: np.ndarray
+    best: np.ndarray | None
+
+
+def _lexical_side(version: store.IndexVersion, query: str, k: int, rows: np.ndarray | None) -> _LexicalSide:
+    """BM25 of every row for ``query`` and, when the candidates exceed :data:`EXACT_ROWS`, the :data:`HYBRID_CANDIDATES`
+    (at least 2·k) best allowed rows by it; needs no query embedding."""
     lexical = _bm25(version, query)
-    if (version.live_count if rows is None else len(rows)) > EXACT_ROWS:
-        wanted = max(HYBRID_CANDIDATES, 2 * k)
+    if (version.live_count if rows is None else len(rows)) <= EXACT_ROWS:
+        return _LexicalSide(lexical, None)
+    wanted = max(HYBRID_CANDIDATES, 2 * k)
+    # without a filter, no copy of the million-row score array: a hybrid query's budget is milliseconds
+    best = top_k(lexical, lexical > 0, wanted) if rows is None else rows[top_k(lexical[rows], lexical[rows] > 0, wanted)]
+    return _LexicalSide(lexical, best)
+
+
+def _hybrid(version: store.IndexVersion, side: _LexicalSide, vector: np.ndarray, k: int, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Fused scores over the candidates: every candidate row up to :data:`EXACT_ROWS`; above that the union of the
+    :data:`HYBRID_GRAPH_CANDIDATES` best rows by cosine (graph) and the best by BM25 (``side.best``), both scored exactly."""
+    lexical = side.scores
+    if side.best is not None:
+        wanted = max(HYBRID_GRAPH_CANDIDATES, 2 * k)
         count = int(np.ceil(wanted * version.rows / version.live_count)) if rows is None \
             else min(version.rows, int(np.ceil(wanted * version.rows / len(rows))) * OVERSAMPLE)
         by_cosine = _graph_rows(version, vector[None, :], count, rows)[0]  # every allowed hit, scored exactly below
-        # without a filter, no copy of the million-row score array: a hybrid query's budget is milliseconds
-        by_bm25 = top_k(lexical, lexical > 0, wanted) if rows is None else rows[top_k(lexical[rows], lexical[rows] > 0, wanted)]
-        pool = np.union1d(by_cosine, by_bm25)
+        pool = np.union1d(by_cosine, side.best)
     else:
         pool = version.live_rows() if rows is None else rows
     semantic = np.concatenate([_cosines(version, pool[s : s + BLOCK], vector) for s in range(0, len(pool), BLOCK)]) \
