@@ -9,7 +9,9 @@ Rows are ``{component, name, metric, reason, value}``:
   ``failed_rounds``, ``rounds``, ``queue_wait_us`` (µs requests waited for their round, summed) and
   ``round_us`` (µs the worker spent running rounds);
 * ``component='cache'``, ``name`` the cache file: embedding cache ``hits``, ``misses``, ``writes``,
-  ``evicted``, ``resets`` and ``errors``.
+  ``evicted``, ``resets`` and ``errors``;
+* faults of an optional part, per ``reason``: ``component='onnx'``, ``name`` a model, ``fallbacks`` (its one-query
+  batches stay on torch: :mod:`sqlml.models.onnx_forward`).
 
 Counters start at zero when the process starts (or the runtime or cache is first used) and only grow.
 """
@@ -57,8 +59,9 @@ def stats() -> list[dict[str, Any]]:
     """Every counter of this process, as dicts with the keys of :data:`STAT_FIELDS`."""
     from sqlml.engine.cache import opened_caches
     from sqlml.engine.runtime import all_runtimes
+    from sqlml.models.onnx_forward import fallback_counts
 
-    rows = function_counts()
+    rows = function_counts() + fallback_counts()
     for runtime in all_runtimes():
         name = f"{runtime.model_name}@{runtime.device}"
         for metric, value in vars(runtime.snapshot()).items():

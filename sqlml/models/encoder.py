@@ -59,6 +59,7 @@ class Encoder:
     _serves_queries: bool = field(default=False, init=False)
     _small_batches: onnx_forward.Forward | None = field(default=None, init=False)
     _small_batches_tried: bool = field(default=False, init=False)
+    _small_batches_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     @classmethod
     def load(cls, ref: ModelRef, device: str, dtype: str) -> Encoder:
@@ -144,21 +145,22 @@ class Encoder:
         return self._run(input_ids, attention_mask).cpu().numpy()
 
     def _small_batch_forward(self) -> onnx_forward.Forward | None:
-        """The ONNX Runtime forward, prepared on first use (in the worker, the one thread that runs the model)."""
-        if not self._small_batches_tried:
-            import torch
+        """The ONNX Runtime forward, prepared on first use; another runtime's worker on this encoder waits for it."""
+        with self._small_batches_lock:
+            if not self._small_batches_tried:
+                import torch
 
-            self._small_batches_tried = True
-            self._small_batches = onnx_forward.small_batch_forward(
-                self.model, self._features, self._torch_forward, self._pad, self.fingerprint, torch.get_num_threads()
-            )
-        return self._small_batches
+                self._small_batches = onnx_forward.small_batch_forward(
+                    self.ref, self._torch_forward, self.pad_texts, self.fingerprint, torch.get_num_threads()
+                )
+                self._small_batches_tried = True
+            return self._small_batches
 
-    def _pad(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    def pad_texts(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """``texts`` tokenized and padded to their longest: ``int64 (rows, length)`` ids and mask."""
         return self.tokenize(texts).pad(np.arange(len(texts)), self.pad_id)
 
-    def _features(self, ids: torch.Tensor, mask: torch.Tensor) -> dict[str, Any]:
+    def features(self, ids: torch.Tensor, mask: torch.Tensor) -> dict[str, Any]:
         """What the model's first module takes for a batch of ``(rows, length)`` ids and 2-D mask."""
         import torch
 
@@ -180,7 +182,7 @@ class Encoder:
         import torch
 
         with torch.inference_mode(), _attention_backends(self.device):
-            out: torch.Tensor = self._modules_forward(self._features(ids, mask))["sentence_embedding"]
+            out: torch.Tensor = self._modules_forward(self.features(ids, mask))["sentence_embedding"]
             return torch.nn.functional.normalize(out.float(), p=2, dim=1)
 
     def _modules_forward(self, features: dict[str, Any]) -> dict[str, Any]:

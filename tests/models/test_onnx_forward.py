@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sqlml.errors import SqlmlWarning
 from sqlml.models import onnx_forward
 from sqlml.models.encoder import Encoder
 from sqlml.models.registry import resolve
@@ -35,8 +36,11 @@ def test_small_batches_run_through_onnx_runtime_and_equal_torch(tiny_model_dir: 
     encoder = _private_encoder(tiny_model_dir)
     expected = _torch_vectors(encoder)
     encoder.serve_queries()
+    exports: list[int] = []
+    real_export = onnx_forward._export
+    monkeypatch.setattr(onnx_forward, "_export", lambda ref: exports.append(1) or real_export(ref))
     encoder.forward(*_batches(encoder)[0])  # prepares the graph (its probes run on torch too)
-    assert encoder._small_batches is not None
+    assert encoder._small_batches is not None and exports == [1]  # exported once, in a child process
     torch_rows: list[int] = []
     real_torch_forward = encoder._torch_forward
     monkeypatch.setattr(encoder, "_torch_forward", lambda ids, mask: torch_rows.append(len(ids)) or real_torch_forward(ids, mask))
@@ -53,7 +57,7 @@ def test_the_stored_graph_is_reused_by_the_next_encoder(tiny_model_dir: Path, mo
     _torch_vectors(first)
     exports: list[int] = []
     real_export = onnx_forward._export
-    monkeypatch.setattr(onnx_forward, "_export", lambda *args: exports.append(1) or real_export(*args))
+    monkeypatch.setattr(onnx_forward, "_export", lambda ref: exports.append(1) or real_export(ref))
     second = _private_encoder(tiny_model_dir)
     second.serve_queries()
     _torch_vectors(second)
@@ -114,16 +118,35 @@ def test_an_unwritable_home_keeps_the_graph_in_memory(tiny_model_dir: Path, tmp_
     np.testing.assert_allclose(got[0], expected[0], atol=onnx_forward.TOLERANCE)
 
 
-def test_a_model_that_does_not_export_keeps_torch(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(*args: object) -> bytes:
-        raise RuntimeError("unsupported operator")
+def test_a_model_that_does_not_export_keeps_torch_with_one_warning_and_a_note(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlml.engine.counters import stats
 
-    monkeypatch.setattr(onnx_forward, "_export", refuse)
+    exports: list[int] = []
+    monkeypatch.setattr(onnx_forward, "_export", lambda ref: exports.append(1) or (None, "the model did not export to ONNX (unsupported operator)"))
     encoder = _private_encoder(tiny_model_dir)
     expected = _torch_vectors(encoder)
     encoder.serve_queries()
-    np.testing.assert_array_equal(_torch_vectors(encoder)[0], expected[0])
-    assert encoder._small_batches is None
+    with pytest.warns(SqlmlWarning, match="stay on torch.*unsupported operator.*SQLML_ONNX_QUERIES=0"):
+        np.testing.assert_array_equal(_torch_vectors(encoder)[0], expected[0])
+    assert encoder._small_batches is None and exports == [1]
+    assert any(r["component"] == "onnx" and r["metric"] == "fallbacks" and r["value"] >= 1 for r in stats())
+    later = _private_encoder(tiny_model_dir)  # another process with the same libraries: the note says not to try again
+    later.serve_queries()
+    later.forward(*_batches(later)[0])
+    assert later._small_batches is None and exports == [1]
+    assert not onnx_forward.onnx_path(encoder.fingerprint).exists()
+
+
+def test_a_graph_that_disagrees_is_never_stored(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(onnx_forward, "TOLERANCE", -1.0)  # no graph can agree
+    encoder = _private_encoder(tiny_model_dir)
+    encoder.serve_queries()
+    with pytest.warns(SqlmlWarning, match="disagrees with torch"):
+        encoder.forward(*_batches(encoder)[0])
+    path = onnx_forward.onnx_path(encoder.fingerprint)
+    assert encoder._small_batches is None and not path.exists() and path.with_suffix(".failed").exists()
 
 
 def test_only_float32_cpu_encoders_serve_queries_through_onnx(tiny_model_dir: Path) -> None:

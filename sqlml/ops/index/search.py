@@ -48,6 +48,7 @@ GRAPH_CANDIDATES = 100
 #: and 100 + 200 (graph + BM25), and the graph's search time grows with its count, so the graph gives the fewest
 #: (benchmarks/NOTES.md).
 HYBRID_CANDIDATES = 200
+#: Above :data:`EXACT_ROWS` rows, the rows (at least 2·k) hybrid takes from the graph (see :data:`HYBRID_CANDIDATES`).
 HYBRID_GRAPH_CANDIDATES = 100
 #: Rows and queries per block of the exact product.
 BLOCK = 65_536
