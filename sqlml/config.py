@@ -84,7 +84,7 @@ SETTINGS: tuple[Setting, ...] = (
             'on',
             '`sqlml/models/tokenizer.py`'),
     Setting('onnx_queries',
-            "index searches on the CPU embed their queries (batches of one or two rows) through ONNX Runtime: the model's float32 graph, exported once per model to `$SQLML_HOME/onnx/` (~2.5 s) and checked against torch (within 1e-5) each time a process loads it, about half torch's time per query; `0` keeps torch. Models that do not export, or disagree, keep torch",
+            "index searches on the CPU embed their queries (batches of one or two rows) through ONNX Runtime: the model's float32 graph, exported once per model to `$SQLML_HOME/onnx/` (in a child process, seconds) and checked against torch (within 1e-5) each time a process loads it; about half torch's time per short query on a small CPU (docs/relevance.md); `0` keeps torch. Models that do not export, or disagree, keep torch",
             'on',
             '`sqlml/models/onnx_forward.py`'),
     Setting('cuda_graphs',
