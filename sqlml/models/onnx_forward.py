@@ -140,14 +140,14 @@ def _export(ref: ModelRef) -> tuple[bytes | None, str | None]:
     return done.stdout, None
 
 
-def _keep(path: Path, graph: bytes) -> None:
-    """Store ``graph`` at ``path`` for the next process; where that folder cannot be written, this process
-    still uses the graph from memory."""
+def _keep(path: Path, content: bytes) -> None:
+    """Store ``content`` (a graph or a ``.failed`` note) at ``path`` for the next process; where that folder cannot
+    be written, only this process knows it (a graph is used from memory)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, lambda tmp: tmp.write_bytes(graph))
+        write_atomically(path, lambda tmp: tmp.write_bytes(content))
     except (OSError, SqlmlError) as exc:
-        log.info("the ONNX graph stays in memory: %s", exc)
+        log.info("could not store %s for later processes: %s", path.name, exc)
 
 
 def _load(source: str | bytes, threads: int) -> Any:

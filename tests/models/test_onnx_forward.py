@@ -32,15 +32,30 @@ def _torch_vectors(encoder: Encoder) -> list[np.ndarray]:
     return [encoder.forward(ids, mask) for ids, mask in _batches(encoder)]
 
 
-def test_small_batches_run_through_onnx_runtime_and_equal_torch(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture(scope="module")
+def tiny_graph(tiny_model_dir: Path) -> bytes:
+    """The tiny model's graph, exported once through the real child process (each export starts a Python)."""
+    graph, reason = onnx_forward._export(resolve(str(tiny_model_dir)))
+    assert graph is not None, reason
+    return graph
+
+
+def _exports_counted(monkeypatch: pytest.MonkeyPatch, graph: bytes) -> list[int]:
+    """Make exports return ``graph`` (the real child's output, from :func:`tiny_graph`) and count them."""
+    exports: list[int] = []
+    monkeypatch.setattr(onnx_forward, "_export", lambda ref: exports.append(1) or (graph, None))
+    return exports
+
+
+def test_small_batches_run_through_onnx_runtime_and_equal_torch(
+    tiny_model_dir: Path, tiny_graph: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
     encoder = _private_encoder(tiny_model_dir)
     expected = _torch_vectors(encoder)
     encoder.serve_queries()
-    exports: list[int] = []
-    real_export = onnx_forward._export
-    monkeypatch.setattr(onnx_forward, "_export", lambda ref: exports.append(1) or real_export(ref))
+    exports = _exports_counted(monkeypatch, tiny_graph)
     encoder.forward(*_batches(encoder)[0])  # prepares the graph (its probes run on torch too)
-    assert encoder._small_batches is not None and exports == [1]  # exported once, in a child process
+    assert encoder._small_batches is not None and exports == [1]  # exported once
     torch_rows: list[int] = []
     real_torch_forward = encoder._torch_forward
     monkeypatch.setattr(encoder, "_torch_forward", lambda ids, mask: torch_rows.append(len(ids)) or real_torch_forward(ids, mask))
@@ -51,48 +66,44 @@ def test_small_batches_run_through_onnx_runtime_and_equal_torch(tiny_model_dir: 
     assert onnx_forward.onnx_path(encoder.fingerprint).stat().st_size > 0
 
 
-def test_the_stored_graph_is_reused_by_the_next_encoder(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_stored_graph_is_reused_by_the_next_encoder(tiny_model_dir: Path, tiny_graph: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    exports = _exports_counted(monkeypatch, tiny_graph)
     first = _private_encoder(tiny_model_dir)
     first.serve_queries()
     _torch_vectors(first)
-    exports: list[int] = []
-    real_export = onnx_forward._export
-    monkeypatch.setattr(onnx_forward, "_export", lambda ref: exports.append(1) or real_export(ref))
+    assert exports == [1]
     second = _private_encoder(tiny_model_dir)
     second.serve_queries()
     _torch_vectors(second)
-    assert second._small_batches is not None and exports == []
+    assert second._small_batches is not None and exports == [1]
 
 
 def _another_models_graph(tmp_path: Path) -> bytes:
-    other = _private_encoder(build_random_model(tmp_path / "other", seed=1, hidden_size=32, num_hidden_layers=2,
-                                                num_attention_heads=2, intermediate_size=64))
-    other.serve_queries()
-    other.forward(*_batches(other)[0])
-    return onnx_forward.onnx_path(other.fingerprint).read_bytes()
+    """A graph that loads and takes the same inputs but is another model's (random weights, seed 1)."""
+    other = build_random_model(tmp_path / "other", seed=1, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                               intermediate_size=64)
+    graph, reason = onnx_forward._export(resolve(str(other)))
+    assert graph is not None, reason
+    return graph
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "another model's graph"])
 def test_a_damaged_or_foreign_graph_is_exported_again(
-    tiny_model_dir: Path, tmp_path: Path, damage: str
+    tiny_model_dir: Path, tiny_graph: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str
 ) -> None:
+    stored = {"garbage": lambda: b"not a graph", "truncated": lambda: tiny_graph[: len(tiny_graph) // 2],
+              "another model's graph": lambda: _another_models_graph(tmp_path)}[damage]()
+    exports = _exports_counted(monkeypatch, tiny_graph)
     encoder = _private_encoder(tiny_model_dir)
     expected = _torch_vectors(encoder)
     path = onnx_forward.onnx_path(encoder.fingerprint)
-    if damage == "another model's graph":
-        stored = _another_models_graph(tmp_path)
-    else:
-        warm = _private_encoder(tiny_model_dir)
-        warm.serve_queries()
-        warm.forward(*_batches(warm)[0])
-        stored = b"not a graph" if damage == "garbage" else path.read_bytes()[: path.stat().st_size // 2]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(stored)
     encoder.serve_queries()
     for want, have in zip(expected, _torch_vectors(encoder)):
         np.testing.assert_allclose(have, want, atol=onnx_forward.TOLERANCE)
-    assert encoder._small_batches is not None
-    assert path.read_bytes() != stored  # replaced by a graph that agrees
+    assert encoder._small_batches is not None and exports == [1]
+    assert path.read_bytes() == tiny_graph  # replaced by a graph that agrees
 
 
 def test_without_onnxruntime_torch_runs_every_batch(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -106,7 +117,10 @@ def test_without_onnxruntime_torch_runs_every_batch(tiny_model_dir: Path, monkey
         np.testing.assert_array_equal(have, want)
 
 
-def test_an_unwritable_home_keeps_the_graph_in_memory(tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unwritable_home_keeps_the_graph_in_memory(
+    tiny_model_dir: Path, tiny_graph: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _exports_counted(monkeypatch, tiny_graph)
     blocker = tmp_path / "home-is-a-file"
     blocker.write_text("")
     monkeypatch.setenv("SQLML_HOME", str(blocker))
@@ -139,7 +153,8 @@ def test_a_model_that_does_not_export_keeps_torch_with_one_warning_and_a_note(
     assert not onnx_forward.onnx_path(encoder.fingerprint).exists()
 
 
-def test_a_graph_that_disagrees_is_never_stored(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_graph_that_disagrees_is_never_stored(tiny_model_dir: Path, tiny_graph: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    _exports_counted(monkeypatch, tiny_graph)
     monkeypatch.setattr(onnx_forward, "TOLERANCE", -1.0)  # no graph can agree
     encoder = _private_encoder(tiny_model_dir)
     encoder.serve_queries()
